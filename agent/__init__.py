@@ -1,0 +1,1 @@
+"""knowdesk agent package."""

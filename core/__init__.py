@@ -1,0 +1,1 @@
+"""Shared foundations: settings, ids, errors and the value objects every package uses."""

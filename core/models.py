@@ -1,0 +1,222 @@
+"""Value objects shared by every package: workspaces, sources, documents, chunks, failures.
+
+All are frozen pydantic models; enums that are stored or sent are ``StrEnum``s.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
+
+from core import ids
+
+_SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+def _to_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UTCDateTime = Annotated[datetime, AfterValidator(_to_utc)]
+
+
+class Frozen(BaseModel):
+    """Base of value objects: immutable, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceKind(StrEnum):
+    """Where documents come from. The connector registry maps each kind to its class."""
+
+    FOLDER = "folder"
+    HELPCENTER_EXPORT = "helpcenter-export"
+    WEBSITE = "website"
+    ZENDESK = "zendesk"
+    CONFLUENCE = "confluence"
+    NOTION = "notion"
+    GDRIVE = "gdrive"
+    DROPBOX = "dropbox"
+
+
+class DocumentKind(StrEnum):
+    """What a document is, stored in every point's payload as ``kind``."""
+
+    ARTICLE = "article"
+    PAGE = "page"
+    FILE = "file"
+    SCENARIO = "scenario"
+    ACTION = "action"
+
+
+class Workspace(Frozen):
+    """A tenant. Every document, source, key and session belongs to exactly one."""
+
+    id: str = Field(pattern=_SLUG)
+    name: str = ""
+
+
+class Source(Frozen):
+    """A configured source: its unique name in the workspace doubles as its source id."""
+
+    workspace: str = Field(pattern=_SLUG)
+    name: str = Field(pattern=_SLUG)
+    kind: SourceKind
+    options: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+
+    @property
+    def source_id(self) -> str:
+        return self.name
+
+
+class Document(Frozen):
+    """One item read from a source, before parsing: raw content plus what we know about it.
+
+    ``content`` is the raw bytes as the source served them and ``media_type`` says how to
+    parse them (``text/html``, ``text/markdown``, ``application/pdf``...). ``topic`` is the
+    breadcrumb path, outermost first. ``audience`` is empty for public content, otherwise the
+    segments or groups that may see it.
+
+    Example::
+
+        Document(workspace="default", source_id="docs", native_id="faq.md", title="FAQ",
+                 kind=DocumentKind.FILE, media_type="text/markdown", content=b"# FAQ ...")
+    """
+
+    workspace: str
+    source_id: str
+    native_id: str = Field(min_length=1)
+    title: str = ""
+    uri: str | None = None
+    kind: DocumentKind = DocumentKind.FILE
+    language: str | None = None
+    topic: tuple[str, ...] = ()
+    updated_at: UTCDateTime | None = None
+    audience: tuple[str, ...] = ()
+    media_type: str = "text/plain"
+    content: bytes = b""
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def id(self) -> str:
+        return ids.document_id(self.source_id, self.native_id)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the raw content and every field that reaches the index: equal means skip."""
+        return ids.bytes_hash(
+            self.content,
+            self.title,
+            self.uri or "",
+            self.kind,
+            self.language or "",
+            "/".join(self.topic),
+            ",".join(self.audience),
+            self.media_type,
+            repr(sorted(self.metadata.items())),
+        )
+
+
+class FetchFailure(Frozen):
+    """A per-item failure, yielded beside documents so one bad item never sinks a run."""
+
+    source_id: str
+    native_id: str | None = None
+    uri: str | None = None
+    stage: str = "fetch"
+    message: str
+    retryable: bool = False
+
+
+class Section(Frozen):
+    """A run of text under one heading path, produced by parsing."""
+
+    path: tuple[str, ...] = ()
+    text: str
+
+
+class ParsedDocument(Frozen):
+    """A document's clean text: title and heading-structured sections."""
+
+    title: str
+    sections: tuple[Section, ...]
+    language: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(s.text for s in self.sections)
+
+    @property
+    def content_hash(self) -> str:
+        return ids.content_hash(self.title, *(f"{'/'.join(s.path)}\n{s.text}" for s in self.sections))
+
+
+class Chunk(Frozen):
+    """A bounded piece of a document: ``text`` is shown, ``embed_text`` (with title and section
+    path prefixed) is what the model embeds; ``token_count`` counts ``embed_text``."""
+
+    document_id: str
+    index: int = Field(ge=0)
+    text: str
+    embed_text: str
+    section: tuple[str, ...] = ()
+    token_count: int = Field(ge=0)
+
+    @property
+    def id(self) -> str:
+        return ids.chunk_id(self.document_id, self.index)
+
+    @property
+    def hash(self) -> str:
+        return ids.content_hash(self.embed_text)
+
+
+class Hit(Frozen):
+    """One retrieved chunk with its citation."""
+
+    chunk_id: str
+    document_id: str
+    source_id: str
+    title: str
+    uri: str | None
+    section: tuple[str, ...]
+    text: str
+    kind: DocumentKind
+    language: str | None
+    topic: tuple[str, ...]
+    score: float
+    dense_score: float | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunReport(BaseModel):
+    """What a sync did. Mutable while the run goes on; serialised as the run's result."""
+
+    source: str
+    workspace: str
+    mode: str = "incremental"
+    status: str = "running"
+    fetched: int = 0
+    written: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: int = 0
+    chunks_embedded: int = 0
+    seconds: float = 0.0
+    failures: list[FetchFailure] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    started_at: UTCDateTime | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"failures"}) | {
+            "failures": [f.model_dump(mode="json") for f in self.failures[:100]]
+        }

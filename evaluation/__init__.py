@@ -1,0 +1,1 @@
+"""knowdesk evaluation package."""

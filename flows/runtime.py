@@ -1,0 +1,141 @@
+"""The composition of knowdesk's parts from settings, shared by the CLI, the HTTP API and flows.
+
+One ``Runtime`` per process: it opens the state database, the Qdrant client and the embedding
+model lazily and once, so every command and request reuses them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from core.db import Database, open_database
+from core.models import Hit, RunReport, Source
+from core.settings import Settings, get_settings
+from ingest.chunking import Chunker
+from ingest.connectors.base import ConnectorContext
+from ingest.connectors.registry import build_connector
+from ingest.parsing import Parser
+from ingest.sources import SourceStore
+from ingest.state import SyncState
+from ingest.sync import Pipeline, SyncOptions, run_sync
+from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.index import QdrantIndex, open_client
+from retrieval.search import Searcher, SearchFilters
+from retrieval.sparse import BM25Encoder
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Lazily built, process-wide objects. ``Runtime(settings)`` or ``get_runtime()``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._sync_locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- stores ---------------------------------------------------------------------------------
+    @cached_property
+    def db(self) -> Database:
+        return open_database(self.settings.resolved_database_url)
+
+    @cached_property
+    def sources(self) -> SourceStore:
+        store = SourceStore(db=self.db)
+        store.ensure_workspace(self.settings.default_workspace)
+        return store
+
+    def state(self, workspace: str, source: str) -> SyncState:
+        return SyncState(db=self.db, workspace=workspace, source=source)
+
+    # -- models and index -------------------------------------------------------------------------
+    @cached_property
+    def embedder(self) -> SentenceTransformerEmbedder:
+        e = self.settings.embedding
+        return SentenceTransformerEmbedder(model=e.model, device=e.device, batch_size=e.batch_size, threads=e.threads)
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        c = self.settings.chunking
+        return Chunker(tokens=self.embedder, max_tokens=c.max_tokens, overlap_tokens=c.overlap_tokens)
+
+    @cached_property
+    def parser(self) -> Parser:
+        return Parser(max_bytes=self.settings.sync.max_file_bytes)
+
+    @cached_property
+    def sparse(self) -> BM25Encoder:
+        return BM25Encoder()
+
+    @cached_property
+    def qdrant(self) -> Any:
+        q = self.settings.qdrant
+        return open_client(url=q.url, api_key=q.api_key.get_secret_value() if q.api_key else None,
+                           path=self.settings.qdrant_path, timeout=q.timeout)
+
+    @cached_property
+    def index(self) -> QdrantIndex:
+        q = self.settings.qdrant
+        return QdrantIndex(client=self.qdrant, alias=q.alias, model_id=self.embedder.model_id,
+                           dimension=self.embedder.dimension, chunker_version=self.chunker.version,
+                           sparse=self.sparse, shards=q.shards, replicas=q.replicas)
+
+    @cached_property
+    def searcher(self) -> Searcher:
+        return Searcher(client=self.qdrant, alias=self.settings.qdrant.alias, embedder=self.embedder,
+                        sparse=self.sparse)
+
+    def pipeline(self) -> Pipeline:
+        s = self.settings.sync
+        return Pipeline(parser=self.parser, chunker=self.chunker, embedder=self.embedder, writer=self.index,
+                        options=SyncOptions(max_failure_ratio=s.max_failure_ratio,
+                                            shrink_guard_ratio=s.shrink_guard_ratio,
+                                            embed_batch_chunks=s.embed_batch_chunks))
+
+    def connector_context(self) -> ConnectorContext:
+        return ConnectorContext(max_file_bytes=self.settings.sync.max_file_bytes)
+
+    # -- use cases --------------------------------------------------------------------------------
+    def sync(self, source: Source, *, full: bool = False, force: bool = False,
+             progress: Callable[[RunReport], None] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> RunReport:
+        """Sync one source; a second sync of the same source in this process waits for the first."""
+        with self._sync_lock(source.workspace, source.name):
+            connector = build_connector(source, self.connector_context())
+            return run_sync(source=source, connector=connector, state=self.state(source.workspace, source.name),
+                            pipeline=self.pipeline(), full=full, force=force, progress=progress,
+                            should_stop=should_stop)
+
+    def retrieve(self, query: str, *, workspace: str, filters: SearchFilters | None = None,
+                 top_k: int = 5, per_document: int = 2) -> list[Hit]:
+        return self.searcher.search(query, workspace=workspace, filters=filters, top_k=top_k,
+                                    per_document=per_document)
+
+    def _sync_lock(self, workspace: str, name: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._sync_locks.setdefault((workspace, name), threading.Lock())
+
+
+_runtime: Runtime | None = None
+_runtime_guard = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The process's ``Runtime``, built from ``get_settings()`` on first use."""
+    global _runtime
+    with _runtime_guard:
+        if _runtime is None:
+            _runtime = Runtime(get_settings())
+        return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget the process's runtime (tests that change settings)."""
+    global _runtime
+    with _runtime_guard:
+        _runtime = None
+    get_settings.cache_clear()

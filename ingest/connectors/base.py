@@ -1,0 +1,76 @@
+"""The connector contract every source implements.
+
+A connector is built from a ``Source`` (its options validated by the connector's ``Options``
+model) and reads items: ``Document`` or ``FetchFailure`` values, and ``Checkpoint`` markers
+whose cursor may be saved once every item before them has been written. Capabilities are
+separate protocols: a full listing, an incremental read since a cursor, and an id-only listing
+used to find deletions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from core.models import Document, FetchFailure, Frozen, Source
+
+
+class Checkpoint(Frozen):
+    """A resumable position: everything yielded before it is covered by ``cursor``."""
+
+    cursor: dict[str, Any]
+
+
+Item = Document | FetchFailure | Checkpoint
+
+
+class ConnectorOptions(BaseModel):
+    """Base of every connector's options model: unknown options are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """Every connector: a full listing and a credentials/access check."""
+
+    Options: ClassVar[type[ConnectorOptions]]
+
+    def check(self) -> str:
+        """Verify credentials and access; return a one-line description of what was reached.
+
+        Raises:
+            SourceAuthError, SourceNotFound, ConfigError: naming what is wrong.
+        """
+        ...
+
+    def list_documents(self) -> Iterator[Item]:
+        """Every document of the source (a complete read); may end with a ``Checkpoint``."""
+        ...
+
+
+@runtime_checkable
+class IncrementalReader(Protocol):
+    """A connector that can read only what changed since a cursor."""
+
+    def read_since(self, cursor: Mapping[str, Any]) -> Iterator[Item]:
+        """Documents changed since ``cursor`` (with an overlap window), then a ``Checkpoint``."""
+        ...
+
+
+@runtime_checkable
+class IdLister(Protocol):
+    """A connector that can list the native ids of everything that exists, cheaply."""
+
+    def list_ids(self) -> Iterator[str]:
+        """Every native id; raises rather than returning a partial listing."""
+        ...
+
+
+class ConnectorContext(Frozen):
+    """What a connector gets besides its source: secrets and limits from settings."""
+
+    secrets: Mapping[str, SecretStr] = {}
+    max_file_bytes: int = 50 * 1024 * 1024

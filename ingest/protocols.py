@@ -1,0 +1,56 @@
+"""What the sync consumes from other packages, as capability-sized protocols.
+
+``retrieval`` implements ``Embedder`` and ``IndexWriter``; the composition roots wire them in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from core.models import Chunk, Document
+
+
+class TokenCounter(Protocol):
+    """The embedding model's own tokenizer, as the chunker needs it."""
+
+    @property
+    def max_tokens(self) -> int:
+        """The most tokens (special tokens excluded) the model embeds without truncating."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` without special tokens."""
+        ...
+
+
+class Embedder(TokenCounter, Protocol):
+    """Turns chunk texts into dense vectors (L2-normalized, float32, shape (n, dimension))."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+class IndexWriter(Protocol):
+    """Writes a document's chunks to the index; every call is idempotent."""
+
+    def ensure_collection(self) -> None:
+        """Create the live collection, its alias and payload indexes when missing."""
+        ...
+
+    def replace_document(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Delete the document's old points, then upsert one point per chunk."""
+        ...
+
+    def delete_documents(self, workspace: str, document_ids: Sequence[str]) -> None:
+        """Remove every point of these documents."""
+        ...

@@ -1,0 +1,102 @@
+"""Configured sources and workspaces in the state database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core.db import Database, insert_ignore
+from core.errors import Conflict, InvalidInput, NotFound
+from core.models import Source, SourceKind, Workspace
+from core.tables import SourceRow, WorkspaceRow, utcnow
+from ingest.connectors.registry import validate_options
+
+
+class SourceStore:
+    """Create, read, update and delete sources (and ensure their workspaces exist).
+
+    Args:
+        db: the state database.
+    """
+
+    def __init__(self, *, db: Database) -> None:
+        self._db = db
+
+    def ensure_workspace(self, workspace: str, name: str = "") -> Workspace:
+        ws = Workspace(id=workspace, name=name or workspace)
+        with self._db.session() as s:
+            insert_ignore(s, WorkspaceRow, id=ws.id, name=ws.name, created_at=utcnow())
+        return ws
+
+    def add(self, source: Source) -> Source:
+        """Store a new source; ``Conflict`` when the name is taken in the workspace."""
+        options = validate_options(source.kind, source.options)
+        self.ensure_workspace(source.workspace)
+        try:
+            with self._db.session() as s:
+                s.add(SourceRow(workspace=source.workspace, name=source.name, kind=source.kind.value,
+                                options=options, enabled=source.enabled))
+        except IntegrityError:
+            raise Conflict(
+                f"a source named {source.name!r} already exists in workspace {source.workspace!r}; "
+                "choose another name or remove it first", source=source.name
+            ) from None
+        return source.model_copy(update={"options": options})
+
+    def get(self, workspace: str, name: str) -> Source:
+        with self._db.session() as s:
+            row = s.scalar(select(SourceRow).where(SourceRow.workspace == workspace, SourceRow.name == name))
+            if row is None:
+                raise NotFound(
+                    f"no source named {name!r} in workspace {workspace!r}; `knowdesk sources list` shows them",
+                    source=name,
+                )
+            return _source(row)
+
+    def list(self, workspace: str) -> list[Source]:
+        with self._db.session() as s:
+            rows = s.scalars(select(SourceRow).where(SourceRow.workspace == workspace).order_by(SourceRow.name))
+            return [_source(r) for r in rows]
+
+    def update(self, workspace: str, name: str, *, options: dict[str, Any] | None = None,
+               enabled: bool | None = None, schedule: str | None = None) -> Source:
+        current = self.get(workspace, name)
+        with self._db.session() as s:
+            row = s.scalar(select(SourceRow).where(SourceRow.workspace == workspace, SourceRow.name == name))
+            assert row is not None
+            if options is not None:
+                row.options = validate_options(current.kind, options)
+            if enabled is not None:
+                row.enabled = enabled
+            if schedule is not None:
+                row.schedule = schedule or None
+            return _source(row)
+
+    def remove(self, workspace: str, name: str) -> None:
+        self.get(workspace, name)
+        with self._db.session() as s:
+            row = s.scalar(select(SourceRow).where(SourceRow.workspace == workspace, SourceRow.name == name))
+            s.delete(row)
+
+
+def parse_option_pairs(pairs: list[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` from the CLI; repeated keys become lists."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidInput(f"option {pair!r} is not key=value", option=pair)
+        if key in options:
+            prev = options[key]
+            options[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            options[key] = value
+    return options
+
+
+def _source(row: SourceRow) -> Source:
+    return Source(workspace=row.workspace, name=row.name, kind=SourceKind(row.kind),
+                  options=dict(row.options or {}), enabled=row.enabled)

@@ -1,0 +1,300 @@
+"""The sync: read a source, skip what is unchanged, parse, chunk, embed, write, prune.
+
+Flow of one run (see ARCHITECTURE.md):
+
+1. Items stream from the connector: a full listing, or an incremental read since the saved
+   cursor. A producer thread fetches, compares fingerprints with the sync state, parses and
+   chunks; the calling thread embeds chunks in batches across documents (the model is the
+   bottleneck, so it is kept busy) and writes each document (delete-then-upsert).
+2. A document is 'pending' in the state while its write is under way and 'done' after, so a
+   run killed midway redoes exactly the documents it had not finished.
+3. At a ``Checkpoint`` everything before it is written, then its cursor is saved.
+4. After a complete read, documents missing from the complete id listing are deleted, unless
+   the run failed (failure ratio), was cancelled, or the listing shrank suspiciously (shrink
+   guard), in which case nothing is deleted and the report says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from core.errors import KnowdeskError, ParseError
+from core.models import Chunk, Document, FetchFailure, ParsedDocument, RunReport, Source
+from ingest.chunking import Chunker
+from ingest.connectors.base import Checkpoint, Connector, IdLister, IncrementalReader, Item
+from ingest.parsing import Parser
+from ingest.protocols import Embedder, IndexWriter
+from ingest.state import SyncState
+
+log = logging.getLogger(__name__)
+
+#: Below this many indexed documents the shrink guard does not apply (small sources).
+SHRINK_GUARD_MIN_DOCUMENTS = 10
+
+Progress = Callable[[RunReport], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOptions:
+    """Guards and batch sizes of a run (from settings)."""
+
+    max_failure_ratio: float = 0.5
+    shrink_guard_ratio: float = 0.2
+    embed_batch_chunks: int = 256
+
+
+@dataclass(slots=True)
+class Pipeline:
+    """Everything a sync needs besides the source: parse, chunk, embed, write."""
+
+    parser: Parser
+    chunker: Chunker
+    embedder: Embedder
+    writer: IndexWriter
+    options: SyncOptions = field(default_factory=SyncOptions)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    document: Document
+    parsed: ParsedDocument
+    chunks: list[Chunk]
+
+
+class _End:
+    pass
+
+
+class SyncCancelled(KnowdeskError):
+    code = "cancelled"
+    http_status = 409
+
+
+def run_sync(
+    *,
+    source: Source,
+    connector: Connector,
+    state: SyncState,
+    pipeline: Pipeline,
+    full: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> RunReport:
+    """Run one sync of ``source`` and return its report (also stored as a run record).
+
+    Args:
+        full: read everything (still skipping unchanged documents) instead of reading since the
+            saved cursor.
+        force: delete even when the listing shrank past the shrink guard.
+        progress: called with the report after every item.
+        should_stop: polled between items; when it returns True the run ends as 'cancelled'
+            after finishing the documents in flight, and deletes nothing.
+
+    Raises:
+        KnowdeskError: the source or the index failed as a whole (the report, stored with
+            status 'failed', says so too).
+    """
+    cursor = None if full else state.cursor()
+    incremental = cursor is not None and isinstance(connector, IncrementalReader)
+    report = RunReport(source=source.name, workspace=source.workspace,
+                       mode="incremental" if incremental else "full", started_at=datetime.now(UTC))
+    run_id = state.start_run(report)
+    started = time.perf_counter()
+    runner = _Run(source=source, state=state, pipeline=pipeline, report=report,
+                  progress=progress, should_stop=should_stop or (lambda: False))
+    try:
+        pipeline.writer.ensure_collection()
+        items = connector.read_since(cursor) if incremental and cursor is not None else connector.list_documents()
+        completed = runner.consume(items)
+        skipped = getattr(connector, "skipped", None)
+        if skipped:
+            report.notes.append("skipped unsupported files: " + ", ".join(f"{k} ({v})" for k, v in sorted(skipped.items())))
+        if not completed:
+            report.status = "cancelled"
+            report.notes.append("cancelled: nothing deleted, cursor not advanced")
+        elif runner.failure_ratio() > pipeline.options.max_failure_ratio:
+            report.status = "failed"
+            report.notes.append(
+                f"{report.failed} of {runner.attempted} items failed (ratio {runner.failure_ratio():.2f} > "
+                f"{pipeline.options.max_failure_ratio}); nothing deleted, cursor not advanced"
+            )
+        else:
+            _prune(connector, runner, force=force)
+            if runner.cursor is not None:
+                state.save_cursor(runner.cursor)
+            if report.status == "running":
+                report.status = "partial" if report.failed else "succeeded"
+    except KnowdeskError as exc:
+        report.status = "failed"
+        report.notes.append(f"{type(exc).__name__}: {exc.message}")
+        raise
+    finally:
+        report.seconds = round(time.perf_counter() - started, 3)
+        state.finish_run(run_id, report)
+        if progress:
+            progress(report)
+    return report
+
+
+class _Run:
+    def __init__(self, *, source: Source, state: SyncState, pipeline: Pipeline, report: RunReport,
+                 progress: Progress | None, should_stop: Callable[[], bool]) -> None:
+        self.source = source
+        self.state = state
+        self.p = pipeline
+        self.report = report
+        self.progress = progress
+        self.should_stop = should_stop
+        self.seen: set[str] = set()
+        self.cursor: dict[str, Any] | None = None
+        self.attempted = 0
+        self._batch: list[_Prepared] = []
+        self._batch_chunks = 0
+
+    def failure_ratio(self) -> float:
+        return self.report.failed / self.attempted if self.attempted else 0.0
+
+    # -- consumer (calling thread) --------------------------------------------------------------
+    def consume(self, items: Iterator[Item]) -> bool:
+        """Process every item; False when stopped early."""
+        q: queue.Queue[_Prepared | FetchFailure | Checkpoint | Document | _End | BaseException] = queue.Queue(
+            maxsize=max(4, self.p.options.embed_batch_chunks // 4))
+        stop = threading.Event()
+        producer = threading.Thread(target=self._produce, args=(items, q, stop), name="sync-producer", daemon=True)
+        producer.start()
+        completed = True
+        try:
+            while True:
+                item = q.get()
+                if isinstance(item, _End):
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                if self.should_stop():
+                    completed = False
+                    stop.set()
+                    break
+                self._handle(item)
+                if self.progress:
+                    self.progress(self.report)
+            self._flush()
+        finally:
+            stop.set()
+            while producer.is_alive():  # drain so a blocked producer can finish
+                try:
+                    q.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+            producer.join()
+        return completed
+
+    def _handle(self, item: _Prepared | FetchFailure | Checkpoint | Document) -> None:
+        if isinstance(item, Checkpoint):
+            self._flush()
+            self.cursor = dict(item.cursor)
+        elif isinstance(item, FetchFailure):
+            self.report.failed += 1
+            self.report.failures.append(item)
+        elif isinstance(item, Document):  # unchanged
+            self.report.unchanged += 1
+        else:
+            self._batch.append(item)
+            self._batch_chunks += len(item.chunks)
+            if self._batch_chunks >= self.p.options.embed_batch_chunks:
+                self._flush()
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch, self._batch_chunks = self._batch, [], 0
+        texts = [c.embed_text for prep in batch for c in prep.chunks]
+        vectors = self.p.embedder.embed_documents(texts)
+        offset = 0
+        for prep in batch:
+            n = len(prep.chunks)
+            self.state.begin_write(prep.document)
+            self.p.writer.replace_document(prep.document, prep.chunks, vectors[offset : offset + n])
+            self.state.mark_done(prep.document, content_hash=prep.parsed.content_hash, chunk_count=n,
+                                 chunker_version=self.p.chunker.version, model_id=self.p.embedder.model_id)
+            offset += n
+            self.report.written += 1
+            self.report.chunks_embedded += n
+
+    # -- producer (its own thread) ----------------------------------------------------------------
+    def _produce(self, items: Iterator[Item], q: queue.Queue[Any], stop: threading.Event) -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put(self._prepare(item))
+            q.put(_End())
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            q.put(exc)
+
+    def _prepare(self, item: Item) -> _Prepared | FetchFailure | Checkpoint | Document:
+        if isinstance(item, Checkpoint):
+            return item
+        if isinstance(item, FetchFailure):
+            self.attempted += 1
+            if item.native_id:
+                self.seen.add(item.native_id)
+            return item
+        doc = item
+        self.attempted += 1
+        self.report.fetched += 1
+        self.seen.add(doc.native_id)
+        known = self.state.get(doc.id)
+        versions = {"chunker_version": self.p.chunker.version, "model_id": self.p.embedder.model_id}
+        if known and known.is_current(**versions) and known.fingerprint == doc.fingerprint:
+            return doc
+        try:
+            parsed = self.p.parser.parse(doc)
+            if known and known.is_current(**versions) and known.content_hash == parsed.content_hash:
+                self.state.touch_fingerprint(doc)
+                return doc
+            if not doc.title and parsed.title:
+                doc = doc.model_copy(update={"title": parsed.title})
+            if doc.language is None and parsed.language:
+                doc = doc.model_copy(update={"language": parsed.language})
+            chunks = self.p.chunker.chunk(doc.id, parsed)
+            if not chunks:
+                raise ParseError(f"{doc.native_id}: no text to index after parsing", document_id=doc.id)
+        except ParseError as exc:
+            return FetchFailure(source_id=doc.source_id, native_id=doc.native_id, uri=doc.uri,
+                                stage="parse", message=exc.message)
+        return _Prepared(document=doc, parsed=parsed, chunks=chunks)
+
+
+def _prune(connector: Connector, run: _Run, *, force: bool) -> None:
+    report = run.report
+    indexed = run.state.indexed()
+    if report.mode == "full":
+        present = run.seen
+    elif isinstance(connector, IdLister):
+        present = set(connector.list_ids())
+    else:
+        report.notes.append("this source has no id listing: deletions are found by full syncs only")
+        return
+    missing = [doc_id for native, doc_id in indexed.items() if native not in present]
+    if not missing:
+        return
+    ratio = len(missing) / len(indexed)
+    guard = run.p.options.shrink_guard_ratio
+    if not force and len(indexed) >= SHRINK_GUARD_MIN_DOCUMENTS and ratio > guard:
+        report.notes.append(
+            f"the listing has {len(indexed) - len(missing)} of {len(indexed)} indexed documents "
+            f"({ratio:.0%} fewer, guard {guard:.0%}): nothing deleted; re-run with --force if that is right"
+        )
+        report.status = "partial"
+        return
+    run.p.writer.delete_documents(report.workspace, missing)
+    run.state.forget(missing)
+    report.deleted += len(missing)

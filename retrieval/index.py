@@ -1,0 +1,396 @@
+"""The Qdrant index: client, collection schema, per-document writes and deletes.
+
+One collection per embedding model, chunker version and dimension, reached through an alias
+(``knowdesk``) so a re-index can build a new collection and swap the alias. Every point carries
+its workspace; every read and delete filters on it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import re
+import threading
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from core.errors import ConfigError, IndexError_, StoreLocked
+from core.ids import point_id
+from core.models import Chunk, Document
+from retrieval.sparse import BM25Encoder
+
+logger = logging.getLogger(__name__)
+
+DENSE = "dense"
+SPARSE = "bm25"
+UPSERT_BATCH = 256
+DELETE_BATCH = 256
+
+_LOCAL_INDEX_WARNING = "Payload indexes have no effect in the local Qdrant"
+_PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType | models.KeywordIndexParams] = {
+    "workspace": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+    "source_id": models.PayloadSchemaType.KEYWORD,
+    "document_id": models.PayloadSchemaType.KEYWORD,
+    "kind": models.PayloadSchemaType.KEYWORD,
+    "language": models.PayloadSchemaType.KEYWORD,
+    "topic": models.PayloadSchemaType.KEYWORD,
+    "audience": models.PayloadSchemaType.KEYWORD,
+    "updated_at": models.PayloadSchemaType.DATETIME,
+}
+
+_clients: dict[tuple[str, ...], QdrantClient] = {}
+_clients_lock = threading.Lock()
+
+
+def open_client(*, url: str | None, api_key: str | None, path: Path | None, timeout: float) -> QdrantClient:
+    """The process's client for a Qdrant server (``url``) or local storage folder (``path``).
+
+    Cached per location, so the CLI, the API and retrieval share one client (local storage
+    can only be opened once).
+
+    Raises:
+        ConfigError: neither or both of ``url`` and ``path`` given.
+        StoreLocked: the local storage folder is open in another process.
+    """
+    if url and path is None:
+        key: tuple[str, ...] = ("url", url, api_key or "")
+    elif path is not None and not url:
+        folder = Path(path).expanduser().resolve()
+        key = ("path", str(folder))
+    else:
+        raise ConfigError("give either a Qdrant url or a local storage path, not both or neither")
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            if url:
+                logger.info("using the Qdrant server at %s", url)
+                client = QdrantClient(url=url, api_key=api_key, timeout=max(1, round(timeout)))
+            else:
+                client = _open_local(folder)
+            _clients[key] = client
+        return client
+
+
+def _store_locked(folder: Path) -> StoreLocked:
+    return StoreLocked(
+        f"the local index in {folder} is open in another knowdesk process (for example "
+        "`knowdesk serve`). Stop that process, send the request through its HTTP API, or run "
+        "a Qdrant server and set KNOWDESK_QDRANT__URL.",
+        path=str(folder),
+    )
+
+
+def _probe_lock(folder: Path) -> None:
+    # Probe the lock qdrant-client takes before it takes it: a client that fails half-way
+    # leaks its open lock file, which surfaces later as a ResourceWarning.
+    lock_path = folder / ".lock"
+    if not lock_path.exists():
+        return
+    import portalocker
+
+    with lock_path.open("r+") as handle:
+        try:
+            portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+        except portalocker.exceptions.LockException as exc:
+            raise _store_locked(folder) from exc
+        portalocker.unlock(handle)
+
+
+def _open_local(folder: Path) -> QdrantClient:
+    folder.mkdir(parents=True, exist_ok=True)
+    _probe_lock(folder)
+    try:
+        return QdrantClient(path=str(folder))
+    except RuntimeError as exc:  # another process won the race since the probe
+        if "already accessed by another instance" not in str(exc):
+            raise
+        raise _store_locked(folder) from exc
+
+
+@atexit.register
+def close_clients() -> None:
+    """Close every cached client (releases local storage locks); also runs at exit."""
+    with _clients_lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+def slug(value: str) -> str:
+    """Lowercase ``[a-z0-9_]`` form of a name, for collection names."""
+    return re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_") or "x"
+
+
+def match(key: str, value: str | Sequence[str]) -> models.FieldCondition:
+    """A keyword condition: equal to one value, or any of several."""
+    if isinstance(value, str):
+        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+    return models.FieldCondition(key=key, match=models.MatchAny(any=list(value)))
+
+
+def workspace_filter(workspace: str, conditions: Mapping[str, str | Sequence[str] | None]) -> models.Filter:
+    """A filter that always holds the workspace condition (tenant isolation), plus the others."""
+    if not workspace:
+        raise ValueError("a workspace is required")
+    must: list[models.Condition] = [match("workspace", workspace)]
+    must += [match(key, value) for key, value in conditions.items() if value is not None]
+    return models.Filter(must=must)
+
+
+@contextlib.contextmanager
+def qdrant_errors(operation: str) -> Iterator[None]:
+    """Turn transport and server errors into ``IndexError_`` (retryable)."""
+    try:
+        yield
+    except (UnexpectedResponse, ResponseHandlingException) as exc:
+        raise IndexError_(f"Qdrant failed to {operation}: {exc}", operation=operation) from exc
+
+
+def alias_target(client: QdrantClient, alias: str) -> str | None:
+    """The collection an alias points to, or None."""
+    with qdrant_errors("list aliases"):
+        aliases = client.get_aliases().aliases
+    return next((a.collection_name for a in aliases if a.alias_name == alias), None)
+
+
+class QdrantIndex:
+    """Writes and deletes chunks in Qdrant; satisfies ``ingest.protocols.IndexWriter``.
+
+    Args:
+        client: from ``open_client``.
+        alias: the alias searches go through.
+        model_id, dimension: the embedding model; with ``chunker_version`` they name the collection.
+        sparse: computes the BM25 vector of each chunk.
+        shards, replicas: server collection layout.
+        on_disk: keep dense vectors on disk (server mode).
+        use_alias_target: write into the collection the alias points to, even when it was built
+            for another model or chunker (its vector size must still match).
+
+    Raises:
+        ConfigError: (from ``ensure_collection``) the alias points to another collection.
+
+    Example::
+
+        index = QdrantIndex(client=client, model_id="all-MiniLM-L6-v2", dimension=384,
+                            chunker_version="1", sparse=BM25Encoder())
+        index.ensure_collection()
+        index.replace_document(document, chunks, vectors)
+    """
+
+    def __init__(
+        self,
+        *,
+        client: QdrantClient,
+        alias: str = "knowdesk",
+        model_id: str,
+        dimension: int,
+        chunker_version: str,
+        sparse: BM25Encoder,
+        shards: int = 1,
+        replicas: int = 1,
+        on_disk: bool = False,
+        use_alias_target: bool = False,
+    ) -> None:
+        self.client = client
+        self.alias = alias
+        self.dimension = dimension
+        self.sparse = sparse
+        self.collection_name = f"{slug(alias)}__{slug(model_id)}__{slug(chunker_version)}__d{dimension}"
+        self._shards = shards
+        self._replicas = replicas
+        self._on_disk = on_disk
+        self._use_alias_target = use_alias_target
+        self._target: str | None = None
+
+    @property
+    def target(self) -> str:
+        """The collection writes go to (after ``ensure_collection``)."""
+        if self._target is None:
+            self.ensure_collection()
+        assert self._target is not None
+        return self._target
+
+    def ensure_collection(self) -> None:
+        """Create the collection, its payload indexes and the alias when missing. Idempotent."""
+        with qdrant_errors("prepare the collection"):
+            current = alias_target(self.client, self.alias)
+            if current is not None and current != self.collection_name:
+                self._target = self._adopt(current)
+                return
+            if not self.client.collection_exists(self.collection_name):
+                self._create()
+            self._create_payload_indexes()
+            if current is None:
+                self.client.update_collection_aliases(
+                    change_aliases_operations=[
+                        models.CreateAliasOperation(
+                            create_alias=models.CreateAlias(
+                                collection_name=self.collection_name, alias_name=self.alias
+                            )
+                        )
+                    ]
+                )
+                logger.info("alias %s -> %s", self.alias, self.collection_name)
+        self._target = self.collection_name
+
+    def _adopt(self, current: str) -> str:
+        if not self._use_alias_target:
+            raise ConfigError(
+                f"the live index (alias {self.alias!r}) is collection {current!r}, built with another "
+                f"embedding model or chunker than the configured one ({self.collection_name!r}). "
+                "Re-index to switch (`knowdesk reindex`), or restore the previous model setting.",
+                alias=self.alias,
+                live=current,
+                configured=self.collection_name,
+            )
+        vectors = self.client.get_collection(current).config.params.vectors
+        size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
+        if size != self.dimension:
+            raise ConfigError(
+                f"collection {current!r} holds {size}-dimensional vectors, the model makes "
+                f"{self.dimension}; re-index (`knowdesk reindex`)",
+                live=current,
+            )
+        logger.warning("writing into %s, the alias target, not %s", current, self.collection_name)
+        return current
+
+    def _create(self) -> None:
+        logger.info("creating collection %s", self.collection_name)
+        self.client.create_collection(
+            self.collection_name,
+            vectors_config={
+                DENSE: models.VectorParams(
+                    size=self.dimension, distance=models.Distance.COSINE, on_disk=self._on_disk or None
+                )
+            },
+            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            shard_number=self._shards,
+            replication_factor=self._replicas,
+        )
+
+    def _create_payload_indexes(self) -> None:
+        existing = self.client.get_collection(self.collection_name).payload_schema
+        for field, schema in _PAYLOAD_INDEXES.items():
+            if field in existing:
+                continue
+            # Local mode ignores payload indexes; create them anyway so both modes stay congruent.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=_LOCAL_INDEX_WARNING, category=UserWarning)
+                self.client.create_payload_index(self.collection_name, field, field_schema=schema)
+
+    def replace_document(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Delete the document's points, then upsert one point per chunk (dense + BM25).
+
+        Raises:
+            ValueError: chunks and vectors differ in number, or a vector has the wrong size.
+        """
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors for {document.id}")
+        if len(chunks) and np.asarray(vectors).shape[1] != self.dimension:
+            raise ValueError(f"vectors have size {np.asarray(vectors).shape[1]}, expected {self.dimension}")
+        target = self.target
+        points = [self._point(document, chunk, vector) for chunk, vector in zip(chunks, vectors, strict=True)]
+        with qdrant_errors(f"write {document.id}"):
+            # Delete first: a document that shrank must leave no trailing chunks behind.
+            self.client.delete(
+                target,
+                points_selector=models.FilterSelector(
+                    filter=workspace_filter(document.workspace, {"document_id": document.id})
+                ),
+                wait=True,
+            )
+            for start in range(0, len(points), UPSERT_BATCH):
+                self.client.upsert(target, points=points[start : start + UPSERT_BATCH], wait=True)
+        logger.debug("wrote %d chunks of %s", len(points), document.id)
+
+    def _point(self, document: Document, chunk: Chunk, vector: np.ndarray) -> models.PointStruct:
+        payload: dict[str, Any] = {
+            "workspace": document.workspace,
+            "source_id": document.source_id,
+            "document_id": document.id,
+            "native_id": document.native_id,
+            "chunk_index": chunk.index,
+            "chunk_id": chunk.id,
+            "kind": str(document.kind),
+            "title": document.title,
+            "uri": document.uri,
+            "section": list(chunk.section),
+            "language": document.language,
+            "topic": list(document.topic),
+            "audience": list(document.audience),
+            "updated_at": document.updated_at.isoformat() if document.updated_at else None,
+            "text": chunk.text,
+            "chunk_hash": chunk.hash,
+            "meta": dict(document.metadata),
+        }
+        return models.PointStruct(
+            id=point_id(document.workspace, chunk.id),
+            vector={
+                DENSE: np.asarray(vector, dtype=np.float32).tolist(),
+                SPARSE: self.sparse.encode_document(chunk.embed_text, document.language),
+            },
+            payload=payload,
+        )
+
+    def delete_documents(self, workspace: str, document_ids: Sequence[str]) -> None:
+        """Remove every point of these documents in the workspace."""
+        ids = list(dict.fromkeys(document_ids))
+        target = self.target
+        with qdrant_errors("delete documents"):
+            for start in range(0, len(ids), DELETE_BATCH):
+                batch = ids[start : start + DELETE_BATCH]
+                self.client.delete(
+                    target,
+                    points_selector=models.FilterSelector(
+                        filter=workspace_filter(workspace, {"document_id": batch})
+                    ),
+                    wait=True,
+                )
+        logger.debug("deleted %d documents in %s", len(ids), workspace)
+
+    def delete_source(self, workspace: str, source_id: str) -> None:
+        """Remove every point of one source in the workspace."""
+        with qdrant_errors("delete a source"):
+            self.client.delete(
+                self.target,
+                points_selector=models.FilterSelector(
+                    filter=workspace_filter(workspace, {"source_id": source_id})
+                ),
+                wait=True,
+            )
+
+    def count(self, workspace: str, **filters: str | Sequence[str] | None) -> int:
+        """Points in the workspace matching keyword filters (``kind="article"``, ``source_id=...``)."""
+        with qdrant_errors("count points"):
+            result = self.client.count(
+                self.target, count_filter=workspace_filter(workspace, filters), exact=True
+            )
+        return int(result.count)
+
+    def document_chunk_ids(self, workspace: str, document_id: str) -> list[str]:
+        """Chunk ids of a document, in chunk order."""
+        found: list[tuple[int, str]] = []
+        offset: models.ExtendedPointId | None = None
+        with qdrant_errors("list chunks"):
+            while True:
+                records, offset = self.client.scroll(
+                    self.target,
+                    scroll_filter=workspace_filter(workspace, {"document_id": document_id}),
+                    limit=256,
+                    offset=offset,
+                    with_payload=["chunk_id", "chunk_index"],
+                    with_vectors=False,
+                )
+                found += [
+                    (int(r.payload["chunk_index"]), str(r.payload["chunk_id"])) for r in records if r.payload
+                ]
+                if offset is None:
+                    break
+        return [chunk for _, chunk in sorted(found)]

@@ -1,0 +1,58 @@
+"""Fakes for plumbing tests. Anything that claims retrieval quality uses the real model."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+_WORD = re.compile(r"\w+")
+
+
+class HashEmbedder:
+    """A deterministic bag-of-words embedder: each word adds to a hashed dimension.
+
+    Counts every text it embeds in ``embedded`` so tests can prove what was (not) embedded.
+    """
+
+    model_id = "hash-embedder"
+
+    def __init__(self, dimension: int = 64, max_tokens: int = 254) -> None:
+        self._dim = dimension
+        self._max = max_tokens
+        self.embedded = 0
+        self.calls = 0
+
+    @property
+    def dimension(self) -> int:
+        return self._dim
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORD.findall(text))
+
+    def _vector(self, text: str) -> np.ndarray:
+        v = np.zeros(self._dim, dtype=np.float32)
+        for word in _WORD.findall(text.lower()):
+            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % self._dim] += 1.0
+        norm = float(np.linalg.norm(v))
+        if norm == 0:
+            v[0] = 1.0
+            norm = 1.0
+        return v / norm
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        self.embedded += len(texts)
+        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self._dim), np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vector(text)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([self._vector(t) for t in texts])
