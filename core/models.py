@@ -56,6 +56,18 @@ class DocumentKind(StrEnum):
     ACTION = "action"
 
 
+class Channel(StrEnum):
+    """Where a customer session happens."""
+
+    WEB = "web"
+    PHONE = "phone"
+    EMAIL = "email"
+    WHATSAPP = "whatsapp"
+    SMS = "sms"
+    SLACK = "slack"
+    API = "api"
+
+
 class Workspace(Frozen):
     """A tenant. Every document, source, key and session belongs to exactly one."""
 

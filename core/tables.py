@@ -113,3 +113,15 @@ class RunRow(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ConnectorStateRow(Base):
+    """Per-source key-value state of a connector (ETags, content hashes)."""
+
+    __tablename__ = "connector_state"
+
+    workspace: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -20,7 +20,7 @@ from ingest.connectors.base import ConnectorContext
 from ingest.connectors.registry import build_connector
 from ingest.parsing import Parser
 from ingest.sources import SourceStore
-from ingest.state import SyncState
+from ingest.state import SqlConnectorStore, SyncState
 from ingest.sync import Pipeline, SyncOptions, run_sync
 from retrieval.embedding import SentenceTransformerEmbedder
 from retrieval.index import QdrantIndex, open_client
@@ -96,8 +96,9 @@ class Runtime:
                                             shrink_guard_ratio=s.shrink_guard_ratio,
                                             embed_batch_chunks=s.embed_batch_chunks))
 
-    def connector_context(self) -> ConnectorContext:
-        return ConnectorContext(max_file_bytes=self.settings.sync.max_file_bytes)
+    def connector_context(self, source: Source | None = None) -> ConnectorContext:
+        store = SqlConnectorStore(db=self.db, workspace=source.workspace, source=source.name) if source else None
+        return ConnectorContext(max_file_bytes=self.settings.sync.max_file_bytes, store=store)
 
     # -- use cases --------------------------------------------------------------------------------
     def sync(self, source: Source, *, full: bool = False, force: bool = False,
@@ -105,7 +106,7 @@ class Runtime:
              should_stop: Callable[[], bool] | None = None) -> RunReport:
         """Sync one source; a second sync of the same source in this process waits for the first."""
         with self._sync_lock(source.workspace, source.name):
-            connector = build_connector(source, self.connector_context())
+            connector = build_connector(source, self.connector_context(source))
             return run_sync(source=source, connector=connector, state=self.state(source.workspace, source.name),
                             pipeline=self.pipeline(), full=full, force=force, progress=progress,
                             should_stop=should_stop)
@@ -114,6 +115,17 @@ class Runtime:
                  top_k: int = 5, per_document: int = 2) -> list[Hit]:
         return self.searcher.search(query, workspace=workspace, filters=filters, top_k=top_k,
                                     per_document=per_document)
+
+    def remove_source(self, workspace: str, name: str) -> int:
+        """Remove a source and every point it indexed; returns the number of documents removed."""
+        self.sources.get(workspace, name)
+        state = self.state(workspace, name)
+        docs = list(state.indexed().values())
+        self.index.delete_source(workspace, name)
+        state.forget(docs)
+        SqlConnectorStore(db=self.db, workspace=workspace, source=name).clear()
+        self.sources.remove(workspace, name)
+        return len(docs)
 
     def _sync_lock(self, workspace: str, name: str) -> threading.Lock:
         with self._locks_guard:

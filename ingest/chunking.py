@@ -27,6 +27,7 @@ _MIN_LIMIT = 16
 _CHARS_PER_TOKEN_CAP = 32
 
 Path = tuple[str, ...]
+_Piece = tuple[Path, str, str, int]  # (section, text, embed_text, token_count)
 
 
 class Chunker:
@@ -78,19 +79,21 @@ class Chunker:
     def chunk(self, document_id: str, parsed: ParsedDocument) -> list[Chunk]:
         """The document's chunks, indexed 0..n-1 in document order; equal input, equal output."""
         title = parsed.title.strip()
-        pieces: list[tuple[Path, str, str, int]] = []  # (section, text, embed_text, token_count)
+        pieces: list[_Piece] = []
         group: list[Section] = []
-        current: tuple[Path, str, str, int] | None = None  # the group as one chunk
+        current: _Piece | None = None  # the group as one chunk
+        heads: dict[Path, int] = {}  # tokens of the title and path lines, by path
         for section in parsed.sections:
             if not section.text.strip():
                 continue
+            single = self._piece(title, [section])
             if current is not None:
-                merged = self._piece(title, [*group, section])
+                merged = self._merged(title, group, current, section, single, heads)
                 if merged is not None:
                     group, current = [*group, section], merged
                     continue
                 pieces.append(current)
-            group, current = [section], self._piece(title, [section])
+            group, current = [section], single
             if current is None:
                 pieces.extend((section.path, *rest) for rest in self._split(title, section))
         if current is not None:
@@ -100,10 +103,29 @@ class Chunker:
             for i, (path, text, embed, n) in enumerate(pieces)
         ]
 
+    def _merged(
+        self,
+        title: str,
+        group: list[Section],
+        current: _Piece,
+        section: Section,
+        single: _Piece | None,
+        heads: dict[Path, int],
+    ) -> _Piece | None:
+        """The group plus the section as one chunk, or None when it does not fit. The merge is
+        only counted when the two chunks, less one prefix, could fit together."""
+        if single is None:
+            return None
+        if section.path not in heads:
+            heads[section.path] = self._count(_embed_text(title, section.path, ""))
+        if current[3] + single[3] - heads[section.path] > self.limit:
+            return None
+        return self._piece(title, [*group, section])
+
     def _count(self, text: str) -> int:
         return self._tokens.count_tokens(text)
 
-    def _piece(self, title: str, group: Sequence[Section]) -> tuple[Path, str, str, int] | None:
+    def _piece(self, title: str, group: Sequence[Section]) -> _Piece | None:
         """The group as one chunk, or None when it does not fit the limit."""
         path = _common_prefix([s.path for s in group])
         body = _render_group(group, path)

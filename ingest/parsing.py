@@ -49,6 +49,8 @@ _EXTENSIONS = {
 SUPPORTED_EXTENSIONS = frozenset(_EXTENSIONS)
 _DROPPED = frozenset({"Header", "Footer", "PageBreak", "PageNumber", "Image"})
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+_BULLET = re.compile(r"^([-*•‣◦–]|\d{1,3}[.)])\s")
+_MIN_WRAP_WIDTH = 40
 _LANGUAGE_SAMPLE = 2_000
 _MIN_LANGUAGE_CHARS = 20
 
@@ -203,19 +205,25 @@ def _pdf_text(document: Document) -> str:
 
 
 def _pdf_paragraphs(page: str) -> str:
-    """Rejoin wrapped lines: a line that reaches near the right margin continues on the next."""
+    """Rejoin wrapped lines: a line reaching near the right margin continues on the next line,
+    unless the next one starts a list item. Pages of short lines only are left as they are."""
     lines = [line.strip() for line in page.splitlines()]
     width = max((len(line) for line in lines), default=0)
     paragraphs: list[str] = []
     current: list[str] = []
-    for line in lines:
+    for i, line in enumerate(lines):
+        following = lines[i + 1] if i + 1 < len(lines) else ""
         if line:
             current.append(line)
-        if current and (not line or len(line) < 0.8 * width):
+        wrapped = (
+            width >= _MIN_WRAP_WIDTH
+            and len(line) >= 0.8 * width
+            and following != ""
+            and _BULLET.match(following) is None
+        )
+        if current and not (line and wrapped):
             paragraphs.append(" ".join(current))
             current = []
-    if current:
-        paragraphs.append(" ".join(current))
     return "\n\n".join(paragraphs)
 
 

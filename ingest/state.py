@@ -8,7 +8,7 @@ state after, so a run killed in between redoes the document next time instead of
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.db import Database, insert_ignore
 from core.models import Document, RunReport
-from core.tables import DocumentRow, RunRow, SourceRow, utcnow
+from core.tables import ConnectorStateRow, DocumentRow, RunRow, SourceRow, utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,3 +221,41 @@ def _run(row: RunRow) -> dict[str, Any]:
         "finished_at": finished.isoformat() if finished else None,
         "report": row.report,
     }
+
+
+class SqlConnectorStore:
+    """The ``ConnectorStore`` of one source, in the state database."""
+
+    def __init__(self, *, db: Database, workspace: str, source: str) -> None:
+        self._db = db
+        self._where = (ConnectorStateRow.workspace == workspace, ConnectorStateRow.source_name == source)
+        self._ws, self._source = workspace, source
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._db.session() as s:
+            row = s.get(ConnectorStateRow, (self._ws, self._source, key))
+            return dict(row.value) if row else None
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        self.put_many({key: value})
+
+    def put_many(self, values: Mapping[str, dict[str, Any]]) -> None:
+        with self._db.session() as s:
+            for key, value in values.items():
+                insert_ignore(s, ConnectorStateRow, workspace=self._ws, source_name=self._source, key=key,
+                              value=value, updated_at=utcnow())
+                s.execute(update(ConnectorStateRow).where(*self._where, ConnectorStateRow.key == key)
+                          .values(value=value, updated_at=utcnow()))
+
+    def delete(self, keys: list[str]) -> None:
+        with self._db.session() as s:
+            for start in range(0, len(keys), 500):
+                s.execute(delete(ConnectorStateRow).where(*self._where, ConnectorStateRow.key.in_(keys[start:start + 500])))
+
+    def keys(self) -> list[str]:
+        with self._db.session() as s:
+            return list(s.scalars(select(ConnectorStateRow.key).where(*self._where)))
+
+    def clear(self) -> None:
+        with self._db.session() as s:
+            s.execute(delete(ConnectorStateRow).where(*self._where))

@@ -28,7 +28,7 @@ from typing import Any
 from core.errors import KnowdeskError, ParseError
 from core.models import Chunk, Document, FetchFailure, ParsedDocument, RunReport, Source
 from ingest.chunking import Chunker
-from ingest.connectors.base import Checkpoint, Connector, IdLister, IncrementalReader, Item
+from ingest.connectors.base import Checkpoint, Connector, IdLister, IncrementalReader, Item, Unchanged
 from ingest.parsing import Parser
 from ingest.protocols import Embedder, IndexWriter
 from ingest.state import SyncState
@@ -165,7 +165,7 @@ class _Run:
     # -- consumer (calling thread) --------------------------------------------------------------
     def consume(self, items: Iterator[Item]) -> bool:
         """Process every item; False when stopped early."""
-        q: queue.Queue[_Prepared | FetchFailure | Checkpoint | Document | _End | BaseException] = queue.Queue(
+        q: queue.Queue[_Prepared | FetchFailure | Checkpoint | Document | Unchanged | _End | BaseException] = queue.Queue(
             maxsize=max(4, self.p.options.embed_batch_chunks // 4))
         stop = threading.Event()
         producer = threading.Thread(target=self._produce, args=(items, q, stop), name="sync-producer", daemon=True)
@@ -196,14 +196,14 @@ class _Run:
             producer.join()
         return completed
 
-    def _handle(self, item: _Prepared | FetchFailure | Checkpoint | Document) -> None:
+    def _handle(self, item: _Prepared | FetchFailure | Checkpoint | Document | Unchanged) -> None:
         if isinstance(item, Checkpoint):
             self._flush()
             self.cursor = dict(item.cursor)
         elif isinstance(item, FetchFailure):
             self.report.failed += 1
             self.report.failures.append(item)
-        elif isinstance(item, Document):  # unchanged
+        elif isinstance(item, Document | Unchanged):  # unchanged (skipped by hash, or said by the source)
             self.report.unchanged += 1
         else:
             self._batch.append(item)
@@ -239,8 +239,12 @@ class _Run:
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
             q.put(exc)
 
-    def _prepare(self, item: Item) -> _Prepared | FetchFailure | Checkpoint | Document:
+    def _prepare(self, item: Item) -> _Prepared | FetchFailure | Checkpoint | Document | Unchanged:
         if isinstance(item, Checkpoint):
+            return item
+        if isinstance(item, Unchanged):
+            self.attempted += 1
+            self.seen.add(item.native_id)
             return item
         if isinstance(item, FetchFailure):
             self.attempted += 1

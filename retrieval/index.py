@@ -114,6 +114,14 @@ def _open_local(folder: Path) -> QdrantClient:
         raise _store_locked(folder) from exc
 
 
+def close_client(client: QdrantClient) -> None:
+    """Close one client and drop it from the cache (the next ``open_client`` reopens)."""
+    with _clients_lock:
+        for key in [k for k, v in _clients.items() if v is client]:
+            del _clients[key]
+    client.close()
+
+
 @atexit.register
 def close_clients() -> None:
     """Close every cached client (releases local storage locks); also runs at exit."""

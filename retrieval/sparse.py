@@ -12,6 +12,7 @@ import functools
 import importlib.util
 import logging
 import re
+import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -101,14 +102,22 @@ def stop_words(language: str) -> frozenset[str]:
     return frozenset(word.lower() for word in getattr(module, "STOP_WORDS", ()))
 
 
-@functools.lru_cache(maxsize=64)
-def _stemmer(language: str) -> Any | None:
-    algorithm = SNOWBALL.get(normalize_language(language))
-    if algorithm is None:
-        return None
-    import Stemmer
+_local = threading.local()
 
-    return Stemmer.Stemmer(algorithm, 10_000)
+
+def _stemmer(language: str) -> Any | None:
+    # PyStemmer's stemmers are not thread-safe: one cached stemmer per thread and language.
+    code = normalize_language(language)
+    stemmers: dict[str, Any] = _local.__dict__.setdefault("stemmers", {})
+    if code not in stemmers:
+        algorithm = SNOWBALL.get(code)
+        if algorithm is None:
+            stemmers[code] = None
+        else:
+            import Stemmer
+
+            stemmers[code] = Stemmer.Stemmer(algorithm, 10_000)
+    return stemmers[code]
 
 
 def fold_accents(token: str) -> str:

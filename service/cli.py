@@ -25,7 +25,7 @@ from core.models import RunReport, Source, SourceKind  # noqa: E402
 from flows.runtime import Runtime, get_runtime  # noqa: E402
 from ingest.sources import parse_option_pairs  # noqa: E402
 from retrieval.search import SearchFilters, parse_filters  # noqa: E402
-from service import output  # noqa: E402
+from service import commands, output  # noqa: E402
 from service.keys import KeyStore  # noqa: E402
 
 out = Console()
@@ -91,15 +91,8 @@ def sources_list(workspace: Workspace = None, as_json: JsonOut = False) -> None:
 @sources_app.command("remove")
 def sources_remove(name: str, workspace: Workspace = None) -> None:
     """Remove a source and everything it indexed."""
-    rt = _rt()
-    ws = _ws(workspace)
-    rt.sources.get(ws, name)
-    state = rt.state(ws, name)
-    docs = list(state.indexed().values())
-    rt.index.delete_documents(ws, docs)
-    state.forget(docs)
-    rt.sources.remove(ws, name)
-    out.print(f"removed source {name} and its {len(docs)} documents")
+    removed = _rt().remove_source(_ws(workspace), name)
+    out.print(f"removed source {name} and its {removed} documents")
 
 
 @sources_app.command("check")
@@ -109,7 +102,7 @@ def sources_check(name: str, workspace: Workspace = None) -> None:
 
     rt = _rt()
     source = rt.sources.get(_ws(workspace), name)
-    out.print(f"ok: {build_connector(source, rt.connector_context()).check()}")
+    out.print(f"ok: {build_connector(source, rt.connector_context(source)).check()}")
 
 
 # -- sync -----------------------------------------------------------------------------------------
@@ -223,6 +216,9 @@ def quickstart(as_json: JsonOut = False) -> None:
     from service.quickstart import run_quickstart
 
     run_quickstart(_rt(), out=out, err=err, as_json=as_json, sync=_run_sync)
+
+
+commands.register_all(app)
 
 
 def main() -> None:

@@ -23,7 +23,32 @@ class Checkpoint(Frozen):
     cursor: dict[str, Any]
 
 
-Item = Document | FetchFailure | Checkpoint
+class Unchanged(Frozen):
+    """The source says this item exists and has not changed (an HTTP 304, an equal content hash):
+    nothing to fetch, parse or embed, and not to be deleted."""
+
+    native_id: str
+
+
+Item = Document | FetchFailure | Checkpoint | Unchanged
+
+
+class ConnectorStore(Protocol):
+    """A small per-source key-value store for connector state (ETags, content hashes, tokens).
+
+    Values are JSON objects. Writes made during a run are kept even if the run fails, so only
+    store facts about the source (validators), never progress: progress is the cursor.
+    """
+
+    def get(self, key: str) -> dict[str, Any] | None: ...
+
+    def put(self, key: str, value: dict[str, Any]) -> None: ...
+
+    def put_many(self, values: Mapping[str, dict[str, Any]]) -> None: ...
+
+    def delete(self, keys: list[str]) -> None: ...
+
+    def keys(self) -> list[str]: ...
 
 
 class ConnectorOptions(BaseModel):
@@ -69,8 +94,12 @@ class IdLister(Protocol):
         ...
 
 
-class ConnectorContext(Frozen):
-    """What a connector gets besides its source: secrets and limits from settings."""
+class ConnectorContext(BaseModel):
+    """What a connector gets besides its source: secrets and limits from settings, and its
+    state store (None when the caller has no database, e.g. a bare listing)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
     secrets: Mapping[str, SecretStr] = {}
     max_file_bytes: int = 50 * 1024 * 1024
+    store: Any = None

@@ -15,8 +15,9 @@ from core.errors import ConfigError, StoreLocked
 from core.ids import point_id
 from core.models import Chunk, Document, DocumentKind
 from retrieval.embedding import SentenceTransformerEmbedder
-from retrieval.index import QdrantIndex, close_clients, open_client
+from retrieval.index import QdrantIndex, close_client, open_client
 from retrieval.search import Searcher, SearchFilters
+from retrieval.sparse import BM25Encoder
 
 pytestmark = pytest.mark.slow
 
@@ -93,6 +94,29 @@ CORPUS: list[tuple[str, str, DocumentKind, str, tuple[str, ...], list[str]]] = [
         ],
     ),
     (
+        "site",
+        "app-home",
+        DocumentKind.PAGE,
+        "en",
+        ("App",),
+        [
+            "The home screen shows your devices, their temperature and any active alerts.",
+            "Swipe down on the home screen to refresh; an error banner shows when the hub is offline.",
+        ],
+    ),
+    (
+        "site",
+        "app-errors",
+        DocumentKind.PAGE,
+        "en",
+        ("App",),
+        [
+            "Login errors: if the app shows an error when you sign in, reset your password.",
+            "Payment errors show on the checkout screen when the card is declined.",
+            "Screen brightness and the lock screen timeout are under Settings, Display.",
+        ],
+    ),
+    (
         "scenarios",
         "refund-request",
         DocumentKind.SCENARIO,
@@ -104,7 +128,7 @@ CORPUS: list[tuple[str, str, DocumentKind, str, tuple[str, ...], list[str]]] = [
 
 
 def make_document(workspace: str, source: str, native: str, **fields: object) -> Document:
-    return Document(workspace=workspace, source_id=source, native_id=native, title=native, **fields)  # type: ignore[arg-type]
+    return Document(workspace=workspace, source_id=source, native_id=native, title=native, **fields)
 
 
 def make_chunks(document: Document, texts: list[str]) -> list[Chunk]:
@@ -136,8 +160,6 @@ class Store:
         self.searcher = Searcher(client=self.client, alias="kd", embedder=embedder, sparse=self.index.sparse)
 
     def make_index(self, chunker_version: str = "v1", **kwargs: object) -> QdrantIndex:
-        from retrieval.sparse import BM25Encoder
-
         return QdrantIndex(
             client=self.client,
             alias="kd",
@@ -150,7 +172,9 @@ class Store:
 
     def write(self, document: Document, texts: list[str]) -> list[Chunk]:
         chunks = make_chunks(document, texts)
-        self.index.replace_document(document, chunks, self.embedder.embed_documents([c.embed_text for c in chunks]))
+        self.index.replace_document(
+            document, chunks, self.embedder.embed_documents([c.embed_text for c in chunks])
+        )
         return chunks
 
     def point_ids(self, workspace: str, document_id: str) -> set[str]:
@@ -174,9 +198,11 @@ def store(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransforme
         document = make_document(WS, source, native, kind=kind, language=language, topic=topic)
         store.write(document, texts)
     # Another tenant with a unique code and a same-named document.
-    store.write(make_document(OTHER_WS, "help", "cancel", language="en"), ["Code Z-99: globex internal reset."])
+    store.write(
+        make_document(OTHER_WS, "help", "cancel", language="en"), ["Code Z-99: globex internal reset."]
+    )
     yield store
-    close_clients()
+    close_client(store.client)
 
 
 def test_collection_is_named_after_model_chunker_and_dimension(store: Store) -> None:
@@ -233,7 +259,7 @@ def test_hybrid_finds_a_rare_code_that_dense_alone_ranks_low(store: Store) -> No
     ).points
     dense_texts = [p.payload["text"] for p in dense_only if p.payload]
     e12 = next(text for text in CORPUS[0][5] if "E-12" in text)
-    assert e12 not in dense_texts[:2]
+    assert e12 not in dense_texts[:3]  # generic "error on the screen" chunks win on meaning alone
 
     hits = store.searcher.search(query, workspace=WS, top_k=5)
     assert hits[0].text == e12
@@ -246,7 +272,11 @@ def test_hybrid_finds_a_rare_code_that_dense_alone_ranks_low(store: Store) -> No
     [
         ("refund", SearchFilters(kind="scenario"), {"scenarios:refund-request"}),
         ("Abonnement kündigen", SearchFilters(language="de"), {"docs:kuendigung"}),
-        ("cancel subscription", SearchFilters(topic="Billing", source_id="help"), {"help:cancel", "help:refunds"}),
+        (
+            "cancel subscription",
+            SearchFilters(topic="Billing", source_id="help"),
+            {"help:cancel", "help:refunds"},
+        ),
         ("refund", SearchFilters(source_id="docs"), {"docs:refund-handbook", "docs:kuendigung"}),
         ("error code", SearchFilters(document_id=["help:screen-errors"]), {"help:screen-errors"}),
     ],
@@ -277,7 +307,8 @@ def test_workspace_isolation(store: Store) -> None:
         assert all(h.payload["workspace"] == WS for h in hits)
         assert all("Z-99" not in h.text for h in hits)
     theirs = store.searcher.search("cancel subscription", workspace=OTHER_WS, top_k=20)
-    assert [h.text for h in theirs] == ["Code Z-99: globex internal reset."]
+    assert "Code Z-99: globex internal reset." in [h.text for h in theirs]
+    assert all(h.payload["workspace"] == OTHER_WS for h in theirs)
     assert store.searcher.search("anything", workspace="nobody") == []
 
 
@@ -327,3 +358,4 @@ def test_open_client_is_shared_and_reports_a_locked_store(tmp_path: Path, store:
     assert "knowdesk serve" in info.value.message and "KNOWDESK_QDRANT__URL" in info.value.message
     client = open_client(url=None, api_key=None, path=locked, timeout=5)
     assert isinstance(client, QdrantClient)
+    close_client(client)

@@ -6,7 +6,7 @@ import pytest
 
 from core.errors import ParseError
 from core.models import Document, Section
-from ingest.parsing import DOCX, PDF, SUPPORTED_MEDIA_TYPES, Parser, media_type_for
+from ingest.parsing import DOCX, PDF, SUPPORTED_EXTENSIONS, SUPPORTED_MEDIA_TYPES, Parser, media_type_for
 
 HTML_PAGE = """<html><head><title>ignored</title></head><body>
 <header><p>Brand bar</p></header><nav><a href="/">Home</a></nav>
@@ -231,3 +231,7 @@ def test_max_bytes_must_be_positive() -> None:
 )
 def test_media_type_for(name: str, expected: str | None) -> None:
     assert media_type_for(name) == expected
+
+
+def test_every_supported_extension_maps_to_a_supported_media_type() -> None:
+    assert {media_type_for(f"file{ext}") for ext in SUPPORTED_EXTENSIONS} == SUPPORTED_MEDIA_TYPES

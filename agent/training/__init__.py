@@ -1,0 +1,1 @@
+"""Training: the AI profile and training scenarios (authored instructions to the agent)."""

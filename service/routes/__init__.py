@@ -1,0 +1,1 @@
+"""One router per area; ``service.api.create_app`` includes them all."""

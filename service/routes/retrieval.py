@@ -1,0 +1,33 @@
+"""POST /v1/retrieve: hybrid retrieval scoped to the caller's workspace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from retrieval.search import parse_filters
+from service import output
+from service.deps import Caller, RuntimeDep
+from service.keys import Scope
+
+router = APIRouter(prefix="/v1", tags=["retrieval"])
+
+
+class RetrieveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=4000)
+    top_k: int = Field(default=5, ge=1, le=100)
+    per_document: int = Field(default=2, ge=1, le=100)
+    filters: dict[str, str | list[str]] = Field(default_factory=dict)
+
+
+@router.post("/retrieve")
+def retrieve(body: RetrieveRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    """Cited passages for a query: `{"query", "hits": [{rank, score, title, uri, section, text, ...}]}`."""
+    caller.require(Scope.READ)
+    hits = rt.retrieve(body.query, workspace=caller.workspace, filters=parse_filters(body.filters),
+                       top_k=body.top_k, per_document=body.per_document)
+    return {"query": body.query, "hits": output.hits_json(hits)}
