@@ -64,7 +64,7 @@ def make_engine(url: str) -> Engine:
         return engine
     try:
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    except Exception as exc:  # noqa: BLE001 - any driver/URL error becomes one clear message
+    except Exception as exc:
         raise ConfigError(f"cannot use database url {url!r}: {exc}") from exc
 
 

@@ -38,8 +38,7 @@ class QdrantSettings(BaseModel):
     def _one_location(self) -> QdrantSettings:
         if self.url and self.path:
             raise ValueError(
-                "set either KNOWDESK_QDRANT__URL (a Qdrant server) or KNOWDESK_QDRANT__PATH "
-                "(local storage), not both"
+                "set either KNOWDESK_QDRANT__URL (a Qdrant server) or KNOWDESK_QDRANT__PATH (local storage), not both"
             )
         if self.api_key and not self.url:
             raise ValueError("KNOWDESK_QDRANT__API_KEY is only used with KNOWDESK_QDRANT__URL")
@@ -107,12 +106,96 @@ class ServerSettings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65535)
 
 
+class HelpdeskSettings(BaseModel):
+    """Where handoffs go besides the session store: Zendesk, HubSpot, a signed webhook (all optional)."""
+
+    model_config = {"extra": "forbid"}
+
+    zendesk_url: str | None = None  # https://<subdomain>.zendesk.com
+    zendesk_email: str | None = None
+    zendesk_token: SecretStr | None = None
+    hubspot_url: str = "https://api.hubapi.com"
+    hubspot_token: SecretStr | None = None
+    hubspot_pipeline: str = "0"
+    hubspot_stage: str = "1"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    timeout: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    retry_base_seconds: float = Field(default=30.0, ge=0)
+
+
+class AgentSettings(BaseModel):
+    """The answering agent: confidence weights and thresholds (calibrated by evaluation), trigger
+    thresholds, retrieval depth. Per-workspace switches and lists live in the agent config store."""
+
+    model_config = {"extra": "forbid"}
+
+    answer_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    clarify_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    weight_retrieval: float = Field(default=0.5, ge=0.0)
+    weight_margin: float = Field(default=0.1, ge=0.0)
+    weight_coverage: float = Field(default=0.25, ge=0.0)
+    weight_support: float = Field(default=0.15, ge=0.0)
+    retrieval_floor: float = Field(default=0.3, ge=-1.0, le=1.0)
+    retrieval_ceiling: float = Field(default=0.7, ge=-1.0, le=1.0)
+    scenario_threshold: float = Field(default=0.72, ge=0.0, le=1.0)
+    topic_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
+    human_request_threshold: float = Field(default=0.62, ge=0.0, le=1.0)
+    frustration_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    prohibited_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    top_k: int = Field(default=6, ge=1, le=50)
+    max_answer_chars: int = Field(default=700, ge=100)
+    helpdesk: HelpdeskSettings = HelpdeskSettings()
+
+
+class ZendeskSettings(BaseModel):
+    """Zendesk credentials: an agent's or admin's email and API token (Basic ``email/token``)."""
+
+    model_config = {"extra": "forbid"}
+
+    email: str | None = None
+    api_token: SecretStr | None = None
+
+
+class ConfluenceSettings(BaseModel):
+    """Confluence credentials: Cloud ``username`` (email) + ``api_token``, or a Data Center
+    personal access token ``token``."""
+
+    model_config = {"extra": "forbid"}
+
+    username: str | None = None
+    api_token: SecretStr | None = None
+    token: SecretStr | None = None
+
+
+class NotionSettings(BaseModel):
+    """Notion credentials: an internal integration's secret."""
+
+    model_config = {"extra": "forbid"}
+
+    token: SecretStr | None = None
+
+
+class OrchestrationSettings(BaseModel):
+    """Syncs, schedules and re-indexes (flows/). ``PREFECT_API_URL`` selects a Prefect server."""
+
+    model_config = {"extra": "forbid"}
+
+    max_parallel_syncs: int = Field(default=2, ge=1, le=64)
+    lease_seconds: float = Field(default=60.0, ge=5)
+    lease_wait_seconds: float = Field(default=3600.0, ge=0)
+    live_check_seconds: float = Field(default=5.0, ge=0)
+    schedule_refresh_seconds: float = Field(default=60.0, ge=5)
+    work_pool: str | None = None
+    retries: int = Field(default=3, ge=0, le=20)
+    retry_delay_seconds: float = Field(default=30.0, ge=0)
+
+
 class Settings(BaseSettings):
     """Every setting of knowdesk. See the README's configuration table."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="KNOWDESK_", env_nested_delimiter="__", extra="ignore", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix="KNOWDESK_", env_nested_delimiter="__", extra="ignore", frozen=True)
 
     home: Path = Path(".knowdesk")
     database_url: str | None = None
@@ -123,6 +206,21 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     llm: LLMSettings = LLMSettings()
     server: ServerSettings = ServerSettings()
+    orchestration: OrchestrationSettings = OrchestrationSettings()
+    zendesk: ZendeskSettings = ZendeskSettings()
+    confluence: ConfluenceSettings = ConfluenceSettings()
+    notion: NotionSettings = NotionSettings()
+
+    def connector_secrets(self) -> dict[str, SecretStr]:
+        """SaaS credentials for ``ConnectorContext.secrets``, keyed by the env var's nested name
+        (``zendesk__api_token`` for ``KNOWDESK_ZENDESK__API_TOKEN``); unset ones are left out."""
+        out: dict[str, SecretStr] = {}
+        for section in ("zendesk", "confluence", "notion"):
+            for name, value in getattr(self, section).model_dump().items():
+                if value is not None:
+                    out[f"{section}__{name}"] = value if isinstance(value, SecretStr) else SecretStr(str(value))
+        return out
+    agent: AgentSettings = AgentSettings()
 
     @property
     def resolved_database_url(self) -> str:
@@ -144,7 +242,6 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"KNOWDESK_{'__'.join(str(p).upper() for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors()
+            f"KNOWDESK_{'__'.join(str(p).upper() for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from exc

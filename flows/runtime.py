@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
@@ -15,6 +16,9 @@ from typing import Any
 from core.db import Database, open_database
 from core.models import Hit, RunReport, Source
 from core.settings import Settings, get_settings
+from flows.content import SqlContentStore
+from flows.generations import Generations, IndexSpec
+from flows.limits import BoundedEmbedder, source_lease
 from ingest.chunking import Chunker
 from ingest.connectors.base import ConnectorContext
 from ingest.connectors.registry import build_connector
@@ -37,6 +41,7 @@ class Runtime:
         self.settings = settings
         self._sync_locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._live_checked = 0.0
 
     # -- stores ---------------------------------------------------------------------------------
     @cached_property
@@ -54,14 +59,38 @@ class Runtime:
 
     # -- models and index -------------------------------------------------------------------------
     @cached_property
+    def live(self) -> tuple[str | None, IndexSpec]:
+        """(live collection, its model and chunk bounds): the recorded live generation, else settings."""
+        recorded = Generations(db=self.db, alias=self.settings.qdrant.alias).live()
+        return recorded if recorded else (None, IndexSpec.from_settings(self.settings))
+
+    def refresh_index(self, *, force: bool = False) -> None:
+        """Pick up a model switch made by another process (checked at most every few seconds)."""
+        now = time.monotonic()
+        if not force and now - self._live_checked < self.settings.orchestration.live_check_seconds:
+            return
+        self._live_checked = now
+        recorded = Generations(db=self.db, alias=self.settings.qdrant.alias).live()
+        if "live" in self.__dict__ and recorded is not None and recorded != self.live:
+            log.info("the live index is now %s (%s)", recorded[0], recorded[1].model)
+            for name in ("live", "embedder", "chunker", "index", "searcher", "bounded_embedder"):
+                self.__dict__.pop(name, None)
+
+    @cached_property
     def embedder(self) -> SentenceTransformerEmbedder:
         e = self.settings.embedding
-        return SentenceTransformerEmbedder(model=e.model, device=e.device, batch_size=e.batch_size, threads=e.threads)
+        return SentenceTransformerEmbedder(model=self.live[1].model, device=e.device, batch_size=e.batch_size,
+                                           threads=e.threads)
+
+    @cached_property
+    def bounded_embedder(self) -> BoundedEmbedder:
+        """The embedder with calls bounded to the cores (concurrent syncs in one process)."""
+        return BoundedEmbedder(inner=self.embedder)
 
     @cached_property
     def chunker(self) -> Chunker:
-        c = self.settings.chunking
-        return Chunker(tokens=self.embedder, max_tokens=c.max_tokens, overlap_tokens=c.overlap_tokens)
+        spec = self.live[1]
+        return Chunker(tokens=self.embedder, max_tokens=spec.max_tokens, overlap_tokens=spec.overlap_tokens)
 
     @cached_property
     def parser(self) -> Parser:
@@ -74,47 +103,89 @@ class Runtime:
     @cached_property
     def qdrant(self) -> Any:
         q = self.settings.qdrant
-        return open_client(url=q.url, api_key=q.api_key.get_secret_value() if q.api_key else None,
-                           path=self.settings.qdrant_path, timeout=q.timeout)
+        return open_client(
+            url=q.url,
+            api_key=q.api_key.get_secret_value() if q.api_key else None,
+            path=self.settings.qdrant_path,
+            timeout=q.timeout,
+        )
 
     @cached_property
     def index(self) -> QdrantIndex:
         q = self.settings.qdrant
-        return QdrantIndex(client=self.qdrant, alias=q.alias, model_id=self.embedder.model_id,
-                           dimension=self.embedder.dimension, chunker_version=self.chunker.version,
-                           sparse=self.sparse, shards=q.shards, replicas=q.replicas)
+        return QdrantIndex(
+            client=self.qdrant,
+            alias=q.alias,
+            model_id=self.embedder.model_id,
+            dimension=self.embedder.dimension,
+            chunker_version=self.chunker.version,
+            sparse=self.sparse,
+            shards=q.shards,
+            replicas=q.replicas,
+        )
 
     @cached_property
     def searcher(self) -> Searcher:
-        return Searcher(client=self.qdrant, alias=self.settings.qdrant.alias, embedder=self.embedder,
-                        sparse=self.sparse)
+        # Query the live collection itself when known: its model and this embedder always match,
+        # even in the seconds before this process notices a switch made elsewhere.
+        return Searcher(
+            client=self.qdrant, alias=self.live[0] or self.settings.qdrant.alias, embedder=self.embedder,
+            sparse=self.sparse
+        )
 
     def pipeline(self) -> Pipeline:
         s = self.settings.sync
-        return Pipeline(parser=self.parser, chunker=self.chunker, embedder=self.embedder, writer=self.index,
-                        options=SyncOptions(max_failure_ratio=s.max_failure_ratio,
-                                            shrink_guard_ratio=s.shrink_guard_ratio,
-                                            embed_batch_chunks=s.embed_batch_chunks))
+        return Pipeline(
+            parser=self.parser,
+            chunker=self.chunker,
+            embedder=self.bounded_embedder,
+            writer=self.index,
+            options=SyncOptions(
+                max_failure_ratio=s.max_failure_ratio,
+                shrink_guard_ratio=s.shrink_guard_ratio,
+                embed_batch_chunks=s.embed_batch_chunks,
+            ),
+            content=SqlContentStore(db=self.db),
+        )
 
     def connector_context(self, source: Source | None = None) -> ConnectorContext:
         store = SqlConnectorStore(db=self.db, workspace=source.workspace, source=source.name) if source else None
-        return ConnectorContext(max_file_bytes=self.settings.sync.max_file_bytes, store=store)
+        return ConnectorContext(max_file_bytes=self.settings.sync.max_file_bytes, store=store,
+                                secrets=self.settings.connector_secrets())
 
     # -- use cases --------------------------------------------------------------------------------
-    def sync(self, source: Source, *, full: bool = False, force: bool = False,
-             progress: Callable[[RunReport], None] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> RunReport:
-        """Sync one source; a second sync of the same source in this process waits for the first."""
-        with self._sync_lock(source.workspace, source.name):
+    def sync(
+        self,
+        source: Source,
+        *,
+        full: bool = False,
+        force: bool = False,
+        progress: Callable[[RunReport], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> RunReport:
+        """Sync one source; a second sync of the same source (any process) waits for the first."""
+        o = self.settings.orchestration
+        self.refresh_index(force=True)
+        with self._sync_lock(source.workspace, source.name), source_lease(
+            self.db, source.workspace, source.name, ttl=o.lease_seconds, wait=o.lease_wait_seconds
+        ):
             connector = build_connector(source, self.connector_context(source))
-            return run_sync(source=source, connector=connector, state=self.state(source.workspace, source.name),
-                            pipeline=self.pipeline(), full=full, force=force, progress=progress,
-                            should_stop=should_stop)
+            return run_sync(
+                source=source,
+                connector=connector,
+                state=self.state(source.workspace, source.name),
+                pipeline=self.pipeline(),
+                full=full,
+                force=force,
+                progress=progress,
+                should_stop=should_stop,
+            )
 
-    def retrieve(self, query: str, *, workspace: str, filters: SearchFilters | None = None,
-                 top_k: int = 5, per_document: int = 2) -> list[Hit]:
-        return self.searcher.search(query, workspace=workspace, filters=filters, top_k=top_k,
-                                    per_document=per_document)
+    def retrieve(
+        self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5, per_document: int = 2
+    ) -> list[Hit]:
+        self.refresh_index()
+        return self.searcher.search(query, workspace=workspace, filters=filters, top_k=top_k, per_document=per_document)
 
     def remove_source(self, workspace: str, name: str) -> int:
         """Remove a source and every point it indexed; returns the number of documents removed."""
@@ -124,6 +195,7 @@ class Runtime:
         self.index.delete_source(workspace, name)
         state.forget(docs)
         SqlConnectorStore(db=self.db, workspace=workspace, source=name).clear()
+        SqlContentStore(db=self.db).forget_source(workspace, name)
         self.sources.remove(workspace, name)
         return len(docs)
 

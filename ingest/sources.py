@@ -36,12 +36,20 @@ class SourceStore:
         self.ensure_workspace(source.workspace)
         try:
             with self._db.session() as s:
-                s.add(SourceRow(workspace=source.workspace, name=source.name, kind=source.kind.value,
-                                options=options, enabled=source.enabled))
+                s.add(
+                    SourceRow(
+                        workspace=source.workspace,
+                        name=source.name,
+                        kind=source.kind.value,
+                        options=options,
+                        enabled=source.enabled,
+                    )
+                )
         except IntegrityError:
             raise Conflict(
                 f"a source named {source.name!r} already exists in workspace {source.workspace!r}; "
-                "choose another name or remove it first", source=source.name
+                "choose another name or remove it first",
+                source=source.name,
             ) from None
         return source.model_copy(update={"options": options})
 
@@ -60,8 +68,15 @@ class SourceStore:
             rows = s.scalars(select(SourceRow).where(SourceRow.workspace == workspace).order_by(SourceRow.name))
             return [_source(r) for r in rows]
 
-    def update(self, workspace: str, name: str, *, options: dict[str, Any] | None = None,
-               enabled: bool | None = None, schedule: str | None = None) -> Source:
+    def update(
+        self,
+        workspace: str,
+        name: str,
+        *,
+        options: dict[str, Any] | None = None,
+        enabled: bool | None = None,
+        schedule: str | None = None,
+    ) -> Source:
         current = self.get(workspace, name)
         with self._db.session() as s:
             row = s.scalar(select(SourceRow).where(SourceRow.workspace == workspace, SourceRow.name == name))
@@ -98,5 +113,10 @@ def parse_option_pairs(pairs: list[str]) -> dict[str, Any]:
 
 
 def _source(row: SourceRow) -> Source:
-    return Source(workspace=row.workspace, name=row.name, kind=SourceKind(row.kind),
-                  options=dict(row.options or {}), enabled=row.enabled)
+    return Source(
+        workspace=row.workspace,
+        name=row.name,
+        kind=SourceKind(row.kind),
+        options=dict(row.options or {}),
+        enabled=row.enabled,
+    )

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-
 from sqlalchemy.orm import Session
 
 from core.db import Database, insert_ignore
@@ -81,9 +80,20 @@ class SyncState:
             )
 
     def _ensure_row(self, s: Session, document: Document) -> None:
-        insert_ignore(s, DocumentRow, workspace=self.workspace, document_id=document.id, source_name=self.source,
-                      native_id=document.native_id, title=document.title, kind=str(document.kind),
-                      chunker_version="", model_id="", chunk_count=0, status="pending")
+        insert_ignore(
+            s,
+            DocumentRow,
+            workspace=self.workspace,
+            document_id=document.id,
+            source_name=self.source,
+            native_id=document.native_id,
+            title=document.title,
+            kind=str(document.kind),
+            chunker_version="",
+            model_id="",
+            chunk_count=0,
+            status="pending",
+        )
 
     def mark_done(
         self,
@@ -120,8 +130,7 @@ class SyncState:
             s.execute(
                 update(DocumentRow)
                 .where(DocumentRow.workspace == self.workspace, DocumentRow.document_id == document.id)
-                .values(fingerprint=document.fingerprint, title=document.title, uri=document.uri,
-                        synced_at=utcnow())
+                .values(fingerprint=document.fingerprint, title=document.title, uri=document.uri, synced_at=utcnow())
             )
 
     def forget(self, document_ids: Iterable[str]) -> None:
@@ -175,14 +184,23 @@ class SyncState:
     def start_run(self, report: RunReport) -> str:
         run_id = str(uuid.uuid4())
         with self._db.session() as s:
-            s.add(RunRow(id=run_id, workspace=self.workspace, source_name=self.source, mode=report.mode,
-                         status="running", report=report.summary()))
+            s.add(
+                RunRow(
+                    id=run_id,
+                    workspace=self.workspace,
+                    source_name=self.source,
+                    mode=report.mode,
+                    status="running",
+                    report=report.summary(),
+                )
+            )
         return run_id
 
     def finish_run(self, run_id: str, report: RunReport) -> None:
         with self._db.session() as s:
             s.execute(
-                update(RunRow).where(RunRow.id == run_id)
+                update(RunRow)
+                .where(RunRow.id == run_id)
                 .values(status=report.status, finished_at=utcnow(), report=report.summary())
             )
 
@@ -242,15 +260,27 @@ class SqlConnectorStore:
     def put_many(self, values: Mapping[str, dict[str, Any]]) -> None:
         with self._db.session() as s:
             for key, value in values.items():
-                insert_ignore(s, ConnectorStateRow, workspace=self._ws, source_name=self._source, key=key,
-                              value=value, updated_at=utcnow())
-                s.execute(update(ConnectorStateRow).where(*self._where, ConnectorStateRow.key == key)
-                          .values(value=value, updated_at=utcnow()))
+                insert_ignore(
+                    s,
+                    ConnectorStateRow,
+                    workspace=self._ws,
+                    source_name=self._source,
+                    key=key,
+                    value=value,
+                    updated_at=utcnow(),
+                )
+                s.execute(
+                    update(ConnectorStateRow)
+                    .where(*self._where, ConnectorStateRow.key == key)
+                    .values(value=value, updated_at=utcnow())
+                )
 
     def delete(self, keys: list[str]) -> None:
         with self._db.session() as s:
             for start in range(0, len(keys), 500):
-                s.execute(delete(ConnectorStateRow).where(*self._where, ConnectorStateRow.key.in_(keys[start:start + 500])))
+                s.execute(
+                    delete(ConnectorStateRow).where(*self._where, ConnectorStateRow.key.in_(keys[start : start + 500]))
+                )
 
     def keys(self) -> list[str]:
         with self._db.session() as s:

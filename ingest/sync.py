@@ -16,6 +16,7 @@ Flow of one run (see ARCHITECTURE.md):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -23,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from core.errors import KnowdeskError, ParseError
 from core.models import Chunk, Document, FetchFailure, ParsedDocument, RunReport, Source
@@ -50,6 +51,14 @@ class SyncOptions:
     embed_batch_chunks: int = 256
 
 
+class ContentStore(Protocol):
+    """Where the sync keeps each written document's parsed content (see ``flows.content``)."""
+
+    def save(self, document: Document, parsed: ParsedDocument) -> None: ...
+
+    def forget(self, workspace: str, document_ids: list[str]) -> None: ...
+
+
 @dataclass(slots=True)
 class Pipeline:
     """Everything a sync needs besides the source: parse, chunk, embed, write."""
@@ -59,6 +68,8 @@ class Pipeline:
     embedder: Embedder
     writer: IndexWriter
     options: SyncOptions = field(default_factory=SyncOptions)
+    #: Keeps each written document's parsed content, so a re-index needs no fetch (optional).
+    content: ContentStore | None = None
 
 
 @dataclass(slots=True)
@@ -104,19 +115,34 @@ def run_sync(
     """
     cursor = None if full else state.cursor()
     incremental = cursor is not None and isinstance(connector, IncrementalReader)
-    report = RunReport(source=source.name, workspace=source.workspace,
-                       mode="incremental" if incremental else "full", started_at=datetime.now(UTC))
+    report = RunReport(
+        source=source.name,
+        workspace=source.workspace,
+        mode="incremental" if incremental else "full",
+        started_at=datetime.now(UTC),
+    )
     run_id = state.start_run(report)
     started = time.perf_counter()
-    runner = _Run(source=source, state=state, pipeline=pipeline, report=report,
-                  progress=progress, should_stop=should_stop or (lambda: False))
+    runner = _Run(
+        source=source,
+        state=state,
+        pipeline=pipeline,
+        report=report,
+        progress=progress,
+        should_stop=should_stop or (lambda: False),
+    )
     try:
         pipeline.writer.ensure_collection()
-        items = connector.read_since(cursor) if incremental and cursor is not None else connector.list_documents()
+        if incremental and cursor is not None and isinstance(connector, IncrementalReader):
+            items = connector.read_since(cursor)
+        else:
+            items = connector.list_documents()
         completed = runner.consume(items)
         skipped = getattr(connector, "skipped", None)
         if skipped:
-            report.notes.append("skipped unsupported files: " + ", ".join(f"{k} ({v})" for k, v in sorted(skipped.items())))
+            report.notes.append(
+                "skipped unsupported files: " + ", ".join(f"{k} ({v})" for k, v in sorted(skipped.items()))
+            )
         if not completed:
             report.status = "cancelled"
             report.notes.append("cancelled: nothing deleted, cursor not advanced")
@@ -145,8 +171,16 @@ def run_sync(
 
 
 class _Run:
-    def __init__(self, *, source: Source, state: SyncState, pipeline: Pipeline, report: RunReport,
-                 progress: Progress | None, should_stop: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        *,
+        source: Source,
+        state: SyncState,
+        pipeline: Pipeline,
+        report: RunReport,
+        progress: Progress | None,
+        should_stop: Callable[[], bool],
+    ) -> None:
         self.source = source
         self.state = state
         self.p = pipeline
@@ -165,8 +199,9 @@ class _Run:
     # -- consumer (calling thread) --------------------------------------------------------------
     def consume(self, items: Iterator[Item]) -> bool:
         """Process every item; False when stopped early."""
-        q: queue.Queue[_Prepared | FetchFailure | Checkpoint | Document | Unchanged | _End | BaseException] = queue.Queue(
-            maxsize=max(4, self.p.options.embed_batch_chunks // 4))
+        q: queue.Queue[_Prepared | FetchFailure | Checkpoint | Document | Unchanged | _End | BaseException] = (
+            queue.Queue(maxsize=max(4, self.p.options.embed_batch_chunks // 4))
+        )
         stop = threading.Event()
         producer = threading.Thread(target=self._produce, args=(items, q, stop), name="sync-producer", daemon=True)
         producer.start()
@@ -189,10 +224,8 @@ class _Run:
         finally:
             stop.set()
             while producer.is_alive():  # drain so a blocked producer can finish
-                try:
+                with contextlib.suppress(queue.Empty):
                     q.get(timeout=0.1)
-                except queue.Empty:
-                    pass
             producer.join()
         return completed
 
@@ -222,8 +255,15 @@ class _Run:
             n = len(prep.chunks)
             self.state.begin_write(prep.document)
             self.p.writer.replace_document(prep.document, prep.chunks, vectors[offset : offset + n])
-            self.state.mark_done(prep.document, content_hash=prep.parsed.content_hash, chunk_count=n,
-                                 chunker_version=self.p.chunker.version, model_id=self.p.embedder.model_id)
+            self.state.mark_done(
+                prep.document,
+                content_hash=prep.parsed.content_hash,
+                chunk_count=n,
+                chunker_version=self.p.chunker.version,
+                model_id=self.p.embedder.model_id,
+            )
+            if self.p.content is not None:
+                self.p.content.save(prep.document, prep.parsed)
             offset += n
             self.report.written += 1
             self.report.chunks_embedded += n
@@ -272,8 +312,9 @@ class _Run:
             if not chunks:
                 raise ParseError(f"{doc.native_id}: no text to index after parsing", document_id=doc.id)
         except ParseError as exc:
-            return FetchFailure(source_id=doc.source_id, native_id=doc.native_id, uri=doc.uri,
-                                stage="parse", message=exc.message)
+            return FetchFailure(
+                source_id=doc.source_id, native_id=doc.native_id, uri=doc.uri, stage="parse", message=exc.message
+            )
         return _Prepared(document=doc, parsed=parsed, chunks=chunks)
 
 
@@ -301,4 +342,6 @@ def _prune(connector: Connector, run: _Run, *, force: bool) -> None:
         return
     run.p.writer.delete_documents(report.workspace, missing)
     run.state.forget(missing)
+    if run.p.content is not None:
+        run.p.content.forget(report.workspace, missing)
     report.deleted += len(missing)

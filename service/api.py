@@ -30,8 +30,12 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         yield
         syncs.shutdown()
 
-    app = FastAPI(title="knowdesk", version="0.1.0", lifespan=lifespan,
-                  description="Keeps a support agent's knowledge fresh and answers customers with it.")
+    app = FastAPI(
+        title="knowdesk",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Keeps a support agent's knowledge fresh and answers customers with it.",
+    )
     app.state.runtime = rt
     app.state.syncs = syncs
 
@@ -41,8 +45,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]}
-                    for e in exc.errors()]
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]} for e in exc.errors()
+        ]
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse({"error": "invalid_input", "message": message, "problems": problems}, status_code=422)
 

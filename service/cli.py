@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,24 +20,30 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
 
-from core.errors import InvalidInput, KnowdeskError  # noqa: E402
-from core.models import RunReport, Source, SourceKind  # noqa: E402
-from flows.runtime import Runtime, get_runtime  # noqa: E402
-from ingest.sources import parse_option_pairs  # noqa: E402
-from retrieval.search import SearchFilters, parse_filters  # noqa: E402
-from service import commands, output  # noqa: E402
-from service.keys import KeyStore  # noqa: E402
+from core.errors import InvalidInput, KnowdeskError
+from core.models import RunReport, Source, SourceKind
+from flows.runtime import Runtime, get_runtime
+from ingest.sources import parse_option_pairs
+from retrieval.search import SearchFilters, parse_filters
+from service import commands, output
+from service.keys import KeyStore
 
 out = Console()
 err = Console(stderr=True)
-app = typer.Typer(help="knowdesk: fresh knowledge for an AI support agent.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="knowdesk: fresh knowledge for an AI support agent.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 sources_app = typer.Typer(help="Configure sources.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for the HTTP API.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
 app.add_typer(keys_app, name="keys")
 
-Workspace = Annotated[str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).")]
+Workspace = Annotated[
+    str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).")
+]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
@@ -51,8 +57,9 @@ def _ws(workspace: str | None) -> str:
 
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 # -- sources ------------------------------------------------------------------------------------
@@ -65,8 +72,9 @@ def sources_add(
     as_json: JsonOut = False,
 ) -> None:
     """Add a source, e.g. `knowdesk sources add docs --kind folder --option path=./docs`."""
-    source = _rt().sources.add(Source(workspace=_ws(workspace), name=name, kind=kind,
-                                      options=parse_option_pairs(option or [])))
+    source = _rt().sources.add(
+        Source(workspace=_ws(workspace), name=name, kind=kind, options=parse_option_pairs(option or []))
+    )
     if as_json:
         print(json.dumps(output.source(source)))
     else:
@@ -126,7 +134,9 @@ def sync(
         raise typer.Exit(1)
 
 
-def _run_sync(rt: Runtime, source: Source, *, full: bool = False, force: bool = False, quiet: bool = False) -> RunReport:
+def _run_sync(
+    rt: Runtime, source: Source, *, full: bool = False, force: bool = False, quiet: bool = False
+) -> RunReport:
     if quiet or not err.is_terminal:
         return rt.sync(source, full=full, force=force)
     with output.SyncProgress(err, source.name) as progress:
@@ -138,8 +148,13 @@ def _run_sync(rt: Runtime, source: Source, *, full: bool = False, force: bool = 
 def retrieve(
     query: Annotated[str | None, typer.Argument(help="The question.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100)] = 5,
-    filter_: Annotated[list[str] | None, typer.Option("--filter", "-f", help="key=value: source_id, kind, language, topic, document_id.")] = None,
-    batch: Annotated[Path | None, typer.Option("--batch", help="JSONL file: one {query, top_k?, filters?} per line.")] = None,
+    filter_: Annotated[
+        list[str] | None,
+        typer.Option("--filter", "-f", help="key=value: source_id, kind, language, topic, document_id."),
+    ] = None,
+    batch: Annotated[
+        Path | None, typer.Option("--batch", help="JSONL file: one {query, top_k?, filters?} per line.")
+    ] = None,
     workspace: Workspace = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -175,7 +190,9 @@ def keys_create(
     if as_json:
         print(json.dumps({"id": key_id, "key": key, "workspace": _ws(workspace), "scopes": scope or ["read"]}))
     else:
-        out.print(f"key id {key_id} (workspace {_ws(workspace)}): [bold]{key}[/]\nit is shown only now; store it safely")
+        out.print(
+            f"key id {key_id} (workspace {_ws(workspace)}): [bold]{key}[/]\nit is shown only now; store it safely"
+        )
 
 
 @keys_app.command("list")
@@ -187,7 +204,9 @@ def keys_list(workspace: Workspace = None, as_json: JsonOut = False) -> None:
         return
     table = Table("id", "name", "scopes", "created", "revoked")
     for r in rows:
-        table.add_row(str(r["id"]), str(r["name"]), ",".join(r["scopes"]), str(r["created_at"]), str(r["revoked_at"] or ""))  # type: ignore[arg-type]
+        table.add_row(
+            str(r["id"]), str(r["name"]), ",".join(map(str, r["scopes"])), str(r["created_at"]), str(r["revoked_at"] or "")  # type: ignore[call-overload]
+        )
     out.print(table)
 
 
@@ -200,7 +219,9 @@ def keys_revoke(key_id: str, workspace: Workspace = None) -> None:
 
 # -- serve and quickstart ---------------------------------------------------------------------------
 @app.command()
-def serve(host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None) -> None:
+def serve(
+    host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None
+) -> None:
     """Run the HTTP API."""
     import uvicorn
 
@@ -232,3 +253,5 @@ def main() -> None:
         sys.exit(1)
 
 
+if __name__ == "__main__":
+    main()

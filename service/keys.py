@@ -26,8 +26,11 @@ class Scope(StrEnum):
     ADMIN = "admin"
 
 
-_IMPLIES = {Scope.ADMIN: {Scope.ADMIN, Scope.WRITE, Scope.READ}, Scope.WRITE: {Scope.WRITE, Scope.READ},
-            Scope.READ: {Scope.READ}}
+_IMPLIES = {
+    Scope.ADMIN: {Scope.ADMIN, Scope.WRITE, Scope.READ},
+    Scope.WRITE: {Scope.WRITE, Scope.READ},
+    Scope.READ: {Scope.READ},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +43,11 @@ class Principal:
 
     def require(self, scope: Scope) -> None:
         if scope not in self.scopes:
-            raise Forbidden(f"this API key lacks the {scope.value!r} scope; create one with "
-                            f"`knowdesk keys create --scope {scope.value}`", scope=scope.value)
+            raise Forbidden(
+                f"this API key lacks the {scope.value!r} scope; create one with "
+                f"`knowdesk keys create --scope {scope.value}`",
+                scope=scope.value,
+            )
 
 
 def _hash(secret: str) -> str:
@@ -68,16 +74,31 @@ class KeyStore:
         secret = secrets.token_urlsafe(24)
         with self._db.session() as s:
             insert_ignore(s, WorkspaceRow, id=workspace, name=workspace, created_at=utcnow())
-            s.add(ApiKeyRow(id=key_id, workspace=workspace, name=name, secret_hash=_hash(secret),
-                            scopes=[g.value for g in granted]))
+            s.add(
+                ApiKeyRow(
+                    id=key_id,
+                    workspace=workspace,
+                    name=name,
+                    secret_hash=_hash(secret),
+                    scopes=[g.value for g in granted],
+                )
+            )
         return key_id, f"kd_{key_id}_{secret}"
 
     def list(self, workspace: str) -> list[dict[str, object]]:
         with self._db.session() as s:
             rows = s.scalars(select(ApiKeyRow).where(ApiKeyRow.workspace == workspace).order_by(ApiKeyRow.created_at))
-            return [{"id": r.id, "name": r.name, "workspace": r.workspace, "scopes": r.scopes,
-                     "created_at": r.created_at.isoformat(),
-                     "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None} for r in rows]
+            return [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "workspace": r.workspace,
+                    "scopes": r.scopes,
+                    "created_at": r.created_at.isoformat(),
+                    "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+                }
+                for r in rows
+            ]
 
     def revoke(self, workspace: str, key_id: str) -> None:
         with self._db.session() as s:

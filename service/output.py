@@ -52,8 +52,9 @@ def print_hits(console: Console, query: str, hits: list[Hit]) -> None:
         console.print("  no passages found (is anything synced? `knowdesk sources list`)")
     for i, h in enumerate(hits, 1):
         where = " > ".join(h.section)
-        console.print(f"  [bold cyan][{i}][/] {h.title}" + (f" — {where}" if where else "")
-                      + f"  [dim](score {h.score:.3f})[/]")
+        console.print(
+            f"  [bold cyan][{i}][/] {h.title}" + (f" — {where}" if where else "") + f"  [dim](score {h.score:.3f})[/]"
+        )
         console.print(f"      [dim]{h.uri or h.document_id}[/]")
         snippet = " ".join(h.text.split())
         console.print(f"      {snippet[:280]}{'…' if len(snippet) > 280 else ''}")
@@ -64,8 +65,20 @@ def print_report(console: Console, report: RunReport) -> None:
     table = Table(title=f"sync {report.source} ({report.mode}): [{colour}]{report.status}[/]")
     for col in ("fetched", "written", "unchanged", "deleted", "failed", "chunks embedded", "seconds"):
         table.add_column(col, justify="right")
-    table.add_row(*(str(v) for v in (report.fetched, report.written, report.unchanged, report.deleted,
-                                     report.failed, report.chunks_embedded, report.seconds)))
+    table.add_row(
+        *(
+            str(v)
+            for v in (
+                report.fetched,
+                report.written,
+                report.unchanged,
+                report.deleted,
+                report.failed,
+                report.chunks_embedded,
+                report.seconds,
+            )
+        )
+    )
     console.print(table)
     for f in report.failures[:20]:
         console.print(f"  [red]failed[/] {f.native_id or f.uri or '?'} ({f.stage}): {f.message}")
@@ -79,9 +92,15 @@ class SyncProgress:
     """A live progress line on stderr: fetched / written / unchanged / failed."""
 
     def __init__(self, console: Console, name: str) -> None:
-        self._progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                                  TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), console=console,
-                                  transient=True)
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self._task = self._progress.add_task(f"sync {name}", total=None, counts="")
 
     def __enter__(self) -> SyncProgress:
@@ -92,8 +111,11 @@ class SyncProgress:
         self._progress.stop()
 
     def update(self, r: RunReport) -> None:
-        self._progress.update(self._task, counts=f"fetched {r.fetched}  written {r.written}  "
-                              f"unchanged {r.unchanged}  failed {r.failed}  chunks {r.chunks_embedded}")
+        self._progress.update(
+            self._task,
+            counts=f"fetched {r.fetched}  written {r.written}  "
+            f"unchanged {r.unchanged}  failed {r.failed}  chunks {r.chunks_embedded}",
+        )
 
 
 def run_batch(rt: Runtime, workspace: str, path: Path) -> int:

@@ -19,15 +19,19 @@ SAMPLES = Path(__file__).with_name("samples")
 
 def sample_sources(workspace: str) -> list[Source]:
     return [
-        Source(workspace=workspace, name="help-center", kind=SourceKind.HELPCENTER_EXPORT,
-               options={"path": str(SAMPLES / "helpcenter.json"), "base_url": "https://help.brewly.example"}),
-        Source(workspace=workspace, name="files", kind=SourceKind.FOLDER,
-               options={"path": str(SAMPLES / "files")}),
+        Source(
+            workspace=workspace,
+            name="help-center",
+            kind=SourceKind.HELPCENTER_EXPORT,
+            options={"path": str(SAMPLES / "helpcenter.json"), "base_url": "https://help.brewly.example"},
+        ),
+        Source(workspace=workspace, name="files", kind=SourceKind.FOLDER, options={"path": str(SAMPLES / "files")}),
     ]
 
 
-def run_quickstart(rt: Runtime, *, out: Console, err: Console, as_json: bool,
-                   sync: Callable[..., RunReport]) -> dict[str, Any]:
+def run_quickstart(
+    rt: Runtime, *, out: Console, err: Console, as_json: bool, sync: Callable[..., RunReport]
+) -> dict[str, Any]:
     ws = rt.settings.default_workspace
     reports = []
     for source in sample_sources(ws):
@@ -53,5 +57,5 @@ def run_quickstart(rt: Runtime, *, out: Console, err: Console, as_json: bool,
     if as_json:
         print(json.dumps(result))
     else:
-        out.print("Next: `knowdesk retrieve \"your question\"`, `knowdesk sources add`, `knowdesk serve`.")
+        out.print('Next: `knowdesk retrieve "your question"`, `knowdesk sources add`, `knowdesk serve`.')
     return result

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from core.models import Document, FetchFailure, Frozen, Source
+from core.models import Document, FetchFailure, Frozen
 
 
 class Checkpoint(Frozen):

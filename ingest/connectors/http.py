@@ -51,8 +51,14 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, min(delta, MAX_RETRY_AFTER))
 
 
-def error_for_status(status: int, *, what: str, body: str = "", headers: Mapping[str, str] | None = None,
-                     credential: str = "the source's credentials") -> KnowdeskError:
+def error_for_status(
+    status: int,
+    *,
+    what: str,
+    body: str = "",
+    headers: Mapping[str, str] | None = None,
+    credential: str = "the source's credentials",
+) -> KnowdeskError:
     """Our error for an HTTP status from ``what`` (e.g. "Zendesk GET /api/v2/help_center/articles")."""
     detail = f": {body[:200]}" if body else ""
     if status == 401:
@@ -92,8 +98,7 @@ class RetryPolicy:
             return error.retry_after
         return self.rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
-    def call(self, fn: Callable[[], T], *, classify: Callable[[Exception], KnowdeskError | None],
-             what: str) -> T:
+    def call(self, fn: Callable[[], T], *, classify: Callable[[Exception], KnowdeskError | None], what: str) -> T:
         """Run ``fn``; retry retryable errors. ``classify`` maps an SDK exception to our error
         (None: not ours to handle, re-raised as is)."""
         attempt = 0
@@ -104,7 +109,7 @@ class RetryPolicy:
             except KnowdeskError as err:
                 mapped: KnowdeskError = err
                 original: Exception = err
-            except Exception as exc:  # noqa: BLE001 - SDK exceptions are mapped by classify
+            except Exception as exc:
                 maybe = classify(exc)
                 if maybe is None:
                     raise
@@ -121,8 +126,13 @@ class RetryPolicy:
 class RateGate:
     """At most ``per_second`` calls per second across threads (e.g. Notion's 3 requests/s)."""
 
-    def __init__(self, per_second: float, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        per_second: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._interval = 1.0 / per_second
         self._next = 0.0
         self._lock = threading.Lock()

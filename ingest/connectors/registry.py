@@ -46,8 +46,9 @@ def build_connector(source: Source, context: ConnectorContext | None = None) -> 
     """A connector for ``source``, its options validated."""
     cls = connector_class(source.kind)
     validate_options(source.kind, source.options)
-    return cast(Connector, cls(source=source, options=cls.Options(**source.options),
-                               context=context or ConnectorContext()))
+    return cast(
+        Connector, cls(source=source, options=cls.Options(**source.options), context=context or ConnectorContext())
+    )
 
 
 def _problem(error: Any) -> str:

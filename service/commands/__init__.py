@@ -9,8 +9,7 @@ import importlib
 
 import typer
 
-MODULES: list[str] = [
-]
+MODULES: list[str] = []
 
 
 def register_all(app: typer.Typer) -> None:

@@ -28,6 +28,11 @@ class RetrieveRequest(BaseModel):
 def retrieve(body: RetrieveRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
     """Cited passages for a query: `{"query", "hits": [{rank, score, title, uri, section, text, ...}]}`."""
     caller.require(Scope.READ)
-    hits = rt.retrieve(body.query, workspace=caller.workspace, filters=parse_filters(body.filters),
-                       top_k=body.top_k, per_document=body.per_document)
+    hits = rt.retrieve(
+        body.query,
+        workspace=caller.workspace,
+        filters=parse_filters(body.filters),
+        top_k=body.top_k,
+        per_document=body.per_document,
+    )
     return {"query": body.query, "hits": output.hits_json(hits)}

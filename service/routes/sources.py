@@ -77,8 +77,9 @@ def list_sources(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
 @router.post("", status_code=201)
 def add_source(body: SourceRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
     caller.require(Scope.WRITE)
-    source = Source(workspace=caller.workspace, name=body.name, kind=body.kind, options=body.options,
-                    enabled=body.enabled)
+    source = Source(
+        workspace=caller.workspace, name=body.name, kind=body.kind, options=body.options, enabled=body.enabled
+    )
     return output.source(rt.sources.add(source))
 
 
@@ -105,8 +106,7 @@ def sync(name: str, caller: Caller, rt: RuntimeDep, request: Request, body: Sync
         return JSONResponse(rt.sync(source, full=req.full, force=req.force).summary(), status_code=200)
     syncs: BackgroundSyncs = request.app.state.syncs
     started = syncs.start(rt, source, req)
-    return {"status": "started" if started else "already_running", "source": name,
-            "runs": f"/v1/sources/{name}/runs"}
+    return {"status": "started" if started else "already_running", "source": name, "runs": f"/v1/sources/{name}/runs"}
 
 
 @router.get("/{name}/runs")

@@ -70,14 +70,27 @@ class ConnectorContract:
     def _sync(self, env: ContractEnv, *, full: bool = False, embedder: HashEmbedder | None = None) -> Any:
         embedder = embedder or HashEmbedder()
         chunker = Chunker(tokens=embedder, max_tokens=128, overlap_tokens=16)
-        index = QdrantIndex(client=env.qdrant, alias="contract", model_id=embedder.model_id,
-                            dimension=embedder.dimension, chunker_version=chunker.version, sparse=BM25Encoder())
+        index = QdrantIndex(
+            client=env.qdrant,
+            alias="contract",
+            model_id=embedder.model_id,
+            dimension=embedder.dimension,
+            chunker_version=chunker.version,
+            sparse=BM25Encoder(),
+        )
         source = env.fixture.source
         SourceStore(db=env.db).ensure_workspace(source.workspace)
-        pipeline = Pipeline(parser=Parser(), chunker=chunker, embedder=embedder, writer=index,
-                            options=SyncOptions(shrink_guard_ratio=1.0))
+        pipeline = Pipeline(
+            parser=Parser(),
+            chunker=chunker,
+            embedder=embedder,
+            writer=index,
+            options=SyncOptions(shrink_guard_ratio=1.0),
+        )
         state = SyncState(db=env.db, workspace=source.workspace, source=source.name)
-        return run_sync(source=source, connector=env.fixture.connector(), state=state, pipeline=pipeline, full=full), state
+        return run_sync(
+            source=source, connector=env.fixture.connector(), state=state, pipeline=pipeline, full=full
+        ), state
 
     def test_full_listing_yields_documents_of_this_source(self, contract_env: ContractEnv) -> None:
         fx = contract_env.fixture

@@ -44,20 +44,31 @@ class HelpCenterFixture:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.articles: dict[str, dict[str, object]] = {}
-        self.source = Source(workspace="acme", name="hc", kind=SourceKind.HELPCENTER_EXPORT,
-                             options={"path": str(path), "base_url": "https://help.example.com"})
+        self.source = Source(
+            workspace="acme",
+            name="hc",
+            kind=SourceKind.HELPCENTER_EXPORT,
+            options={"path": str(path), "base_url": "https://help.example.com"},
+        )
         self._save()
 
     def _save(self) -> None:
-        self.path.write_text(json.dumps({"topics": [{"id": "t", "name": "General"}],
-                                         "articles": list(self.articles.values())}), encoding="utf-8")
+        self.path.write_text(
+            json.dumps({"topics": [{"id": "t", "name": "General"}], "articles": list(self.articles.values())}),
+            encoding="utf-8",
+        )
 
     def connector(self) -> Connector:
         return build_connector(self.source)
 
     def add(self, key: str, title: str, body: str) -> str:
-        self.articles[key] = {"id": key, "topic": "t", "title": title, "body": body,
-                              "updated_at": "2026-01-01T00:00:00Z"}
+        self.articles[key] = {
+            "id": key,
+            "topic": "t",
+            "title": title,
+            "body": body,
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
         self._save()
         return f"{key}/en"
 

@@ -42,7 +42,9 @@ def test_workspace_a_key_cannot_retrieve_workspace_b_content(api: tuple[TestClie
     a = _folder(tmp_path, "a", "# Espresso calibration\n\nDial the grinder to setting 7 for a 28 second espresso shot.")
     b = _folder(tmp_path, "b", "# Zebra migration\n\nZebras cross the Mara river in July during the great migration.")
     for key, folder in ((key_a, a), (key_b, b)):
-        r = client.post("/v1/sources", headers=auth(key), json={"name": "docs", "kind": "folder", "options": {"path": str(folder)}})
+        r = client.post(
+            "/v1/sources", headers=auth(key), json={"name": "docs", "kind": "folder", "options": {"path": str(folder)}}
+        )
         assert r.status_code == 201, r.text
         r = client.post("/v1/sources/docs/sync", headers=auth(key), json={"wait": True})
         assert r.status_code == 200 and r.json()["written"] == 1, r.text
@@ -74,8 +76,13 @@ def test_errors_are_json_with_the_right_status(api: tuple[TestClient, Runtime], 
     r = client.post("/v1/retrieve", json={"query": "x"})
     assert r.status_code == 401 and r.json()["error"] == "unauthorized" and "Bearer" in r.json()["message"]
     assert client.post("/v1/retrieve", headers=auth("kd_nope_nope"), json={"query": "x"}).status_code == 401
-    assert client.post("/v1/retrieve", headers=auth(revoked), json={"query": "x"}).json()["message"] == "this API key was revoked"
-    r = client.post("/v1/sources", headers=auth(reader), json={"name": "d", "kind": "folder", "options": {"path": str(tmp_path)}})
+    assert (
+        client.post("/v1/retrieve", headers=auth(revoked), json={"query": "x"}).json()["message"]
+        == "this API key was revoked"
+    )
+    r = client.post(
+        "/v1/sources", headers=auth(reader), json={"name": "d", "kind": "folder", "options": {"path": str(tmp_path)}}
+    )
     assert r.status_code == 403 and "write" in r.json()["message"]
     r = client.post("/v1/retrieve", headers={"X-API-Key": reader}, json={"query": "x", "filters": {"colour": "red"}})
     assert r.status_code == 422 and "colour" in r.json()["message"]

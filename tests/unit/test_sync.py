@@ -13,7 +13,7 @@ import pytest
 from qdrant_client import QdrantClient
 
 from core.db import Database
-from core.errors import Conflict, ConfigError, NotFound
+from core.errors import ConfigError, Conflict, NotFound
 from core.models import Source, SourceKind
 from ingest.chunking import Chunker
 from ingest.connectors.registry import build_connector
@@ -31,21 +31,38 @@ class Env:
         self.db, self.client, self.embedder, self.root = db, client, embedder, root
         self.store = SourceStore(db=db)
         self.chunker = Chunker(tokens=embedder, max_tokens=64, overlap_tokens=8)
-        self.index = QdrantIndex(client=client, alias="test", model_id=embedder.model_id,
-                                 dimension=embedder.dimension, chunker_version=self.chunker.version,
-                                 sparse=BM25Encoder())
+        self.index = QdrantIndex(
+            client=client,
+            alias="test",
+            model_id=embedder.model_id,
+            dimension=embedder.dimension,
+            chunker_version=self.chunker.version,
+            sparse=BM25Encoder(),
+        )
         self.options = SyncOptions(max_failure_ratio=0.5, shrink_guard_ratio=0.2, embed_batch_chunks=16)
-        self.source = self.store.add(Source(workspace="acme", name="docs", kind=SourceKind.FOLDER,
-                                            options={"path": str(root)}))
+        self.source = self.store.add(
+            Source(workspace="acme", name="docs", kind=SourceKind.FOLDER, options={"path": str(root)})
+        )
 
     def pipeline(self, writer=None) -> Pipeline:  # type: ignore[no-untyped-def]
-        return Pipeline(parser=Parser(), chunker=self.chunker, embedder=self.embedder,
-                        writer=writer or self.index, options=self.options)
+        return Pipeline(
+            parser=Parser(),
+            chunker=self.chunker,
+            embedder=self.embedder,
+            writer=writer or self.index,
+            options=self.options,
+        )
 
     def sync(self, *, full: bool = False, force: bool = False, writer=None, should_stop=None):  # type: ignore[no-untyped-def]
-        return run_sync(source=self.source, connector=build_connector(self.source),
-                        state=SyncState(db=self.db, workspace="acme", source="docs"),
-                        pipeline=self.pipeline(writer), full=full, force=force, should_stop=should_stop)
+        return run_sync(
+            source=self.source,
+            connector=build_connector(self.source),
+            state=SyncState(db=self.db, workspace="acme", source="docs"),
+            pipeline=self.pipeline(writer),
+            full=full,
+            force=force,
+            should_stop=should_stop,
+        )
 
     def points(self, document_id: str) -> list[str]:
         return self.index.document_chunk_ids("acme", document_id)
@@ -70,7 +87,9 @@ def env(db: Database, memory_qdrant: QdrantClient, hash_embedder: HashEmbedder, 
     root.mkdir()
     for i in range(4):
         write(root, f"guide-{i}.md", article(f"Guide {i}", 3))
-    write(root, "notes/faq.txt", "Frequently asked questions\n\nHow do I grind beans? Use a burr grinder at setting 12.")
+    write(
+        root, "notes/faq.txt", "Frequently asked questions\n\nHow do I grind beans? Use a burr grinder at setting 12."
+    )
     return Env(db, memory_qdrant, hash_embedder, root)
 
 
@@ -221,17 +240,27 @@ def test_source_store_errors(db: Database, tmp_path: Path) -> None:
     assert store.list("other-workspace") == []
 
 
-def test_helpcenter_export_translations_topics_and_drafts(db: Database, memory_qdrant: QdrantClient,
-                                                          hash_embedder: HashEmbedder, tmp_path: Path) -> None:
+def test_helpcenter_export_translations_topics_and_drafts(
+    db: Database, memory_qdrant: QdrantClient, hash_embedder: HashEmbedder, tmp_path: Path
+) -> None:
     export = {
         "default_locale": "en",
         "topics": [{"id": "billing", "name": "Billing"}, {"id": "refunds", "name": "Refunds", "parent": "billing"}],
         "articles": [
-            {"id": "refund-window", "topic": "refunds", "title": "Refund window",
-             "body": "## Window\n\nRefunds are possible for 30 days after delivery.",
-             "updated_at": "2026-10-01T09:00:00Z",
-             "translations": [{"locale": "de", "title": "Rückgabefrist",
-                               "body": "## Frist\n\nErstattungen sind 30 Tage nach Lieferung möglich."}]},
+            {
+                "id": "refund-window",
+                "topic": "refunds",
+                "title": "Refund window",
+                "body": "## Window\n\nRefunds are possible for 30 days after delivery.",
+                "updated_at": "2026-10-01T09:00:00Z",
+                "translations": [
+                    {
+                        "locale": "de",
+                        "title": "Rückgabefrist",
+                        "body": "## Frist\n\nErstattungen sind 30 Tage nach Lieferung möglich.",
+                    }
+                ],
+            },
             {"id": "secret", "topic": "billing", "title": "Draft", "body": "not yet", "status": "draft"},
             {"id": "broken", "topic": "billing"},
         ],
@@ -239,8 +268,14 @@ def test_helpcenter_export_translations_topics_and_drafts(db: Database, memory_q
     path = tmp_path / "hc.json"
     path.write_text(json.dumps(export), encoding="utf-8")
     store = SourceStore(db=db)
-    source = store.add(Source(workspace="acme", name="hc", kind=SourceKind.HELPCENTER_EXPORT,
-                              options={"path": str(path), "base_url": "https://help.example.com"}))
+    source = store.add(
+        Source(
+            workspace="acme",
+            name="hc",
+            kind=SourceKind.HELPCENTER_EXPORT,
+            options={"path": str(path), "base_url": "https://help.example.com"},
+        )
+    )
     docs = list(build_connector(source).list_documents())
     documents = [d for d in docs if hasattr(d, "content")]
     assert sorted(d.native_id for d in documents) == ["refund-window/de", "refund-window/en"]

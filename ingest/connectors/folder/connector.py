@@ -65,8 +65,9 @@ class FolderConnector:
 
     def check(self) -> str:
         if not self._root.exists():
-            raise SourceNotFound(f"folder {self._root} does not exist; fix the source's path option",
-                                 path=str(self._root))
+            raise SourceNotFound(
+                f"folder {self._root} does not exist; fix the source's path option", path=str(self._root)
+            )
         if not self._root.is_dir():
             raise ConfigError(f"{self._root} is not a folder", path=str(self._root))
         if not os.access(self._root, os.R_OK | os.X_OK):
@@ -97,22 +98,32 @@ class FolderConnector:
                     continue
                 yield self._document(path, native, stat)
             except OSError as exc:
-                yield FetchFailure(source_id=self._source.source_id, native_id=native, uri=path.as_uri(),
-                                   message=f"cannot read {native}: {exc.strerror or exc}")
+                yield FetchFailure(
+                    source_id=self._source.source_id,
+                    native_id=native,
+                    uri=path.as_uri(),
+                    message=f"cannot read {native}: {exc.strerror or exc}",
+                )
         yield Checkpoint(cursor={"mtime": started})
 
     def _document(self, path: Path, native: str, stat: os.stat_result) -> Document | FetchFailure:
         uri = f"{self._opts.base_url.rstrip('/')}/{native}" if self._opts.base_url else path.as_uri()
         if stat.st_size > self._max_bytes:
             return FetchFailure(
-                source_id=self._source.source_id, native_id=native, uri=uri, stage="parse",
+                source_id=self._source.source_id,
+                native_id=native,
+                uri=uri,
+                stage="parse",
                 message=f"{native} is {stat.st_size} bytes, over the {self._max_bytes}-byte limit; "
                 "raise KNOWDESK_SYNC__MAX_FILE_BYTES or exclude the file",
             )
         media_type = media_type_for(path.name)
         if media_type not in SUPPORTED_MEDIA_TYPES:
             return FetchFailure(
-                source_id=self._source.source_id, native_id=native, uri=uri, stage="parse",
+                source_id=self._source.source_id,
+                native_id=native,
+                uri=uri,
+                stage="parse",
                 message=f"{native}: unsupported file type {path.suffix or '(none)'}; supported: "
                 f"{', '.join(sorted(SUPPORTED_EXTENSIONS))}; exclude it with --option exclude=PATTERN",
             )

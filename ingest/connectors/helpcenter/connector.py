@@ -91,9 +91,7 @@ class HelpCenterExportConnector:
 
     def list_ids(self) -> Iterator[str]:
         for item in self._read(since=None):
-            if isinstance(item, Document):
-                yield item.native_id
-            elif isinstance(item, FetchFailure) and item.native_id:
+            if isinstance(item, Document | FetchFailure) and item.native_id:
                 yield item.native_id
 
     # ----------------------------------------------------------------------------------------
@@ -119,8 +117,12 @@ class HelpCenterExportConnector:
             try:
                 article = _Article.model_validate(raw | {"locale": raw.get("locale", default_locale)})
             except (ValidationError, TypeError) as exc:
-                yield FetchFailure(source_id=self._source.source_id, native_id=f"{raw_id}/{default_locale}" if raw_id else None,
-                                   stage="fetch", message=f"article {raw_id or '(no id)'} is malformed: {_brief(exc)}")
+                yield FetchFailure(
+                    source_id=self._source.source_id,
+                    native_id=f"{raw_id}/{default_locale}" if raw_id else None,
+                    stage="fetch",
+                    message=f"article {raw_id or '(no id)'} is malformed: {_brief(exc)}",
+                )
                 continue
             if article.status != "published":
                 continue
@@ -139,7 +141,9 @@ class HelpCenterExportConnector:
                     source_id=self._source.source_id,
                     native_id=f"{article.id}/{version.locale}",
                     title=version.title,
-                    uri=f"{base}/{version.locale}/articles/{article.id}" if base else f"helpcenter:{article.id}/{version.locale}",
+                    uri=f"{base}/{version.locale}/articles/{article.id}"
+                    if base
+                    else f"helpcenter:{article.id}/{version.locale}",
                     kind=DocumentKind.ARTICLE,
                     language=version.locale.split("-")[0].lower(),
                     topic=topic,
