@@ -223,10 +223,13 @@ class RunReport(BaseModel):
     deleted: int = 0
     failed: int = 0
     chunks_embedded: int = 0
+    chunks_reused: int = 0
     seconds: float = 0.0
     failures: list[FetchFailure] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     started_at: UTCDateTime | None = None
+    #: Live counters a connector reports beside the item counts (a crawl: crawled, queued, skipped, failed).
+    progress: dict[str, int] = Field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude={"failures"}) | {

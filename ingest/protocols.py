@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -53,4 +53,8 @@ class IndexWriter(Protocol):
 
     def delete_documents(self, workspace: str, document_ids: Sequence[str]) -> None:
         """Remove every point of these documents."""
+        ...
+
+    def existing_vectors(self, workspace: str, chunk_hashes: Sequence[str]) -> Mapping[str, np.ndarray]:
+        """Dense vectors already stored for these chunk hashes (``Chunk.hash``), for reuse."""
         ...

@@ -103,8 +103,10 @@ class SyncState:
         chunk_count: int,
         chunker_version: str,
         model_id: str,
+        fingerprint: str | None = None,
     ) -> None:
-        """Record a successful index write of ``document``."""
+        """Record a successful index write of ``document``. ``fingerprint`` defaults to the
+        document's own; pass the connector's original when the sync filled in fields."""
         with self._db.session() as s:
             self._ensure_row(s, document)
             row = s.get(DocumentRow, (self.workspace, document.id), with_for_update=True)
@@ -115,7 +117,7 @@ class SyncState:
             row.uri = document.uri
             row.kind = str(document.kind)
             row.language = document.language
-            row.fingerprint = document.fingerprint
+            row.fingerprint = fingerprint or document.fingerprint
             row.content_hash = content_hash
             row.chunker_version = chunker_version
             row.model_id = model_id

@@ -26,7 +26,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import numpy as np
+
 from core.errors import KnowdeskError, ParseError
+from core.ids import content_hash, document_id
 from core.models import Chunk, Document, FetchFailure, ParsedDocument, RunReport, Source
 from ingest.chunking import Chunker
 from ingest.connectors.base import Checkpoint, Connector, IdLister, IncrementalReader, Item, Unchanged
@@ -77,6 +80,8 @@ class _Prepared:
     document: Document
     parsed: ParsedDocument
     chunks: list[Chunk]
+    fingerprint: str  # of the document as the connector gave it, before title/language were filled in
+    content_hash: str  # parsed text plus everything that reaches the index (title, uri, topic...)
 
 
 class _End:
@@ -123,12 +128,19 @@ def run_sync(
     )
     run_id = state.start_run(report)
     started = time.perf_counter()
+
+    def tick(r: RunReport) -> None:  # a connector with live counters (a crawl) exposes `progress`
+        if live := getattr(connector, "progress", None):
+            r.progress = dict(live)
+        if progress:
+            progress(r)
+
     runner = _Run(
         source=source,
         state=state,
         pipeline=pipeline,
         report=report,
-        progress=progress,
+        progress=tick,
         should_stop=should_stop or (lambda: False),
     )
     try:
@@ -152,6 +164,9 @@ def run_sync(
                 f"{report.failed} of {runner.attempted} items failed (ratio {runner.failure_ratio():.2f} > "
                 f"{pipeline.options.max_failure_ratio}); nothing deleted, cursor not advanced"
             )
+        elif incomplete := getattr(connector, "incomplete", None):  # e.g. a crawl that hit its page cap
+            report.status = "partial"
+            report.notes.append(f"incomplete read ({incomplete}): nothing deleted, cursor not advanced")
         else:
             _prune(connector, runner, force=force)
             if runner.cursor is not None:
@@ -164,9 +179,8 @@ def run_sync(
         raise
     finally:
         report.seconds = round(time.perf_counter() - started, 3)
+        tick(report)
         state.finish_run(run_id, report)
-        if progress:
-            progress(report)
     return report
 
 
@@ -233,6 +247,9 @@ class _Run:
         if isinstance(item, Checkpoint):
             self._flush()
             self.cursor = dict(item.cursor)
+            if self.report.failed == 0:
+                # resumable: everything before this checkpoint is written and nothing failed
+                self.state.save_cursor(self.cursor)
         elif isinstance(item, FetchFailure):
             self.report.failed += 1
             self.report.failures.append(item)
@@ -248,25 +265,32 @@ class _Run:
         if not self._batch:
             return
         batch, self._batch, self._batch_chunks = self._batch, [], 0
-        texts = [c.embed_text for prep in batch for c in prep.chunks]
-        vectors = self.p.embedder.embed_documents(texts)
-        offset = 0
-        for prep in batch:
+        # a rewritten document reuses the vectors of chunks whose text is unchanged
+        stored = self.p.writer.existing_vectors(self.source.workspace, [c.hash for p in batch for c in p.chunks])
+        vectors: list[list[np.ndarray | None]] = [[stored.get(c.hash) for c in prep.chunks] for prep in batch]
+        missing = [sum(v is None for v in vs) for vs in vectors]
+        todo = [(i, j) for i, vs in enumerate(vectors) for j, v in enumerate(vs) if v is None]
+        if todo:
+            fresh = self.p.embedder.embed_documents([batch[i].chunks[j].embed_text for i, j in todo])
+            for (i, j), vector in zip(todo, fresh, strict=True):
+                vectors[i][j] = vector
+        self.report.chunks_embedded += len(todo)
+        for prep, vs, fresh_count in zip(batch, vectors, missing, strict=True):
             n = len(prep.chunks)
             self.state.begin_write(prep.document)
-            self.p.writer.replace_document(prep.document, prep.chunks, vectors[offset : offset + n])
+            self.p.writer.replace_document(prep.document, prep.chunks, np.stack([v for v in vs if v is not None]) if vs else np.zeros((0, 0)))
             self.state.mark_done(
                 prep.document,
-                content_hash=prep.parsed.content_hash,
+                content_hash=prep.content_hash,
                 chunk_count=n,
                 chunker_version=self.p.chunker.version,
                 model_id=self.p.embedder.model_id,
+                fingerprint=prep.fingerprint,
             )
             if self.p.content is not None:
                 self.p.content.save(prep.document, prep.parsed)
-            offset += n
             self.report.written += 1
-            self.report.chunks_embedded += n
+            self.report.chunks_reused += n - fresh_count
 
     # -- producer (its own thread) ----------------------------------------------------------------
     def _produce(self, items: Iterator[Item], q: queue.Queue[Any], stop: threading.Event) -> None:
@@ -285,6 +309,13 @@ class _Run:
         if isinstance(item, Unchanged):
             self.attempted += 1
             self.seen.add(item.native_id)
+            known = self.state.get(document_id(self.source.source_id, item.native_id))
+            if known is None or known.status != "done":
+                return FetchFailure(
+                    source_id=self.source.source_id, native_id=item.native_id, stage="fetch",
+                    message=f"{item.native_id}: the source reported it unchanged, but it is not indexed; "
+                    f"run `knowdesk sync {self.source.name} --full`",
+                )
             return item
         if isinstance(item, FetchFailure):
             self.attempted += 1
@@ -301,13 +332,14 @@ class _Run:
             return doc
         try:
             parsed = self.p.parser.parse(doc)
-            if known and known.is_current(**versions) and known.content_hash == parsed.content_hash:
-                self.state.touch_fingerprint(doc)
-                return doc
             if not doc.title and parsed.title:
                 doc = doc.model_copy(update={"title": parsed.title})
             if doc.language is None and parsed.language:
                 doc = doc.model_copy(update={"language": parsed.language})
+            content_hash = _content_hash(doc, parsed)
+            if known and known.is_current(**versions) and known.content_hash == content_hash:
+                self.state.touch_fingerprint(item)
+                return item
             chunks = self.p.chunker.chunk(doc.id, parsed)
             if not chunks:
                 raise ParseError(f"{doc.native_id}: no text to index after parsing", document_id=doc.id)
@@ -315,7 +347,17 @@ class _Run:
             return FetchFailure(
                 source_id=doc.source_id, native_id=doc.native_id, uri=doc.uri, stage="parse", message=exc.message
             )
-        return _Prepared(document=doc, parsed=parsed, chunks=chunks)
+        return _Prepared(document=doc, parsed=parsed, chunks=chunks, fingerprint=item.fingerprint,
+                         content_hash=content_hash)
+
+
+def _content_hash(doc: Document, parsed: ParsedDocument) -> str:
+    """Text and every field that reaches the index: a rename or a move rewrites the document
+    (its citation changes), cosmetic byte changes with equal text do not."""
+    return content_hash(
+        parsed.content_hash, doc.title, doc.uri or "", doc.kind, doc.language or "", "/".join(doc.topic),
+        ",".join(doc.audience), repr(sorted(doc.metadata.items())),
+    )
 
 
 def _prune(connector: Connector, run: _Run, *, force: bool) -> None:

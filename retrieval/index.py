@@ -43,6 +43,7 @@ _PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType | models.KeywordIndexParams
     "topic": models.PayloadSchemaType.KEYWORD,
     "audience": models.PayloadSchemaType.KEYWORD,
     "updated_at": models.PayloadSchemaType.DATETIME,
+    "chunk_hash": models.PayloadSchemaType.KEYWORD,  # vector reuse looks chunks up by text hash
 }
 
 _clients: dict[tuple[str, ...], QdrantClient] = {}
@@ -402,3 +403,32 @@ class QdrantIndex:
                 if offset is None:
                     break
         return [chunk for _, chunk in sorted(found)]
+
+    def existing_vectors(self, workspace: str, chunk_hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Dense vectors already stored for these chunk hashes (the hash of a chunk's embed text),
+        so a sync embeds only text it has not embedded before: an edit re-embeds the changed
+        chunks, a move or rename embeds nothing. Empty when the collection does not exist yet."""
+        wanted = sorted(set(chunk_hashes))
+        if not wanted or alias_target(self.client, self.alias) is None:
+            return {}
+        found: dict[str, np.ndarray] = {}
+        with qdrant_errors("read vectors"):
+            for start in range(0, len(wanted), 256):
+                part = wanted[start : start + 256]
+                offset: models.ExtendedPointId | None = None
+                while True:
+                    records, offset = self.client.scroll(
+                        self.target,
+                        scroll_filter=workspace_filter(workspace, {"chunk_hash": part}),
+                        limit=256,
+                        offset=offset,
+                        with_payload=["chunk_hash"],
+                        with_vectors=["dense"],
+                    )
+                    for r in records:
+                        vector = r.vector.get("dense") if isinstance(r.vector, dict) else None
+                        if r.payload and vector is not None:
+                            found[str(r.payload["chunk_hash"])] = np.asarray(vector, dtype=np.float32)
+                    if offset is None or len(found) == len(part):
+                        break
+        return found

@@ -103,3 +103,10 @@ class ConnectorContext(BaseModel):
     secrets: Mapping[str, SecretStr] = {}
     max_file_bytes: int = 50 * 1024 * 1024
     store: Any = None
+    indexed: Any = None
+
+    def is_indexed(self, native_id: str) -> bool:
+        """True when the document is in the index and current. A connector checks this before
+        yielding ``Unchanged`` (its own store may remember a version whose write never finished).
+        Without a database (no ``indexed`` callback) it trusts the connector's store."""
+        return True if self.indexed is None else bool(self.indexed(native_id))

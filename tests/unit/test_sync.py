@@ -26,6 +26,16 @@ from retrieval.sparse import BM25Encoder
 from tests.fakes import HashEmbedder
 
 
+class CountingParser(Parser):
+    """The real parser, counting its calls."""
+
+    calls = 0
+
+    def parse(self, document):  # type: ignore[no-untyped-def]
+        type(self).calls += 1
+        return super().parse(document)
+
+
 class Env:
     def __init__(self, db: Database, client: QdrantClient, embedder: HashEmbedder, root: Path) -> None:
         self.db, self.client, self.embedder, self.root = db, client, embedder, root
@@ -46,7 +56,7 @@ class Env:
 
     def pipeline(self, writer=None) -> Pipeline:  # type: ignore[no-untyped-def]
         return Pipeline(
-            parser=Parser(),
+            parser=CountingParser(),
             chunker=self.chunker,
             embedder=self.embedder,
             writer=writer or self.index,
@@ -99,7 +109,9 @@ def test_first_sync_writes_everything_and_second_embeds_nothing(env: Env) -> Non
     embedded_after_first = env.embedder.embedded
     assert embedded_after_first == first.chunks_embedded > 5
 
+    CountingParser.calls = 0
     second = env.sync(full=True)
+    assert CountingParser.calls == 0, "an unchanged document must be skipped before parsing"
     assert (second.status, second.written, second.unchanged, second.chunks_embedded) == ("succeeded", 0, 5, 0)
     assert env.embedder.embedded == embedded_after_first, "an unchanged re-sync must embed 0 chunks"
 
@@ -186,6 +198,9 @@ class CrashingWriter:
 
     def delete_documents(self, workspace, document_ids) -> None:  # type: ignore[no-untyped-def]
         self.index.delete_documents(workspace, document_ids)
+
+    def existing_vectors(self, workspace, chunk_hashes):  # type: ignore[no-untyped-def]
+        return self.index.existing_vectors(workspace, chunk_hashes)
 
 
 def test_a_run_killed_midway_and_rerun_leaves_no_duplicate_and_no_missing_chunk(env: Env) -> None:
@@ -284,3 +299,27 @@ def test_helpcenter_export_translations_topics_and_drafts(
     assert de.uri == "https://help.example.com/de/articles/refund-window"
     failures = [d for d in docs if type(d).__name__ == "FetchFailure"]
     assert len(failures) == 1 and "broken" in failures[0].message
+
+
+def test_an_edit_reembeds_only_changed_chunks_and_a_move_embeds_nothing(env: Env) -> None:
+    env.sync()
+    before = env.embedder.embedded
+    path = env.root / "guide-1.md"
+    text = path.read_text()
+    path.write_text(text.replace("coffee2 beans grind brew", "espresso beans tamp pull", 1))
+    report = env.sync(full=True)
+    assert report.written == 1 and 1 <= report.chunks_embedded < len(env.points("docs:guide-1.md"))
+    assert report.chunks_reused >= 1
+    assert env.embedder.embedded - before == report.chunks_embedded
+
+    moved = env.root / "archive" / "guide-2.md"
+    moved.parent.mkdir()
+    (env.root / "guide-2.md").rename(moved)
+    embedded = env.embedder.embedded
+    report = env.sync(full=True)
+    assert report.written == 1 and report.deleted == 1 and report.chunks_embedded == 0
+    assert env.embedder.embedded == embedded
+    hits = env.client.scroll(env.index.target, limit=100, with_payload=True)[0]
+    moved_points = [p for p in hits if p.payload and p.payload["document_id"] == "docs:archive/guide-2.md"]
+    assert moved_points and all(p.payload["topic"] == ["archive"] for p in moved_points)
+    assert all(p.payload["uri"].endswith("/archive/guide-2.md") for p in moved_points)

@@ -1,0 +1,1 @@
+"""Dropbox source: see ``connector.py``."""

@@ -1,0 +1,1 @@
+"""Google Drive source: see ``connector.py``."""
