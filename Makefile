@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 export UNSTRUCTURED_DISABLE_NOTICE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install run test lint typecheck imports pytest bench clean
+.PHONY: install run test browser lint typecheck imports pytest bench clean
 
 $(STAMP): pyproject.toml constraints.txt packaging/en_core_web_sm/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -31,7 +31,12 @@ install: $(STAMP)
 run: install
 	$(BIN)/knowdesk quickstart
 
-test: install lint typecheck imports pytest
+test: install browser lint typecheck imports pytest
+
+# The portal's browser test drives Debian's chromium; installed when missing and running as root
+# (otherwise the test fails with a message saying what to install).
+browser:
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || (apt-get update && apt-get install -y chromium)
 
 lint:
 	$(BIN)/ruff check .

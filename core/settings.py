@@ -143,7 +143,7 @@ class AgentSettings(BaseModel):
     topic_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     human_request_threshold: float = Field(default=0.62, ge=0.0, le=1.0)
     frustration_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-    prohibited_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    prohibited_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     top_k: int = Field(default=6, ge=1, le=50)
     max_answer_chars: int = Field(default=700, ge=100)
     helpdesk: HelpdeskSettings = HelpdeskSettings()
@@ -177,6 +177,34 @@ class NotionSettings(BaseModel):
     token: SecretStr | None = None
 
 
+class GDriveSettings(BaseModel):
+    """Google Drive credentials: a service account key (``service_account_file`` path or
+    ``service_account_json`` content, optionally impersonating ``subject``), or an OAuth user
+    token (``token``, and/or ``refresh_token`` with ``client_id`` and ``client_secret``)."""
+
+    model_config = {"extra": "forbid"}
+
+    service_account_file: str | None = None
+    service_account_json: SecretStr | None = None
+    subject: str | None = None
+    token: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+
+
+class DropboxSettings(BaseModel):
+    """Dropbox credentials: an ``access_token``, or a ``refresh_token`` with the ``app_key``
+    (and ``app_secret`` unless the token came from PKCE)."""
+
+    model_config = {"extra": "forbid"}
+
+    access_token: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    app_key: str | None = None
+    app_secret: SecretStr | None = None
+
+
 class OrchestrationSettings(BaseModel):
     """Syncs, schedules and re-indexes (flows/). ``PREFECT_API_URL`` selects a Prefect server."""
 
@@ -190,6 +218,52 @@ class OrchestrationSettings(BaseModel):
     work_pool: str | None = None
     retries: int = Field(default=3, ge=0, le=20)
     retry_delay_seconds: float = Field(default=30.0, ge=0)
+
+
+class HelpCenterSettings(BaseModel):
+    """The authored help center and its portal (/help)."""
+
+    model_config = {"extra": "forbid"}
+
+    locales: tuple[str, ...] = ("en", "de", "es", "fr", "it", "nl", "pt", "pl", "sv", "da", "fi", "nb", "cs", "ja",
+                                "zh")
+    default_locale: str = "en"
+    base_url: str | None = None  # article urls: BASE/<locale>/articles/<slug>; default /help (the portal)
+    portal_workspace: str | None = None  # the workspace /help shows; default: default_workspace
+    max_body_bytes: int = Field(default=200 * 1024, ge=1024)
+
+
+class SurveyChannelSettings(BaseModel):
+    """Whether a CSAT survey is requested on one channel, and how long after the session resolved."""
+
+    model_config = {"extra": "forbid"}
+
+    enabled: bool = True
+    delay_seconds: int = Field(default=3600, ge=0)
+
+
+def _survey_channels() -> dict[str, SurveyChannelSettings]:
+    return {"web": SurveyChannelSettings(delay_seconds=0), "email": SurveyChannelSettings(),
+            "whatsapp": SurveyChannelSettings(delay_seconds=600), "sms": SurveyChannelSettings(delay_seconds=600),
+            "phone": SurveyChannelSettings(enabled=False), "slack": SurveyChannelSettings(enabled=False),
+            "api": SurveyChannelSettings(enabled=False)}
+
+
+class InsightsCsatSettings(BaseModel):
+    """Insights (refresh window, gap threshold) and CSAT (surveys per channel, the score webhook); issue 11."""
+
+    model_config = {"extra": "forbid"}
+
+    since: str = "7d"
+    refresh_minutes: int = Field(default=60, ge=1)
+    article_threshold: float = Field(default=0.55, ge=-1.0, le=1.0)
+    survey_channels: dict[str, SurveyChannelSettings] = Field(default_factory=_survey_channels)
+    comment_required_below: int = Field(default=3, ge=1, le=6)
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_retry_seconds: float = Field(default=30.0, ge=0)
 
 
 class Settings(BaseSettings):
@@ -206,16 +280,20 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     llm: LLMSettings = LLMSettings()
     server: ServerSettings = ServerSettings()
+    helpcenter: HelpCenterSettings = HelpCenterSettings()
     orchestration: OrchestrationSettings = OrchestrationSettings()
     zendesk: ZendeskSettings = ZendeskSettings()
     confluence: ConfluenceSettings = ConfluenceSettings()
     notion: NotionSettings = NotionSettings()
+    gdrive: GDriveSettings = GDriveSettings()
+    dropbox: DropboxSettings = DropboxSettings()
+    insights: InsightsCsatSettings = InsightsCsatSettings()
 
     def connector_secrets(self) -> dict[str, SecretStr]:
         """SaaS credentials for ``ConnectorContext.secrets``, keyed by the env var's nested name
         (``zendesk__api_token`` for ``KNOWDESK_ZENDESK__API_TOKEN``); unset ones are left out."""
         out: dict[str, SecretStr] = {}
-        for section in ("zendesk", "confluence", "notion"):
+        for section in ("zendesk", "confluence", "notion", "gdrive", "dropbox"):
             for name, value in getattr(self, section).model_dump().items():
                 if value is not None:
                     out[f"{section}__{name}"] = value if isinstance(value, SecretStr) else SecretStr(str(value))

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from qdrant_client import QdrantClient, models
 
 from core.errors import InvalidInput
-from core.models import DocumentKind, Hit
+from core.models import Channel, DocumentKind, Hit
 from retrieval.index import DENSE, SPARSE, alias_target, qdrant_errors, workspace_filter
 from retrieval.sparse import DEFAULT_LANGUAGE, BM25Encoder
 
@@ -52,6 +52,8 @@ class SearchFilters(BaseModel):
     topic: str | list[str] | None = None
     document_id: str | list[str] | None = None
     audience: str | list[str] | None = None
+    #: Points allowed on this channel: ``meta.channels`` (space-separated) names it, or is absent.
+    channel: str | None = None
 
     @field_validator("*")
     @classmethod
@@ -70,9 +72,28 @@ class SearchFilters(BaseModel):
             raise ValueError(f"unknown kind {unknown[0]!r}; one of {', '.join(sorted(allowed))}")
         return value
 
+    @field_validator("channel")
+    @classmethod
+    def _known_channel(cls, value: str | None) -> str | None:
+        allowed = {c.value for c in Channel}
+        if value is not None and value not in allowed:
+            raise ValueError(f"unknown channel {value!r}; one of {', '.join(sorted(allowed))}")
+        return value
+
     def conditions(self) -> dict[str, str | list[str] | None]:
-        """The set filters, by payload key."""
-        return {key: value for key, value in self.model_dump().items() if value is not None}
+        """The set keyword filters, by payload key (``channel`` is applied by ``to_filter``)."""
+        return {key: value for key, value in self.model_dump(exclude={"channel"}).items() if value is not None}
+
+    def to_filter(self, workspace: str) -> models.Filter:
+        """The Qdrant filter: the workspace, the keyword filters and the channel restriction."""
+        flt = workspace_filter(workspace, self.conditions())
+        if self.channel is None:
+            return flt
+        allowed = models.Filter(should=[
+            models.FieldCondition(key="meta.channels", match=models.MatchText(text=self.channel)),
+            models.IsEmptyCondition(is_empty=models.PayloadField(key="meta.channels")),
+        ])
+        return models.Filter(must=[flt, allowed])
 
     def languages(self) -> list[str]:
         """Languages to stem the query for: the language filter, plus English."""
@@ -230,7 +251,7 @@ class Searcher:
         self, query: str, vector: np.ndarray, workspace: str, filters: SearchFilters | None, top_k: int
     ) -> _Plan:
         filters = filters or SearchFilters()
-        flt = workspace_filter(workspace, filters.conditions())
+        flt = filters.to_filter(workspace)
         limit = min(max(top_k * OVERFETCH, 20), MAX_TOP_K * OVERFETCH)
         prefetch_limit = max(limit, MIN_PREFETCH)
         dense = np.asarray(vector, dtype=np.float32).tolist()

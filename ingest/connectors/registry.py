@@ -14,6 +14,12 @@ from ingest.connectors.base import Connector, ConnectorContext
 CONNECTORS: dict[SourceKind, str] = {
     SourceKind.FOLDER: "ingest.connectors.folder.connector:FolderConnector",
     SourceKind.HELPCENTER_EXPORT: "ingest.connectors.helpcenter.connector:HelpCenterExportConnector",
+    SourceKind.WEBSITE: "ingest.connectors.website.connector:WebsiteConnector",
+    SourceKind.ZENDESK: "ingest.connectors.zendesk.connector:ZendeskConnector",
+    SourceKind.CONFLUENCE: "ingest.connectors.confluence.connector:ConfluenceConnector",
+    SourceKind.NOTION: "ingest.connectors.notion.connector:NotionConnector",
+    SourceKind.GDRIVE: "ingest.connectors.gdrive.connector:GDriveConnector",
+    SourceKind.DROPBOX: "ingest.connectors.dropbox.connector:DropboxConnector",
 }
 
 

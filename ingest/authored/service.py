@@ -1,0 +1,155 @@
+"""The help center as a use-case facade: every change to published content is indexed before
+the call returns, and a change whose published text cannot be indexed is undone.
+
+``HelpCenter`` composes the store and the publisher; the HTTP API, the CLI and the quickstart
+call it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from core.errors import KnowdeskError
+from core.models import Frozen
+from ingest.authored.models import Article, ArticleInput, Bundle, Status, Topic, TopicInput, TranslationInput
+from ingest.authored.publisher import HelpCenterPublisher, PublishReport
+from ingest.authored.store import HelpCenterStore
+
+
+class ImportReport(Frozen):
+    """What an import changed in the store and in the index."""
+
+    topics: int
+    articles: int
+    changed: tuple[str, ...]
+    index: PublishReport
+
+
+class HelpCenter:
+    """Authoring operations that keep the index equal to what is published.
+
+    Args:
+        store: topics, articles and translations.
+        publisher: indexes published translations.
+    """
+
+    def __init__(self, *, store: HelpCenterStore, publisher: HelpCenterPublisher) -> None:
+        self.store = store
+        self.publisher = publisher
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # -- topics --------------------------------------------------------------------------------
+    def create_topic(self, workspace: str, data: TopicInput) -> Topic:
+        return self.store.create_topic(workspace, data)
+
+    def update_topic(self, workspace: str, data: TopicInput) -> Topic:
+        """Rename or move a topic; its published articles are re-indexed (their breadcrumb changed)."""
+        with self._lock(workspace):
+            topic = self.store.update_topic(workspace, data)
+            affected = {t.id for t in self.store.topics(workspace) if t.id == data.id or t.parent == data.id}
+            articles = [a for a in self.store.articles(workspace) if a.topic in affected]
+            self._index(workspace, articles)
+            return topic
+
+    def delete_topic(self, workspace: str, topic_id: str) -> None:
+        self.store.delete_topic(workspace, topic_id)
+
+    # -- articles ------------------------------------------------------------------------------
+    def create_article(self, workspace: str, data: ArticleInput) -> tuple[Article, PublishReport]:
+        with self._lock(workspace):
+            created = self.store.create_article(workspace, data)
+            return self._guarded(workspace, data.slug, None, lambda: created)
+
+    def update_article(self, workspace: str, slug: str, *, topic: str | None = None, position: int | None = None,
+                       default_locale: str | None = None) -> tuple[Article, PublishReport]:
+        with self._lock(workspace):
+            before = self.store.get(workspace, slug)
+            return self._guarded(workspace, slug, before, lambda: self.store.update_article(
+                workspace, slug, topic=topic, position=position, default_locale=default_locale))
+
+    def put_translation(self, workspace: str, slug: str, data: TranslationInput) -> tuple[Article, PublishReport]:
+        """Write a locale's text; when that locale is published the index follows at once."""
+        with self._lock(workspace):
+            before = self.store.get(workspace, slug)
+            return self._guarded(workspace, slug, before,
+                                 lambda: self.store.put_translation(workspace, slug, data)[0])
+
+    def publish(self, workspace: str, slug: str,
+                locales: Sequence[str] | None = None) -> tuple[Article, PublishReport]:
+        return self._set_status(workspace, slug, Status.PUBLISHED, locales)
+
+    def unpublish(self, workspace: str, slug: str,
+                  locales: Sequence[str] | None = None) -> tuple[Article, PublishReport]:
+        return self._set_status(workspace, slug, Status.DRAFT, locales)
+
+    def delete_article(self, workspace: str, slug: str) -> PublishReport:
+        with self._lock(workspace):
+            self.store.delete_article(workspace, slug)
+            return self._index(workspace, [], slugs=[slug])
+
+    def delete_translation(self, workspace: str, slug: str, locale: str) -> tuple[Article, PublishReport]:
+        with self._lock(workspace):
+            article = self.store.delete_translation(workspace, slug, locale)
+            return article, self._index(workspace, [article])
+
+    def import_bundle(self, workspace: str, bundle: Bundle) -> ImportReport:
+        """Import topics and articles, then index what the bundle publishes (unchanged ones skipped)."""
+        with self._lock(workspace):
+            wanted = {a.slug for a in bundle.articles}
+            topics_before = self.store.topics(workspace)
+            before = {a.slug: a for a in self.store.articles(workspace) if a.slug in wanted}
+            changed = self.store.import_bundle(workspace, bundle)
+            articles = [a for a in self.store.articles(workspace) if a.slug in wanted]
+            try:
+                plan = self.publisher.plan(workspace, articles, {t.id: t for t in self.store.topics(workspace)})
+            except KnowdeskError:
+                for slug in wanted:
+                    if slug in before:
+                        self.store.restore(workspace, before[slug])
+                    else:
+                        self.store.delete_article(workspace, slug)
+                self.store.restore_topics(workspace, topics_before)
+                raise
+            report = self.publisher.apply(plan)
+            return ImportReport(topics=len(bundle.topics), articles=len(bundle.articles), changed=tuple(changed),
+                                index=report)
+
+    def reindex(self, workspace: str) -> PublishReport:
+        """Make the index equal to what is published (drops documents of deleted articles too)."""
+        with self._lock(workspace):
+            return self._index(workspace, self.store.articles(workspace), everything=True)
+
+    # ------------------------------------------------------------------------------------------
+    def _set_status(self, workspace: str, slug: str, status: Status,
+                    locales: Sequence[str] | None) -> tuple[Article, PublishReport]:
+        with self._lock(workspace):
+            before = self.store.get(workspace, slug)
+            return self._guarded(workspace, slug, before,
+                                 lambda: self.store.set_status(workspace, slug, status, locales))
+
+    def _guarded(self, workspace: str, slug: str, before: Article | None,
+                 change: Callable[[], Article]) -> tuple[Article, PublishReport]:
+        """Apply ``change`` and index its result; when indexing is impossible, restore ``before``."""
+        after = change()
+        topics = {t.id: t for t in self.store.topics(workspace)}
+        try:
+            plan = self.publisher.plan(workspace, [after], topics)
+        except KnowdeskError:
+            if before is None:
+                self.store.delete_article(workspace, slug)
+            else:
+                self.store.restore(workspace, before)
+            raise
+        return after, self.publisher.apply(plan)
+
+    def _index(self, workspace: str, articles: list[Article], *, slugs: Sequence[str] = (),
+               everything: bool = False) -> PublishReport:
+        topics = {t.id: t for t in self.store.topics(workspace)}
+        plan = self.publisher.plan(workspace, articles, topics, slugs=slugs, everything=everything)
+        return self.publisher.apply(plan)
+
+    def _lock(self, workspace: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(workspace, threading.Lock())

@@ -1,0 +1,1 @@
+"""Confluence connector (atlassian-python-api)."""

@@ -1,0 +1,1 @@
+"""Notion connector (notion-client)."""

@@ -1,0 +1,1 @@
+"""Zendesk Help Center connector (REST API)."""

@@ -1,0 +1,251 @@
+"""/v1/help-center: topics, articles and translations; publishing indexes, unpublishing removes.
+
+Reads need the read scope, changes the write scope; everything is scoped to the key's workspace.
+Write responses carry ``index``: what the change did to the index (written, deleted...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import NotFound
+from ingest.authored.models import Article, ArticleInput, Status, Topic, TopicInput, TranslationInput
+from ingest.authored.publisher import PublishReport
+from retrieval.search import SearchFilters
+from service import output
+from service.deps import Caller, RuntimeDep
+from service.keys import Scope
+
+router = APIRouter(prefix="/v1/help-center", tags=["help center"])
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TopicBody(_Body):
+    id: str
+    name: str
+    names: dict[str, str] = Field(default_factory=dict)
+    parent: str | None = None
+    position: int = 0
+
+
+class TopicUpdate(_Body):
+    name: str | None = None
+    names: dict[str, str] | None = None
+    parent: str | None = None
+    position: int | None = None
+
+
+class ArticleBody(_Body):
+    slug: str
+    topic: str
+    locale: str | None = None
+    title: str
+    body: str
+    position: int = 0
+    publish: bool = False
+
+
+class ArticleUpdate(_Body):
+    topic: str | None = None
+    position: int | None = None
+    default_locale: str | None = None
+
+
+class TranslationBody(_Body):
+    title: str
+    body: str
+    publish: bool = False
+
+
+class Locales(_Body):
+    locales: list[str] | None = None
+
+
+class SearchBody(_Body):
+    query: str = Field(min_length=1, max_length=4000)
+    locale: str | None = None
+    top_k: int = Field(default=5, ge=1, le=50)
+
+
+def topic_json(t: Topic) -> dict[str, Any]:
+    return t.model_dump(mode="json")
+
+
+def article_json(a: Article, *, bodies: bool = True, base: str = "/help") -> dict[str, Any]:
+    return {
+        "slug": a.slug, "topic": a.topic, "default_locale": a.default_locale, "position": a.position,
+        "created_at": a.created_at.isoformat(), "updated_at": a.updated_at.isoformat(),
+        "translations": [
+            t.model_dump(mode="json", exclude={"slug"} if bodies else {"slug", "body"})
+            | {"url": f"{base}/{t.locale}/articles/{a.slug}"}
+            for t in a.translations
+        ],
+    }
+
+
+def _changed(a: Article, report: PublishReport) -> dict[str, Any]:
+    return {"article": article_json(a), "index": report.model_dump(mode="json")}
+
+
+# -- topics -----------------------------------------------------------------------------------------
+@router.get("/topics")
+def list_topics(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    caller.require(Scope.READ)
+    return {"topics": [topic_json(t) for t in rt.helpcenter.store.topics(caller.workspace)]}
+
+
+@router.post("/topics", status_code=201)
+def create_topic(body: TopicBody, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    caller.require(Scope.WRITE)
+    return topic_json(rt.helpcenter.create_topic(caller.workspace, TopicInput(**body.model_dump())))
+
+
+@router.patch("/topics/{topic_id}")
+def update_topic(topic_id: str, body: TopicUpdate, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    """Rename, move or re-order a topic; its published articles are re-indexed."""
+    caller.require(Scope.WRITE)
+    current = rt.helpcenter.store.topic(caller.workspace, topic_id)
+    changes = body.model_dump(exclude_unset=True)
+    data = TopicInput(**(current.model_dump() | changes))
+    return topic_json(rt.helpcenter.update_topic(caller.workspace, data))
+
+
+@router.delete("/topics/{topic_id}", status_code=204)
+def delete_topic(topic_id: str, caller: Caller, rt: RuntimeDep) -> Response:
+    caller.require(Scope.WRITE)
+    rt.helpcenter.delete_topic(caller.workspace, topic_id)
+    return Response(status_code=204)
+
+
+# -- articles ---------------------------------------------------------------------------------------
+@router.get("/articles")
+def list_articles(caller: Caller, rt: RuntimeDep, topic: str | None = None, status: Status | None = None,
+                  stale: bool | None = None) -> dict[str, Any]:
+    """Articles without bodies; ``status`` keeps those with a translation in that status,
+    ``stale=true`` those with a translation older than its default locale's text."""
+    caller.require(Scope.READ)
+    articles = rt.helpcenter.store.articles(caller.workspace, topic=topic)
+    if status is not None:
+        articles = [a for a in articles if any(t.status is status for t in a.translations)]
+    if stale is not None:
+        articles = [a for a in articles if any(t.stale for t in a.translations) is stale]
+    return {"articles": [article_json(a, bodies=False) for a in articles]}
+
+
+@router.post("/articles", status_code=201)
+def create_article(body: ArticleBody, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    """A new article in one locale (default: the help center's default locale); ``publish`` indexes it."""
+    caller.require(Scope.WRITE)
+    hc = rt.helpcenter
+    locale = body.locale or rt.settings.helpcenter.default_locale
+    status = Status.PUBLISHED if body.publish else Status.DRAFT
+    data = ArticleInput(slug=body.slug, topic=body.topic, default_locale=locale, position=body.position,
+                        translations=(TranslationInput(locale=locale, title=body.title, body=body.body,
+                                                       status=status),))
+    article, report = hc.create_article(caller.workspace, data)
+    return _changed(article, report)
+
+
+@router.get("/articles/{slug}")
+def get_article(slug: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    caller.require(Scope.READ)
+    return article_json(rt.helpcenter.store.get(caller.workspace, slug))
+
+
+@router.patch("/articles/{slug}")
+def update_article(slug: str, body: ArticleUpdate, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    caller.require(Scope.WRITE)
+    article, report = rt.helpcenter.update_article(caller.workspace, slug, **body.model_dump(exclude_unset=True))
+    return _changed(article, report)
+
+
+@router.delete("/articles/{slug}")
+def delete_article(slug: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    """Delete an article and every translation; its documents leave the index."""
+    caller.require(Scope.WRITE)
+    report = rt.helpcenter.delete_article(caller.workspace, slug)
+    return {"deleted": slug, "index": report.model_dump(mode="json")}
+
+
+@router.get("/articles/{slug}/{locale}")
+def get_translation(slug: str, locale: str, caller: Caller, rt: RuntimeDep, published: bool = False) -> dict[str, Any]:
+    """One locale's text. Missing (or, with ``published=true``, unpublished) falls back to the
+    default locale: ``fallback`` says so and ``served_locale`` names the locale returned."""
+    caller.require(Scope.READ)
+    hc = rt.helpcenter
+    hc.store.rules.locale(locale)
+    article = hc.store.get(caller.workspace, slug)
+    if published:
+        found = article.published(locale)
+        if found is None:
+            raise NotFound(f"article {slug!r} has no published text in {locale!r} or its default locale",
+                           slug=slug)
+        text, fallback = found
+    else:
+        own = article.translation(locale)
+        fallback = own is None
+        text = own or article.translations[0]  # the default locale's comes first
+    return {"slug": slug, "locale": locale, "served_locale": text.locale, "fallback": fallback,
+            **text.model_dump(mode="json", exclude={"slug", "locale"})}
+
+
+@router.put("/articles/{slug}/{locale}")
+def put_translation(slug: str, locale: str, body: TranslationBody, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    """Write one locale's text (a new locale starts as a draft unless ``publish``). When the locale
+    is published, the index is updated before the response."""
+    caller.require(Scope.WRITE)
+    hc = rt.helpcenter
+    article, report = hc.put_translation(caller.workspace, slug,
+                                         TranslationInput(locale=locale, title=body.title, body=body.body))
+    if body.publish:
+        article, more = hc.publish(caller.workspace, slug, [locale])
+        report = report + more
+    return _changed(article, report)
+
+
+@router.delete("/articles/{slug}/{locale}")
+def delete_translation(slug: str, locale: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    caller.require(Scope.WRITE)
+    article, report = rt.helpcenter.delete_translation(caller.workspace, slug, locale)
+    return _changed(article, report)
+
+
+@router.post("/articles/{slug}/publish")
+def publish(slug: str, caller: Caller, rt: RuntimeDep, body: Locales | None = None) -> dict[str, Any]:
+    """Publish some locales (default: every locale); they are retrievable when this returns."""
+    caller.require(Scope.WRITE)
+    article, report = rt.helpcenter.publish(caller.workspace, slug, body.locales if body else None)
+    return _changed(article, report)
+
+
+@router.post("/articles/{slug}/unpublish")
+def unpublish(slug: str, caller: Caller, rt: RuntimeDep, body: Locales | None = None) -> dict[str, Any]:
+    """Back to draft (default: every locale); their documents leave the index."""
+    caller.require(Scope.WRITE)
+    article, report = rt.helpcenter.unpublish(caller.workspace, slug, body.locales if body else None)
+    return _changed(article, report)
+
+
+@router.post("/search")
+def search(body: SearchBody, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    """Published articles for a query (retrieval over the help center only)."""
+    caller.require(Scope.READ)
+    hc = rt.helpcenter
+    if body.locale is not None:
+        hc.store.rules.locale(body.locale)
+    filters = SearchFilters(kind="article", source_id=hc.publisher.source_id, language=body.locale)
+    hits = rt.retrieve(body.query, workspace=caller.workspace, filters=filters, top_k=body.top_k, per_document=1)
+    return {"query": body.query, "hits": output.hits_json(hits)}
+
+
+@router.post("/reindex")
+def reindex(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    """Make the index equal to what is published (repairs an interrupted publish)."""
+    caller.require(Scope.WRITE)
+    return {"index": rt.helpcenter.reindex(caller.workspace).model_dump(mode="json")}
