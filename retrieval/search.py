@@ -311,3 +311,14 @@ def _hit(payload: dict[str, Any], score: float, dense_score: float | None) -> Hi
         dense_score=dense_score,
         payload={k: v for k, v in payload.items() if k != "text"},
     )
+
+
+#: What customer-facing retrieval returns when no kind is asked for: knowledge, not the agent's
+#: training scenarios or action descriptions.
+KNOWLEDGE_KINDS = [DocumentKind.ARTICLE.value, DocumentKind.PAGE.value, DocumentKind.FILE.value]
+
+
+def knowledge_by_default(filters: SearchFilters | None) -> SearchFilters:
+    """``filters`` with ``kind`` set to the knowledge kinds when it names none."""
+    filters = filters or SearchFilters()
+    return filters if filters.kind is not None else filters.model_copy(update={"kind": KNOWLEDGE_KINDS})

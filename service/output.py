@@ -15,7 +15,7 @@ from rich.table import Table
 from core.errors import KnowdeskError
 from core.models import Hit, RunReport, Source
 from flows.runtime import Runtime
-from retrieval.search import parse_filters
+from retrieval.search import knowledge_by_default, parse_filters
 
 BATCH_SIZE = 64
 
@@ -114,7 +114,8 @@ class SyncProgress:
         self._progress.update(
             self._task,
             counts=f"fetched {r.fetched}  written {r.written}  "
-            f"unchanged {r.unchanged}  failed {r.failed}  chunks {r.chunks_embedded}",
+            f"unchanged {r.unchanged}  failed {r.failed}  chunks {r.chunks_embedded}"
+            + ("  | " + "  ".join(f"{k} {v}" for k, v in r.progress.items()) if r.progress else ""),
         )
 
 
@@ -156,7 +157,7 @@ def _batch_line(n: int, line: str) -> tuple[str, Any, int] | dict[str, Any]:
         unknown = set(obj) - {"query", "top_k", "filters"}
         if unknown:
             raise ValueError(f"unknown keys {sorted(unknown)}")
-        return (obj["query"], parse_filters(obj.get("filters") or {}), top_k)
+        return (obj["query"], knowledge_by_default(parse_filters(obj.get("filters") or {})), top_k)
     except (ValueError, KnowdeskError) as exc:
         message = exc.message if isinstance(exc, KnowdeskError) else str(exc)
         return {"line": n, "error": "invalid_input", "message": message}

@@ -23,8 +23,11 @@ def _ts(name: str, nullable: bool = False) -> sa.Column:
 
 def _workspace(primary: bool = False) -> sa.Column:
     return sa.Column(
-        "workspace", sa.String(length=64), sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
-        nullable=False, primary_key=primary,
+        "workspace",
+        sa.String(length=64),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+        primary_key=primary,
     )
 
 
@@ -131,6 +134,14 @@ def downgrade() -> None:
         ("ix_agent_sessions_contact", "agent_sessions"),
     ):
         op.drop_index(index, table_name=table)
-    for table in ("agent_configs", "agent_outbox", "agent_handoffs", "agent_events", "agent_messages",
-                  "agent_sessions", "agent_ticket_counters", "agent_contacts"):
+    for table in (
+        "agent_configs",
+        "agent_outbox",
+        "agent_handoffs",
+        "agent_events",
+        "agent_messages",
+        "agent_sessions",
+        "agent_ticket_counters",
+        "agent_contacts",
+    ):
         op.drop_table(table)

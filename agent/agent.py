@@ -1,0 +1,454 @@
+"""The answering agent: one inbound message in, one ``Decision`` out.
+
+    redact -> autopilot / topic gate -> handoff triggers -> scenarios -> actions -> answer
+
+Every step's score goes into the decision's trace; every message, decision and handoff is stored
+on the session (redacted). A question the content does not cover is never answered: below the
+clarify threshold it is handed off (``low_confidence``), between the thresholds the agent asks a
+clarifying question once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from core.errors import Conflict, InvalidInput
+from core.models import DocumentKind, Hit
+from core.settings import AgentSettings
+from retrieval.search import SearchFilters
+
+from . import confidence as conf
+from .answering import Answer, ExtractiveAnswerer, coverage
+from .decision import (
+    Action,
+    Citation,
+    Decision,
+    Handoff,
+    HandoffReason,
+    Retrieved,
+    ScenarioTrace,
+    Sentiment,
+    Trace,
+    TriggerResult,
+)
+from .handoffs import HandoffRecorder, handoff_reply
+from .language import detect_language
+from .llm import LLMAnswerer, LLMUnavailable
+from .meaning import VectorCache, clauses
+from .policy import AgentConfig, ConfigStore, Triggers
+from .redaction import Redactor
+from .scenarios import Retriever, ScenarioMatcher
+from .sessions import Role, SessionInfo, SessionStatus, SessionStore
+from .training.models import Scenario, TrainingReader
+
+log = logging.getLogger(__name__)
+
+CONTENT_KINDS = [DocumentKind.ARTICLE.value, DocumentKind.PAGE.value, DocumentKind.FILE.value]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """What an action hook sees (issue 9): the redacted message and where it comes from."""
+
+    workspace: str
+    session: SessionInfo
+    message: str
+    vector: np.ndarray
+    language: str | None
+    behavioral: list[Scenario]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionOutcome:
+    """An action hook's result: a reply after a successful call, or ``failed`` (-> handoff)."""
+
+    reply: str
+    confidence: float
+    name: str
+    failed: bool = False
+    citations: list[Citation] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+    #: The decision's action when not failed: action_call after a call, clarify for a question
+    #: (a missing parameter, a confirmation), answer (e.g. a declined call).
+    kind: Action = Action.ACTION_CALL
+
+
+class ActionHook(Protocol):
+    """The extension point for actions: return None to let the agent answer from content."""
+
+    def decide(self, context: TurnContext) -> ActionOutcome | None: ...
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + (time.perf_counter() - start) * 1000, 3)
+
+
+class Agent:
+    """Decides what to do with each inbound message of a session.
+
+    Args:
+        store: sessions, transcript, events, handoffs. configs: per-workspace ``AgentConfig``.
+        retriever: hybrid search over the index. cache: vectors from the same model as the index.
+        settings: thresholds and weights. training: published scenarios and profile (optional).
+        llm: a generated-answer backend (optional; extractive otherwise). recorder: stores
+        handoffs and delivers them to helpdesks. actions: the action hook (optional).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: SessionStore,
+        configs: ConfigStore,
+        retriever: Retriever,
+        cache: VectorCache,
+        settings: AgentSettings,
+        recorder: HandoffRecorder,
+        training: TrainingReader | None = None,
+        llm: LLMAnswerer | None = None,
+        actions: ActionHook | None = None,
+    ) -> None:
+        self.store, self.configs, self.retriever, self.cache = store, configs, retriever, cache
+        self.settings, self.recorder, self.training, self.llm, self.actions = settings, recorder, training, llm, actions
+        self.triggers = Triggers(cache=cache, settings=settings)
+        self.extractive = ExtractiveAnswerer(cache=cache, max_chars=settings.max_answer_chars)
+        self.scenarios = ScenarioMatcher(
+            retriever=retriever, reader=training, default_threshold=settings.scenario_threshold
+        )
+
+    def handle(self, workspace: str, session_id: str, text: str) -> Decision:
+        """The decision for one customer message (stored on the session with the message)."""
+        t = _Timer()
+        session = self.store.get(workspace, session_id)
+        if session.status == SessionStatus.CLOSED:
+            raise Conflict(f"session {session_id!r} (ticket #{session.ticket}) is closed; open a new session")
+        config = self.configs.get(workspace)
+        with t("redact_ms"):
+            redacted = Redactor(config.redaction).redact(text)
+        message = redacted.text.strip()
+        if not message:
+            raise InvalidInput("the message is empty; send the customer's text")
+        history = self.store.messages(workspace, session_id)
+        self.store.add_message(workspace, session_id, Role.CUSTOMER, message)
+        turn = _Turn(
+            session=session, config=config, message=message, timer=t, trace=Trace(redactions=redacted.redactions)
+        )
+        decision = self._decide(turn, history)
+        self.store.add_event(workspace, session_id, "decision", decision.to_json() | {"reply": decision.reply})
+        self.store.add_message(workspace, session_id, Role.AGENT, decision.reply)
+        return decision
+
+    # -- the pipeline ---------------------------------------------------------------------------
+    def _decide(self, turn: _Turn, history: list[Any]) -> Decision:
+        session, config, t = turn.session, turn.config, turn.timer
+        if session.status == SessionStatus.HANDED_OFF:
+            return self._already_handed_off(turn)
+        if not config.autopilot_on(session.channel):
+            trigger = TriggerResult(
+                name="autopilot",
+                enabled=True,
+                score=1.0,
+                threshold=1.0,
+                fired=True,
+                detail={"channel": session.channel.value},
+            )
+            turn.triggers.append(trigger)
+            return self._handoff(turn, HandoffReason.AUTOPILOT_OFF, None, history)
+        with t("embed_ms"):
+            parts = clauses(turn.message) or [turn.message]
+            vectors = self.cache.vectors([turn.message, *parts])
+            turn.vector = vectors[0]
+        with t("triggers_ms"):
+            gate = self.triggers.topic_gate(vectors, config)
+            if gate is not None:
+                turn.triggers.append(gate)
+            human = self.triggers.human_request(parts, vectors[1:], config.human_request)
+            earlier = [m.text for m in history if m.role == Role.CUSTOMER]
+            previous = self.cache.vectors(earlier) if earlier else None
+            frustration, turn.sentiment = self.triggers.frustration(
+                turn.message, turn.vector, previous, config.frustration
+            )
+            prohibited = self.triggers.prohibited(vectors, config.prohibited_topics, config.prohibited)
+            turn.triggers += [human, frustration, prohibited]
+        if gate is not None and gate.fired:
+            return self._handoff(turn, HandoffReason.TOPIC_SKIPPED, gate.score, history)
+        for result, reason in (
+            (human, HandoffReason.HUMAN_REQUESTED),
+            (prohibited, HandoffReason.PROHIBITED_TOPIC),
+            (frustration, HandoffReason.FRUSTRATION),
+        ):
+            if result.fired:
+                return self._handoff(turn, reason, result.score, history)
+        turn.language = detect_language(turn.message)
+        with t("scenarios_ms"):
+            behavioral = self.scenarios.behavioral(session.workspace, session.channel, session.contact.segments)
+            turn.behavioral = behavioral
+            turn.scenarios += [
+                ScenarioTrace(id=s.id, title=s.title, kind=str(s.kind), applied=True) for s in behavioral
+            ]
+            match, considered = self.scenarios.specific(
+                session.workspace,
+                turn.message,
+                turn.vector,
+                session.channel,
+                session.contact.segments,
+                SearchFilters(kind=DocumentKind.SCENARIO.value),
+            )
+            turn.scenarios += considered
+        if self.actions is not None:
+            with t("actions_ms"):
+                outcome = self.actions.decide(
+                    TurnContext(
+                        workspace=session.workspace,
+                        session=session,
+                        message=turn.message,
+                        vector=turn.vector,
+                        language=turn.language,
+                        behavioral=behavioral,
+                    )
+                )
+            if outcome is not None:
+                return self._action(turn, outcome, history)
+        if match is not None and not match.scenario.is_instruction:
+            return self._scenario_answer(turn, match.scenario, match.similarity, match.threshold)
+        instruction = match.scenario.answer if match is not None else None
+        return self._answer(turn, history, instruction)
+
+    def _answer(self, turn: _Turn, history: list[Any], instruction: str | None) -> Decision:
+        t, settings = turn.timer, self.settings
+        with t("retrieve_ms"):
+            hits = self._retrieve(turn)
+        turn.hits = hits
+        turn.trace_retrieved = [
+            Retrieved(
+                document_id=h.document_id,
+                score=round(h.score, 4),
+                dense_score=round(h.dense_score, 4) if h.dense_score is not None else None,
+            )
+            for h in hits
+        ]
+        answer: Answer | None = None
+        with t("answer_ms"):
+            if hits and self.llm is not None:
+                try:
+                    profile = self.training.profile(turn.session.workspace) if self.training else None
+                    answer = self.llm.answer(
+                        turn.message,
+                        hits,
+                        profile=profile,
+                        behavioral=turn.behavioral,
+                        instruction=instruction,
+                        language=turn.language,
+                    )
+                except LLMUnavailable as exc:
+                    turn.notes.append(f"LLM unavailable, extractive answer instead: {exc.message}")
+                    answer = self.extractive.answer(turn.message, turn.vector, hits)
+            elif hits:
+                answer = self.extractive.answer(turn.message, turn.vector, hits)
+        retrieval, margin = conf.retrieval_signals(hits, settings)
+        signals = conf.Signals(
+            retrieval=retrieval,
+            margin=margin,
+            coverage=coverage(turn.message, hits[:3]),
+            support=answer.support if answer else 0.0,
+        )
+        turn.signals = signals.as_dict()
+        confidence = conf.combine(signals, settings) if answer else 0.0
+        turn.confidence = confidence
+        if answer is not None and confidence >= settings.answer_threshold:
+            return self._decision(turn, Action.ANSWER, answer.reply, confidence, answer.citations)
+        asked_before = _last_action(self.store.events(turn.session.workspace, turn.session.id)) == Action.CLARIFY
+        if turn.config.clarify and hits and confidence >= settings.clarify_threshold and not asked_before:
+            titles = list(dict.fromkeys(h.title for h in hits if h.title))[:2]
+            reply = "I want to be sure I understand. Could you tell me a bit more about what you need?" + (
+                f" For example, is it about {' or '.join(repr(x) for x in titles)}?" if titles else ""
+            )
+            return self._decision(turn, Action.CLARIFY, reply, confidence, [])
+        if not turn.config.low_confidence:
+            reply = (
+                "I couldn't find this in our help center. Could you rephrase your question, or ask about "
+                "something else?"
+            )
+            return self._decision(turn, Action.CLARIFY, reply, confidence, [])
+        score = round(1.0 - confidence, 4)
+        turn.triggers.append(
+            TriggerResult(
+                name="low_confidence",
+                enabled=True,
+                score=score,
+                threshold=round(1.0 - settings.answer_threshold, 4),
+                fired=True,
+                detail={"confidence": confidence},
+            )
+        )
+        return self._handoff(turn, HandoffReason.LOW_CONFIDENCE, score, history)
+
+    def _retrieve(self, turn: _Turn) -> list[Hit]:
+        session, top_k = turn.session, self.settings.top_k
+        hits: list[Hit] = []
+        if turn.language and turn.language != "en":
+            hits = self._visible(
+                turn,
+                self.retriever.search(
+                    turn.message,
+                    workspace=session.workspace,
+                    top_k=top_k,
+                    query_vector=turn.vector,
+                    filters=SearchFilters(kind=CONTENT_KINDS, language=turn.language),
+                ),
+            )
+        if not hits:
+            hits = self._visible(
+                turn,
+                self.retriever.search(
+                    turn.message,
+                    workspace=session.workspace,
+                    top_k=top_k,
+                    query_vector=turn.vector,
+                    filters=SearchFilters(kind=CONTENT_KINDS),
+                ),
+            )
+        return hits
+
+    @staticmethod
+    def _visible(turn: _Turn, hits: list[Hit]) -> list[Hit]:
+        """Drop audience-restricted chunks the contact may not see (all of them on public channels)."""
+        public = turn.session.channel in turn.config.public_channels
+        segments = set(turn.session.contact.segments)
+        out = []
+        for hit in hits:
+            audience = set(hit.payload.get("audience") or ())
+            if audience and (public or not audience & segments):
+                continue
+            out.append(hit)
+        return out
+
+    # -- outcomes -------------------------------------------------------------------------------
+    def _scenario_answer(self, turn: _Turn, scenario: Scenario, similarity: float, threshold: float) -> Decision:
+        turn.scenarios = [
+            s.model_copy(update={"applied": True}) if s.id == scenario.id and s.kind == "specific" else s
+            for s in turn.scenarios
+        ]
+        confidence = conf.scenario_confidence(similarity, threshold)
+        turn.signals = {"scenario": round(similarity, 4)}
+        citation = Citation(title=scenario.title, url=None, document_id=f"training:{scenario.id}")
+        return self._decision(turn, Action.ANSWER, scenario.answer, confidence, [citation])
+
+    def _action(self, turn: _Turn, outcome: ActionOutcome, history: list[Any]) -> Decision:
+        turn.notes.append(f"action {outcome.name}")
+        if outcome.failed:
+            turn.confidence = outcome.confidence
+            decision = self._handoff(turn, HandoffReason.ACTION_FAILED, None, history)
+            # say honestly what failed before the handoff message
+            return decision.model_copy(update={"reply": f"{outcome.reply} {decision.reply}"}) if outcome.reply \
+                else decision
+        return self._decision(turn, outcome.kind, outcome.reply, outcome.confidence, outcome.citations)
+
+    def _already_handed_off(self, turn: _Turn) -> Decision:
+        previous = self.store.handoffs(turn.session.workspace, session_id=turn.session.id, limit=1)
+        reason = HandoffReason(previous[0].reason) if previous else HandoffReason.HUMAN_REQUESTED
+        turn.notes.append("the session is already with the team; the message was added to it")
+        reply = f"Your conversation is with our team (ticket #{turn.session.ticket}); they will reply here."
+        handoff = Handoff(
+            reason=reason,
+            trigger_score=previous[0].trigger_score if previous else None,
+            summary=previous[0].summary if previous else "",
+        )
+        return self._decision(turn, Action.HANDOFF, reply, 0.0, [], handoff)
+
+    def _handoff(self, turn: _Turn, reason: HandoffReason, score: float | None, history: list[Any]) -> Decision:
+        with turn.timer("handoff_ms"):
+            sentiment = turn.sentiment or self.triggers.sentiment(turn.message)
+            handoff = self.recorder.record(
+                turn.session,
+                reason=reason,
+                trigger_score=score,
+                confidence=turn.confidence,
+                sentiment=sentiment,
+                documents=list(dict.fromkeys(h.document_id for h in turn.hits)),
+                scenarios=[s.model_dump(mode="json") for s in turn.scenarios],
+                history=history,
+                message=turn.message,
+            )
+        return self._decision(
+            turn, Action.HANDOFF, handoff_reply(reason, turn.session.ticket), turn.confidence or 0.0, [], handoff
+        )
+
+    def _decision(
+        self,
+        turn: _Turn,
+        action: Action,
+        reply: str,
+        confidence: float,
+        citations: list[Citation],
+        handoff: Handoff | None = None,
+    ) -> Decision:
+        trace = turn.trace.model_copy(
+            update={
+                "triggers": turn.triggers,
+                "scenarios": turn.scenarios,
+                "retrieved": turn.trace_retrieved,
+                "timings": turn.timer.timings,
+                "signals": turn.signals,
+                "language": turn.language,
+                "notes": turn.notes,
+            }
+        )
+        return Decision(
+            session_id=turn.session.id,
+            ticket=turn.session.ticket,
+            action=action,
+            reply=reply,
+            confidence=round(min(1.0, max(0.0, confidence)), 4),
+            citations=citations,
+            handoff=handoff,
+            trace=trace,
+        )
+
+
+@dataclass
+class _Turn:
+    session: SessionInfo
+    config: AgentConfig
+    message: str
+    timer: _Timer
+    trace: Trace
+    vector: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    language: str | None = None
+    sentiment: Sentiment | None = None
+    confidence: float | None = None
+    triggers: list[TriggerResult] = field(default_factory=list)
+    scenarios: list[ScenarioTrace] = field(default_factory=list)
+    behavioral: list[Scenario] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
+    trace_retrieved: list[Retrieved] = field(default_factory=list)
+    signals: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _last_action(events: list[Any]) -> Action | None:
+    for event in reversed(events):
+        if event.type == "decision":
+            try:
+                return Action(event.data.get("action"))
+            except ValueError:
+                return None
+    return None
+
+
+AgentFactory = Callable[[], Agent]

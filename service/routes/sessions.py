@@ -1,0 +1,103 @@
+"""Sessions and the answering agent: open a session, send messages (each returns the decision),
+read the transcript and events, resolve or close it, list handoffs, read and set the agent config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.policy import AgentConfig, ConfigStore
+from agent.sessions import ContactRef, SessionInfo, SessionStatus
+from core.models import Channel
+from service.deps import Caller, RuntimeDep
+from service.keys import Scope
+
+router = APIRouter(prefix="/v1", tags=["sessions"])
+
+
+class SessionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel = Channel.WEB
+    contact: ContactRef | None = None
+
+
+class MessageRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=8000)
+
+
+def _session_json(s: SessionInfo) -> dict[str, Any]:
+    return s.model_dump(mode="json")
+
+
+@router.post("/sessions", status_code=201)
+def create_session(body: SessionRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    """Open a session on a channel for a contact (found by email, phone or external id, or created)."""
+    caller.require(Scope.WRITE)
+    return _session_json(rt.agent.store.create(caller.workspace, channel=body.channel, contact=body.contact))
+
+
+@router.post("/sessions/{session_id}/messages")
+def post_message(session_id: str, body: MessageRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    """The customer's message; returns the Decision (answer, clarify, action_call or handoff)."""
+    caller.require(Scope.WRITE)
+    return rt.agent.handle(caller.workspace, session_id, body.text).to_json()
+
+
+@router.get("/sessions/{session_id}")
+def get_session(session_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    """The session with its redacted transcript, events and handoffs."""
+    caller.require(Scope.READ)
+    store = rt.agent.store
+    session = store.get(caller.workspace, session_id)
+    return _session_json(session) | {
+        "transcript": [m.model_dump(mode="json") for m in store.messages(caller.workspace, session_id)],
+        "events": [e.model_dump(mode="json") for e in store.events(caller.workspace, session_id)],
+        "handoffs": [h.model_dump(mode="json") for h in store.handoffs(caller.workspace, session_id=session_id)],
+    }
+
+
+@router.post("/sessions/{session_id}/resolve")
+def resolve_session(session_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    caller.require(Scope.WRITE)
+    return _session_json(rt.agent.store.set_status(caller.workspace, session_id, SessionStatus.RESOLVED))
+
+
+@router.post("/sessions/{session_id}/close")
+def close_session(session_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    caller.require(Scope.WRITE)
+    return _session_json(rt.agent.store.set_status(caller.workspace, session_id, SessionStatus.CLOSED))
+
+
+@router.get("/handoffs")
+def list_handoffs(
+    caller: Caller, rt: RuntimeDep, limit: int = Query(default=50, ge=1, le=500), session_id: str | None = None
+) -> dict[str, Any]:
+    """Recent handoffs, newest first, each with its helpdesk deliveries."""
+    caller.require(Scope.READ)
+    agent = rt.agent
+    outbox = agent.recorder.outbox
+    rows = agent.store.handoffs(caller.workspace, session_id=session_id, limit=limit)
+    return {
+        "handoffs": [
+            h.model_dump(mode="json") | {"deliveries": outbox.status(caller.workspace, h.id) if outbox else []}
+            for h in rows
+        ]
+    }
+
+
+@router.get("/agent/config")
+def get_config(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    """The workspace's agent configuration (autopilot, topics, triggers, redaction)."""
+    caller.require(Scope.READ)
+    return ConfigStore(db=rt.db).get(caller.workspace).model_dump(mode="json")
+
+
+@router.put("/agent/config")
+def put_config(body: AgentConfig, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+    caller.require(Scope.ADMIN)
+    return ConfigStore(db=rt.db).put(caller.workspace, body).model_dump(mode="json")

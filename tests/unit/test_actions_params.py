@@ -1,0 +1,74 @@
+"""Filling parameters from the message, the history and the contact; never guessing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agent.actions.models import ActionDef
+from agent.actions.openapi import parse_spec
+from agent.actions.params import ParameterFiller
+from agent.sessions import Contact
+
+SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "actions" / "orders.yaml"
+ACTIONS = {a.id: a for a in parse_spec(SPEC.read_bytes(), workspace="default", name="orders").actions}
+CONTACT = Contact(id="c1", email="ana@example.com", external_id="cust-9")
+fill = ParameterFiller().fill
+
+
+def action(name: str) -> ActionDef:
+    return ACTIONS[name]
+
+
+@pytest.mark.parametrize("message", ["Where is order ORD-1042?", "status of ord-1042 please", "my order: ORD-1042"])
+def test_a_pattern_id_is_found_in_the_message(message: str) -> None:
+    assert fill(action("getOrder"), message).args == {"order_id": "ORD-1042"}
+
+
+def test_a_missing_required_parameter_is_missing_not_guessed() -> None:
+    filled = fill(action("getOrder"), "Where is my order? I ordered 2 bags on Monday")
+    assert filled.args == {} and [p.name for p in filled.missing] == ["order_id"]
+
+
+def test_an_invalid_value_is_never_used() -> None:
+    filled = fill(action("getOrder"), "order ORD-12 please")
+    assert "order_id" not in filled.args and filled.missing
+
+
+def test_the_history_fills_what_the_message_lacks() -> None:
+    filled = fill(action("cancelOrder"), "Actually, please cancel it", history=["I asked about ORD-2001 earlier"])
+    assert filled.args["order_id"] == "ORD-2001" and filled.origin["order_id"] == "history"
+
+
+def test_enum_values_and_dates() -> None:
+    plan = fill(action("changeSubscriptionPlan"), "Switch SUB-7 to the monthly plan")
+    assert plan.args == {"subscription_id": "SUB-7", "plan": "monthly"}
+    pause = fill(action("pauseSubscription"), "Pause SUB-7 until 2026-05-01")
+    assert pause.args["until"] == "2026-05-01"
+    named = fill(action("pauseSubscription"), "Pause SUB-7 until March 5th 2031")
+    assert named.args["until"] == "2031-03-05"
+    reason = fill(action("cancelOrder"), "cancel ORD-1042, I changed mind")
+    assert reason.args["reason"] == "changed_mind"
+
+
+def test_contact_attributes_fill_emails_and_never_the_message() -> None:
+    listed = fill(action("listOrders"), "Show my cancelled orders", contact=CONTACT)
+    assert listed.args == {"email": "ana@example.com", "status": "cancelled"}
+    anonymous = fill(action("listOrders"), "Show my orders, my email is [EMAIL]", contact=None)
+    assert [p.name for p in anonymous.missing] == ["email"]
+
+
+def test_integer_ids_need_their_noun_or_a_hash() -> None:
+    assert fill(action("getTicket"), "What about ticket 12?").args == {"ticket_id": 12}
+    assert fill(action("getTicket"), "What about #12?").args == {"ticket_id": 12}
+    assert fill(action("getTicket"), "I called 3 times").missing
+
+
+def test_an_answer_to_a_question_fills_a_free_text_field() -> None:
+    ticket = action("createTicket")
+    first = fill(ticket, "I want to open a ticket, my grinder is broken", contact=CONTACT)
+    assert first.args["description"].startswith("I want to open a ticket")
+    assert [p.name for p in first.missing] == ["subject"]
+    answer = fill(ticket, "Broken grinder", contact=CONTACT, known=first.args, answering="subject")
+    assert answer.args["subject"] == "Broken grinder" and not answer.missing
