@@ -17,7 +17,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import KnowdeskError
 from flows.runtime import Runtime, get_runtime
-from service.routes import retrieval, sources
+from service.background import Periodic
+from service.routes import actions as actions_routes
+from service.routes import admin as admin_routes
+from service.routes import evals, helpcenter, portal, retrieval, runs, sessions, sources, training
+from service.routes import insights as insights_routes
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -27,7 +31,10 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # handoffs whose helpdesk delivery failed are retried while the API runs
+        outbox = Periodic("helpdesk-outbox", 30.0, lambda: rt.agent.recorder.outbox.deliver_due()).start()
         yield
+        outbox.stop()
         syncs.shutdown()
 
     app = FastAPI(
@@ -63,4 +70,13 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     app.include_router(retrieval.router)
     app.include_router(sources.router)
+    app.include_router(runs.router)
+    app.include_router(helpcenter.router)
+    app.include_router(training.router)
+    app.include_router(portal.router)
+    app.include_router(sessions.router)
+    app.include_router(evals.router)
+    app.include_router(insights_routes.router)
+    app.include_router(admin_routes.router)
+    app.include_router(actions_routes.router)
     return app

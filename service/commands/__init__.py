@@ -9,7 +9,15 @@ import importlib
 
 import typer
 
-MODULES: list[str] = []
+MODULES: list[str] = [
+    "orchestration",
+    "helpcenter",
+    "training",
+    "agent",
+    "evaluation",
+    "insights",
+    "actions",
+]
 
 
 def register_all(app: typer.Typer) -> None:
