@@ -187,6 +187,8 @@ class Agent:
             turn.triggers += [human, frustration, prohibited]
         if gate is not None and gate.fired:
             return self._handoff(turn, HandoffReason.TOPIC_SKIPPED, gate.score, history)
+        if prohibited.fired and prohibited.score < self.settings.prohibited_strong_threshold:
+            prohibited = self._contrast_with_knowledge(turn, prohibited)
         for result, reason in (
             (human, HandoffReason.HUMAN_REQUESTED),
             (prohibited, HandoffReason.PROHIBITED_TOPIC),
@@ -228,6 +230,22 @@ class Agent:
             return self._scenario_answer(turn, match.scenario, match.similarity, match.threshold)
         instruction = match.scenario.answer if match is not None else None
         return self._answer(turn, history, instruction)
+
+    def _contrast_with_knowledge(self, turn: _Turn, prohibited: TriggerResult) -> TriggerResult:
+        """A message the help content explains at least as well as it matches a prohibited topic is
+        an ordinary question (a shared brand word lifts both: "How much does the Mill cost?" against
+        "suing Brewly"). Only used in the ambiguous band below the strong threshold."""
+        with turn.timer("contrast_ms"):
+            turn.language = detect_language(turn.message)
+            hits = self._retrieve(turn)
+        knowledge = max((h.dense_score or 0.0 for h in hits), default=0.0)
+        if knowledge < prohibited.score:
+            return prohibited
+        calmed = prohibited.model_copy(
+            update={"fired": False, "detail": prohibited.detail | {"knowledge_score": round(knowledge, 4)}}
+        )
+        turn.triggers[turn.triggers.index(prohibited)] = calmed
+        return calmed
 
     def _answer(self, turn: _Turn, history: list[Any], instruction: str | None) -> Decision:
         t, settings = turn.timer, self.settings

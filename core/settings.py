@@ -143,7 +143,9 @@ class AgentSettings(BaseModel):
     topic_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     human_request_threshold: float = Field(default=0.62, ge=0.0, le=1.0)
     frustration_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-    prohibited_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
+    prohibited_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: Below this, a prohibited-topic match must also beat the best knowledge match (see agent.py).
+    prohibited_strong_threshold: float = Field(default=0.75, ge=0.0, le=1.0)
     top_k: int = Field(default=6, ge=1, le=50)
     max_answer_chars: int = Field(default=700, ge=100)
     helpdesk: HelpdeskSettings = HelpdeskSettings()
@@ -266,6 +268,17 @@ class InsightsCsatSettings(BaseModel):
     webhook_retry_seconds: float = Field(default=30.0, ge=0)
 
 
+class ActionSettings(BaseModel):
+    """Actions (API calls the agent makes): timeout, matching threshold, pending-step lifetime."""
+
+    model_config = {"extra": "forbid"}
+
+    timeout: float = Field(default=10.0, gt=0)
+    match_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
+    pending_seconds: float = Field(default=1800.0, gt=0)
+    max_response_bytes: int = Field(default=2_000_000, ge=1)
+
+
 class Settings(BaseSettings):
     """Every setting of knowdesk. See the README's configuration table."""
 
@@ -288,6 +301,7 @@ class Settings(BaseSettings):
     gdrive: GDriveSettings = GDriveSettings()
     dropbox: DropboxSettings = DropboxSettings()
     insights: InsightsCsatSettings = InsightsCsatSettings()
+    actions: ActionSettings = ActionSettings()
 
     def connector_secrets(self) -> dict[str, SecretStr]:
         """SaaS credentials for ``ConnectorContext.secrets``, keyed by the env var's nested name

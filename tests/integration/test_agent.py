@@ -154,7 +154,14 @@ def test_a_paraphrased_trigger_gets_the_scenario_answer(make_agent) -> None:  # 
     assert applied == {"discount-request", "no-promises"}  # the behavioral rule applies to every decision
 
 
-@pytest.mark.parametrize("message", ["I want to talk to a person", "Can I speak with someone from your team please?"])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I want to talk to a person",
+        "Can I speak with someone from your team please?",
+        "Please transfer me to one of your support agents",
+    ],
+)
 def test_asking_for_a_human_hands_off(make_agent, message: str) -> None:  # type: ignore[no-untyped-def]
     agent = make_agent()
     d = ask(agent, message)
@@ -193,6 +200,15 @@ def test_a_prohibited_topic_hands_off(make_agent) -> None:  # type: ignore[no-un
     d = ask(agent, "I am going to sue you and take you to court over this")
     assert d.action == Action.HANDOFF and d.handoff.reason == HandoffReason.PROHIBITED_TOPIC
     assert ask(agent, "How do I skip next month's delivery?").action == Action.ANSWER
+
+
+def test_a_brand_word_in_a_prohibited_topic_does_not_catch_ordinary_questions(make_agent) -> None:  # type: ignore[no-untyped-def]
+    agent = make_agent(prohibited_topics=("suing Brewly; a lawsuit against the company; my lawyer will contact you",))
+    for question in ("How much does the Brewly Mill cost?", "How do I cancel my Brewly subscription?"):
+        d = ask(agent, question)
+        assert d.handoff is None or d.handoff.reason != HandoffReason.PROHIBITED_TOPIC, question
+    d = ask(agent, "My lawyer will contact you, I am filing a lawsuit against Brewly")
+    assert d.action == Action.HANDOFF and d.handoff.reason == HandoffReason.PROHIBITED_TOPIC
 
 
 @pytest.mark.parametrize(
