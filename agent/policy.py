@@ -90,7 +90,10 @@ HUMAN_PHRASES = (
     "put me through to an operator",
     "I want a real human, not a bot",
 )
-_PERSON = r"(?:humans?|persons?|people|agents?|representatives?|reps?|someone|somebody|operators?|staff|managers?|supervisors?|team)"
+_PERSON = (
+    r"(?:humans?|persons?|people|agents?|representatives?|reps?|someone|somebody|operators?|staff|managers?"
+    r"|supervisors?|team)"
+)
 _PERSON_WORD = re.compile(rf"\b{_PERSON}\b", re.IGNORECASE)
 _REQUEST = re.compile(
     r"\b(?:talk|speak|chat|connect|transfer|put me through|call me|escalate|reach|want|need|get me)\b", re.IGNORECASE
