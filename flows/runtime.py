@@ -11,14 +11,18 @@ import threading
 import time
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from agent.actions.service import Actions
+from agent.agent import Agent
+from agent.training.service import Training
 from core.db import Database, open_database
 from core.models import Hit, RunReport, Source
 from core.settings import Settings, get_settings
 from flows.content import SqlContentStore
 from flows.generations import Generations, IndexSpec
-from flows.limits import BoundedEmbedder, source_lease
+from flows.limits import BoundedEmbedder, EnsureOnce, source_lease
+from ingest.authored.service import HelpCenter
 from ingest.chunking import Chunker
 from ingest.connectors.base import ConnectorContext
 from ingest.connectors.registry import build_connector
@@ -28,8 +32,11 @@ from ingest.state import SqlConnectorStore, SyncState
 from ingest.sync import Pipeline, SyncOptions, run_sync
 from retrieval.embedding import SentenceTransformerEmbedder
 from retrieval.index import QdrantIndex, open_client
-from retrieval.search import Searcher, SearchFilters
+from retrieval.search import Searcher, SearchFilters, knowledge_by_default
 from retrieval.sparse import BM25Encoder
+
+if TYPE_CHECKING:
+    from agent.insights.build import InsightsCsat
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +80,7 @@ class Runtime:
         recorded = Generations(db=self.db, alias=self.settings.qdrant.alias).live()
         if "live" in self.__dict__ and recorded is not None and recorded != self.live:
             log.info("the live index is now %s (%s)", recorded[0], recorded[1].model)
-            for name in ("live", "embedder", "chunker", "index", "searcher", "bounded_embedder"):
+            for name in ("live", "embedder", "chunker", "index", "searcher", "bounded_embedder", "ensured_index"):
                 self.__dict__.pop(name, None)
 
     @cached_property
@@ -81,6 +88,11 @@ class Runtime:
         e = self.settings.embedding
         return SentenceTransformerEmbedder(model=self.live[1].model, device=e.device, batch_size=e.batch_size,
                                            threads=e.threads)
+
+    @cached_property
+    def ensured_index(self) -> EnsureOnce:
+        """The index, prepared once per process however many syncs run at once."""
+        return EnsureOnce(inner=self.index)
 
     @cached_property
     def bounded_embedder(self) -> BoundedEmbedder:
@@ -139,7 +151,7 @@ class Runtime:
             parser=self.parser,
             chunker=self.chunker,
             embedder=self.bounded_embedder,
-            writer=self.index,
+            writer=self.ensured_index,
             options=SyncOptions(
                 max_failure_ratio=s.max_failure_ratio,
                 shrink_guard_ratio=s.shrink_guard_ratio,
@@ -147,6 +159,48 @@ class Runtime:
             ),
             content=SqlContentStore(db=self.db),
         )
+
+    @cached_property
+    def helpcenter(self) -> HelpCenter:
+        """The authored help center (issue 7): publishing indexes through ``pipeline()``."""
+        from ingest.authored.models import HelpCenterRules
+        from ingest.authored.publisher import HelpCenterPublisher, StateFactory
+        from ingest.authored.store import HelpCenterStore
+
+        h = self.settings.helpcenter
+        store = HelpCenterStore(db=self.db, rules=HelpCenterRules(locales=h.locales, max_body_bytes=h.max_body_bytes))
+        publisher = HelpCenterPublisher(pipeline=self.pipeline, state=StateFactory(db=self.db), base_url=h.base_url)
+        return HelpCenter(store=store, publisher=publisher)
+
+    @cached_property
+    def training(self) -> Training:
+        """The AI profile and training scenarios (issue 7); also the agent's ``TrainingReader``."""
+        from agent.training.indexing import ScenarioIndexer
+        from agent.training.store import TrainingStore
+
+        return Training(store=TrainingStore(db=self.db), indexer=ScenarioIndexer(pipeline=self.pipeline, db=self.db))
+
+    @cached_property
+    def agent(self) -> Agent:
+        """The answering agent (issue 8): sessions, policy, grounded answers, handoffs."""
+        from agent.build import build_agent
+
+        return build_agent(db=self.db, retriever=self.searcher, embedder=self.embedder, settings=self.settings.agent,
+                           llm=self.settings.llm, training=self.training, actions=self.actions.runner)
+
+    @cached_property
+    def insights(self) -> InsightsCsat:
+        """Insights and CSAT (issue 11): themes of recent sessions, surveys, scores, the webhook."""
+        from agent.insights.build import build
+
+        return build(db=self.db, embedder=self.embedder, retriever=self.searcher, settings=self.settings.insights)
+
+    @cached_property
+    def actions(self) -> Actions:
+        """Actions (issue 9): imported OpenAPI operations the agent calls; its ``runner`` is the hook."""
+        from agent.actions.service import Actions
+
+        return Actions(db=self.db, pipeline=self.pipeline, retriever=self.searcher, settings=self.settings.actions)
 
     def connector_context(self, source: Source | None = None) -> ConnectorContext:
         store = SqlConnectorStore(db=self.db, workspace=source.workspace, source=source.name) if source else None
@@ -185,7 +239,10 @@ class Runtime:
         self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5, per_document: int = 2
     ) -> list[Hit]:
         self.refresh_index()
-        return self.searcher.search(query, workspace=workspace, filters=filters, top_k=top_k, per_document=per_document)
+        """Customer-facing retrieval: without a ``kind`` filter, knowledge only (see KNOWLEDGE_KINDS)."""
+        return self.searcher.search(
+            query, workspace=workspace, filters=knowledge_by_default(filters), top_k=top_k, per_document=per_document
+        )
 
     def remove_source(self, workspace: str, name: str) -> int:
         """Remove a source and every point it indexed; returns the number of documents removed."""

@@ -278,7 +278,8 @@ class _Run:
         for prep, vs, fresh_count in zip(batch, vectors, missing, strict=True):
             n = len(prep.chunks)
             self.state.begin_write(prep.document)
-            self.p.writer.replace_document(prep.document, prep.chunks, np.stack([v for v in vs if v is not None]) if vs else np.zeros((0, 0)))
+            stacked = np.stack([v for v in vs if v is not None]) if vs else np.zeros((0, 0), dtype=np.float32)
+            self.p.writer.replace_document(prep.document, prep.chunks, stacked)
             self.state.mark_done(
                 prep.document,
                 content_hash=prep.content_hash,

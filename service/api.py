@@ -27,12 +27,12 @@ from service.routes import insights as insights_routes
 def create_app(runtime: Runtime | None = None) -> FastAPI:
     """The API application. ``runtime`` defaults to the process's runtime (settings)."""
     rt = runtime or get_runtime()
-    syncs = sources.BackgroundSyncs()
+    syncs = runs.BackgroundSyncs()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # handoffs whose helpdesk delivery failed are retried while the API runs
-        outbox = Periodic("helpdesk-outbox", 30.0, lambda: rt.agent.recorder.outbox.deliver_due()).start()
+        outbox = Periodic("helpdesk-outbox", 30.0, lambda: _deliver_handoffs(rt)).start()
         yield
         outbox.stop()
         syncs.shutdown()
@@ -80,3 +80,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     app.include_router(admin_routes.router)
     app.include_router(actions_routes.router)
     return app
+
+
+def _deliver_handoffs(rt: Runtime) -> None:
+    outbox = rt.agent.recorder.outbox
+    if outbox is not None:  # None when no helpdesk or webhook is configured
+        outbox.deliver_due()

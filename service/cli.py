@@ -125,7 +125,11 @@ def sync(
     """Sync a source into the index and print the run report."""
     rt = _rt()
     source = rt.sources.get(_ws(workspace), name)
-    report = _run_sync(rt, source, full=full, force=force, quiet=as_json)
+    from service.commands.orchestration import sync_through_prefect  # a flow run when PREFECT_API_URL is set
+
+    report = sync_through_prefect(source, full=full, force=force, quiet=as_json) or _run_sync(
+        rt, source, full=full, force=force, quiet=as_json
+    )
     if as_json:
         print(json.dumps(report.summary()))
     else:
@@ -204,9 +208,8 @@ def keys_list(workspace: Workspace = None, as_json: JsonOut = False) -> None:
         return
     table = Table("id", "name", "scopes", "created", "revoked")
     for r in rows:
-        table.add_row(
-            str(r["id"]), str(r["name"]), ",".join(map(str, r["scopes"])), str(r["created_at"]), str(r["revoked_at"] or "")  # type: ignore[call-overload]
-        )
+        scopes = ",".join(map(str, r["scopes"]))  # type: ignore[call-overload]
+        table.add_row(str(r["id"]), str(r["name"]), scopes, str(r["created_at"]), str(r["revoked_at"] or ""))
     out.print(table)
 
 

@@ -19,7 +19,7 @@ import datetime as dt
 from pathlib import Path
 
 FILES_DIR = Path(__file__).resolve().parent / "files"
-FIXED_TIME = dt.datetime(2026, 6, 1, 9, 0, 0, tzinfo=dt.timezone.utc)
+FIXED_TIME = dt.datetime(2026, 6, 1, 9, 0, 0, tzinfo=dt.UTC)
 
 # --------------------------------------------------------------------------
 # Warranty terms (PDF)

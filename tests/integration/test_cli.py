@@ -32,7 +32,8 @@ def make_docs(root: Path, n: int) -> None:
     for i in range(n):
         topic = topics[i % len(topics)]
         sections = "\n\n".join(
-            f"## Step {j}\n\n" + " ".join(f"For {topic} guide {i}, step {j} sentence {k} explains the detail." for k in range(8))
+            f"## Step {j}\n\n"
+            + " ".join(f"For {topic} guide {i}, step {j} sentence {k} explains the detail." for k in range(8))
             for j in range(4)
         )
         (root / f"guide-{i:03}.md").write_text(f"# {topic.title()} guide {i}\n\n{sections}\n", encoding="utf-8")

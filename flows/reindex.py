@@ -1,0 +1,229 @@
+"""Re-index from stored content: re-chunk and re-embed without fetching the sources again.
+
+- ``reindex_source``: rebuild one source's documents in the live collection (after a chunker
+  change, or to repair the index).
+- ``migrate_index``: build a new collection for another model or chunk setting beside the live
+  one, catch up with syncs that ran meanwhile, then switch the alias atomically. Queries are
+  answered from the old collection until the switch and from the new one right after; a failed
+  build drops its partial collection and leaves the live one untouched.
+
+Documents synced before content was stored are re-fetched once by a full sync first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from core.errors import ConfigError, KnowdeskError
+from core.models import Source
+from core.tables import SourceRow, utcnow
+from flows.content import SqlContentStore, StoredDocument
+from flows.generations import BuildIndex, Generations, IndexSpec
+from flows.limits import source_lease
+from ingest.chunking import Chunker
+from ingest.protocols import Embedder, IndexWriter
+from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.index import alias_target
+
+if TYPE_CHECKING:
+    from flows.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class ReindexReport(BaseModel):
+    """What a re-index did."""
+
+    target: str
+    collection: str
+    model: str
+    status: str = "running"
+    sources: list[str] = Field(default_factory=list)
+    documents: int = 0
+    chunks: int = 0
+    refetched: int = 0
+    switched_from: str | None = None
+    dropped_old: bool = False
+    seconds: float = 0.0
+    notes: list[str] = Field(default_factory=list)
+
+
+def all_sources(rt: Runtime, workspace: str | None = None) -> list[Source]:
+    """Every enabled source (of one workspace, or of all)."""
+    with rt.db.session() as s:
+        query = select(SourceRow.workspace).distinct()
+        workspaces = [workspace] if workspace else sorted(s.scalars(query))
+    return [src for ws in workspaces for src in rt.sources.list(ws) if src.enabled]
+
+
+def rebuild(stored: Iterable[StoredDocument], *, chunker: Chunker, embedder: Embedder, writer: IndexWriter,
+            batch_chunks: int = 256) -> dict[str, int]:
+    """Chunk, embed (in batches across documents) and write stored documents; id -> chunk count."""
+    counts: dict[str, int] = {}
+    batch: list[tuple[StoredDocument, list[Any]]] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal batch, size
+        if not batch:
+            return
+        vectors = embedder.embed_documents([c.embed_text for _, chunks in batch for c in chunks])
+        offset = 0
+        for item, chunks in batch:
+            writer.replace_document(item.document, chunks, vectors[offset:offset + len(chunks)])
+            counts[item.document.id] = len(chunks)
+            offset += len(chunks)
+        batch, size = [], 0
+
+    for item in stored:
+        chunks = chunker.chunk(item.document.id, item.parsed)
+        if not chunks:
+            continue
+        batch.append((item, chunks))
+        size += len(chunks)
+        if size >= batch_chunks:
+            flush()
+    flush()
+    return counts
+
+
+def _refetch_missing(rt: Runtime, source: Source, content: SqlContentStore) -> int:
+    missing = content.missing(source.workspace, source.name)
+    if missing:
+        log.info("%s: %d documents have no stored content; re-fetching them once", source.name, len(missing))
+        content.invalidate(source.workspace, missing)
+        rt.sync(source, full=True)
+    return len(missing)
+
+
+def reindex_source(rt: Runtime, source: Source) -> ReindexReport:
+    """Re-chunk and re-embed one source's stored documents into the live collection."""
+    started = time.perf_counter()
+    content = SqlContentStore(db=rt.db)
+    report = ReindexReport(target=source.name, collection=rt.index.target, model=rt.live[1].model,
+                           sources=[source.name])
+    report.refetched = _refetch_missing(rt, source, content)
+    o = rt.settings.orchestration
+    with source_lease(rt.db, source.workspace, source.name, purpose="reindex", ttl=o.lease_seconds,
+                      wait=o.lease_wait_seconds):
+        counts = rebuild(content.stored(source.workspace, source.name), chunker=rt.chunker,
+                         embedder=rt.bounded_embedder, writer=rt.index,
+                         batch_chunks=rt.settings.sync.embed_batch_chunks)
+        content.mark_versions(source.workspace, counts, chunker_version=rt.chunker.version,
+                              model_id=rt.embedder.model_id)
+    report.documents, report.chunks = len(counts), sum(counts.values())
+    report.status = "succeeded"
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def migrate_index(rt: Runtime, spec: IndexSpec, *, drop_old: bool = False,
+                  sources: list[Source] | None = None,
+                  after_source: Callable[[str], None] | None = None) -> ReindexReport:
+    """Build a collection for ``spec`` beside the live one, then switch the alias to it.
+
+    Args:
+        spec: the new model and chunk bounds.
+        drop_old: delete the previous collection after the switch (kept by default, so
+            switching back is another cheap ``migrate_index``... or an alias edit).
+        sources: the sources to build from (default: every enabled source of every workspace).
+        after_source: called with each source name once its documents are in the new collection.
+
+    Raises:
+        ConfigError: ``spec`` is what is live already, or the model cannot be loaded.
+        KnowdeskError: the build failed; the live collection is untouched.
+    """
+    started = time.perf_counter()
+    alias = rt.settings.qdrant.alias
+    e = rt.settings.embedding
+    embedder = SentenceTransformerEmbedder(model=spec.model, device=e.device, batch_size=e.batch_size,
+                                           threads=e.threads)
+    chunker = Chunker(tokens=embedder, max_tokens=spec.max_tokens, overlap_tokens=spec.overlap_tokens)
+    index = BuildIndex(client=rt.qdrant, alias=alias, model_id=embedder.model_id, dimension=embedder.dimension,
+                       chunker_version=chunker.version, sparse=rt.sparse, shards=rt.settings.qdrant.shards,
+                       replicas=rt.settings.qdrant.replicas)
+    live = alias_target(rt.qdrant, alias)
+    if live == index.collection_name:
+        raise ConfigError(f"{index.collection_name!r} is already live; nothing to re-index", collection=live)
+    generations = Generations(db=rt.db, alias=alias)
+    if live is not None and generations.live() is None:  # built before generations were recorded
+        generations.record(live, rt.live[1], "live")
+    generations.record(index.collection_name, spec, "building")
+    report = ReindexReport(target="all", collection=index.collection_name, model=spec.model)
+    content = SqlContentStore(db=rt.db)
+    chosen = sources if sources is not None else all_sources(rt)
+    try:
+        index.recreate()
+        built: dict[tuple[str, str], tuple[datetime, dict[str, int]]] = {}
+        o = rt.settings.orchestration
+        for source in chosen:
+            report.refetched += _refetch_missing(rt, source, content)
+            with source_lease(rt.db, source.workspace, source.name, purpose="reindex", ttl=o.lease_seconds,
+                              wait=o.lease_wait_seconds):
+                since = utcnow()
+                counts = rebuild(content.stored(source.workspace, source.name), chunker=chunker,
+                                 embedder=embedder, writer=index, batch_chunks=rt.settings.sync.embed_batch_chunks)
+            built[(source.workspace, source.name)] = (since, counts)
+            report.sources.append(source.name)
+            if after_source:
+                after_source(source.name)
+        with ExitStack() as stack:  # hold every source: no sync writes while we catch up and switch
+            for source in sorted(chosen, key=lambda s: (s.workspace, s.name)):
+                stack.enter_context(source_lease(rt.db, source.workspace, source.name, purpose="switch",
+                                                 ttl=o.lease_seconds, wait=o.lease_wait_seconds))
+            for (workspace, name), (since, counts) in built.items():
+                _catch_up(content, workspace, name, since, counts, chunker=chunker, embedder=embedder, index=index)
+            report.switched_from = index.switch_alias()
+            for (workspace, _), (_, counts) in built.items():
+                content.mark_versions(workspace, counts, chunker_version=chunker.version,
+                                      model_id=embedder.model_id)
+            report.documents = sum(len(c) for _, c in built.values())
+            report.chunks = sum(sum(c.values()) for _, c in built.values())
+            generations.record(index.collection_name, spec, "live", documents=report.documents)
+            generations.make_live(index.collection_name)
+            rt.refresh_index(force=True)
+    except Exception as exc:  # any failure abandons the build, then propagates
+        message = exc.message if isinstance(exc, KnowdeskError) else f"{type(exc).__name__}: {exc}"
+        _abandon(index, generations, spec, message)
+        raise
+    if drop_old and report.switched_from:
+        rt.qdrant.delete_collection(report.switched_from)
+        generations.mark(report.switched_from, "dropped")
+        report.dropped_old = True
+    report.status = "succeeded"
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _catch_up(content: SqlContentStore, workspace: str, name: str, since: datetime, counts: dict[str, int], *,
+              chunker: Chunker, embedder: Embedder, index: BuildIndex) -> None:
+    """Bring the new collection level with syncs of this source that ran after it was built."""
+    changed = content.changed_since(workspace, name, since)
+    indexed = content.indexed_ids(workspace, name)
+    gone = [doc_id for doc_id in counts if doc_id not in indexed]
+    if gone:
+        index.delete_documents(workspace, gone)
+        for doc_id in gone:
+            counts.pop(doc_id, None)
+    if changed & indexed:
+        counts.update(rebuild(content.stored(workspace, name, only=changed & indexed), chunker=chunker,
+                              embedder=embedder, writer=index))
+    if gone or changed:
+        log.info("%s: caught up %d changed and %d deleted documents", name, len(changed), len(gone))
+
+
+def _abandon(index: BuildIndex, generations: Generations, spec: IndexSpec, message: str) -> None:
+    log.error("re-index into %s failed, the live collection is untouched: %s", index.collection_name, message)
+    generations.record(index.collection_name, spec, "failed", message=message[:2000])
+    try:
+        index.drop()
+    except KnowdeskError as exc:
+        log.warning("could not drop the failed build %s: %s", index.collection_name, exc.message)

@@ -1,0 +1,164 @@
+"""Orchestration commands: ``reindex``, ``schedule``, ``runs``, ``cancel`` and ``sources schedule``.
+
+With ``PREFECT_API_URL`` set they go through the Prefect server (flow runs of the deployments
+``knowdesk schedule`` serves); without it they run here, in this process.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import InvalidInput
+from core.models import RunReport, Source
+from flows.runtime import get_runtime
+
+out = Console()
+err = Console(stderr=True)
+Workspace = Annotated[
+    str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).")
+]
+JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+def _ws(workspace: str | None) -> str:
+    return workspace or get_runtime().settings.default_workspace
+
+
+def _prefect() -> bool:
+    from flows.deployments import prefect_api_url
+
+    return prefect_api_url() is not None
+
+
+def sync_through_prefect(source: Source, *, full: bool, force: bool, quiet: bool = False) -> RunReport | None:
+    """``knowdesk sync`` with a Prefect server: start (or join) a flow run, wait, return its report.
+
+    None when no Prefect server is configured (the caller syncs in-process)."""
+    if not _prefect():
+        return None
+    from flows.deployments import trigger_sync, wait_for_run
+
+    started = trigger_sync(source, full=full, force=force)
+    if not quiet:
+        err.print(f"flow run {started['flow_run_id']} ({started['status']}); waiting for it to finish")
+    state = wait_for_run(started["flow_run_id"])
+    runs = get_runtime().state(source.workspace, source.name).runs(limit=1)
+    if not runs:
+        return RunReport(source=source.name, workspace=source.workspace, status="failed",
+                         notes=[f"the flow run ended {state} before the sync started"])
+    report = RunReport.model_validate(runs[0]["report"])
+    if state != "COMPLETED" and report.status in {"running", "succeeded"}:
+        report.status = "failed" if state != "CANCELLED" else "cancelled"
+        report.notes.append(f"flow run {started['flow_run_id']} ended {state}")
+    return report
+
+
+def reindex(
+    target: Annotated[str, typer.Argument(help="A source name, or 'all'.")] = "all",
+    model: Annotated[str | None, typer.Option("--model", help="Build a new collection with this model.")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="... or with these chunk bounds.")] = None,
+    overlap_tokens: Annotated[int | None, typer.Option("--overlap-tokens")] = None,
+    drop_old: Annotated[bool, typer.Option("--drop-old", help="Delete the old collection after the switch.")] = False,
+    workspace: Workspace = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Re-chunk and re-embed from stored content (no re-fetch). With --model / --max-tokens, build a new
+    collection beside the live one and switch to it when complete (queries keep being answered)."""
+    params: dict[str, Any] = {"target": target, "model": model, "max_tokens": max_tokens,
+                              "overlap_tokens": overlap_tokens, "drop_old": drop_old, "workspace": workspace}
+    if _prefect():
+        from flows.deployments import trigger_reindex, wait_for_run
+
+        run_id = trigger_reindex(params)
+        err.print(f"reindex flow run {run_id} started; waiting for it to finish")
+        state = wait_for_run(run_id)
+        print(json.dumps({"flow_run_id": run_id, "state": state})) if as_json else out.print(f"reindex: {state}")
+        if state != "COMPLETED":
+            raise typer.Exit(1)
+        return
+    from flows.orchestrate import run_reindex
+
+    report = run_reindex(**params)
+    if as_json:
+        print(report.model_dump_json())
+        return
+    out.print(f"reindex {report.target}: [green]{report.status}[/] — {report.documents} documents, {report.chunks} "
+              f"chunks into {report.collection} in {report.seconds}s")
+    if report.switched_from:
+        kept = "dropped" if report.dropped_old else "kept (drop it with --drop-old next time, or in Qdrant)"
+        out.print(f"switched the alias from {report.switched_from}; the old collection is {kept}")
+    if report.refetched:
+        out.print(f"{report.refetched} documents had no stored content and were re-fetched once")
+
+
+def schedule(
+    refresh: Annotated[float | None, typer.Option("--refresh", help="Seconds between re-reading the sources.")] = None,
+) -> None:
+    """Serve one Prefect deployment per enabled source (with its cron/interval) until stopped."""
+    from flows.deployments import serve_sources
+
+    err.print("serving knowdesk deployments (Ctrl-C to stop)")
+    serve_sources(get_runtime(), refresh_seconds=refresh)
+
+
+def runs(
+    name: str,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=200)] = 20,
+    workspace: Workspace = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Recent sync runs of a source: status, counts, failures, duration."""
+    rt = get_runtime()
+    rt.sources.get(_ws(workspace), name)
+    rows = rt.state(_ws(workspace), name).runs(limit=limit)
+    if as_json:
+        print(json.dumps({"runs": rows}))
+        return
+    table = Table("started", "mode", "status", "written", "unchanged", "deleted", "failed", "seconds")
+    for r in rows:
+        rep = r.get("report") or {}
+        table.add_row(r["started_at"], r["mode"], r["status"], *(str(rep.get(k, "")) for k in
+                      ("written", "unchanged", "deleted", "failed", "seconds")))
+    out.print(table)
+
+
+def cancel(name: str, workspace: Workspace = None) -> None:
+    """Cancel a source's running sync (Prefect flow runs; the in-process API has POST .../cancel)."""
+    rt = get_runtime()
+    source = rt.sources.get(_ws(workspace), name)
+    if not _prefect():
+        raise InvalidInput("no Prefect server (PREFECT_API_URL): stop a foreground `knowdesk sync` with Ctrl-C, "
+                           f"or a sync started through the HTTP API with POST /v1/sources/{name}/cancel")
+    from flows.deployments import cancel_runs
+
+    ids = cancel_runs(source)
+    out.print(f"cancelling {len(ids)} flow run(s): {', '.join(ids)}" if ids else f"no run of {name} is active")
+
+
+def sources_schedule(
+    name: str,
+    cron: Annotated[str | None, typer.Option("--cron", help='e.g. "0 3 * * *" (UTC)')] = None,
+    interval: Annotated[str | None, typer.Option("--interval", help="e.g. 900, 15m, 6h, 1d")] = None,
+    off: Annotated[bool, typer.Option("--off", help="Remove the schedule.")] = False,
+    workspace: Workspace = None,
+) -> None:
+    """Set or remove a source's schedule; `knowdesk schedule` picks it up at its next refresh."""
+    from flows.deployments import set_schedule
+
+    value = set_schedule(get_runtime(), _ws(workspace), name, cron=cron, interval=interval, off=off)
+    out.print(f"{name}: schedule {value or 'removed'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(reindex)
+    app.command()(schedule)
+    app.command()(runs)
+    app.command()(cancel)
+    for group in app.registered_groups:
+        if group.name == "sources" and group.typer_instance is not None:
+            group.typer_instance.command("schedule")(sources_schedule)
