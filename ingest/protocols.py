@@ -47,8 +47,11 @@ class IndexWriter(Protocol):
         """Create the live collection, its alias and payload indexes when missing."""
         ...
 
-    def replace_document(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Delete the document's old points, then upsert one point per chunk."""
+    def replace_document(
+        self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray, previous_chunks: int | None = None
+    ) -> None:
+        """Delete the document's old points, then upsert one point per chunk. ``previous_chunks``:
+        the chunk count of its last complete write, when known (lets the index delete by id)."""
         ...
 
     def delete_documents(self, workspace: str, document_ids: Sequence[str]) -> None:

@@ -82,6 +82,7 @@ class _Prepared:
     chunks: list[Chunk]
     fingerprint: str  # of the document as the connector gave it, before title/language were filled in
     content_hash: str  # parsed text plus everything that reaches the index (title, uri, topic...)
+    previous_chunks: int | None  # chunk count of the last complete write; None when unknown (pending, new)
 
 
 class _End:
@@ -279,7 +280,7 @@ class _Run:
             n = len(prep.chunks)
             self.state.begin_write(prep.document)
             stacked = np.stack([v for v in vs if v is not None]) if vs else np.zeros((0, 0), dtype=np.float32)
-            self.p.writer.replace_document(prep.document, prep.chunks, stacked)
+            self.p.writer.replace_document(prep.document, prep.chunks, stacked, previous_chunks=prep.previous_chunks)
             self.state.mark_done(
                 prep.document,
                 content_hash=prep.content_hash,
@@ -349,7 +350,8 @@ class _Run:
                 source_id=doc.source_id, native_id=doc.native_id, uri=doc.uri, stage="parse", message=exc.message
             )
         return _Prepared(document=doc, parsed=parsed, chunks=chunks, fingerprint=item.fingerprint,
-                         content_hash=content_hash)
+                         content_hash=content_hash,
+                         previous_chunks=known.chunk_count if known and known.status == "done" else None)
 
 
 def _content_hash(doc: Document, parsed: ParsedDocument) -> str:

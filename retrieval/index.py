@@ -22,7 +22,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from core.errors import ConfigError, IndexError_, StoreLocked
-from core.ids import point_id
+from core.ids import chunk_id, point_id
 from core.models import Chunk, Document
 from retrieval.sparse import BM25Encoder
 
@@ -294,8 +294,17 @@ class QdrantIndex:
                 warnings.filterwarnings("ignore", message=_LOCAL_INDEX_WARNING, category=UserWarning)
                 self.client.create_payload_index(self.collection_name, field, field_schema=schema)
 
-    def replace_document(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Delete the document's points, then upsert one point per chunk (dense + BM25).
+    def replace_document(
+        self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray, previous_chunks: int | None = None
+    ) -> None:
+        """Replace the document's points with one point per chunk (dense + BM25).
+
+        ``previous_chunks``: how many chunks the document had when it was last fully written, if
+        the caller knows (the sync state does). Point ids are deterministic, so the surplus ids
+        ``len(chunks) .. previous_chunks-1`` are deleted by id and the rest overwritten. Without it,
+        a lookup of the document's first point by id decides: absent (upserts land in order, so
+        nothing of the document exists) means nothing to delete, present means every point of the
+        document is deleted by filter first (a scan in local mode).
 
         Raises:
             ValueError: chunks and vectors differ in number, or a vector has the wrong size.
@@ -308,16 +317,24 @@ class QdrantIndex:
         points = [self._point(document, chunk, vector) for chunk, vector in zip(chunks, vectors, strict=True)]
         with qdrant_errors(f"write {document.id}"):
             # Delete first: a document that shrank must leave no trailing chunks behind.
-            self.client.delete(
-                target,
-                points_selector=models.FilterSelector(
+            if previous_chunks is None and self._has_point(target, document.workspace, chunk_id(document.id, 0)):
+                # unknown history: delete every point of the document (a scan in local mode)
+                selector = models.FilterSelector(
                     filter=workspace_filter(document.workspace, {"document_id": document.id})
-                ),
-                wait=True,
-            )
+                )
+                self.client.delete(target, points_selector=selector, wait=True)
+            elif previous_chunks is not None and previous_chunks > len(chunks):
+                surplus = [
+                    point_id(document.workspace, chunk_id(document.id, n)) for n in range(len(chunks), previous_chunks)
+                ]
+                self.client.delete(target, points_selector=models.PointIdsList(points=list(surplus)), wait=True)
             for start in range(0, len(points), UPSERT_BATCH):
                 self.client.upsert(target, points=points[start : start + UPSERT_BATCH], wait=True)
         logger.debug("wrote %d chunks of %s", len(points), document.id)
+
+    def _has_point(self, target: str, workspace: str, chunk: str) -> bool:
+        found = self.client.retrieve(target, ids=[point_id(workspace, chunk)], with_payload=False, with_vectors=False)
+        return bool(found)
 
     def _point(self, document: Document, chunk: Chunk, vector: np.ndarray) -> models.PointStruct:
         payload: dict[str, Any] = {

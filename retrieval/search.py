@@ -192,7 +192,8 @@ class Searcher:
                 prefetch=plan.prefetch,
                 query=models.FusionQuery(fusion=models.Fusion.RRF),
                 limit=plan.limit,
-                query_filter=plan.filter,
+                # no outer filter: fusion only ranks the prefetched candidates, already filtered (the
+                # workspace included), and in local mode every filter pass is a scan of all points
                 with_payload=True,
                 with_vectors=[DENSE],
             )
@@ -215,8 +216,7 @@ class Searcher:
             models.QueryRequest(
                 prefetch=plan.prefetch,
                 query=models.FusionQuery(fusion=models.Fusion.RRF),
-                limit=plan.limit,
-                filter=plan.filter,
+                limit=plan.limit,  # no outer filter: the prefetches are filtered (see search)
                 with_payload=True,
                 with_vector=[DENSE],
             )

@@ -188,13 +188,13 @@ class CrashingWriter:
     def ensure_collection(self) -> None:
         self.index.ensure_collection()
 
-    def replace_document(self, document, chunks, vectors) -> None:  # type: ignore[no-untyped-def]
+    def replace_document(self, document, chunks, vectors, previous_chunks=None) -> None:  # type: ignore[no-untyped-def]
         self.writes += 1
         if self.writes == self.crash_at:
             # half-written: old points deleted, only some new ones upserted
-            self.index.replace_document(document, chunks[:1], vectors[:1])
+            self.index.replace_document(document, chunks[:1], vectors[:1], previous_chunks)
             raise KeyboardInterrupt("killed")
-        self.index.replace_document(document, chunks, vectors)
+        self.index.replace_document(document, chunks, vectors, previous_chunks)
 
     def delete_documents(self, workspace, document_ids) -> None:  # type: ignore[no-untyped-def]
         self.index.delete_documents(workspace, document_ids)

@@ -1,0 +1,58 @@
+"""The insights flow: refresh every workspace's insights and CSAT surveys on a schedule.
+
+Each task is a few lines over ``Runtime.insights`` (plain functions, tested without Prefect).
+Serve it with ``python -m flows.insights`` (every ``KNOWDESK_INSIGHTS__REFRESH_MINUTES``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from prefect import flow, task
+from sqlalchemy import select
+
+from agent.insights.models import parse_since
+from core.tables import WorkspaceRow
+from flows.runtime import Runtime, get_runtime
+
+log = logging.getLogger(__name__)
+
+
+def workspaces(rt: Runtime) -> list[str]:
+    with rt.db.session() as s:
+        return list(s.scalars(select(WorkspaceRow.id).order_by(WorkspaceRow.id)))
+
+
+def refresh_workspace(rt: Runtime, workspace: str, since: str | None = None) -> dict[str, Any]:
+    """Request due CSAT surveys, deliver due webhook events, recompute and store insights."""
+    since = since or rt.settings.insights.since
+    ic = rt.insights
+    surveys = ic.csat.sweep(workspace, since=parse_since(since))
+    sent = ic.csat.webhook.deliver_due()
+    run = ic.insights.refresh(workspace, since=since)
+    return {"workspace": workspace, "since": since, "insights": len(run.insights), "messages": run.messages,
+            "surveys_requested": surveys, "webhook_events_sent": sent, "seconds": run.seconds}
+
+
+@task(name="refresh-insights", task_run_name="insights-{workspace}")
+def refresh_task(workspace: str, since: str | None = None) -> dict[str, Any]:
+    return refresh_workspace(get_runtime(), workspace, since)
+
+
+@flow(name="refresh-insights", log_prints=False)
+def refresh_insights(since: str | None = None, workspace: str | None = None) -> list[dict[str, Any]]:
+    """Refresh insights of one workspace, or of all."""
+    names = [workspace] if workspace else workspaces(get_runtime())
+    return [refresh_task(name, since) for name in names]
+
+
+def serve() -> None:
+    """Serve the flow as a deployment on its interval (blocks)."""
+    minutes = get_runtime().settings.insights.refresh_minutes
+    refresh_insights.serve(name="refresh-insights", interval=timedelta(minutes=minutes), tags=["knowdesk"])
+
+
+if __name__ == "__main__":  # pragma: no cover - a long-running server
+    serve()
