@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,9 +34,14 @@ class QdrantSettings(BaseModel):
     timeout: float = 30.0
     shards: int = Field(default=1, ge=1)
     replicas: int = Field(default=1, ge=1)
+    #: Embedded engine (no ``url``): ``local`` (qdrant-client's local mode, storage in ``qdrant/``)
+    #: or ``edge`` (Qdrant Edge, Rust in-process, one shard per collection in ``edge/``).
+    engine: Literal["local", "edge"] = "local"
 
     @model_validator(mode="after")
     def _one_location(self) -> QdrantSettings:
+        if self.engine == "edge" and self.url:
+            raise ValueError("KNOWDESK_QDRANT__ENGINE=edge is an embedded engine; unset KNOWDESK_QDRANT__URL")
         if self.url and self.path:
             raise ValueError(
                 "set either KNOWDESK_QDRANT__URL (a Qdrant server) or KNOWDESK_QDRANT__PATH (local storage), not both"

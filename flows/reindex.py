@@ -141,6 +141,10 @@ def migrate_index(rt: Runtime, spec: IndexSpec, *, drop_old: bool = False,
         ConfigError: ``spec`` is what is live already, or the model cannot be loaded.
         KnowdeskError: the build failed; the live collection is untouched.
     """
+    if rt.settings.qdrant.engine == "edge":  # BuildIndex and the alias switch speak qdrant-client
+        raise ConfigError("switching the model or chunk settings (`knowdesk reindex --model`) is not supported "
+                          "on the Edge engine yet; run it with KNOWDESK_QDRANT__ENGINE=local (or a Qdrant "
+                          "server), or re-index in place (`knowdesk reindex [SOURCE]` without --model)", engine="edge")
     started = time.perf_counter()
     alias = rt.settings.qdrant.alias
     e = rt.settings.embedding

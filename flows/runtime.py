@@ -114,7 +114,12 @@ class Runtime:
 
     @cached_property
     def qdrant(self) -> Any:
+        """The qdrant-client client, or with ``KNOWDESK_QDRANT__ENGINE=edge`` the ``EdgeStore``."""
         q = self.settings.qdrant
+        if q.engine == "edge":
+            from retrieval.edge import open_edge_store
+
+            return open_edge_store((q.path or self.settings.home / "edge").resolve())
         return open_client(
             url=q.url,
             api_key=q.api_key.get_secret_value() if q.api_key else None,
@@ -125,6 +130,12 @@ class Runtime:
     @cached_property
     def index(self) -> QdrantIndex:
         q = self.settings.qdrant
+        if q.engine == "edge":
+            from retrieval.edge import EdgeIndex
+
+            return EdgeIndex(store=self.qdrant, alias=q.alias, model_id=self.embedder.model_id,
+                             dimension=self.embedder.dimension, chunker_version=self.chunker.version,
+                             sparse=self.sparse)
         return QdrantIndex(
             client=self.qdrant,
             alias=q.alias,
@@ -140,6 +151,11 @@ class Runtime:
     def searcher(self) -> Searcher:
         # Query the live collection itself when known: its model and this embedder always match,
         # even in the seconds before this process notices a switch made elsewhere.
+        if self.settings.qdrant.engine == "edge":
+            from retrieval.edge import EdgeSearcher
+
+            return EdgeSearcher(store=self.qdrant, alias=self.live[0] or self.settings.qdrant.alias,
+                                embedder=self.embedder, sparse=self.sparse)
         return Searcher(
             client=self.qdrant, alias=self.live[0] or self.settings.qdrant.alias, embedder=self.embedder,
             sparse=self.sparse

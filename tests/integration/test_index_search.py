@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
 
@@ -172,9 +173,7 @@ class Store:
 
     def write(self, document: Document, texts: list[str]) -> list[Chunk]:
         chunks = make_chunks(document, texts)
-        self.index.replace_document(
-            document, chunks, self.embedder.embed_documents([c.embed_text for c in chunks])
-        )
+        self.index.replace_document(document, chunks, self.embedder.embed_documents([c.embed_text for c in chunks]))
         return chunks
 
     def point_ids(self, workspace: str, document_id: str) -> set[str]:
@@ -198,9 +197,7 @@ def store(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransforme
         document = make_document(WS, source, native, kind=kind, language=language, topic=topic)
         store.write(document, texts)
     # Another tenant with a unique code and a same-named document.
-    store.write(
-        make_document(OTHER_WS, "help", "cancel", language="en"), ["Code Z-99: globex internal reset."]
-    )
+    store.write(make_document(OTHER_WS, "help", "cancel", language="en"), ["Code Z-99: globex internal reset."])
     yield store
     close_client(store.client)
 
@@ -359,3 +356,23 @@ def test_open_client_is_shared_and_reports_a_locked_store(tmp_path: Path, store:
     client = open_client(url=None, api_key=None, path=locked, timeout=5)
     assert isinstance(client, QdrantClient)
     close_client(client)
+
+
+def test_embedder_contract(embedder: SentenceTransformerEmbedder, tmp_path: Path) -> None:
+    assert (embedder.model_id, embedder.dimension, embedder.max_tokens) == ("all-MiniLM-L6-v2", 384, 254)
+    assert embedder.count_tokens("Refunds are issued within five business days.") == 9
+    vectors = embedder.embed_documents(["one", "two words"])
+    assert vectors.shape == (2, 384) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.embed_documents(["word " * 254]).shape == (1, 384)
+    with pytest.raises(ValueError, match="exceed the model's 254 tokens"):
+        embedder.embed_documents(["fine", "word " * 255])
+    assert embedder.embed_query("word " * 1000).shape == (384,)  # queries may be truncated
+    assert embedder.embed_queries(["a", "b", "c"]).shape == (3, 384)
+    # Both spellings of the default resolve to the one model loaded in this process.
+    again = SentenceTransformerEmbedder(model="sentence-transformers/all-MiniLM-L6-v2")
+    assert again._model is embedder._model
+    with pytest.raises(ConfigError, match="not available offline"):
+        SentenceTransformerEmbedder(model="nobody/not-a-cached-model")
+    with pytest.raises(ConfigError, match="local folder"):
+        SentenceTransformerEmbedder(model=str(tmp_path / "missing-folder"))

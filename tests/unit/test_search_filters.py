@@ -99,10 +99,7 @@ def client() -> Iterator[QdrantClient]:
 def _write(index: QdrantIndex, embedder: HashEmbedder, workspace: str, name: str, kind: DocumentKind) -> None:
     document = Document(workspace=workspace, source_id="help", native_id=name, title=name, kind=kind)
     texts = [f"{name} refund policy", f"{name} shipping times"]
-    chunks = [
-        Chunk(document_id=document.id, index=i, text=t, embed_text=t, token_count=3)
-        for i, t in enumerate(texts)
-    ]
+    chunks = [Chunk(document_id=document.id, index=i, text=t, embed_text=t, token_count=3) for i, t in enumerate(texts)]
     index.replace_document(document, chunks, embedder.embed_documents(texts))
 
 

@@ -1,0 +1,138 @@
+"""Index backends: qdrant-client local mode vs Qdrant Edge, filled with the same chunks.
+
+For each size, both engines get the same documents (10 chunks each: real sample texts with their
+BM25 vectors, dense vectors from the real model for the base texts, repeated with small noise so
+50k chunks do not take an hour to embed). Then the same queries run through each engine's
+searcher with the customer-facing filters (workspace + knowledge kinds), as ``knowdesk retrieve``:
+
+- ``retrieve``: embedding the query with the real model plus the hybrid search;
+- ``search``: the hybrid search alone (query vector embedded beforehand);
+- Edge once more after ``optimize()`` (HNSW built, deletes vacuumed), with the time it took.
+
+Ratios are edge/local in the same run. ``python -m bench.run index_backends``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import percentiles, save, timer, write_corpus
+from bench.ingest import QUERIES
+
+PER_DOC = 10
+
+
+def _texts_and_vectors(embedder: Any) -> tuple[list[str], np.ndarray]:
+    with tempfile.TemporaryDirectory() as tmp:
+        write_corpus(Path(tmp), 1)
+        texts = [p for path in sorted(Path(tmp).rglob("*.md"))
+                 for p in path.read_text(encoding="utf-8").split("\n\n") if len(p) > 80]
+    texts = [t for t in texts if embedder.count_tokens(t) <= embedder.max_tokens]
+    return texts, embedder.embed_documents(texts)
+
+
+def _fill(index: Any, size: int, texts: list[str], vectors: np.ndarray) -> float:
+    from core.models import Chunk, Document, DocumentKind
+
+    rng = np.random.default_rng(7)  # the same documents in every engine
+    kinds = [DocumentKind.ARTICLE, DocumentKind.PAGE, DocumentKind.FILE, DocumentKind.SCENARIO]
+    index.ensure_collection()
+    with timer() as t:
+        for d in range(size // PER_DOC):
+            doc = Document(workspace="default", source_id="bench", native_id=f"d{d}", title=f"Doc {d}",
+                           kind=kinds[d % len(kinds)], language="en", topic=(f"T{d % 7}",))
+            idx = rng.integers(0, len(texts), PER_DOC)
+            chunks = [Chunk(document_id=doc.id, index=i, text=texts[j], embed_text=texts[j], token_count=10)
+                      for i, j in enumerate(idx)]
+            vecs = vectors[idx] + rng.normal(0, 0.02, (PER_DOC, vectors.shape[1])).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            index.replace_document(doc, chunks, vecs)
+    return t()
+
+
+def _latency(searcher: Any, embedder: Any, queries: list[str]) -> dict[str, Any]:
+    from retrieval.search import knowledge_by_default
+
+    filters = knowledge_by_default(None)
+    for q in queries[:3]:
+        searcher.search(q, workspace="default", filters=filters)  # warm
+    retrieve, embed, search = [], [], []
+    for q in queries:
+        t = time.perf_counter()
+        searcher.search(q, workspace="default", filters=filters, top_k=5)
+        retrieve.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        vector = embedder.embed_query(q)
+        embed.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        searcher.search(q, workspace="default", filters=filters, top_k=5, query_vector=vector)
+        search.append((time.perf_counter() - t) * 1000)
+    # retrieve = embed + search; under CPU contention its tail is the embedding's (see embed_ms)
+    return {name: {k: round(v, 2) for k, v in percentiles(samples).items()}
+            for name, samples in (("retrieve_ms", retrieve), ("embed_ms", embed), ("search_ms", search))}
+
+
+def _engine(engine: str, root: Path, size: int, embedder: Any, texts: list[str], vectors: np.ndarray,
+            queries: list[str]) -> dict[str, Any]:
+    from retrieval.edge import EdgeIndex, EdgeSearcher, EdgeStore
+    from retrieval.index import QdrantIndex, close_client, open_client
+    from retrieval.search import Searcher
+    from retrieval.sparse import BM25Encoder
+
+    common = {"model_id": embedder.model_id, "dimension": embedder.dimension, "chunker_version": "bench",
+              "sparse": BM25Encoder()}
+    if engine == "local":
+        client = open_client(url=None, api_key=None, path=root / "qdrant", timeout=60)
+        index: Any = QdrantIndex(client=client, **common)
+        searcher: Any = Searcher(client=client, embedder=embedder, sparse=BM25Encoder())
+    else:
+        store = EdgeStore(root=root / "edge")
+        index = EdgeIndex(store=store, **common)
+        searcher = EdgeSearcher(store=store, embedder=embedder, sparse=BM25Encoder())
+    out: dict[str, Any] = {"fill_s": round(_fill(index, size, texts, vectors), 1)}
+    out |= _latency(searcher, embedder, queries)
+    if engine == "edge":
+        with timer() as t:
+            index.optimize()
+        out["optimize_s"] = round(t(), 1)
+        out["optimized"] = _latency(searcher, embedder, queries)
+        store.close()
+    else:
+        close_client(client)
+    return out
+
+
+def main(sizes: tuple[int, ...] = (10_000, 50_000), queries: tuple[int, ...] = (100, 40)) -> dict[str, Any]:
+    from retrieval.embedding import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder(model="all-MiniLM-L6-v2")
+    texts, vectors = _texts_and_vectors(embedder)
+    result: dict[str, Any] = {}
+    for size, n in zip(sizes, queries, strict=True):
+        qs = [QUERIES[i % len(QUERIES)] + ("" if i < len(QUERIES) else f" {i}") for i in range(n)]
+        row: dict[str, Any] = {}
+        for engine in ("edge", "local"):
+            with tempfile.TemporaryDirectory() as tmp:
+                row[engine] = _engine(engine, Path(tmp), size, embedder, texts, vectors, qs)
+            print(size, engine, json.dumps(row[engine]), flush=True)
+        edge, local = row["edge"], row["local"]
+        row["edge_vs_local"] = {
+            "retrieve_p95": round(edge["retrieve_ms"]["p95"] / local["retrieve_ms"]["p95"], 3),
+            "search_p95": round(edge["search_ms"]["p95"] / local["search_ms"]["p95"], 3),
+            "fill": round(edge["fill_s"] / local["fill_s"], 3),
+        }
+        result[str(size)] = row
+    path = save("index_backends", result)
+    print(json.dumps(result, indent=2))
+    print(f"saved {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

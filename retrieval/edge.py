@@ -1,0 +1,261 @@
+"""The Qdrant Edge engine: the same index and hybrid search as ``index.py``/``search.py``, run by
+Qdrant's Rust engine in-process (``qdrant-edge-py``) instead of qdrant-client's Python local mode.
+
+Layout under the store's folder (``KNOWDESK_HOME/edge`` by default): one shard folder per
+collection (named as ``QdrantIndex`` names collections) and, for each alias, a pointer file
+``<alias>.alias`` holding the collection's name, replaced atomically (write a temp file, rename).
+Points, payloads and point ids are those of ``QdrantIndex``, so both engines hold the same data.
+
+Edge runs no background optimizer: writes land in appendable segments that are searched exactly,
+with payload indexes; ``EdgeIndex.optimize()`` builds HNSW and vacuums deletes when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
+
+import numpy as np
+import qdrant_edge as qe
+from qdrant_client import QdrantClient, models
+
+from core.errors import ConfigError
+from core.ids import chunk_id, point_id
+from core.models import Chunk, Document, Hit
+from retrieval.edge_store import (
+    EdgeStore,
+    close_edge_stores,
+    edge_errors,
+    edge_filter,
+    edge_point,
+    edge_schema,
+    edge_sparse,
+    open_edge_store,
+)
+from retrieval.index import _PAYLOAD_INDEXES, DENSE, SPARSE, UPSERT_BATCH, QdrantIndex, workspace_filter
+from retrieval.search import QueryEmbedder, Searcher, SearchFilters, _cap
+from retrieval.sparse import BM25Encoder
+
+__all__ = ["EdgeIndex", "EdgeSearcher", "EdgeStore", "close_edge_stores", "edge_filter", "edge_sparse",
+           "open_edge_store"]
+
+logger = logging.getLogger(__name__)
+
+#: Qdrant's default RRF constant (server and qdrant-client local mode), so fused scores match.
+RRF_K = 2
+_NO_CLIENT = cast(QdrantClient, None)  # the base classes' client is never used by the Edge classes
+
+
+class EdgeIndex(QdrantIndex):
+    """``QdrantIndex`` on Qdrant Edge: the same collection name, point ids, payloads and methods.
+
+    Args:
+        store: from ``open_edge_store``.
+        alias, model_id, dimension, chunker_version, sparse, use_alias_target: as ``QdrantIndex``.
+
+    Raises:
+        ConfigError: (from ``ensure_collection``) the alias points to another collection.
+
+    Example::
+
+        index = EdgeIndex(store=open_edge_store(home / "edge"), model_id="all-MiniLM-L6-v2",
+                          dimension=384, chunker_version="1", sparse=BM25Encoder())
+        index.replace_document(document, chunks, vectors)
+    """
+
+    def __init__(self, *, store: EdgeStore, alias: str = "knowdesk", model_id: str, dimension: int,
+                 chunker_version: str, sparse: BM25Encoder, use_alias_target: bool = False) -> None:
+        super().__init__(client=_NO_CLIENT, alias=alias, model_id=model_id, dimension=dimension,
+                         chunker_version=chunker_version, sparse=sparse, use_alias_target=use_alias_target)
+        self.store = store
+
+    @property
+    def shard(self) -> qe.EdgeShard:
+        return self.store.shard(self.target)
+
+    def ensure_collection(self) -> None:
+        """Create the shard, its payload indexes and the alias when missing. Idempotent."""
+        current = self.store.alias_target(self.alias)
+        if current is not None and current != self.collection_name:
+            self._target = self._adopt(current)
+            return
+        config = qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=self.dimension, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        shard = self.store.create(self.collection_name, config)
+        with edge_errors("create payload indexes"):
+            existing = shard.info().payload_schema
+            for field, schema in _PAYLOAD_INDEXES.items():
+                if field not in existing:
+                    shard.update(qe.UpdateOperation.create_field_index(field, edge_schema(schema)))
+        if current is None:
+            self.store.set_alias(self.alias, self.collection_name)
+        self._target = self.collection_name
+
+    def _adopt(self, current: str) -> str:
+        if not self._use_alias_target:
+            return super()._adopt(current)  # raises the ConfigError, without touching the client
+        size = _dense_size(self.store, current)
+        if size != self.dimension:
+            raise ConfigError(f"collection {current!r} holds {size}-dimensional vectors, the model makes "
+                              f"{self.dimension}; re-index (`knowdesk reindex`)", live=current)
+        logger.warning("writing into %s, the alias target, not %s", current, self.collection_name)
+        return current
+
+    def replace_document(
+        self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray, previous_chunks: int | None = None
+    ) -> None:
+        """Replace the document's points with one point per chunk (see ``QdrantIndex.replace_document``)."""
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors for {document.id}")
+        if len(chunks) and np.asarray(vectors).shape[1] != self.dimension:
+            raise ValueError(f"vectors have size {np.asarray(vectors).shape[1]}, expected {self.dimension}")
+        shard = self.shard
+        points = [edge_point(self._point(document, c, v)) for c, v in zip(chunks, vectors, strict=True)]
+        with edge_errors(f"write {document.id}"):
+            # Delete first: a document that shrank must leave no trailing chunks behind.
+            if previous_chunks is None:
+                flt = workspace_filter(document.workspace, {"document_id": document.id})
+                shard.update(qe.UpdateOperation.delete_points_by_filter(edge_filter(flt)))
+            elif previous_chunks > len(chunks):
+                surplus: list[Any] = [point_id(document.workspace, chunk_id(document.id, n))
+                                      for n in range(len(chunks), previous_chunks)]
+                shard.update(qe.UpdateOperation.delete_points(surplus))
+            for start in range(0, len(points), UPSERT_BATCH):
+                shard.update(qe.UpdateOperation.upsert_points(points[start:start + UPSERT_BATCH]))
+        logger.debug("wrote %d chunks of %s", len(points), document.id)
+
+    def _delete(self, workspace: str, conditions: dict[str, str | Sequence[str] | None], what: str) -> None:
+        flt = edge_filter(workspace_filter(workspace, conditions))
+        with edge_errors(f"delete {what}"):
+            self.shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+
+    def delete_documents(self, workspace: str, document_ids: Sequence[str]) -> None:
+        """Remove every point of these documents in the workspace."""
+        ids = list(dict.fromkeys(document_ids))
+        for start in range(0, len(ids), 256):
+            self._delete(workspace, {"document_id": ids[start:start + 256]}, "documents")
+        logger.debug("deleted %d documents in %s", len(ids), workspace)
+
+    def delete_source(self, workspace: str, source_id: str) -> None:
+        """Remove every point of one source in the workspace."""
+        self._delete(workspace, {"source_id": source_id}, "a source")
+
+    def count(self, workspace: str, **filters: str | Sequence[str] | None) -> int:
+        """Points in the workspace matching keyword filters (``kind="article"``, ``source_id=...``)."""
+        with edge_errors("count points"):
+            return int(self.shard.count(qe.CountRequest(exact=True,
+                                                        filter=edge_filter(workspace_filter(workspace, filters)))))
+
+    def _scroll(self, flt: models.Filter, payload: list[str], vectors: list[str] | bool) -> Iterator[qe.Record]:
+        offset: Any = None
+        with edge_errors("scroll points"):
+            while True:
+                records, offset = self.shard.scroll(qe.ScrollRequest(
+                    offset=offset, limit=256, filter=edge_filter(flt), with_payload=payload, with_vector=vectors))
+                yield from records
+                if offset is None:
+                    return
+
+    def document_chunk_ids(self, workspace: str, document_id: str) -> list[str]:
+        """Chunk ids of a document, in chunk order."""
+        records = self._scroll(workspace_filter(workspace, {"document_id": document_id}),
+                               ["chunk_id", "chunk_index"], False)
+        found = [(int(r.payload["chunk_index"]), str(r.payload["chunk_id"])) for r in records if r.payload]
+        return [chunk for _, chunk in sorted(found)]
+
+    def existing_vectors(self, workspace: str, chunk_hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Dense vectors already stored for these chunk hashes (see ``QdrantIndex.existing_vectors``)."""
+        wanted = sorted(set(chunk_hashes))
+        if not wanted or self.store.alias_target(self.alias) is None:
+            return {}
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(wanted), 256):
+            part = wanted[start:start + 256]
+            for r in self._scroll(workspace_filter(workspace, {"chunk_hash": part}), ["chunk_hash"], [DENSE]):
+                vector = r.vector.get(DENSE) if isinstance(r.vector, dict) else None
+                if r.payload and vector is not None:
+                    found[str(r.payload["chunk_hash"])] = np.asarray(vector, dtype=np.float32)
+        return found
+
+    def optimize(self) -> bool:
+        """Build HNSW and vacuum deleted points (blocking; minutes at 50k chunks on 2 cores)."""
+        with edge_errors("optimize"):
+            return bool(self.shard.optimize())
+
+
+def _dense_size(store: EdgeStore, collection: str) -> int | None:
+    config = json.loads((store.root / collection / "edge_config.json").read_text(encoding="utf-8"))
+    size = config.get("vectors", {}).get(DENSE, {}).get("size")
+    return int(size) if size is not None else None
+
+
+class EdgeSearcher(Searcher):
+    """``Searcher`` on Qdrant Edge: the same plan (filters, prefetches, RRF, per-document cap).
+
+    Args:
+        store: from ``open_edge_store``.
+        alias, embedder, sparse: as ``Searcher`` (``alias`` may name a collection directly).
+    """
+
+    def __init__(self, *, store: EdgeStore, alias: str = "knowdesk", embedder: QueryEmbedder,
+                 sparse: BM25Encoder) -> None:
+        super().__init__(client=_NO_CLIENT, alias=alias, embedder=embedder, sparse=sparse)
+        self.store = store
+        self._collection: str | None = None
+
+    def _alias_exists(self) -> bool:
+        if self._collection is None:
+            self._collection = self.store.resolve(self.alias)
+        return self._collection is not None
+
+    def _request(self, query: str, vector: np.ndarray, workspace: str, filters: SearchFilters | None,
+                 top_k: int) -> qe.QueryRequest:
+        plan = self._plan(query, vector, workspace, filters, top_k)
+        prefetches = []
+        for p in plan.prefetch:
+            q = edge_sparse(p.query) if isinstance(p.query, models.SparseVector) else p.query
+            nearest = qe.Query.Nearest(cast(Any, q), using=p.using)
+            prefetches.append(qe.Prefetch(limit=p.limit or plan.limit, query=nearest,
+                                          filter=edge_filter(cast(models.Filter, p.filter))))
+        return qe.QueryRequest(limit=plan.limit, prefetches=prefetches, query=cast(Any, qe.Fusion.Rrf(k=RRF_K)),
+                               filter=edge_filter(plan.filter), with_payload=True, with_vector=[DENSE])
+
+    def search(
+        self,
+        query: str,
+        *,
+        workspace: str,
+        filters: SearchFilters | None = None,
+        top_k: int = 5,
+        per_document: int = 2,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Hit]:
+        """The ``top_k`` best chunks for ``query``, at most ``per_document`` from one document."""
+        self._check(query, top_k, per_document)
+        if not self._alias_exists():
+            return []
+        vector = self.embedder.embed_query(query) if query_vector is None else query_vector
+        request = self._request(query, vector, workspace, filters, top_k)
+        with edge_errors("search"):
+            points = self.store.shard(cast(str, self._collection)).query(request)
+        return _cap(cast(Any, points), vector, top_k, per_document)
+
+    def search_many(
+        self, queries: Sequence[tuple[str, SearchFilters | None, int]], workspace: str, per_document: int = 2
+    ) -> list[list[Hit]]:
+        """Several searches: queries embedded in one batch, run as one planned batch."""
+        for query, _, top_k in queries:
+            self._check(query, top_k, per_document)
+        if not queries or not self._alias_exists():
+            return [[] for _ in queries]
+        vectors = self.embedder.embed_queries([q for q, _, _ in queries])
+        requests = [self._request(query, vector, workspace, filters, top_k)
+                    for (query, filters, top_k), vector in zip(queries, vectors, strict=True)]
+        with edge_errors("search"):
+            responses = self.store.shard(cast(str, self._collection)).query_batch(qe.QueryBatchRequest(requests))
+        return [_cap(cast(Any, points), vector, top_k, per_document)
+                for points, vector, (_, _, top_k) in zip(responses, vectors, queries, strict=True)]
