@@ -17,6 +17,7 @@ from agent.actions.service import Actions
 from agent.agent import Agent
 from agent.training.service import Training
 from core.db import Database, open_database
+from core.ids import document_id
 from core.models import Hit, RunReport, Source
 from core.settings import Settings, get_settings
 from flows.content import SqlContentStore
@@ -218,10 +219,30 @@ class Runtime:
 
         return Actions(db=self.db, pipeline=self.pipeline, retriever=self.searcher, settings=self.settings.actions)
 
-    def connector_context(self, source: Source | None = None) -> ConnectorContext:
-        store = SqlConnectorStore(db=self.db, workspace=source.workspace, source=source.name) if source else None
+    def connector_context(self, source: Source | None = None, *, rebuild: bool = False) -> ConnectorContext:
+        """What a connector gets: limits, secrets, its state store, and whether a document is indexed
+        (so it never reports ``Unchanged`` for one that is not; during a rebuild nothing is)."""
+        if source is None:
+            return ConnectorContext(max_file_bytes=self.settings.sync.max_file_bytes,
+                                    secrets=self.settings.connector_secrets())
+        store = SqlConnectorStore(db=self.db, workspace=source.workspace, source=source.name)
+        state = self.state(source.workspace, source.name)
+
+        def indexed(native_id: str) -> bool:
+            known = state.get(document_id(source.source_id, native_id))
+            return not rebuild and known is not None and known.status == "done"
+
         return ConnectorContext(max_file_bytes=self.settings.sync.max_file_bytes, store=store,
-                                secrets=self.settings.connector_secrets())
+                                secrets=self.settings.connector_secrets(), indexed=indexed)
+
+    def index_lost_source(self, source: Source) -> bool:
+        """True when the state has documents of ``source`` but the index has none of its points
+        (a new or emptied index, another Qdrant server): skipping by the state would never write them."""
+        state = self.state(source.workspace, source.name)
+        if state.count() == 0:
+            return False
+        self.index.ensure_collection()
+        return self.index.count(source.workspace, source_id=source.source_id) == 0
 
     # -- use cases --------------------------------------------------------------------------------
     def sync(
@@ -239,7 +260,8 @@ class Runtime:
         with self._sync_lock(source.workspace, source.name), source_lease(
             self.db, source.workspace, source.name, ttl=o.lease_seconds, wait=o.lease_wait_seconds
         ):
-            connector = build_connector(source, self.connector_context(source))
+            rebuild = self.index_lost_source(source)
+            connector = build_connector(source, self.connector_context(source, rebuild=rebuild))
             return run_sync(
                 source=source,
                 connector=connector,
@@ -249,6 +271,7 @@ class Runtime:
                 force=force,
                 progress=progress,
                 should_stop=should_stop,
+                rebuild=rebuild,
             )
 
     def retrieve(

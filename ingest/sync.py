@@ -104,6 +104,7 @@ def run_sync(
     force: bool = False,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    rebuild: bool = False,
 ) -> RunReport:
     """Run one sync of ``source`` and return its report (also stored as a run record).
 
@@ -114,12 +115,14 @@ def run_sync(
         progress: called with the report after every item.
         should_stop: polled between items; when it returns True the run ends as 'cancelled'
             after finishing the documents in flight, and deletes nothing.
+        rebuild: the index lost this source's points (the state still lists them): read
+            everything and write every document again, whatever the state says.
 
     Raises:
         KnowdeskError: the source or the index failed as a whole (the report, stored with
             status 'failed', says so too).
     """
-    cursor = None if full else state.cursor()
+    cursor = None if full or rebuild else state.cursor()
     incremental = cursor is not None and isinstance(connector, IncrementalReader)
     report = RunReport(
         source=source.name,
@@ -143,7 +146,11 @@ def run_sync(
         report=report,
         progress=tick,
         should_stop=should_stop or (lambda: False),
+        rebuild=rebuild,
     )
+    if rebuild:
+        report.notes.append("the index has none of this source's documents (a new or emptied index): "
+                            "every document is read and written again")
     try:
         pipeline.writer.ensure_collection()
         if incremental and cursor is not None and isinstance(connector, IncrementalReader):
@@ -195,7 +202,9 @@ class _Run:
         report: RunReport,
         progress: Progress | None,
         should_stop: Callable[[], bool],
+        rebuild: bool = False,
     ) -> None:
+        self.rebuild = rebuild
         self.source = source
         self.state = state
         self.p = pipeline
@@ -312,7 +321,7 @@ class _Run:
             self.attempted += 1
             self.seen.add(item.native_id)
             known = self.state.get(document_id(self.source.source_id, item.native_id))
-            if known is None or known.status != "done":
+            if self.rebuild or known is None or known.status != "done":
                 return FetchFailure(
                     source_id=self.source.source_id, native_id=item.native_id, stage="fetch",
                     message=f"{item.native_id}: the source reported it unchanged, but it is not indexed; "
@@ -328,7 +337,7 @@ class _Run:
         self.attempted += 1
         self.report.fetched += 1
         self.seen.add(doc.native_id)
-        known = self.state.get(doc.id)
+        known = None if self.rebuild else self.state.get(doc.id)
         versions = {"chunker_version": self.p.chunker.version, "model_id": self.p.embedder.model_id}
         if known and known.is_current(**versions) and known.fingerprint == doc.fingerprint:
             return doc
