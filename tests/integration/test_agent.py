@@ -244,13 +244,15 @@ def test_skipped_topics_go_to_the_team(make_agent) -> None:  # type: ignore[no-u
 def test_an_email_and_a_card_number_never_reach_the_database_or_the_trace(make_agent, rt: Runtime) -> None:  # type: ignore[no-untyped-def]
     agent = make_agent()
     d = ask(agent, "I'm jane.doe@example.com and my card 4111 1111 1111 1111 was charged twice. A human please!")
+    # look for the values themselves: a fragment such as "4111" also turns up in timing floats
+    secrets = ("jane.doe@example.com", "jane.doe", "4111 1111 1111 1111", "4111111111111111", "1111 1111 1111")
     dumped = json.dumps(d.to_json())
-    assert "jane.doe" not in dumped and "4111" not in dumped
+    assert not [x for x in secrets if x in dumped]
     assert {r.kind for r in d.trace.redactions} == {"email", "card"}
     with rt.db.engine.connect() as conn:
         for table in ("agent_messages", "agent_events", "agent_handoffs", "agent_contacts", "agent_sessions"):
             rows = " ".join(str(r) for r in conn.execute(text(f"SELECT * FROM {table}")))
-            assert "jane.doe" not in rows and "4111" not in rows, table
+            assert not [x for x in secrets if x in rows], table
 
 
 def zendesk_tickets(server: LoopbackServer) -> None:
