@@ -237,7 +237,7 @@ class Agent:
         "suing Brewly"). Only used in the ambiguous band below the strong threshold."""
         with turn.timer("contrast_ms"):
             turn.language = detect_language(turn.message)
-            hits = self._retrieve(turn)
+            hits = turn.prefetched = self._retrieve(turn)
         knowledge = max((h.dense_score or 0.0 for h in hits), default=0.0)
         if knowledge < prohibited.score:
             return prohibited
@@ -250,7 +250,7 @@ class Agent:
     def _answer(self, turn: _Turn, history: list[Any], instruction: str | None) -> Decision:
         t, settings = turn.timer, self.settings
         with t("retrieve_ms"):
-            hits = self._retrieve(turn)
+            hits = turn.prefetched if turn.prefetched is not None else self._retrieve(turn)
         turn.hits = hits
         turn.trace_retrieved = [
             Retrieved(
@@ -454,6 +454,7 @@ class _Turn:
     scenarios: list[ScenarioTrace] = field(default_factory=list)
     behavioral: list[Scenario] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
+    prefetched: list[Hit] | None = None  # retrieved early (the prohibited-topic contrast), reused to answer
     trace_retrieved: list[Retrieved] = field(default_factory=list)
     signals: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

@@ -277,8 +277,8 @@ class Runtime:
     def retrieve(
         self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5, per_document: int = 2
     ) -> list[Hit]:
-        self.refresh_index()
         """Customer-facing retrieval: without a ``kind`` filter, knowledge only (see KNOWLEDGE_KINDS)."""
+        self.refresh_index()
         return self.searcher.search(
             query, workspace=workspace, filters=knowledge_by_default(filters), top_k=top_k, per_document=per_document
         )
