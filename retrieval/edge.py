@@ -23,7 +23,7 @@ from qdrant_client import QdrantClient, models
 
 from core.errors import ConfigError
 from core.ids import chunk_id, point_id
-from core.models import Chunk, Document, Hit
+from core.models import Chunk, Document
 from retrieval.edge_store import (
     EdgeStore,
     close_edge_stores,
@@ -35,7 +35,7 @@ from retrieval.edge_store import (
     open_edge_store,
 )
 from retrieval.index import _PAYLOAD_INDEXES, DENSE, SPARSE, UPSERT_BATCH, QdrantIndex, workspace_filter
-from retrieval.search import QueryEmbedder, Searcher, SearchFilters, _cap
+from retrieval.search import QueryEmbedder, Searcher, _Plan
 from retrieval.sparse import BM25Encoder
 
 __all__ = ["EdgeIndex", "EdgeSearcher", "EdgeStore", "close_edge_stores", "edge_filter", "edge_sparse",
@@ -212,50 +212,21 @@ class EdgeSearcher(Searcher):
             self._collection = self.store.resolve(self.alias)
         return self._collection is not None
 
-    def _request(self, query: str, vector: np.ndarray, workspace: str, filters: SearchFilters | None,
-                 top_k: int) -> qe.QueryRequest:
-        plan = self._plan(query, vector, workspace, filters, top_k)
+    def _run(self, plans: Sequence[_Plan]) -> list[Sequence[Any]]:
+        """The planned queries as Edge requests, run as one batch on the live shard."""
+        requests = [self._request(plan) for plan in plans]
+        with edge_errors("search"):
+            responses = self.store.shard(cast(str, self._collection)).query_batch(qe.QueryBatchRequest(requests))
+        return [cast(Sequence[Any], points) for points in responses]
+
+    @staticmethod
+    def _request(plan: _Plan) -> qe.QueryRequest:
         prefetches = []
         for p in plan.prefetch:
             q = edge_sparse(p.query) if isinstance(p.query, models.SparseVector) else p.query
             nearest = qe.Query.Nearest(cast(Any, q), using=p.using)
             prefetches.append(qe.Prefetch(limit=p.limit or plan.limit, query=nearest,
                                           filter=edge_filter(cast(models.Filter, p.filter))))
+        # no outer filter: the prefetches are filtered (see Searcher._run)
         return qe.QueryRequest(limit=plan.limit, prefetches=prefetches, query=cast(Any, qe.Fusion.Rrf(k=RRF_K)),
-                               filter=edge_filter(plan.filter), with_payload=True, with_vector=[DENSE])
-
-    def search(
-        self,
-        query: str,
-        *,
-        workspace: str,
-        filters: SearchFilters | None = None,
-        top_k: int = 5,
-        per_document: int = 2,
-        query_vector: np.ndarray | None = None,
-    ) -> list[Hit]:
-        """The ``top_k`` best chunks for ``query``, at most ``per_document`` from one document."""
-        self._check(query, top_k, per_document)
-        if not self._alias_exists():
-            return []
-        vector = self.embedder.embed_query(query) if query_vector is None else query_vector
-        request = self._request(query, vector, workspace, filters, top_k)
-        with edge_errors("search"):
-            points = self.store.shard(cast(str, self._collection)).query(request)
-        return _cap(cast(Any, points), vector, top_k, per_document)
-
-    def search_many(
-        self, queries: Sequence[tuple[str, SearchFilters | None, int]], workspace: str, per_document: int = 2
-    ) -> list[list[Hit]]:
-        """Several searches: queries embedded in one batch, run as one planned batch."""
-        for query, _, top_k in queries:
-            self._check(query, top_k, per_document)
-        if not queries or not self._alias_exists():
-            return [[] for _ in queries]
-        vectors = self.embedder.embed_queries([q for q, _, _ in queries])
-        requests = [self._request(query, vector, workspace, filters, top_k)
-                    for (query, filters, top_k), vector in zip(queries, vectors, strict=True)]
-        with edge_errors("search"):
-            responses = self.store.shard(cast(str, self._collection)).query_batch(qe.QueryBatchRequest(requests))
-        return [_cap(cast(Any, points), vector, top_k, per_document)
-                for points, vector, (_, _, top_k) in zip(responses, vectors, queries, strict=True)]
+                               with_payload=True, with_vector=[DENSE])

@@ -185,19 +185,8 @@ class Searcher:
         if not self._alias_exists():
             return []
         vector = self.embedder.embed_query(query) if query_vector is None else query_vector
-        plan = self._plan(query, vector, workspace, filters, top_k)
-        with qdrant_errors("search"):
-            response = self.client.query_points(
-                self.alias,
-                prefetch=plan.prefetch,
-                query=models.FusionQuery(fusion=models.Fusion.RRF),
-                limit=plan.limit,
-                # no outer filter: fusion only ranks the prefetched candidates, already filtered (the
-                # workspace included), and in local mode every filter pass is a scan of all points
-                with_payload=True,
-                with_vectors=[DENSE],
-            )
-        return _cap(response.points, vector, top_k, per_document)
+        [points] = self._run([self._plan(query, vector, workspace, filters, top_k)])
+        return _cap(points, vector, top_k, per_document)
 
     def search_many(
         self, queries: Sequence[tuple[str, SearchFilters | None, int]], workspace: str, per_document: int = 2
@@ -212,22 +201,27 @@ class Searcher:
             self._plan(query, vector, workspace, filters, top_k)
             for (query, filters, top_k), vector in zip(queries, vectors, strict=True)
         ]
+        return [
+            _cap(points, vector, top_k, per_document)
+            for points, vector, (_, _, top_k) in zip(self._run(plans), vectors, queries, strict=True)
+        ]
+
+    def _run(self, plans: Sequence[_Plan]) -> list[Sequence[Any]]:
+        """Execute planned queries (one batch request); the engine-specific step of a search."""
         requests = [
             models.QueryRequest(
                 prefetch=plan.prefetch,
                 query=models.FusionQuery(fusion=models.Fusion.RRF),
-                limit=plan.limit,  # no outer filter: the prefetches are filtered (see search)
+                limit=plan.limit,
+                # no outer filter: fusion only ranks the prefetched candidates, already filtered (the
+                # workspace included), and in local mode every filter pass is a scan of all points
                 with_payload=True,
                 with_vector=[DENSE],
             )
             for plan in plans
         ]
         with qdrant_errors("search"):
-            responses = self.client.query_batch_points(self.alias, requests=requests)
-        return [
-            _cap(response.points, vector, top_k, per_document)
-            for response, vector, (_, _, top_k) in zip(responses, vectors, queries, strict=True)
-        ]
+            return [response.points for response in self.client.query_batch_points(self.alias, requests=requests)]
 
     @staticmethod
     def _check(query: str, top_k: int, per_document: int) -> None:
