@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
 import re
 import threading
@@ -104,11 +105,37 @@ def _probe_lock(folder: Path) -> None:
         portalocker.unlock(handle)
 
 
+class _SerializedClient(QdrantClient):
+    """A local-mode client whose public calls run one at a time. qdrant-client's local mode is not
+    thread-safe: a search while another thread writes (the API answering during a background
+    sync) can fail or crash the process. Server clients are not serialized."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        object.__setattr__(self, "_kd_lock", threading.RLock())
+
+    def __getattribute__(self, name: str) -> Any:
+        attr = super().__getattribute__(name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+        try:
+            lock = super().__getattribute__("_kd_lock")
+        except AttributeError:  # still in __init__
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return attr(*args, **kwargs)
+
+        return call
+
+
 def _open_local(folder: Path) -> QdrantClient:
     folder.mkdir(parents=True, exist_ok=True)
     _probe_lock(folder)
     try:
-        return QdrantClient(path=str(folder))
+        return _SerializedClient(path=str(folder))
     except RuntimeError as exc:  # another process won the race since the probe
         if "already accessed by another instance" not in str(exc):
             raise
