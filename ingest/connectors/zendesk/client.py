@@ -66,10 +66,16 @@ class ZendeskClient:
         return self._retry.call(fetch, classify=_classify, what=what)
 
     def get_bytes(self, url: str) -> bytes:
+        """GET a file (an attachment's ``content_url``). Credentials go only to the help center's
+        own host; a file served elsewhere (a CDN redirect target) is fetched without them."""
         what = f"Zendesk GET {urlsplit(url).path}"
+        own_host = urlsplit(url).netloc in ("", urlsplit(self.base_url).netloc)
 
         def fetch() -> bytes:
-            resp = self._http.get(url, follow_redirects=True)
+            if own_host:
+                resp = self._http.get(url, follow_redirects=True)
+            else:
+                resp = self._http.get(url, follow_redirects=True, auth=None)
             if resp.status_code >= 400:
                 raise error_for_status(resp.status_code, what=what, headers=resp.headers, credential=CREDENTIAL)
             return resp.content
@@ -100,6 +106,10 @@ class ZendeskClient:
         locales = [str(x) for x in body.get("locales", [])]
         default = str(body.get("default_locale") or (locales[0] if locales else "en-us"))
         return locales or [default], default
+
+    def article_attachments(self, article_id: int | str) -> Iterator[dict[str, Any]]:
+        """An article's attachments (``GET /api/v2/help_center/articles/{id}/attachments``)."""
+        return self.paged(f"/api/v2/help_center/articles/{article_id}/attachments", "article_attachments")
 
     def incremental_articles(self, start_time: int) -> Iterator[tuple[list[dict[str, Any]], int]]:
         """Pages of the incremental articles export from ``start_time`` (epoch seconds), each with

@@ -10,7 +10,19 @@ unless ``include_restricted`` is set, and then carry the segment in ``Document.a
 - Increments: the incremental articles export (``/api/v2/help_center/incremental/articles
   ?start_time=``) from the saved ``end_time`` minus an overlap window, then each changed
   article's translations. A checkpoint follows every export page.
-- Deletions: the same locale listings, ids only (drafts and skipped segments left out).
+- Deletions: the same locale listings, ids only (drafts and skipped segments left out), plus
+  the ids of the listed articles' attachments.
+- Attachments (``attachments``, on by default): an article's files
+  (``/api/v2/help_center/articles/{id}/attachments``) are documents of their own, native id
+  ``ARTICLE/attachments/ID`` (they belong to the article, not to one translation), titled by the
+  file name, cited by ``content_url``, filed under the article's topic plus its title, with the
+  language and audience of the article's source-locale translation (or of its first read
+  translation when that one is not read). Only PDF, DOCX, HTML, Markdown and text files up to
+  ``attachment_max_mb`` are downloaded; others (images) and larger ones are skipped and counted
+  in the run report. A file whose ``updated_at`` and ``size`` are unchanged is not downloaded
+  again. Increments re-list the attachments of changed articles; an attachment removed from an
+  article that was not otherwise edited is pruned by the next full sync. A failed download is a
+  failure of that file only.
 """
 
 from __future__ import annotations
@@ -21,12 +33,14 @@ import time
 import weakref
 from collections.abc import Iterator, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from core.errors import ConfigError, KnowdeskError, SourceAuthError, SourceNotFound
 from core.models import Document, DocumentKind, FetchFailure, Source
+from ingest.connectors.attachments import MB, AttachmentRef, Attachments, as_int
 from ingest.connectors.base import Checkpoint, ConnectorContext, ConnectorOptions, Item
 from ingest.connectors.http import RetryPolicy
 from ingest.connectors.options import StrList
@@ -37,14 +51,18 @@ log = logging.getLogger(__name__)
 
 class ZendeskOptions(ConnectorOptions):
     """base_url: ``https://SUBDOMAIN.zendesk.com``. locales: only these (default: every enabled
-    locale). include_restricted: also index articles limited to a user segment. overlap_minutes:
-    how far before the saved cursor an incremental read starts."""
+    locale). include_restricted: also index articles limited to a user segment (and their
+    attachments). overlap_minutes: how far before the saved cursor an incremental read starts.
+    attachments: index articles' PDF/DOCX/HTML/Markdown/text attachments. attachment_max_mb: skip
+    (and report) attachments larger than this."""
 
     base_url: str = Field(pattern=r"^https?://")
     locales: StrList = []
     include_restricted: bool = False
     overlap_minutes: int = Field(default=10, ge=0)
     timeout: float = Field(default=30.0, gt=0)
+    attachments: bool = True
+    attachment_max_mb: float = Field(default=20.0, gt=0)
 
 
 class ZendeskConnector:
@@ -67,6 +85,12 @@ class ZendeskConnector:
         self._api: ZendeskClient | None = None
         self._topics: dict[str, dict[int, tuple[str, ...]]] = {}
         self._segments: dict[int, tuple[str, ...]] = {}
+        self._files = Attachments(source=source, context=context, max_bytes=int(options.attachment_max_mb * MB))
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Attachments not downloaded, by reason (the run report lists them)."""
+        return self._files.skipped
 
     # -- contract ------------------------------------------------------------------------------
     def check(self) -> str:
@@ -83,11 +107,20 @@ class ZendeskConnector:
 
     def list_documents(self) -> Iterator[Item]:
         started = int(time.time())
+        read: dict[str, tuple[dict[str, Any], list[Document]]] = {}  # article id -> article, its documents
         for locale in self._locales():
             for article in self._client().paged(f"/api/v2/help_center/{locale}/articles", "articles"):
                 item = self._document(article, article, locale)
                 if item is not None:
                     yield item
+                if isinstance(item, Document):  # kept small: what the attachments need
+                    entry = read.setdefault(str(article["id"]), (
+                        {"id": article["id"], "source_locale": article.get("source_locale")}, []))
+                    entry[1].append(item.model_copy(update={"content": b""}))
+        if self._opts.attachments:
+            for article, docs in read.values():
+                yield from self._attachments(article, docs)
+            self._files.forget_missing(set(read))
         yield Checkpoint(cursor={"start_time": started})
 
     def read_since(self, cursor: Mapping[str, Any]) -> Iterator[Item]:
@@ -103,14 +136,61 @@ class ZendeskConnector:
                 if not article_id or article_id in done:
                     continue  # the export repeats articles that share a page-boundary timestamp
                 done.add(article_id)
-                yield from self._translations(article, locales)
+                docs: list[Document] = []
+                for item in self._translations(article, locales):
+                    if isinstance(item, Document):
+                        docs.append(item)
+                    yield item
+                if docs and self._opts.attachments:
+                    yield from self._attachments(article, docs)
             yield Checkpoint(cursor={"start_time": end_time})
 
     def list_ids(self) -> Iterator[str]:
+        articles: set[str] = set()
         for locale in self._locales():
             for article in self._client().paged(f"/api/v2/help_center/{locale}/articles", "articles"):
                 if self._wanted(article, article) and article.get("id"):
+                    articles.add(str(article["id"]))
                     yield f"{article['id']}/{article.get('locale') or locale}"
+        if self._opts.attachments:
+            for article_id in sorted(articles):
+                # remembered from the last listing of the article (re-listed whenever it changes)
+                yield from self._files.ids(article_id, partial(self._refs, article_id))
+            self._files.forget_missing(articles)
+
+    # -- attachments ---------------------------------------------------------------------------
+    def _attachments(self, article: dict[str, Any], docs: list[Document]) -> Iterator[Item]:
+        """The attachments of an article whose translations ``docs`` were read."""
+        article_id = str(article["id"])
+        source_locale = str(article.get("source_locale") or "")
+        parent = next((d for d in docs if d.metadata.get("locale") == source_locale), docs[0])
+        try:
+            refs = list(self._refs(article_id))
+        except SourceNotFound:
+            return  # deleted since it was listed: the id listing removes it and its attachments
+        except KnowdeskError as exc:
+            if isinstance(exc, SourceAuthError) and exc.fields.get("status") == 401:
+                raise
+            yield from self._files.listing_failed(article_id, exc.message, uri=parent.uri, retryable=exc.retryable)
+            return
+        yield from self._files.items(parent, refs, lambda ref: self._client().get_bytes(ref.download),
+                                     parent_id=article_id)
+
+    def _refs(self, article_id: str) -> Iterator[AttachmentRef]:
+        for a in self._client().article_attachments(article_id):
+            if not a.get("id"):
+                continue
+            content_url = str(a.get("content_url") or "")
+            yield AttachmentRef(
+                attachment_id=str(a["id"]),
+                file_name=str(a.get("file_name") or a["id"]),
+                url=content_url or str(a.get("url") or ""),
+                download=content_url,
+                content_type=str(a["content_type"]) if a.get("content_type") else None,
+                size=as_int(a.get("size")),
+                version=f"{a.get('updated_at') or a.get('created_at') or ''}|{a.get('size')}",
+                updated_at=_time(a.get("updated_at") or a.get("created_at")),
+            )
 
     # -- reading -------------------------------------------------------------------------------
     def _translations(self, article: dict[str, Any], locales: set[str]) -> Iterator[Item]:
