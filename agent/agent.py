@@ -63,6 +63,8 @@ class TurnContext:
     vector: np.ndarray
     language: str | None
     behavioral: list[Scenario]
+    #: The decision trace's notes: a hook appends what the trace should say (e.g. the LLM was down).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +224,7 @@ class Agent:
                         vector=turn.vector,
                         language=turn.language,
                         behavioral=behavioral,
+                        notes=turn.notes,
                     )
                 )
             if outcome is not None:

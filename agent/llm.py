@@ -44,7 +44,9 @@ class LLMUnavailable(KnowdeskError):
 
 
 def build_llm(*, base_url: str, model: str, api_key: str | None, timeout: float) -> LLM:
-    """An ``OpenAILike`` chat model for any OpenAI-compatible endpoint (vLLM, Ollama, OpenAI...)."""
+    """An ``OpenAILike`` chat model for any OpenAI-compatible endpoint (vLLM, Ollama, OpenAI...).
+
+    It is a function-calling model (``chat_with_tools``): actions are offered to it as tools."""
     from llama_index.llms.openai_like import OpenAILike
 
     llm: LLM = OpenAILike(
@@ -52,6 +54,7 @@ def build_llm(*, base_url: str, model: str, api_key: str | None, timeout: float)
         api_base=base_url,
         api_key=api_key or "none",
         is_chat_model=True,
+        is_function_calling_model=True,
         timeout=timeout,
         max_retries=1,
         temperature=0.1,

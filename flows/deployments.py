@@ -3,7 +3,8 @@
 ``knowdesk schedule`` calls ``serve_sources``: one ``sync-source`` deployment per enabled source
 (named ``<workspace>.<source>``, with the source's cron or interval when it has one), plus
 ``sync-all/all`` and ``reindex/all`` for on-demand runs, all served by one Prefect ``Runner``
-in this process against ``PREFECT_API_URL``. Sources are re-read every
+in this process against ``PREFECT_API_URL`` (``flows.pool`` registers the same deployments on a
+work pool for workers instead). Sources are re-read every
 ``KNOWDESK_ORCHESTRATION__SCHEDULE_REFRESH_SECONDS``: a new, changed, disabled or removed
 source or schedule takes effect without a restart.
 """
@@ -175,9 +176,9 @@ def _deployment_id(client: Any, source: Source) -> uuid.UUID:
     try:
         return uuid.UUID(str(client.read_deployment_by_name(f"sync-source/{deployment_name(source)}").id))
     except ObjectNotFound:
-        raise ConfigError(f"no deployment serves source {source.name!r}: start `knowdesk schedule` (it serves one "
-                          "per enabled source; a new source is picked up at its next refresh)",
-                          source=source.name) from None
+        raise ConfigError(f"no deployment runs source {source.name!r}: start `knowdesk schedule` (it serves one "
+                          "per enabled source) or `knowdesk schedule --pool NAME` with `prefect worker start --pool "
+                          "NAME` workers; a new source is picked up at the next refresh", source=source.name) from None
 
 
 def _read_runs(client: Any, deployment_id: uuid.UUID, *, states: list[StateType] | None = None,
@@ -259,5 +260,6 @@ def trigger_reindex(parameters: dict[str, Any]) -> str:
     try:
         run: FlowRun = run_deployment("reindex/all", timeout=0, parameters=parameters)  # type: ignore[assignment]
     except ObjectNotFound:
-        raise ConfigError("no deployment serves re-indexes: start `knowdesk schedule`") from None
+        raise ConfigError("no deployment runs re-indexes: start `knowdesk schedule` (or `knowdesk schedule --pool "
+                          "NAME` with workers)") from None
     return str(run.id)

@@ -19,9 +19,11 @@ from core.db import Database, insert_ignore
 from core.settings import Settings
 from core.tables import utcnow
 from flows.tables import IndexGenerationRow
+from retrieval.edge import EdgeIndex, EdgeStore
 from retrieval.index import QdrantIndex, alias_target, qdrant_errors
 
 log = logging.getLogger(__name__)
+QdrantClientOrStore = Any  # a qdrant_client.QdrantClient, or an EdgeStore with KNOWDESK_QDRANT__ENGINE=edge
 
 
 class IndexSpec(BaseModel):
@@ -130,3 +132,34 @@ class BuildIndex(QdrantIndex):
         with qdrant_errors("drop a collection"):
             if self.client.collection_exists(self.collection_name):
                 self.client.delete_collection(self.collection_name)
+
+
+class EdgeBuildIndex(EdgeIndex):
+    """``BuildIndex`` on Qdrant Edge: a new shard beside the live one; ``switch_alias`` rewrites
+    the alias pointer file atomically (readers see the old or the new collection, never none)."""
+
+    def ensure_collection(self) -> None:
+        self._create_shard()
+        self._target = self.collection_name
+
+    def recreate(self) -> None:
+        """Drop what an earlier, failed build left behind and create the shard anew."""
+        self.store.delete_collection(self.collection_name)
+        self.ensure_collection()
+
+    def switch_alias(self) -> str | None:
+        """Point the alias at this collection; returns the old target."""
+        old = self.store.alias_target(self.alias)
+        self.store.set_alias(self.alias, self.collection_name)
+        log.info("alias %s: %s -> %s", self.alias, old, self.collection_name)
+        return old
+
+    def drop(self) -> None:
+        self.store.delete_collection(self.collection_name)
+
+
+def live_collection(engine: QdrantClientOrStore, alias: str) -> str | None:
+    """The collection ``alias`` points to, on a qdrant-client client or an Edge store."""
+    if isinstance(engine, EdgeStore):
+        return engine.alias_target(alias)
+    return alias_target(engine, alias)

@@ -26,12 +26,11 @@ from core.errors import ConfigError, KnowdeskError
 from core.models import Source
 from core.tables import SourceRow, utcnow
 from flows.content import SqlContentStore, StoredDocument
-from flows.generations import BuildIndex, Generations, IndexSpec
+from flows.generations import BuildIndex, EdgeBuildIndex, Generations, IndexSpec, live_collection
 from flows.limits import source_lease
 from ingest.chunking import Chunker
 from ingest.protocols import Embedder, IndexWriter
 from retrieval.embedding import SentenceTransformerEmbedder
-from retrieval.index import alias_target
 
 if TYPE_CHECKING:
     from flows.runtime import Runtime
@@ -141,20 +140,21 @@ def migrate_index(rt: Runtime, spec: IndexSpec, *, drop_old: bool = False,
         ConfigError: ``spec`` is what is live already, or the model cannot be loaded.
         KnowdeskError: the build failed; the live collection is untouched.
     """
-    if rt.settings.qdrant.engine == "edge":  # BuildIndex and the alias switch speak qdrant-client
-        raise ConfigError("switching the model or chunk settings (`knowdesk reindex --model`) is not supported "
-                          "on the Edge engine yet; run it with KNOWDESK_QDRANT__ENGINE=local (or a Qdrant "
-                          "server), or re-index in place (`knowdesk reindex [SOURCE]` without --model)", engine="edge")
     started = time.perf_counter()
     alias = rt.settings.qdrant.alias
     e = rt.settings.embedding
     embedder = SentenceTransformerEmbedder(model=spec.model, device=e.device, batch_size=e.batch_size,
                                            threads=e.threads)
     chunker = Chunker(tokens=embedder, max_tokens=spec.max_tokens, overlap_tokens=spec.overlap_tokens)
-    index = BuildIndex(client=rt.qdrant, alias=alias, model_id=embedder.model_id, dimension=embedder.dimension,
-                       chunker_version=chunker.version, sparse=rt.sparse, shards=rt.settings.qdrant.shards,
-                       replicas=rt.settings.qdrant.replicas)
-    live = alias_target(rt.qdrant, alias)
+    index: BuildIndex | EdgeBuildIndex
+    if rt.settings.qdrant.engine == "edge":
+        index = EdgeBuildIndex(store=rt.qdrant, alias=alias, model_id=embedder.model_id,
+                               dimension=embedder.dimension, chunker_version=chunker.version, sparse=rt.sparse)
+    else:
+        index = BuildIndex(client=rt.qdrant, alias=alias, model_id=embedder.model_id, dimension=embedder.dimension,
+                           chunker_version=chunker.version, sparse=rt.sparse, shards=rt.settings.qdrant.shards,
+                           replicas=rt.settings.qdrant.replicas)
+    live = live_collection(rt.qdrant, alias)
     if live == index.collection_name:
         raise ConfigError(f"{index.collection_name!r} is already live; nothing to re-index", collection=live)
     generations = Generations(db=rt.db, alias=alias)
@@ -208,7 +208,7 @@ def migrate_index(rt: Runtime, spec: IndexSpec, *, drop_old: bool = False,
 
 
 def _catch_up(content: SqlContentStore, workspace: str, name: str, since: datetime, counts: dict[str, int], *,
-              chunker: Chunker, embedder: Embedder, index: BuildIndex) -> None:
+              chunker: Chunker, embedder: Embedder, index: BuildIndex | EdgeBuildIndex) -> None:
     """Bring the new collection level with syncs of this source that ran after it was built."""
     changed = content.changed_since(workspace, name, since)
     indexed = content.indexed_ids(workspace, name)
@@ -224,7 +224,7 @@ def _catch_up(content: SqlContentStore, workspace: str, name: str, since: dateti
         log.info("%s: caught up %d changed and %d deleted documents", name, len(changed), len(gone))
 
 
-def _abandon(index: BuildIndex, generations: Generations, spec: IndexSpec, message: str) -> None:
+def _abandon(index: BuildIndex | EdgeBuildIndex, generations: Generations, spec: IndexSpec, message: str) -> None:
     log.error("re-index into %s failed, the live collection is untouched: %s", index.collection_name, message)
     generations.record(index.collection_name, spec, "failed", message=message[:2000])
     try:

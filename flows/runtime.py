@@ -215,9 +215,11 @@ class Runtime:
     @cached_property
     def actions(self) -> Actions:
         """Actions (issue 9): imported OpenAPI operations the agent calls; its ``runner`` is the hook."""
+        from agent.actions.secrets import build_secret_box
         from agent.actions.service import Actions
 
-        return Actions(db=self.db, pipeline=self.pipeline, retriever=self.searcher, settings=self.settings.actions)
+        return Actions(db=self.db, pipeline=self.pipeline, retriever=self.searcher, settings=self.settings.actions,
+                       secrets=build_secret_box(self.settings.secrets.key, self.settings.home))
 
     def connector_context(self, source: Source | None = None, *, rebuild: bool = False) -> ConnectorContext:
         """What a connector gets: limits, secrets, its state store, and whether a document is indexed
@@ -273,6 +275,26 @@ class Runtime:
                 should_stop=should_stop,
                 rebuild=rebuild,
             )
+
+    def optimize_index(self) -> str:
+        """Qdrant Edge maintenance: build HNSW and vacuum deleted points of the live collection.
+
+        Edge runs no background optimizer, and ``optimize()`` holds the interpreter for its whole
+        duration (seconds per 10k chunks on 2 cores): queries in this process wait meanwhile. A
+        Qdrant server optimizes in the background and local mode has no optimizer, so there this
+        only says so. Returns what was done.
+        """
+        if self.settings.qdrant.engine != "edge":
+            where = "a Qdrant server optimizes in the background" if self.settings.qdrant.url else \
+                "qdrant-client's local mode has no optimizer (set KNOWDESK_QDRANT__ENGINE=edge for a faster index)"
+            return f"nothing to do: {where}"
+        self.ensured_index.ensure_collection()
+        started = time.perf_counter()
+        changed = self.index.optimize()  # type: ignore[attr-defined]
+        points = self.index.shard.info().points_count  # type: ignore[attr-defined]
+        if changed:
+            return f"optimized {self.index.target} ({points} points) in {time.perf_counter() - started:.1f} s"
+        return f"nothing to optimize in {self.index.target} ({points} points: its segments are already optimal)"
 
     def retrieve(
         self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5, per_document: int = 2

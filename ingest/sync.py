@@ -185,6 +185,14 @@ def run_sync(
         report.status = "failed"
         report.notes.append(f"{type(exc).__name__}: {exc.message}")
         raise
+    except Exception as exc:  # a bug or an unexpected library error: the run record must not stay 'running'
+        report.status = "failed"
+        report.notes.append(f"unexpected {type(exc).__name__}: {exc}; the next sync resumes where this one stopped")
+        raise
+    except BaseException as exc:  # interrupted: Ctrl-C, SIGTERM, a cancelled flow run's process
+        report.status = "cancelled"
+        report.notes.append(f"interrupted ({type(exc).__name__}); the next sync resumes where this one stopped")
+        raise
     finally:
         report.seconds = round(time.perf_counter() - started, 3)
         tick(report)

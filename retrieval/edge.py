@@ -81,6 +81,13 @@ class EdgeIndex(QdrantIndex):
         if current is not None and current != self.collection_name:
             self._target = self._adopt(current)
             return
+        self._create_shard()
+        if current is None:
+            self.store.set_alias(self.alias, self.collection_name)
+        self._target = self.collection_name
+
+    def _create_shard(self) -> None:
+        """Create this index's shard (an existing one is opened) with its payload indexes."""
         config = qe.EdgeConfig(
             vectors={DENSE: qe.EdgeVectorParams(size=self.dimension, distance=qe.Distance.Cosine)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
@@ -91,9 +98,6 @@ class EdgeIndex(QdrantIndex):
             for field, schema in _PAYLOAD_INDEXES.items():
                 if field not in existing:
                     shard.update(qe.UpdateOperation.create_field_index(field, edge_schema(schema)))
-        if current is None:
-            self.store.set_alias(self.alias, self.collection_name)
-        self._target = self.collection_name
 
     def _adopt(self, current: str) -> str:
         if not self._use_alias_target:

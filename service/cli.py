@@ -235,6 +235,15 @@ def serve(
 
 
 @app.command()
+def optimize() -> None:
+    """Qdrant Edge maintenance: build the HNSW graph and vacuum deleted points of the live index.
+
+    Run it after large syncs, when queries are few: it blocks queries of the process that runs it.
+    """
+    err.print(_rt().optimize_index())
+
+
+@app.command()
 def quickstart(as_json: JsonOut = False) -> None:
     """Ingest the bundled sample knowledge and show cited answers to sample questions."""
     from service.quickstart import run_quickstart

@@ -24,6 +24,7 @@ import httpx
 
 from .guard import Blocked, check_url
 from .models import IDEMPOTENT_METHODS, ActionDef, AuthScheme, Location, SchemeKind, SpecInfo
+from .secrets import SecretUnreadable
 from .store import ActionStore
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class Outcome(StrEnum):
     TIMEOUT = "timeout"
     NETWORK = "network"
     BLOCKED = "blocked"
+    MISCONFIGURED = "misconfigured"  # a stored secret cannot be decrypted (the key changed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,10 @@ class ActionCaller:
         except Blocked as exc:
             log.warning("action %s blocked: %s", action.id, exc.message)
             return CallResult(Outcome.BLOCKED, None, None, exc.message, _ms(start))
+        except SecretUnreadable as exc:
+            log.error("action %s not called: %s", action.id, exc.message)
+            return CallResult(Outcome.MISCONFIGURED, None, None, "the credentials for this API could not be read",
+                              _ms(start))
         attempts = 0
         while True:
             attempts += 1

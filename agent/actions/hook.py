@@ -5,6 +5,14 @@ Across turns it keeps one pending step per session (``ActionStore.pending``): th
 asked for, or the call awaiting a yes/no. "No" (or anything negative) cancels the call; an
 unrelated message drops the pending step and the agent goes on as usual. Every call and every
 declined call is an ``action_call`` event on the session with redacted arguments.
+
+With an LLM (``use_llm``), a new request is first put to the model: the candidate actions (the
+top few retrieved for the message, filtered by channel and segments as without it) are offered as
+tools, and the model's proposed call goes through the same steps: its arguments are vetted
+(``tools.vet_arguments``: unknown, invalid and unevidenced values are dropped), merged with what
+``ParameterFiller`` finds, missing ones are asked for, writes are confirmed, the call is made by
+the same ``ActionCaller``. No tool call: the agent answers as usual. The LLM failing: the match by
+meaning alone, with a note in the decision's trace.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from typing import Any
 
 from agent.agent import ActionOutcome, TurnContext
 from agent.decision import Action
+from agent.llm import LLMUnavailable
 from agent.redaction import RedactionConfig, Redactor
 from agent.scenarios import Retriever
 from agent.sessions import Role, SessionStore
@@ -29,6 +38,7 @@ from .models import ActionDef, Parameter, humanize
 from .params import ParameterFiller
 from .render import describe_call, render_failure, render_success
 from .store import ActionStore
+from .tools import ToolChooser, vet_arguments
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +47,7 @@ _YES = re.compile(r"^\W*(yes|yeah|yep|yup|sure|ok|okay|please do|please|go ahead
                   r"absolutely|y|affirmative|that's right|right)\b", re.I)
 _SECRET_NAME = re.compile(r"pass|secret|token|api.?key|auth|card|cvv|iban|ssn", re.I)
 #: Handoff on these; a 4xx other than 401/403 is the customer's to correct (wrong id, bad value).
-_HANDOFF = {Outcome.SERVER_ERROR, Outcome.TIMEOUT, Outcome.NETWORK, Outcome.BLOCKED}
+_HANDOFF = {Outcome.SERVER_ERROR, Outcome.TIMEOUT, Outcome.NETWORK, Outcome.BLOCKED, Outcome.MISCONFIGURED}
 
 
 class ActionRunner:
@@ -48,14 +58,23 @@ class ActionRunner:
         retriever: search over the index (actions are kind=action). caller: makes the calls.
         threshold: the least cosine similarity of message and action phrasing to consider it.
         pending_seconds: how long a question or a confirmation stays open.
+        tools: offers candidate actions to an LLM as tools (optional; see ``use_llm``).
+        tool_threshold, tool_top_k: which retrieved actions are candidates for the LLM (a looser
+            floor than ``threshold``: the model judges the rest).
     """
 
     def __init__(self, *, store: ActionStore, sessions: SessionStore, retriever: Retriever, caller: ActionCaller,
-                 threshold: float = 0.55, pending_seconds: float = 1800.0) -> None:
+                 threshold: float = 0.55, pending_seconds: float = 1800.0, tools: ToolChooser | None = None,
+                 tool_threshold: float = 0.4, tool_top_k: int = 5) -> None:
         self.store, self.sessions, self.retriever, self.caller = store, sessions, retriever, caller
         self.threshold, self.pending_seconds = threshold, pending_seconds
+        self.tools, self.tool_threshold, self.tool_top_k = tools, min(tool_threshold, threshold), tool_top_k
         self.filler = ParameterFiller()
         self._redactor = Redactor(RedactionConfig())
+
+    def use_llm(self, tools: ToolChooser | None) -> None:
+        """Offer actions to an LLM as tools (None: match by meaning only)."""
+        self.tools = tools
 
     def decide(self, context: TurnContext) -> ActionOutcome | None:
         ws, sid = context.workspace, context.session.id
@@ -67,11 +86,46 @@ class ActionRunner:
             outcome = self._continue(context, pending)
             if outcome is not None:
                 return outcome
+        if self.tools is not None:
+            try:
+                return self._with_tools(context, self.tools)
+            except LLMUnavailable as exc:
+                log.warning("actions: %s; matching by meaning instead", exc.message)
+                context.notes.append(f"LLM unavailable for actions, matched by meaning instead: {exc.message}")
         match = self._match(context)
         if match is None:
             return None
         action, similarity = match
         return self._proceed(context, action, {}, similarity, answering=None)
+
+    def _with_tools(self, context: TurnContext, tools: ToolChooser) -> ActionOutcome | None:
+        candidates = self._candidates(context, top_k=self.tool_top_k, floor=self.tool_threshold)
+        if not candidates:
+            return None
+        messages = self.sessions.messages(context.workspace, context.session.id)
+        conversation = [(m.role.value, self._redactor.redact(m.text).text) for m in messages if m.role != Role.HUMAN
+                        and m.text.strip()]
+        if not conversation or conversation[-1] != ("customer", context.message):
+            conversation.append(("customer", context.message))
+        choice = tools.choose([a for a, _ in candidates], conversation)
+        offered = ", ".join(a.id for a, _ in candidates)
+        if choice is None:
+            context.notes.append(f"LLM called no action (offered: {offered})")
+            return None
+        action = choice.action
+        similarity = next(s for a, s in candidates if a.id == action.id)
+        evidence = [m.text for m in messages if m.role == Role.CUSTOMER]
+        if context.message not in evidence:
+            evidence.append(context.message)
+        earlier = evidence[:-1][::-1]
+        found = self.filler.fill(action, context.message, history=earlier, contact=context.session.contact).args
+        vetted = vet_arguments(action, choice.arguments, evidence=evidence, contact=context.session.contact,
+                               found=found)
+        note = f"LLM chose action {action.id} (offered: {offered})"
+        if vetted.dropped:
+            note += "; dropped arguments: " + ", ".join(f"{k} ({why})" for k, why in sorted(vetted.dropped.items()))
+        context.notes.append(note)
+        return self._proceed(context, action, vetted.accepted, similarity, answering=None)
 
     # -- steps ----------------------------------------------------------------------------------
     def _continue(self, context: TurnContext, pending: dict[str, Any]) -> ActionOutcome | None:
@@ -103,13 +157,20 @@ class ActionRunner:
                              float(pending.get("similarity", 1.0)), answering=asking)
 
     def _match(self, context: TurnContext) -> tuple[ActionDef, float] | None:
+        candidates = self._candidates(context, top_k=3, floor=self.threshold)
+        return candidates[0] if candidates else None
+
+    def _candidates(self, context: TurnContext, *, top_k: int, floor: float) -> list[tuple[ActionDef, float]]:
+        """The retrieved actions at or above ``floor`` that are enabled on the session's channel and
+        open to the contact's segments, best first."""
         hits = self.retriever.search(
-            context.message, workspace=context.workspace, top_k=3, per_document=1, query_vector=context.vector,
+            context.message, workspace=context.workspace, top_k=top_k, per_document=1, query_vector=context.vector,
             filters=SearchFilters(kind=DocumentKind.ACTION.value, channel=context.session.channel.value))
         segments = set(context.session.contact.segments)
+        out: list[tuple[ActionDef, float]] = []
         for hit in hits:
             similarity = float(hit.dense_score or 0.0)
-            if hit.kind != DocumentKind.ACTION or similarity < self.threshold:
+            if hit.kind != DocumentKind.ACTION or similarity < floor:
                 continue
             action_id = str((hit.payload.get("meta") or {}).get("action_id") or hit.document_id.split(":", 1)[-1])
             try:
@@ -120,8 +181,9 @@ class ActionRunner:
                 continue
             if action.segments and not segments & set(action.segments):
                 continue
-            return action, similarity
-        return None
+            if all(a.id != action.id for a, _ in out):
+                out.append((action, similarity))
+        return out
 
     def _proceed(self, context: TurnContext, action: ActionDef, known: dict[str, Any], similarity: float,
                  answering: str | None) -> ActionOutcome:

@@ -20,6 +20,7 @@ from .hook import ActionRunner
 from .indexing import ActionIndexer
 from .models import ActionDef, ImportReport
 from .openapi import parse_spec
+from .secrets import SecretBox
 from .store import ActionStore
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,12 @@ class Actions:
     Args:
         db: the state database. pipeline: the live embedder and index writer (for kind=action).
         retriever: search (for the runner). settings: timeouts and thresholds.
+        secrets: encrypts action secrets at rest (``secrets.build_secret_box``).
     """
 
     def __init__(self, *, db: Database, pipeline: Callable[[], Pipeline], retriever: Retriever,
-                 settings: ActionSettings) -> None:
-        self.store = ActionStore(db=db)
+                 settings: ActionSettings, secrets: SecretBox | None = None) -> None:
+        self.store = ActionStore(db=db, secrets=secrets)
         self.indexer = ActionIndexer(pipeline=pipeline, db=db)
         self.caller = ActionCaller(store=self.store, timeout=settings.timeout, max_bytes=settings.max_response_bytes)
         self.runner = ActionRunner(store=self.store, sessions=SessionStore(db=db), retriever=retriever,

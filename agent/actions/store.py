@@ -2,13 +2,17 @@
 
 Re-importing a spec replaces its actions but keeps each surviving action's channels, segments
 and confirmation flag; operations gone from the spec are removed. Secrets are written here and
-read only by the caller; nothing in this module returns them to the API.
+read only by the caller; nothing in this module returns them to the API. They are encrypted at
+rest (``secrets.SecretBox``); plaintext rows from before encryption, and rows under a key that is
+no longer the first, are re-encrypted under the current key on first use of the store and on read.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
+import threading
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -20,8 +24,10 @@ from core.tables import WorkspaceRow, utcnow
 
 from .models import ActionDef, AuthScheme, SchemeKind, Skipped, SpecInfo
 from .openapi import ParsedSpec
+from .secrets import SecretBox, SecretUnreadable
 from .tables import ActionNetworkRow, ActionRow, ActionSecretRow, ActionSessionRow, ActionSpecRow
 
+log = logging.getLogger(__name__)
 _HOST = re.compile(r"^[A-Za-z0-9.-]+$")
 SECRET_FIELDS: dict[SchemeKind, tuple[str, ...]] = {
     SchemeKind.API_KEY: ("value",),
@@ -32,10 +38,22 @@ SECRET_FIELDS: dict[SchemeKind, tuple[str, ...]] = {
 
 
 class ActionStore:
-    """Reads and writes specs, actions, secrets, the allowlist and per-session action state."""
+    """Reads and writes specs, actions, secrets, the allowlist and per-session action state.
 
-    def __init__(self, *, db: Database) -> None:
+    Args:
+        db: the state database.
+        secrets: encrypts secrets at rest (``build_secret_box`` in composition roots). Without one,
+            a key of this process only is used: secrets then do not survive a restart.
+    """
+
+    def __init__(self, *, db: Database, secrets: SecretBox | None = None) -> None:
         self.db = db
+        if secrets is None:
+            log.warning("the actions store has no secrets key: secrets are encrypted with a key of this process "
+                        "only and cannot be read after a restart")
+        self.box = secrets or SecretBox.ephemeral()
+        self._swept = False
+        self._sweep_lock = threading.Lock()
 
     # -- specs and actions ----------------------------------------------------------------------
     def save_import(self, workspace: str, name: str, parsed: ParsedSpec, *, base_url: str | None = None,
@@ -172,21 +190,74 @@ class ActionStore:
             raise InvalidInput(f"scheme {scheme!r} ({found.kind.value}) takes {', '.join(fields)}"
                                + (f"; missing {', '.join(missing)}" if missing else "")
                                + (f"; unknown {', '.join(unknown)}" if unknown else ""))
+        self._sweep_once()
+        stored = self.box.encrypt({k: str(values[k]) for k in fields})
         with self.db.session() as s:
             row = s.get(ActionSecretRow, (workspace, spec, scheme))
             if row is None:
-                s.add(ActionSecretRow(workspace=workspace, spec=spec, scheme=scheme, data=dict(values)))
+                s.add(ActionSecretRow(workspace=workspace, spec=spec, scheme=scheme, data=stored))
             else:
-                row.data = dict(values)
+                row.data = stored
         return found
 
     def secret(self, workspace: str, spec: str, scheme: str) -> dict[str, str] | None:
+        """The decrypted secret of a scheme (None when unset); only the caller reads it.
+
+        Raises:
+            SecretUnreadable: the configured keys cannot decrypt it (names the spec/scheme and what to do).
+        """
+        self._sweep_once()
         with self.db.session() as s:
             row = s.get(ActionSecretRow, (workspace, spec, scheme))
-            return dict(row.data) if row else None
+            if row is None:
+                return None
+            values, stale = self._open(row, f"{spec}/{scheme}")
+            if stale:
+                row.data = self.box.encrypt(values)
+            return values
+
+    def reencrypt_secrets(self) -> dict[str, int]:
+        """Encrypt plaintext rows (from before encryption) and re-encrypt rows under an older key with
+        the first key. Unreadable rows are left as they are and counted (their names are logged).
+
+        Returns: counts of ``encrypted`` (were plaintext), ``rotated``, ``current`` and ``unreadable``.
+        """
+        counts = {"encrypted": 0, "rotated": 0, "current": 0, "unreadable": 0}
+        with self.db.session() as s:
+            for row in s.scalars(select(ActionSecretRow)):
+                what = f"{row.spec}/{row.scheme} (workspace {row.workspace})"
+                plaintext = not self.box.is_encrypted(row.data or {})
+                try:
+                    values, stale = self._open(row, what)
+                except SecretUnreadable as exc:
+                    counts["unreadable"] += 1
+                    log.error("%s", exc.message)
+                    continue
+                if plaintext or stale:
+                    row.data = self.box.encrypt(values)
+                counts["encrypted" if plaintext else "rotated" if stale else "current"] += 1
+        if counts["encrypted"] or counts["rotated"]:
+            log.info("action secrets re-encrypted under the current key: %d were plaintext, %d under an older key",
+                     counts["encrypted"], counts["rotated"])
+        return counts
+
+    def _open(self, row: ActionSecretRow, what: str) -> tuple[dict[str, str], bool]:
+        data = dict(row.data or {})
+        if not self.box.is_encrypted(data):
+            return {str(k): str(v) for k, v in data.items()}, True  # plaintext from before encryption
+        return self.box.decrypt(data, what=what, spec=row.spec, scheme=row.scheme)
+
+    def _sweep_once(self) -> None:
+        if self._swept:
+            return
+        with self._sweep_lock:
+            if not self._swept:
+                self.reencrypt_secrets()
+                self._swept = True
 
     def secret_names(self, workspace: str) -> list[dict[str, str]]:
         """Which secrets are set (spec and scheme), never their values."""
+        self._sweep_once()
         with self.db.session() as s:
             rows = s.scalars(select(ActionSecretRow).where(ActionSecretRow.workspace == workspace))
             return [{"spec": r.spec, "scheme": r.scheme} for r in rows]

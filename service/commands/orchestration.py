@@ -1,7 +1,8 @@
 """Orchestration commands: ``reindex``, ``schedule``, ``runs``, ``cancel`` and ``sources schedule``.
 
 With ``PREFECT_API_URL`` set they go through the Prefect server (flow runs of the deployments
-``knowdesk schedule`` serves); without it they run here, in this process.
+``knowdesk schedule`` serves, or registers on a work pool with ``--pool``); without it they run
+here, in this process.
 """
 
 from __future__ import annotations
@@ -98,12 +99,36 @@ def reindex(
 
 def schedule(
     refresh: Annotated[float | None, typer.Option("--refresh", help="Seconds between re-reading the sources.")] = None,
+    pool: Annotated[str | None, typer.Option(
+        "--pool", help="Register the deployments on this Prefect work pool (created as a process pool if "
+        "missing) for `prefect worker start --pool NAME` workers, instead of serving them here. "
+        "Default: KNOWDESK_ORCHESTRATION__WORK_POOL.")] = None,
+    once: Annotated[bool, typer.Option("--once", help="With --pool: register once and exit.")] = False,
 ) -> None:
-    """Serve one Prefect deployment per enabled source (with its cron/interval) until stopped."""
-    from flows.deployments import serve_sources
+    """Keep one Prefect deployment per enabled source (with its cron/interval) current until stopped.
 
-    err.print("serving knowdesk deployments (Ctrl-C to stop)")
-    serve_sources(get_runtime(), refresh_seconds=refresh)
+    Without a work pool it serves them: this process runs their flow runs (one machine). With
+    --pool it registers them on the work pool and any number of workers run them."""
+    rt = get_runtime()
+    pool = pool or rt.settings.orchestration.work_pool
+    if pool is None:
+        if once:
+            raise InvalidInput("--once registers deployments on a work pool: give --pool NAME too")
+        from flows.deployments import serve_sources
+
+        err.print("serving knowdesk deployments (Ctrl-C to stop)")
+        serve_sources(rt, refresh_seconds=refresh)
+        return
+    from flows.pool import register_on_pool
+
+    if once:
+        names = register_on_pool(rt, pool, once=True)
+        out.print(f"registered {len(names)} deployments on work pool {pool!r}: {', '.join(names)}")
+        out.print(f"run them with: prefect worker start --pool {pool}")
+        return
+    err.print(f"keeping knowdesk deployments registered on work pool {pool!r} (Ctrl-C to stop); "
+              f"workers: prefect worker start --pool {pool}")
+    register_on_pool(rt, pool, refresh_seconds=refresh)
 
 
 def runs(

@@ -1,7 +1,8 @@
 """Sync runs of a source: start one, list them, cancel them.
 
 With a Prefect server configured (``PREFECT_API_URL``), a sync is a flow run of the source's
-deployment (served by ``knowdesk schedule``); otherwise it runs in this process in the
+deployment (served by ``knowdesk schedule``, or run by a worker of the work pool that
+``knowdesk schedule --pool`` registers it on); otherwise it runs in this process in the
 background. Both keep their run records in the state database, so listing works the same.
 """
 

@@ -408,19 +408,35 @@ def test_hybrid_finds_a_rare_code_that_dense_alone_ranks_low(make_backend: Backe
     assert hits[0].dense_score is not None and 0 < hits[0].dense_score < 1
 
 
-def test_runtime_wires_the_edge_engine_and_refuses_a_model_switch(tmp_path: Path) -> None:
+def test_the_runtime_wires_edge_by_default_and_local_mode_on_request(tmp_path: Path) -> None:
     from core.settings import Settings
-    from flows.generations import IndexSpec
-    from flows.reindex import migrate_index
     from flows.runtime import Runtime
+    from retrieval.index import close_clients
 
-    rt = Runtime(Settings(home=tmp_path, qdrant={"engine": "edge"}))
+    rt = Runtime(Settings(home=tmp_path))
     try:
         assert isinstance(rt.qdrant, EdgeStore) and rt.qdrant.root == (tmp_path / "edge").resolve()
-        with pytest.raises(ConfigError, match="not supported on the Edge engine"):
-            migrate_index(rt, IndexSpec(model="another-model", max_tokens=128, overlap_tokens=16))
     finally:
         rt.qdrant.close()
+    local = Runtime(Settings(home=tmp_path, qdrant={"engine": "local"}))
+    try:
+        assert not isinstance(local.qdrant, EdgeStore)
+        local.index.ensure_collection()
+        assert (tmp_path / "qdrant" / "collection").is_dir()
+    finally:
+        close_clients()
+
+
+def test_a_server_url_alone_selects_qdrant_client_and_local_storage_is_not_opened_as_edge(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from core.settings import QdrantSettings
+
+    assert QdrantSettings(url="http://127.0.0.1:6333").engine == "local"
+    (tmp_path / "collection").mkdir()
+    with pytest.raises(ValidationError, match="KNOWDESK_QDRANT__ENGINE=local"):
+        QdrantSettings(path=tmp_path)
+    assert QdrantSettings(path=tmp_path, engine="local").engine == "local"
 
 
 def test_edge_engine_with_a_server_url_is_rejected() -> None:
@@ -430,3 +446,29 @@ def test_edge_engine_with_a_server_url_is_rejected() -> None:
 
     with pytest.raises(ValidationError, match="unset KNOWDESK_QDRANT__URL"):
         QdrantSettings(engine="edge", url="http://127.0.0.1:6333")
+
+
+def test_edge_optimize_builds_the_index_vacuums_deletes_and_keeps_results(tmp_path: Path) -> None:
+    """``knowdesk optimize``'s step: past the indexing threshold, HNSW is built and deleted points
+    are vacuumed; a keyword match stays first and deleted documents stay gone."""
+    b = Backend("edge", tmp_path, DistinctEmbedder())
+    try:
+        b.index.ensure_collection()
+        b.fill()
+        for n in range(90):  # ~9k points of 384 floats: past Qdrant's default indexing threshold
+            b.write(document(WS, "bulk", f"doc-{n}"), [f"bulk text marker{n}x{i} paragraph" for i in range(100)])
+        b.index.delete_documents(WS, [f"bulk:doc-{n}" for n in range(0, 90, 3)])
+        marker = "bulk text marker4x97 paragraph"
+        before = b.raw(marker, SPARSE, 3)
+        assert before[0][0] == marker
+        assert isinstance(b.index, EdgeIndex)
+        assert b.index.optimize() is True
+        info = b.index.shard.info()
+        assert info.indexed_vectors_count > 0  # HNSW built
+        assert info.points_count == b.index.count(WS) + b.index.count(OTHER)  # deleted points vacuumed
+        assert b.raw(marker, SPARSE, 3)[0][0] == marker
+        hits = b.searcher.search("bulk text marker3x92 paragraph", workspace=WS, top_k=5)  # doc-3 is deleted
+        assert len(hits) == 5 and not any(h.document_id == "bulk:doc-3" for h in hits)
+        assert b.index.optimize() is False  # nothing left to do
+    finally:
+        b.close()

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.slow
 KNOWDESK = [sys.executable, "-m", "service.cli"]
 
 
-def run(home: Path, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"KNOWDESK_HOME": str(home), "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "true"}
+def run(home: Path, *args: str, check: bool = True, timeout: float = 300,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"KNOWDESK_HOME": str(home), "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "true"} | (env or {})
     proc = subprocess.run([*KNOWDESK, *args], env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"knowdesk {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
@@ -74,6 +75,13 @@ def test_sources_sync_retrieve_and_batch(tmp_path: Path) -> None:
     assert report["deleted"] == 1
     hits = json.loads(run(home, "retrieve", "how long can I return coffee", "--json").stdout)["hits"]
     assert all(h["document_id"] != "docs:refunds.md" for h in hits)
+
+    # Edge maintenance (the default engine; optimizing itself is in tests/contracts/test_index_backends.py)
+    assert "nothing to optimize in knowdesk__" in run(home, "optimize").stderr  # too few points for HNSW
+    after = json.loads(run(home, "retrieve", "how long can I return coffee", "--json").stdout)["hits"]
+    assert [h["chunk_id"] for h in after] == [h["chunk_id"] for h in hits]
+    local = run(home, "optimize", check=False, env={"KNOWDESK_QDRANT__ENGINE": "local"})
+    assert local.returncode == 0 and "nothing to do" in local.stderr
 
     # user errors: clear message, exit 1, nothing changed
     proc = run(home, "sources", "add", "docs", "--kind", "folder", "--option", f"path={docs}", check=False)
@@ -133,3 +141,13 @@ def test_quickstart_prints_cited_passages(tmp_path: Path) -> None:
     for q in result["questions"]:
         assert q["hits"], q["query"]
         assert all(h["uri"] and h["title"] for h in q["hits"])
+    # one action in the scripted conversation, answered by the sample API the quickstart served
+    [turn] = result["action"]["turns"]
+    assert turn["decision"]["action"] == "action_call" and "shipped" in turn["decision"]["reply"]
+    [call] = result["action"]["action_calls"]
+    assert call["action"] == "track_order" and call["status"] == 200
+    # the API stopped with the quickstart; the sample actions point at `knowdesk samples api`'s fixed port
+    with sqlite3.connect(tmp_path / "home" / "knowdesk.db") as db:
+        [(spec,)] = db.execute("SELECT data FROM action_specs WHERE name = 'brewly'").fetchall()
+        [(allow,)] = db.execute("SELECT allow FROM action_network WHERE workspace = 'default'").fetchall()
+    assert json.loads(spec)["base_url"] == "http://127.0.0.1:8781/v1" and "127.0.0.1" in json.loads(allow)

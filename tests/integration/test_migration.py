@@ -18,20 +18,34 @@ import pytest
 
 from core.models import Source, SourceKind
 from core.settings import Settings
-from flows.generations import Generations, IndexSpec
+from flows.generations import Generations, IndexSpec, live_collection
 from flows.reindex import migrate_index, reindex_source
 from flows.runtime import Runtime
-from retrieval.index import alias_target, close_clients
+from retrieval.edge import close_edge_stores
+from retrieval.index import close_clients
 
 pytestmark = pytest.mark.slow
 SAMPLES = Path(__file__).resolve().parents[2] / "service" / "samples" / "helpcenter.json"
 
 
-@pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = Runtime(Settings(home=tmp_path / "home"))
+@pytest.fixture(params=["local", "edge"])
+def rt(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Runtime]:
+    """Both embedded engines: qdrant-client's local mode and Qdrant Edge."""
+    runtime = Runtime(Settings(home=tmp_path / "home", qdrant={"engine": request.param}))
     yield runtime
     close_clients()
+    close_edge_stores()
+
+
+def alias_target(rt: Runtime, alias: str) -> str | None:
+    return live_collection(rt.qdrant, alias)
+
+
+def points(rt: Runtime, collection: str) -> int:
+    """Points in one collection, whichever engine holds it."""
+    if rt.settings.qdrant.engine == "edge":
+        return int(rt.qdrant.shard(collection).info().points_count)
+    return int(rt.qdrant.count(collection).count)
 
 
 @pytest.fixture
@@ -60,7 +74,7 @@ def other_model(tmp_path: Path) -> str:
 
 def test_queries_never_fail_or_come_back_empty_during_a_switch(rt: Runtime, source: Source,
                                                                 other_model: str) -> None:
-    old = alias_target(rt.qdrant, "knowdesk")
+    old = alias_target(rt, "knowdesk")
     stop = threading.Event()
     answered: list[str] = []
     problems: list[str] = []
@@ -92,7 +106,7 @@ def test_queries_never_fail_or_come_back_empty_during_a_switch(rt: Runtime, sour
     assert problems == []
     assert during > 0 and len(answered) > during
     assert report.status == "succeeded" and report.switched_from == old
-    new = alias_target(rt.qdrant, "knowdesk")
+    new = alias_target(rt, "knowdesk")
     assert new == report.collection != old
     assert "minilm_v2" in new
     assert rt.qdrant.collection_exists(old)  # kept: dropped only on request
@@ -101,7 +115,7 @@ def test_queries_never_fail_or_come_back_empty_during_a_switch(rt: Runtime, sour
     assert rt.embedder.model_id == "minilm-v2"
     assert rt.sync(source).written == 0
     # More chunks than before: 128-token chunks.
-    assert rt.index.count("default") > rt.qdrant.count(old).count
+    assert rt.index.count("default") > points(rt, old)
     # A fresh process (the settings still name the old model) reads the live model from the DB.
     fresh = Runtime(rt.settings)
     assert fresh.live == (new, spec)
@@ -110,7 +124,7 @@ def test_queries_never_fail_or_come_back_empty_during_a_switch(rt: Runtime, sour
 
 def test_a_failed_build_leaves_the_live_collection_untouched(rt: Runtime, source: Source,
                                                              other_model: str) -> None:
-    live = alias_target(rt.qdrant, "knowdesk")
+    live = alias_target(rt, "knowdesk")
     before = rt.index.count("default")
 
     def fail(name: str) -> None:
@@ -119,7 +133,7 @@ def test_a_failed_build_leaves_the_live_collection_untouched(rt: Runtime, source
     spec = IndexSpec(model=other_model, max_tokens=256, overlap_tokens=32)
     with pytest.raises(RuntimeError, match="disk full"):
         migrate_index(rt, spec, after_source=fail)
-    assert alias_target(rt.qdrant, "knowdesk") == live
+    assert alias_target(rt, "knowdesk") == live
     assert rt.index.count("default") == before
     generations = {g["collection"]: g for g in Generations(db=rt.db, alias="knowdesk").list()}
     failed = [g for g in generations.values() if g["status"] == "failed"]

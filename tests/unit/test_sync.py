@@ -206,6 +206,9 @@ class CrashingWriter:
 def test_a_run_killed_midway_and_rerun_leaves_no_duplicate_and_no_missing_chunk(env: Env) -> None:
     with pytest.raises(KeyboardInterrupt):
         env.sync(writer=CrashingWriter(env.index, crash_at=3))
+    runs = SyncState(db=env.db, workspace="acme", source="docs").runs()
+    assert runs[0]["status"] == "cancelled"
+    assert "interrupted (KeyboardInterrupt)" in " ".join(runs[0]["report"]["notes"])
     rerun = env.sync()
     assert rerun.status == "succeeded"
     state = SyncState(db=env.db, workspace="acme", source="docs")
@@ -218,6 +221,24 @@ def test_a_run_killed_midway_and_rerun_leaves_no_duplicate_and_no_missing_chunk(
         total += st.chunk_count
     assert len(state.indexed()) == 5
     assert env.index.count("acme") == total
+
+
+class BrokenWriter(CrashingWriter):
+    """A writer with a bug: an unexpected exception on the n-th document write."""
+
+    def replace_document(self, document, chunks, vectors, previous_chunks=None) -> None:  # type: ignore[no-untyped-def]
+        self.writes += 1
+        if self.writes == self.crash_at:
+            raise ZeroDivisionError("a bug")
+        self.index.replace_document(document, chunks, vectors, previous_chunks)
+
+
+def test_an_unexpected_error_fails_the_run_record_instead_of_leaving_it_running(env: Env) -> None:
+    with pytest.raises(ZeroDivisionError):
+        env.sync(writer=BrokenWriter(env.index, crash_at=2))
+    run = SyncState(db=env.db, workspace="acme", source="docs").runs()[0]
+    assert run["status"] == "failed" and "unexpected ZeroDivisionError: a bug" in " ".join(run["report"]["notes"])
+    assert env.sync().status == "succeeded"
 
 
 def test_cancel_stops_early_and_deletes_nothing(env: Env) -> None:
