@@ -288,6 +288,10 @@ class ActionSettings(BaseModel):
 
     timeout: float = Field(default=10.0, gt=0)
     match_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
+    #: With an LLM: the retrieved actions at or above this similarity (at most ``tool_candidates``)
+    #: are offered as tools; looser than ``match_threshold``, as the model judges the rest.
+    tool_threshold: float = Field(default=0.4, ge=0.0, le=1.0)
+    tool_candidates: int = Field(default=5, ge=1, le=32)
     pending_seconds: float = Field(default=1800.0, gt=0)
     max_response_bytes: int = Field(default=2_000_000, ge=1)
 

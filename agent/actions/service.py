@@ -42,7 +42,8 @@ class Actions:
         self.caller = ActionCaller(store=self.store, timeout=settings.timeout, max_bytes=settings.max_response_bytes)
         self.runner = ActionRunner(store=self.store, sessions=SessionStore(db=db), retriever=retriever,
                                    caller=self.caller, threshold=settings.match_threshold,
-                                   pending_seconds=settings.pending_seconds)
+                                   pending_seconds=settings.pending_seconds, tool_threshold=settings.tool_threshold,
+                                   tool_top_k=settings.tool_candidates)
 
     def import_spec(self, workspace: str, name: str, text: str | bytes, *, base_url: str | None = None,
                     channels: tuple[Channel, ...] = ()) -> ImportReport:
