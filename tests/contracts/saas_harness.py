@@ -13,13 +13,14 @@ from typing import Any
 from qdrant_client import QdrantClient
 
 from core.db import Database
+from core.ids import document_id
 from core.models import RunReport, Source
 from ingest.chunking import Chunker
-from ingest.connectors.base import Connector
+from ingest.connectors.base import Connector, ConnectorContext
 from ingest.connectors.http import RetryPolicy
 from ingest.parsing import Parser
 from ingest.sources import SourceStore
-from ingest.state import SyncState
+from ingest.state import SqlConnectorStore, SyncState
 from ingest.sync import Pipeline, SyncOptions, run_sync
 from retrieval.index import QdrantIndex
 from retrieval.sparse import BM25Encoder
@@ -81,3 +82,21 @@ class SyncHarness:
                                            {"document_id": f"{self.source.source_id}:{native_id}"}),
             limit=1, with_payload=True, with_vectors=False)
         return dict(records[0].payload or {}) if records else {}
+
+
+class StoredContext:
+    """What the runtime gives a connector beyond secrets: its store (in the state database) and the
+    check whether a document is indexed, for the tests of incremental behaviour (attachments)."""
+
+    def __init__(self, db: Database, *, workspace: str, source: str) -> None:
+        SourceStore(db=db).ensure_workspace(workspace)
+        self.source_id = source
+        self.store = SqlConnectorStore(db=db, workspace=workspace, source=source)
+        self.state = SyncState(db=db, workspace=workspace, source=source)
+
+    def context(self, secrets: Any) -> ConnectorContext:
+        def indexed(native_id: str) -> bool:
+            known = self.state.get(document_id(self.source_id, native_id))
+            return known is not None and known.status == "done"
+
+        return ConnectorContext(secrets=secrets, store=self.store, indexed=indexed)

@@ -9,17 +9,14 @@ import pytest
 from qdrant_client import QdrantClient
 
 from core.db import Database
-from core.ids import document_id
 from core.models import Document, FetchFailure
-from ingest.connectors.base import Connector, ConnectorContext
+from ingest.connectors.base import Connector
 from ingest.connectors.confluence.connector import ConfluenceConnector, ConfluenceOptions
 from ingest.connectors.confluence.restrictions import NO_SHARED_AUDIENCE, combine
 from ingest.parsing import DOCX, PDF
-from ingest.sources import SourceStore
-from ingest.state import SqlConnectorStore, SyncState
 from retrieval.search import Searcher, SearchFilters
 from retrieval.sparse import BM25Encoder
-from tests.contracts.saas_harness import SyncHarness, fast_retry
+from tests.contracts.saas_harness import StoredContext, SyncHarness, fast_retry
 from tests.contracts.test_confluence import ConfluenceFixture
 from tests.fixtures.loopback import Fault, LoopbackServer, serve
 from tests.fixtures.loopback.files import PNG_PIXEL, docx_bytes, pdf_bytes
@@ -36,17 +33,12 @@ class StoredConfluence(ConfluenceFixture):
 
     def __init__(self, server: LoopbackServer, db: Database, **options: object) -> None:
         super().__init__(server, **options)
-        SourceStore(db=db).ensure_workspace("acme")
-        self.store = SqlConnectorStore(db=db, workspace="acme", source="wiki")
-        self.state = SyncState(db=db, workspace="acme", source="wiki")
+        self.stored = StoredContext(db, workspace="acme", source="wiki")
+        self.store, self.state = self.stored.store, self.stored.state
 
     def connector(self) -> Connector:
-        def indexed(native_id: str) -> bool:
-            known = self.state.get(document_id("wiki", native_id))
-            return known is not None and known.status == "done"
-
         return ConfluenceConnector(source=self.source, options=ConfluenceOptions(**self.source.options),
-                                   context=ConnectorContext(secrets=self.secrets, store=self.store, indexed=indexed),
+                                   context=self.stored.context(self.secrets),
                                    retry=fast_retry(self.sleeps))
 
     def set_options(self, **options: object) -> None:
