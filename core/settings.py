@@ -292,6 +292,9 @@ class ActionSettings(BaseModel):
     #: are offered as tools; looser than ``match_threshold``, as the model judges the rest.
     tool_threshold: float = Field(default=0.4, ge=0.0, le=1.0)
     tool_candidates: int = Field(default=5, ge=1, le=32)
+    #: A how-to question ("How do I skip a box?") that names nothing to act on is answered from the
+    #: knowledge when its best chunk is at most this much less similar than the action's phrasing.
+    how_to_margin: float = Field(default=0.2, ge=0.0, le=1.0)
     pending_seconds: float = Field(default=1800.0, gt=0)
     max_response_bytes: int = Field(default=2_000_000, ge=1)
 

@@ -16,8 +16,11 @@ A dataset is a UTF-8 JSONL file. The first line may be a header; every other lin
 - ``expect.relevant``: documents that answer the question, as document ids
   (``help-center:skip-a-delivery/en``), urls, or article slugs (``skip-a-delivery``, or
   ``skip-a-delivery/de`` for one translation). Slugs survive changes of the id scheme.
-- ``expect.action``: the expected action call ``{"name": ..., "arguments": {...}}``; cases that need
-  actions list ``"requires": ["actions"]`` and are reported as not supported while the agent has none.
+- ``expect.action``: the expected action call ``{"name": ..., "arguments": {...}, "outcome": ...}``,
+  checked against the session's ``action_call`` events (the last one of that name); ``outcome`` is
+  ``ok``, ``client_error`` (e.g. a 404), ``server_error``, ``timeout``, ``network``, ``blocked`` or
+  ``declined``. Cases that need actions list ``"requires": ["actions"]`` and are reported as not
+  supported while no action is enabled in the workspace.
 - ``config`` (header or case): ``AgentConfig`` fields applied over the workspace's agent config for the
   evaluation only (e.g. ``{"autopilot": {"phone": false}}``); the workspace's stored config is untouched.
 """
@@ -58,11 +61,18 @@ class Outcome(StrEnum):
         return action == self.value
 
 
+#: How an action call ended, as its ``action_call`` session event records it.
+CallOutcome = Literal["ok", "client_error", "server_error", "timeout", "network", "blocked", "declined"]
+
+
 class ExpectedAction(Frozen):
-    """An expected action call: its name and the arguments that must match (others are ignored)."""
+    """An expected action call: its name, the arguments that must match (others are ignored) and,
+    optionally, how the call ended (``ok``; ``client_error`` for a 404; ``declined`` when the customer
+    said no to the confirmation, so nothing was called)."""
 
     name: str = Field(min_length=1)
     arguments: dict[str, Any] = Field(default_factory=dict)
+    outcome: CallOutcome | None = None
 
 
 class Expectation(Frozen):
@@ -80,8 +90,9 @@ class Expectation(Frozen):
     def _consistent(self) -> Expectation:
         if self.handoff_reason is not None and self.outcome not in (None, Outcome.HANDOFF):
             raise ValueError(f"handoff_reason is set but outcome is {self.outcome}; use outcome 'handoff'")
-        if self.action is not None and self.outcome not in (None, Outcome.ACTION_CALL):
-            raise ValueError(f"action is set but outcome is {self.outcome}; use outcome 'action_call'")
+        if self.action is not None and self.outcome in (Outcome.CLARIFY, Outcome.NO_ANSWER):
+            raise ValueError(f"action is set but outcome is {self.outcome}: an action is called (action_call), "
+                             "declined (answer) or fails (handoff)")
         return self
 
     @property

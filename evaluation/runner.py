@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 CONTENT = SearchFilters(kind=[DocumentKind.ARTICLE.value, DocumentKind.PAGE.value, DocumentKind.FILE.value])
 RETRIEVAL_DEPTH = 10
+NO_ACTIONS = ("no action is enabled in the workspace (the bundled dataset's actions come from `knowdesk quickstart`; "
+              "`knowdesk eval bundled` serves their sample API)")
 
 
 class Retriever(Protocol):
@@ -67,11 +69,16 @@ class Runner:
         self.scope = scope
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.threshold = agent.settings.scenario_threshold
+        self._capabilities: set[str] | None = None
 
     def capabilities(self) -> set[str]:
-        """What the agent can do. Action cases are always played: whether the agent makes action
-        calls at all is decided over the whole run (``scoring``), not assumed from its parts."""
-        found = {"actions"}
+        """What the agent can do here: ``actions`` when it has an action hook and (for the registry's
+        ``ActionRunner``) the workspace has an action enabled on a channel; ``llm`` when one is configured."""
+        found: set[str] = set()
+        hook = getattr(self.agent, "actions", None)
+        store = getattr(hook, "store", None)
+        if hook is not None and (store is None or any(a.channels for a in store.actions(self.workspace))):
+            found.add("actions")
         if getattr(self.agent, "llm", None) is not None:
             found.add("llm")
         return found
@@ -80,6 +87,7 @@ class Runner:
         self, dataset: Dataset, results: ResultsFile, *, progress: Callable[[CaseResult, int, int], None] | None = None
     ) -> list[CaseResult]:
         """Results for every case in dataset order; finished cases are read back, not played again."""
+        self._capabilities = self.capabilities()
         done = results.load()
         todo = [c for c in dataset.cases if not (c.id in done and done[c.id].fingerprint == c.fingerprint())]
         log.info("evaluating %d cases (%d already finished) with %d threads", len(todo),
@@ -101,9 +109,10 @@ class Runner:
         base = {"id": case.id, "fingerprint": case.fingerprint(), "tags": list(case.tags),
                 "expected_outcome": case.expect.outcome.value if case.expect.outcome else None,
                 "expected_reason": case.expect.handoff_reason.value if case.expect.handoff_reason else None}
-        missing = sorted(set(case.requires) - self.capabilities())
+        capabilities = self._capabilities if self._capabilities is not None else self.capabilities()
+        missing = sorted(set(case.requires) - capabilities)
         if missing:
-            why = {"actions": "actions are not supported yet (issue 9)", "llm": "no LLM is configured"}
+            why = {"actions": NO_ACTIONS, "llm": "no LLM is configured"}
             return CaseResult(**base, status="unsupported", reason="; ".join(why[m] for m in missing))
         try:
             session_id, turns = self._converse(case)
@@ -257,12 +266,17 @@ def _action_checks(expected: ExpectedAction, calls: list[dict[str, Any]], turn: 
     same = [c for c in calls if c.get("action") == expected.name]
     arguments = dict(same[-1].get("arguments") or {}) if same else {}
     wrong = {k: arguments.get(k) for k, v in expected.arguments.items() if arguments.get(k) != v}
-    return [
+    checks = [
         Check(name="action_name", status="passed" if same else "failed", turn=turn,
               detail=f"expected {expected.name}, called {names or 'nothing'}"),
         Check(name="action_arguments", status="passed" if same and not wrong else "failed", turn=turn,
               detail=f"differing {wrong}" if wrong else "all match"),
     ]
+    if expected.outcome is not None:
+        got = same[-1].get("outcome") if same else None
+        checks.append(Check(name="action_outcome", status="passed" if got == expected.outcome else "failed",
+                            turn=turn, detail=f"expected {expected.outcome}, got {got}"))
+    return checks
 
 
 def _correct(expect: Expectation, decision: Decision, threshold: float) -> bool | None:

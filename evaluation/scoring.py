@@ -82,10 +82,6 @@ def summarize(
     target_precision: float = 0.9,
 ) -> dict[str, Any]:
     """The report's data: metrics, definitions, per-tag and per-reason tables, calibration, failures."""
-    actions_live = any(r.action_calls for r in results)
-    if not actions_live:  # nothing to score action cases against: report them, do not fail them
-        results = [r.model_copy(update={"status": "unsupported", "reason": NO_ACTIONS})
-                   if r.status == "scored" and "actions" in r.requires else r for r in results]
     scored = [r for r in results if r.status == "scored"]
     metrics: dict[str, float | None] = {}
     counts: dict[str, int] = {}
@@ -169,8 +165,6 @@ def summarize(
     }
 
 
-NO_ACTIONS = ("not supported yet: the agent made no action calls in this run (actions arrive with issue 9 and "
-              "need action specs in the workspace)")
 LLM_JUDGE_NOTE = (
     "LLM-judged faithfulness and relevancy (ragas) are not available: ragas 0.4 requires the datasets, "
     "langchain and tiktoken packages, and tiktoken downloads its tokenizer files from the internet on "

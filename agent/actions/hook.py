@@ -31,9 +31,10 @@ from agent.scenarios import Retriever
 from agent.sessions import Role, SessionStore
 from core.errors import NotFound
 from core.models import DocumentKind
-from retrieval.search import SearchFilters
+from retrieval.search import SearchFilters, knowledge_by_default
 
 from .caller import ActionCaller, CallResult, Outcome
+from .intent import contact_only_missing, how_to_question, identifiers_in_message
 from .models import ActionDef, Parameter, humanize
 from .params import ParameterFiller
 from .render import describe_call, render_failure, render_success
@@ -61,12 +62,15 @@ class ActionRunner:
         tools: offers candidate actions to an LLM as tools (optional; see ``use_llm``).
         tool_threshold, tool_top_k: which retrieved actions are candidates for the LLM (a looser
             floor than ``threshold``: the model judges the rest).
+        how_to_margin: a how-to question naming nothing to act on goes to the knowledge when its
+            best chunk matches at most this much less than the action does.
     """
 
     def __init__(self, *, store: ActionStore, sessions: SessionStore, retriever: Retriever, caller: ActionCaller,
                  threshold: float = 0.55, pending_seconds: float = 1800.0, tools: ToolChooser | None = None,
-                 tool_threshold: float = 0.4, tool_top_k: int = 5) -> None:
+                 tool_threshold: float = 0.4, tool_top_k: int = 5, how_to_margin: float = 0.2) -> None:
         self.store, self.sessions, self.retriever, self.caller = store, sessions, retriever, caller
+        self.how_to_margin = how_to_margin
         self.threshold, self.pending_seconds = threshold, pending_seconds
         self.tools, self.tool_threshold, self.tool_top_k = tools, min(tool_threshold, threshold), tool_top_k
         self.filler = ParameterFiller()
@@ -158,7 +162,29 @@ class ActionRunner:
 
     def _match(self, context: TurnContext) -> tuple[ActionDef, float] | None:
         candidates = self._candidates(context, top_k=3, floor=self.threshold)
-        return candidates[0] if candidates else None
+        if not candidates:
+            return None
+        action, similarity = candidates[0]
+        # "How do I skip a box?" is close in meaning to skip_delivery but asks for instructions: the
+        # help center answers it when it matches at least as well, unless the message names what to
+        # act on ("Where is BR-104233?"). "What's the status of my order?" has no article: the action.
+        if how_to_question(context.message):
+            filled = self.filler.fill(action, context.message, contact=context.session.contact, known={},
+                                      answering=None)
+            if not identifiers_in_message(action, filled):
+                knowledge = self._best_knowledge(context)
+                if knowledge >= similarity - self.how_to_margin:
+                    context.notes.append(f"action {action.id} matched ({similarity:.2f}) but the message asks how "
+                                         f"and the knowledge matches about as well ({knowledge:.2f}): answered from it")
+                    return None
+        return action, similarity
+
+    def _best_knowledge(self, context: TurnContext) -> float:
+        """The dense similarity of the best knowledge chunk (articles, pages, files) on this channel."""
+        hits = self.retriever.search(
+            context.message, workspace=context.workspace, top_k=1, per_document=1, query_vector=context.vector,
+            filters=knowledge_by_default(SearchFilters(channel=context.session.channel.value)))
+        return max((float(h.dense_score or 0.0) for h in hits), default=0.0)
 
     def _candidates(self, context: TurnContext, *, top_k: int, floor: float) -> list[tuple[ActionDef, float]]:
         """The retrieved actions at or above ``floor`` that are enabled on the session's channel and
@@ -180,6 +206,10 @@ class ActionRunner:
             if context.session.channel not in action.channels:
                 continue
             if action.segments and not segments & set(action.segments):
+                continue
+            if missing := contact_only_missing(action, context.session.contact):
+                context.notes.append(f"action {action.id} skipped: it needs the contact's {', '.join(missing)}, "
+                                     "which this visitor's record lacks (typed values are redacted)")
                 continue
             if all(a.id != action.id for a, _ in out):
                 out.append((action, similarity))

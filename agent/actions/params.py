@@ -10,7 +10,9 @@ own questions. Per parameter, by its schema:
 - ids (``*_id``): a token right after the parameter's noun (``order 1042``, ``ticket #7``), or a
   token mixing letters and digits / starting with ``#``; never a bare short number elsewhere;
 - email/phone/customer ids: the contact's attributes (message PII is redacted before this);
-- free text (``description``, ``message``, ``details``...): the customer's message.
+- free text (``description``, ``message``, ``details``...): the customer's message;
+- counts named after a unit (``months``, ``weeks``, ``boxes``): a number, in digits or words, before
+  that unit (``for two months``, ``a month``); a bare number only when it answers the agent's question.
 
 A required parameter without evidence is missing (the agent asks for it); a value that fails
 the schema is never sent.
@@ -44,6 +46,11 @@ _MONTH_DAY = re.compile(rf"\b(?P<m>{_MONTHS})\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?
 _DAY_MONTH = re.compile(rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m>{_MONTHS})(?:,?\s+(?P<y>\d{{4}}))?\b",
                         re.I)
 _TOKEN = re.compile(r"(?<![\w\[-])#?[A-Za-z0-9][\w-]*")
+NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a couple of": 2, "couple of": 2}
+_NUMBER = r"\d+(?:[.,]\d+)?|" + "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True))
+#: "may" the month and "may" the verb ("May I skip...?")
+_MODAL_MAY = re.compile(r"\bmay\s+(?:i|we|you|he|she|they|it|be|have|not)\b", re.I)
 _PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
 
 
@@ -113,7 +120,7 @@ class ParameterFiller:
 
     def _find(self, action: ActionDef, p: Parameter, schema: dict[str, Any], texts: list[tuple[str, str]],
               contact: Contact | None, used: set[str], answering: bool) -> tuple[Any, str, str | None]:
-        attribute = p.source or _contact_attribute(p, schema)
+        attribute = p.source or contact_attribute(p, schema)
         if attribute:
             value = getattr(contact, attribute, None) if contact else None
             if value and problem(action, p, value) is None:
@@ -137,7 +144,7 @@ class ParameterFiller:
         kind = _type(schema)
         out: list[Any] = []
         if isinstance(schema.get("enum"), list):
-            low = text.lower()
+            low = _MODAL_MAY.sub(lambda m: " " * len(m.group(0)), text.lower())
             hits = []
             for value in schema["enum"]:
                 if isinstance(value, str) and value:
@@ -172,11 +179,42 @@ class ParameterFiller:
                 if token.startswith("#") or (re.search(r"\d", token) and re.search(r"[A-Za-z]", token)) \
                         or re.fullmatch(r"\d{4,}", token):
                     out.append(token.lstrip("#"))
+        elif kind in ("integer", "number"):
+            out += _quantities(p.name, text, bare=answer)
         elif answer and kind == "string":
             out.append(text.strip())
-        elif answer and kind in ("integer", "number"):
-            out += re.findall(r"-?\d+(?:\.\d+)?", text)
         return [_coerce(v, kind) for v in dict.fromkeys(out)]
+
+
+def _unit(name: str) -> str | None:
+    """The unit a count parameter is named after: ``months`` / ``pause_months`` -> ``month``."""
+    words = humanize(name).split()
+    if not words or words[-1] in {"count", "quantity", "amount", "number", "total", "limit"}:
+        return None
+    word = words[-1]
+    if word.endswith(("xes", "ches", "shes", "sses")):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+def _number(token: str) -> str:
+    token = token.lower().strip()
+    return str(NUMBER_WORDS[token]) if token in NUMBER_WORDS else token.replace(",", ".")
+
+
+def _quantities(name: str, text: str, *, bare: bool) -> list[str]:
+    """Numbers for a count parameter: ``for two months`` / ``3 months`` / ``a month`` for ``months``;
+    when answering the agent's question, a bare number (``2``, ``two``) too."""
+    out = []
+    unit = _unit(name)
+    if unit:
+        plural = r"(?:e?s)?" if not unit.endswith("s") else ""
+        counted = rf"(?<![\w.,-])({_NUMBER})\s+(?:more\s+|whole\s+|full\s+)?{re.escape(unit)}{plural}\b(?!\s+ago)"
+        out += [_number(m.group(1)) for m in re.finditer(counted, text, re.I)]
+    if bare and not out:
+        out += [_number(m.group(1)) for m in re.finditer(rf"(?<![\w.,-])(-?\d+(?:[.,]\d+)?|{_NUMBER})(?![\w.,-]*\w)",
+                                                         text.strip(), re.I) if m.group(1).lower() not in ("a", "an")]
+    return out
 
 
 def _type(schema: dict[str, Any]) -> str:
@@ -202,7 +240,8 @@ def _nouns(name: str) -> list[str]:
     return [re.escape(w) for w in words[-1:]] if words else []
 
 
-def _contact_attribute(p: Parameter, schema: dict[str, Any]) -> str | None:
+def contact_attribute(p: Parameter, schema: dict[str, Any]) -> str | None:
+    """The contact attribute (email, phone, external_id, name) a parameter is filled from, if any."""
     name = p.name.lower()
     if schema.get("format") == "email":
         return "email"

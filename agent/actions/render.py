@@ -104,12 +104,18 @@ def render_failure(action: ActionDef, args: dict[str, Any], result: CallResult) 
         return f"I couldn't complete this ({what}): the system did not answer in time."
     if result.outcome is Outcome.BLOCKED:
         return f"I couldn't complete this ({what}): the call is not allowed from here."
+    if result.outcome is Outcome.NETWORK:
+        return f"I couldn't complete this ({what}): the system that handles it is not reachable right now."
     return f"I couldn't complete this ({what}): the system had an error ({result.message})."
 
 
+_ID_NAME = re.compile(r"(?:^|_|\b)(?:id|number|no|code|reference|ref)$|[a-z]Id$|[a-z]Number$")
+
+
 def _subject(action: ActionDef, args: dict[str, Any]) -> str:
-    ids = [f"{v}" for k, v in args.items() if k.lower().endswith("id") and not isinstance(v, dict | list)]
-    return action.title + (f" {', '.join(ids)}" if ids else "")
+    """The action's title and the identifiers it was called with ("Track an order BR-104233")."""
+    ids = [f"{v}" for k, v in args.items() if _ID_NAME.search(k) and not isinstance(v, dict | list | bool)]
+    return action.title.rstrip(".") + (f" {', '.join(ids)}" if ids else "")
 
 
 def describe_call(action: ActionDef, args: dict[str, Any]) -> str:

@@ -43,7 +43,7 @@ class Actions:
         self.runner = ActionRunner(store=self.store, sessions=SessionStore(db=db), retriever=retriever,
                                    caller=self.caller, threshold=settings.match_threshold,
                                    pending_seconds=settings.pending_seconds, tool_threshold=settings.tool_threshold,
-                                   tool_top_k=settings.tool_candidates)
+                                   tool_top_k=settings.tool_candidates, how_to_margin=settings.how_to_margin)
 
     def import_spec(self, workspace: str, name: str, text: str | bytes, *, base_url: str | None = None,
                     channels: tuple[Channel, ...] = ()) -> ImportReport:

@@ -59,7 +59,8 @@ class ActionStore:
     def save_import(self, workspace: str, name: str, parsed: ParsedSpec, *, base_url: str | None = None,
                     channels: tuple[Channel, ...] = ()) -> tuple[list[ActionDef], list[str], list[Skipped]]:
         """Store a parsed spec's actions; returns (stored actions, removed action ids, id conflicts with
-        other specs, which are skipped)."""
+        other specs, which are skipped). ``channels`` enables new actions; actions imported before
+        keep their channels, segments and confirmation flag."""
         with self.db.session() as s:
             insert_ignore(s, WorkspaceRow.__table__, id=workspace, name=workspace, created_at=utcnow())
         info = SpecInfo(workspace=workspace, name=name, title=parsed.title, version=parsed.version,
@@ -85,7 +86,8 @@ class ActionStore:
                 if row is not None:
                     old = row.data
                     action = action.model_copy(update={
-                        "channels": tuple(Channel(c) for c in old.get("channels") or ()) or channels,
+                        # the user's choice stands: a disabled action stays disabled on re-import
+                        "channels": tuple(Channel(c) for c in old.get("channels") or ()),
                         "segments": tuple(old.get("segments") or ()),
                         "confirm": bool(old.get("confirm", action.confirm)),
                     })

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from evaluation.datasets import bundled_dataset_path
 from evaluation.reports.markdown import fmt
 from evaluation.results import CaseResult
 from flows.runtime import get_runtime
+from service.quickstart import sample_actions_for_eval
 
 out = Console()
 err = Console(stderr=True)
@@ -27,7 +29,8 @@ HELP = """Evaluate the agent on a JSONL dataset, or compare two reports.
 
   knowdesk eval compare BASELINE CANDIDATE [--tolerance 0.02] [--tolerance METRIC=VALUE]
 
-DATASET may be `bundled` (the Brewly sample dataset; run `knowdesk quickstart` first). The reports
+DATASET may be `bundled` (the Brewly sample dataset; run `knowdesk quickstart` first; the sample shop
+API is served on 127.0.0.1 for the run and the sample actions are imported and pointed at it). The reports
 (report.json, report.md, report.html) and a resumable results.jsonl go to --report DIR; a re-run with
 the same DIR plays only unfinished cases (--fresh starts over). compare exits 1 when a metric got worse
 by more than its tolerance; --thresholds exits 1 when a metric is outside the committed bounds.
@@ -70,8 +73,13 @@ def _evaluate(dataset: str, report_dir: Path | None, thresholds: Path | None, fr
             err.print(f"[{done}/{total}] {result.id}: {mark}", highlight=False)
 
     rt = get_runtime()
-    report = run_evaluation(rt, path, workspace=workspace, report_dir=report_dir, fresh=fresh, workers=workers,
-                            progress=progress)
+    ws = workspace or rt.settings.default_workspace
+    # the bundled dataset's action cases call the Brewly sample API: serve it for this run
+    actions = (sample_actions_for_eval(rt, ws, warn=lambda m: err.print(f"[yellow]note:[/] {m}"))
+               if dataset == "bundled" else nullcontext())
+    with actions:
+        report = run_evaluation(rt, path, workspace=ws, report_dir=report_dir, fresh=fresh, workers=workers,
+                                progress=progress)
     violations = check_thresholds(report, bounds) if bounds else []
     if as_json:
         print(json.dumps({

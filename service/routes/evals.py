@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from typing import Any
 
 from fastapi import APIRouter
@@ -45,6 +46,7 @@ def run_eval(body: EvalRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any
     definitions, per-tag pass rates, calibration and the failing cases. Runs to completion."""
     caller.require(Scope.WRITE)
     from flows.evaluation import run_evaluation
+    from service.quickstart import sample_actions_for_eval
 
     if body.dataset == "bundled":
         dataset = load_dataset(bundled_dataset_path())
@@ -56,7 +58,14 @@ def run_eval(body: EvalRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any
         dataset = parse_dataset(text or "", path="the request")
     if len(dataset.cases) > MAX_CASES:
         raise InvalidInput(f"{len(dataset.cases)} cases; the API evaluates at most {MAX_CASES} (use the CLI)")
-    report = run_evaluation(rt, dataset, workspace=caller.workspace, fresh=True, workers=body.workers)
+    notes: list[str] = []
+    # the bundled dataset's action cases call the Brewly sample API: served for the run (quickstart workspace)
+    actions = (sample_actions_for_eval(rt, caller.workspace, warn=notes.append) if body.dataset == "bundled"
+               else nullcontext())
+    with actions:
+        report = run_evaluation(rt, dataset, workspace=caller.workspace, fresh=True, workers=body.workers)
+    if notes:
+        report["notes"] = [*report.get("notes", []), *notes]
     if not body.include_cases:
         report.pop("cases", None)
     report.pop("latencies_ms", None)

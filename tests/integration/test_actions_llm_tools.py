@@ -241,11 +241,15 @@ def test_only_the_candidates_are_offered(agent: Agent, rt: Runtime,
         return [str(h.payload["meta"]["action_id"]) for h in hits if (h.dense_score or 0.0) >= floor]
 
     model[1].script.append({"role": "assistant", "content": "Let me check."})
-    agent.handle(WS, start(agent), message)
+    agent.handle(WS, start(agent, email="ana@example.com"), message)
     offered = model[1].offered()
     everything = [a.id for a in rt.actions.store.actions(WS)]
-    assert "getOrder" in offered and "getOrderTracking" in offered
+    assert "getOrder" in offered and "getOrderTracking" in offered and "listOrders" in offered
     assert offered == retrieved() and len(offered) <= 5 < len(everything)
+    # an anonymous visitor: listOrders needs the contact's email, which only the contact record gives
+    decision = agent.handle(WS, start(agent), message)
+    assert "listOrders" not in model[1].offered() and "getOrder" in model[1].offered()
+    assert "action listOrders skipped: it needs the contact's email" in notes(decision)
     rt.actions.update(WS, "getOrderTracking", segments=("vip",))
     try:
         agent.handle(WS, start(agent, email="ana@example.com"), message)

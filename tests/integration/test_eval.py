@@ -7,6 +7,7 @@ compare`` fails on a deliberately worse run. Reports and the screenshot go to ``
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -16,10 +17,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from rich.console import Console
 from typer.testing import CliRunner
 
 import flows.runtime
+from agent.decision import Action, HandoffReason
+from agent.sessions import ContactRef
 from core.errors import NotFound
+from core.models import Channel
 from core.settings import Settings
 from evaluation.build import build_evaluation
 from evaluation.compare import check_thresholds, load_thresholds
@@ -30,7 +35,8 @@ from flows.runtime import Runtime
 from service.api import create_app
 from service.cli import app
 from service.keys import KeyStore
-from service.quickstart import import_samples, sample_sources
+from service.quickstart import action_demo, import_samples, running_sample_api, sample_sources
+from service.samples.brewly_api import DEFAULT_BASE_URL, SPEC_NAME
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +58,7 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
             source = runtime.sources.add(source)
         assert runtime.sync(source).status == "succeeded"
     yield runtime
+    runtime.actions.caller.close()  # its keep-alive connections to the sample API the eval served
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +88,34 @@ def test_bundled_evaluation_writes_three_reports_and_holds_the_thresholds(bundle
     assert "## Metrics" in (bundled / "report.md").read_text()
     lines = (bundled / "results.jsonl").read_text().splitlines()
     assert len(lines) == report["totals"]["cases"]
+
+
+
+def test_the_action_cases_run_against_the_sample_api(bundled: Path, rt: Runtime) -> None:
+    report = json.loads((bundled / "report.json").read_text())
+    action_cases = [c for c in load_dataset(bundled_dataset_path()).cases if "actions" in c.requires]
+    assert len(action_cases) >= 10 and report["actions"]["scored"] == len(action_cases)
+    assert report["actions"]["not_supported_yet"] == [] and report["totals"]["unsupported"] == 0
+    cases = {c["id"]: c for c in report["cases"]}
+    declined = cases["action-skip-declined"]["action_calls"]
+    assert [c["outcome"] for c in declined] == ["declined"]  # "no": nothing was called
+    [missing] = cases["action-track-404"]["action_calls"]
+    assert missing["status"] == 404 and "404" in cases["action-track-404"]["turns"][-1]["reply"]
+    # the sample API stopped with the run; the actions point at `knowdesk samples api`'s fixed port again
+    assert rt.actions.store.spec(WS, SPEC_NAME).base_url == DEFAULT_BASE_URL
+
+
+def test_the_quickstart_conversation_calls_a_sample_action(rt: Runtime) -> None:
+    with running_sample_api(rt, WS) as api:
+        result = action_demo(rt, Console(file=io.StringIO()))
+    [turn] = result["turns"]
+    assert turn["decision"]["action"] == "action_call" and "shipped" in turn["decision"]["reply"]
+    assert api.requests == [("GET", "/v1/orders/BR-104233/tracking")]
+    # afterwards the port is closed: the same question fails honestly and is handed off
+    session = rt.agent.store.create(WS, channel=Channel.WEB, contact=ContactRef(email="dana@example.com"))
+    decision = rt.agent.handle(WS, session.id, "Where is my order BR-104233?")
+    assert decision.action == Action.HANDOFF and decision.handoff is not None
+    assert decision.handoff.reason == HandoffReason.ACTION_FAILED and "not reachable" in decision.reply
 
 
 def test_html_report_renders_in_headless_chromium(bundled: Path, tmp_path: Path) -> None:
@@ -151,3 +186,15 @@ def test_the_flow_is_schedulable() -> None:
     assert deployment.name == "evaluation"
     assert deployment.parameters["dataset"].endswith("brewly-v1.jsonl")
     assert [s.schedule.cron for s in deployment.schedules] == ["0 4 * * *"]
+
+
+def test_the_bundled_eval_installs_the_sample_actions_only_in_a_quickstart_workspace(rt: Runtime) -> None:
+    from service.quickstart import sample_actions_for_eval
+
+    notes: list[str] = []
+    with sample_actions_for_eval(rt, "production", warn=notes.append):
+        assert rt.actions.store.actions("production") == []
+    assert len(notes) == 1 and "does not hold the quickstart's sample knowledge" in notes[0]
+    with sample_actions_for_eval(rt, WS, warn=notes.append) as api:
+        assert rt.actions.store.spec(WS, "brewly").base_url == api.base_url
+    assert len(notes) == 1

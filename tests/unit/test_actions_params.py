@@ -72,3 +72,62 @@ def test_an_answer_to_a_question_fills_a_free_text_field() -> None:
     assert [p.name for p in first.missing] == ["subject"]
     answer = fill(ticket, "Broken grinder", contact=CONTACT, known=first.args, answering="subject")
     assert answer.args["subject"] == "Broken grinder" and not answer.missing
+
+
+# -- the Brewly sample API's actions (service/samples/brewly-api.yaml) ---------------------------------
+SAMPLE = Path(__file__).resolve().parents[2] / "service" / "samples" / "brewly-api.yaml"
+BREWLY = {a.id: a for a in parse_spec(SAMPLE.read_bytes(), workspace="default", name="brewly").actions}
+DANA = Contact(id="c2", email="dana@example.com")
+
+
+@pytest.mark.parametrize(("message", "months"), [
+    ("Pause my subscription for two months", 2), ("put my deliveries on hold for a month", 1),
+    ("pause for 3 months please", 3), ("Could you pause it a couple of months?", 2),
+])
+def test_a_count_in_words_or_digits_before_its_unit(message: str, months: int) -> None:
+    filled = fill(BREWLY["pause_subscription"], message, contact=DANA)
+    assert filled.args == {"email": "dana@example.com", "months": months} and not filled.missing
+
+
+@pytest.mark.parametrize("message", ["Pause my subscription", "I paused a month ago, pause it again",
+                                     "Pause order BR-104233"])
+def test_no_count_without_its_unit_is_asked_for(message: str) -> None:
+    filled = fill(BREWLY["pause_subscription"], message, contact=DANA)
+    assert "months" not in filled.args and [p.name for p in filled.missing] == ["months"]
+
+
+def test_a_count_out_of_range_is_invalid_and_a_bare_number_counts_only_as_an_answer() -> None:
+    too_long = fill(BREWLY["pause_subscription"], "pause for 5 months", contact=DANA)
+    assert "months" not in too_long.args and "months" in too_long.invalid
+    assert fill(BREWLY["pause_subscription"], "two", contact=DANA, answering="months").args["months"] == 2
+    assert "months" not in fill(BREWLY["pause_subscription"], "I have 2 bags left", contact=DANA).args
+
+
+@pytest.mark.parametrize(("message", "month"), [
+    ("Please skip my next box", "next"), ("Skip next month's delivery", "next"), ("Skip my June box please", "june"),
+    ("May I skip the box in July?", "july"), ("skip may", "may"),
+])
+def test_which_box_to_skip(message: str, month: str) -> None:
+    assert fill(BREWLY["skip_delivery"], message, contact=DANA).args == {"email": "dana@example.com", "month": month}
+
+
+def test_identifiers_of_the_sample_api() -> None:
+    assert fill(BREWLY["track_order"], "Where is order br-104233 right now?").args == {"order_number": "BR-104233"}
+    assert fill(BREWLY["gift_card_balance"], "balance of BRW-7K2M-9QXP-4TZD?").args == {"code": "BRW-7K2M-9QXP-4TZD"}
+    invoice = fill(BREWLY["resend_invoice"], "Send me the invoice INV-2026-0012345 again", contact=DANA)
+    assert invoice.args == {"invoice_number": "INV-2026-0012345", "email": "dana@example.com"}
+    anonymous = fill(BREWLY["resend_invoice"], "Send me the invoice INV-2026-0012345 again")
+    assert [p.name for p in anonymous.missing] == ["email"]
+
+
+def test_failure_replies_name_the_identifier_and_say_what_happened() -> None:
+    from agent.actions.caller import CallResult, Outcome
+    from agent.actions.render import render_failure
+
+    track = BREWLY["track_order"]
+    missing = render_failure(track, {"order_number": "BR-999999"},
+                             CallResult(Outcome.CLIENT_ERROR, 404, {"error": "not_found"}, "404 Not Found", 3.0))
+    assert "BR-999999" in missing and "404" in missing and "couldn't find" in missing
+    down = render_failure(track, {"order_number": "BR-104233"},
+                          CallResult(Outcome.NETWORK, None, None, "could not reach the API (ConnectError)", 1.0))
+    assert "not reachable" in down and "BR-104233" in down

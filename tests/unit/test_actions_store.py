@@ -32,6 +32,12 @@ def test_import_enable_reimport_and_remove(db: Database) -> None:
         store.get("w1", "getTicket")
     with pytest.raises(NotFound):
         store.get("w2", "getOrder")  # workspaces are apart
+    # a re-import with channels enables new actions only: one the user disabled stays disabled
+    store.update("w1", "getOrder", channels=())
+    again = parse_spec(SPEC.read_bytes(), workspace="w1", name="orders")
+    stored, _, _ = store.save_import("w1", "orders", again, channels=(Channel.WEB, Channel.API))
+    assert store.get("w1", "getOrder").channels == ()
+    assert store.get("w1", "getTicket").channels == (Channel.WEB, Channel.API)  # new again after its removal
     assert [a.id for a in store.delete_spec("w1", "orders")][:1] and store.actions("w1") == []
 
 

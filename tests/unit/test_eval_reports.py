@@ -43,22 +43,27 @@ def results() -> list[CaseResult]:
                    checks=[check("outcome", False)], correct=None),
         CaseResult(id="oos", fingerprint="3", tags=["out-of-scope"], expected_outcome="no_answer",
                    turns=[turn("handoff", 0.2, "low_confidence")], checks=[check("outcome", True)], correct=False),
-        CaseResult(id="act", fingerprint="4", requires=["actions"], turns=[turn("answer", 0.8)],
-                   checks=[check("action_name", False)]),
+        CaseResult(id="act", fingerprint="4", requires=["actions"], status="unsupported",
+                   reason="no action is enabled in the workspace"),
+        CaseResult(id="act-live", fingerprint="5", requires=["actions"], turns=[turn("action_call", 0.8)],
+                   checks=[check("action_name", True), check("action_arguments", False)],
+                   action_calls=[{"action": "skip", "arguments": {"month": "june"}}]),
     ]
 
 
-def test_summary_metrics_and_action_cases_without_action_calls() -> None:
+def test_summary_metrics_and_action_cases() -> None:
     report = summarize(DATASET, results())
     m = report["metrics"]
-    assert report["totals"] == {"cases": 4, "scored": 3, "passed": 2, "unsupported": 1, "errors": 0}
+    assert report["totals"] == {"cases": 5, "scored": 4, "passed": 2, "unsupported": 1, "errors": 0}
     assert m["retrieval.mrr"] == 0.5 and m["retrieval.recall@1"] == 0.0 and m["retrieval.recall@3"] == 1.0
     assert m["outcome.accuracy"] == pytest.approx(2 / 3, abs=1e-4) and m["out_of_scope.not_answered"] == 1.0
     assert m["handoff.recall"] == 0.0 and m["handoff.frustration.f1"] == 0.0
-    assert m["actions.name_accuracy"] is None and report["actions"]["not_supported_yet"] == ["act"]
+    # a case the runner could not play (no actions enabled) is reported, never failed; a played one is scored
+    assert report["actions"]["not_supported_yet"] == ["act"] and report["actions"]["scored"] == 1
+    assert m["actions.name_accuracy"] == 1.0 and m["actions.argument_accuracy"] == 0.0
     assert m["calibration.auroc"] == 1.0 and m["latency.p50_ms"] == 100.0
     assert set(report["definitions"]) <= set(m) and "retrieval.mrr" in report["definitions"]
-    assert [f["id"] for f in report["failures"]] == ["bad"]
+    assert [f["id"] for f in report["failures"]] == ["bad", "act-live"]
 
 
 def test_reports_are_written_and_the_html_is_self_contained(tmp_path: Path) -> None:
@@ -94,8 +99,10 @@ def test_compare_flags_drops_beyond_tolerance_only() -> None:
 def test_thresholds_gate() -> None:
     report = summarize(DATASET, results())
     assert check_thresholds(report, {"min": {"retrieval.mrr": 0.5}, "max": {"latency.p95_ms": 1000}}) == []
-    violations = check_thresholds(report, {"min": {"retrieval.mrr": 0.6, "actions.name_accuracy": 0.5}})
-    assert [v.metric for v in violations] == ["retrieval.mrr", "actions.name_accuracy"]
+    violations = check_thresholds(report, {"min": {"retrieval.mrr": 0.6, "actions.argument_accuracy": 0.5,
+                                                   "handoff.topic_skipped.f1": 0.5}})
+    # a bounded metric that could not be measured (no such case) violates too
+    assert [v.metric for v in violations] == ["retrieval.mrr", "actions.argument_accuracy", "handoff.topic_skipped.f1"]
 
 
 def test_results_file_resumes_and_skips_a_torn_line(tmp_path: Path) -> None:
