@@ -188,6 +188,13 @@ class Attachments:
         return [FetchFailure(source_id=self._source.source_id, native_id=i, uri=uri, retryable=retryable,
                              message=f"attachments of {parent_id}: {message}") for i in ids]
 
+    def parent_failed(self, parent_id: str, message: str, *, uri: str | None = None) -> list[FetchFailure]:
+        """Failures for the attachments a parent had last time when the parent itself could not be
+        read this run: a full sync counts them as seen, so it does not prune them."""
+        return [FetchFailure(source_id=self._source.source_id, native_id=i, uri=uri, retryable=True,
+                             message=f"attachment of {parent_id}, whose page could not be read: {message}")
+                for i in self.remembered(parent_id) or []]
+
     # -- id listing -----------------------------------------------------------------------------
     def remember(self, parent_native_id: str, native_ids: list[str]) -> None:
         if self._store is not None:

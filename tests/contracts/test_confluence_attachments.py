@@ -4,6 +4,7 @@ Confluence REST API with atlassian-python-api."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from qdrant_client import QdrantClient
@@ -227,3 +228,29 @@ def test_a_file_uploaded_to_an_unedited_page_is_picked_up_incrementally(
     searches = [r.arg("cql") or "" for r in server.requests_to("/rest/api/content/search")]
     assert any(q.startswith("type = attachment") and "lastmodified >=" in q for q in searches), searches
     assert harness.payload(f"{root}/attachments/{sheet}")["topic"] == ["Product docs", "Billing"]
+
+
+def test_an_unreadable_page_keeps_its_attachments_in_a_full_sync(cf: StoredConfluence, harness: SyncHarness) -> None:
+    root, page, pdf, docx = _page_with_files(cf)
+    cf.fake.add("Shipping", "<p>Where parcels go.</p>", parent=root)
+    cf.fake.add("Returns", "<p>How returns work.</p>", parent=root)
+    assert harness.sync().failed == 0
+    files = {f"{page}/attachments/{pdf}", f"{page}/attachments/{docx}"}
+    assert files <= harness.indexed()
+
+    content = cf.fake._content  # the search now serves this page without its body
+
+    def broken(fake_page: Any, expand: set[str]) -> dict[str, Any]:
+        data = content(fake_page, expand)
+        if fake_page.id == page:
+            data.pop("body", None)
+        return data
+
+    cf.fake._content = broken  # type: ignore[method-assign]
+    report = harness.sync(full=True)
+    assert report.failed == 3 and report.deleted == 0, report  # the page and its two remembered files
+    assert files <= harness.indexed() and harness.chunks(f"{page}/attachments/{pdf}")
+
+    cf.fake._content = content  # type: ignore[method-assign]
+    report = harness.sync(full=True)
+    assert report.failed == 0 and report.deleted == 0 and files <= harness.indexed(), report

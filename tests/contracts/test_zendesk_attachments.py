@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from qdrant_client import QdrantClient
@@ -194,3 +195,27 @@ def test_attachments_can_be_turned_off(server: LoopbackServer, sqlite_db: Databa
     docs = [d for d in zd.connector().list_documents() if isinstance(d, Document)]
     assert {d.native_id for d in docs} == {f"{art}/en-us", f"{art}/de"}
     assert not server.requests_to("/attachments")
+
+
+def test_an_unreadable_article_keeps_its_attachments_in_a_full_sync(zd: StoredZendesk, harness: SyncHarness) -> None:
+    art, pdf, docx, _ = _article_with_files(zd)
+    zd.fake.add("Grinder care", "<p>Clean the burrs weekly.</p>")
+    zd.fake.add("Milk frothing", "<p>Purge the wand after each use.</p>")
+    assert harness.sync().written == 6
+    files = {f"{art}/attachments/{pdf}", f"{art}/attachments/{docx}"}
+    assert files <= harness.indexed()
+
+    article_json = zd.fake._article_json  # the listing now serves this article with a broken field
+
+    def broken(fake_article: Any, locale: str) -> dict[str, Any]:
+        data = article_json(fake_article, locale)
+        return data | {"updated_at": "yesterday-ish"} if fake_article.id == art else data
+
+    zd.fake._article_json = broken  # type: ignore[method-assign]
+    report = harness.sync(full=True)
+    assert report.failed == 4 and report.deleted == 0, report  # two translations, two remembered files
+    assert files <= harness.indexed() and harness.chunks(f"{art}/attachments/{pdf}")
+
+    zd.fake._article_json = article_json  # type: ignore[method-assign]
+    report = harness.sync(full=True)
+    assert report.failed == 0 and report.deleted == 0 and files <= harness.indexed(), report

@@ -146,11 +146,15 @@ class ConfluenceConnector:
     def _read(self, since: datetime | None) -> Iterator[Item]:
         newest = since
         read: set[str] = set()
+        failed: set[str] = set()
         for page in self._search(self._cql(since), expand=EXPAND, limit=self._opts.page_size):
             for content in page:
                 item = self._document(content)
                 if item is not None:
                     yield item
+                if isinstance(item, FetchFailure) and item.native_id and self._opts.attachments:
+                    failed.add(item.native_id)  # keep its attachments: a full sync must not prune them
+                    yield from self._files.parent_failed(item.native_id, item.message, uri=item.uri)
                 if isinstance(item, Document):
                     read.add(item.native_id)
                     if self._opts.attachments:
@@ -160,7 +164,7 @@ class ConfluenceConnector:
         if since is not None and self._opts.attachments:
             yield from self._pages_with_new_files(since, read)
         if since is None and self._opts.attachments:
-            self._files.forget_missing(read)
+            self._files.forget_missing(read | failed)
             if since is not None and newest is not None:  # increments run oldest first: resumable per page
                 yield Checkpoint(cursor={"modified": newest.isoformat()})
         yield Checkpoint(cursor={"modified": (newest or datetime.now(UTC)).isoformat()})

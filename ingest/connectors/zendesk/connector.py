@@ -108,11 +108,14 @@ class ZendeskConnector:
     def list_documents(self) -> Iterator[Item]:
         started = int(time.time())
         read: dict[str, tuple[dict[str, Any], list[Document]]] = {}  # article id -> article, its documents
+        failed: set[str] = set()  # article ids none of whose translations could be read
         for locale in self._locales():
             for article in self._client().paged(f"/api/v2/help_center/{locale}/articles", "articles"):
                 item = self._document(article, article, locale)
                 if item is not None:
                     yield item
+                if isinstance(item, FetchFailure) and article.get("id"):
+                    failed.add(str(article["id"]))
                 if isinstance(item, Document):  # kept small: what the attachments need
                     entry = read.setdefault(str(article["id"]), (
                         {"id": article["id"], "source_locale": article.get("source_locale")}, []))
@@ -120,7 +123,9 @@ class ZendeskConnector:
         if self._opts.attachments:
             for article, docs in read.values():
                 yield from self._attachments(article, docs)
-            self._files.forget_missing(set(read))
+            for article_id in sorted(failed - set(read)):  # unreadable now: keep its attachments
+                yield from self._files.parent_failed(article_id, "no translation of the article could be read")
+            self._files.forget_missing(set(read) | failed)
         yield Checkpoint(cursor={"start_time": started})
 
     def read_since(self, cursor: Mapping[str, Any]) -> Iterator[Item]:
