@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -65,6 +65,8 @@ class TurnContext:
     behavioral: list[Scenario]
     #: The decision trace's notes: a hook appends what the trace should say (e.g. the LLM was down).
     notes: list[str] = field(default_factory=list)
+    #: The turn's knowledge hits (retrieved once per turn, shared with the answer that may follow).
+    knowledge: Callable[[], Sequence[Hit]] = lambda: ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +227,7 @@ class Agent:
                         language=turn.language,
                         behavioral=behavioral,
                         notes=turn.notes,
+                        knowledge=lambda: self._knowledge(turn),
                     )
                 )
             if outcome is not None:
@@ -239,8 +242,7 @@ class Agent:
         an ordinary question (a shared brand word lifts both: "How much does the Mill cost?" against
         "suing Brewly"). Only used in the ambiguous band below the strong threshold."""
         with turn.timer("contrast_ms"):
-            turn.language = detect_language(turn.message)
-            hits = turn.prefetched = self._retrieve(turn)
+            hits = self._knowledge(turn)
         knowledge = max((h.dense_score or 0.0 for h in hits), default=0.0)
         if knowledge < prohibited.score:
             return prohibited
@@ -253,7 +255,7 @@ class Agent:
     def _answer(self, turn: _Turn, history: list[Any], instruction: str | None) -> Decision:
         t, settings = turn.timer, self.settings
         with t("retrieve_ms"):
-            hits = turn.prefetched if turn.prefetched is not None else self._retrieve(turn)
+            hits = self._knowledge(turn)
         turn.hits = hits
         turn.trace_retrieved = [
             Retrieved(
@@ -320,31 +322,26 @@ class Agent:
         return self._handoff(turn, HandoffReason.LOW_CONFIDENCE, score, history)
 
     def _retrieve(self, turn: _Turn) -> list[Hit]:
-        session, top_k = turn.session, self.settings.top_k
-        hits: list[Hit] = []
+        """The knowledge for this turn: in the customer's language first, then in any language."""
+        passes = [SearchFilters(kind=CONTENT_KINDS)]
         if turn.language and turn.language != "en":
-            hits = self._visible(
-                turn,
-                self.retriever.search(
-                    turn.message,
-                    workspace=session.workspace,
-                    top_k=top_k,
-                    query_vector=turn.vector,
-                    filters=SearchFilters(kind=CONTENT_KINDS, language=turn.language),
-                ),
-            )
-        if not hits:
-            hits = self._visible(
-                turn,
-                self.retriever.search(
-                    turn.message,
-                    workspace=session.workspace,
-                    top_k=top_k,
-                    query_vector=turn.vector,
-                    filters=SearchFilters(kind=CONTENT_KINDS),
-                ),
-            )
+            passes.insert(0, SearchFilters(kind=CONTENT_KINDS, language=turn.language))
+        hits: list[Hit] = []
+        for filters in passes:
+            hits = self._visible(turn, self.retriever.search(
+                turn.message, workspace=turn.session.workspace, top_k=self.settings.top_k,
+                query_vector=turn.vector, filters=filters))
+            if hits:
+                break
         return hits
+
+    def _knowledge(self, turn: _Turn) -> list[Hit]:
+        """``_retrieve`` once per turn: whoever asks first (the prohibited-topic contrast, an action
+        hook, the answer) leaves the hits in ``turn.prefetched`` for the others."""
+        if turn.prefetched is None:
+            turn.language = turn.language or detect_language(turn.message)
+            turn.prefetched = self._retrieve(turn)
+        return turn.prefetched
 
     @staticmethod
     def _visible(turn: _Turn, hits: list[Hit]) -> list[Hit]:

@@ -31,7 +31,7 @@ from agent.scenarios import Retriever
 from agent.sessions import Role, SessionStore
 from core.errors import NotFound
 from core.models import DocumentKind
-from retrieval.search import SearchFilters, knowledge_by_default
+from retrieval.search import SearchFilters
 
 from .caller import ActionCaller, CallResult, Outcome
 from .intent import contact_only_missing, how_to_question, identifiers_in_message
@@ -172,19 +172,12 @@ class ActionRunner:
             filled = self.filler.fill(action, context.message, contact=context.session.contact, known={},
                                       answering=None)
             if not identifiers_in_message(action, filled):
-                knowledge = self._best_knowledge(context)
+                knowledge = max((float(h.dense_score or 0.0) for h in context.knowledge()), default=0.0)
                 if knowledge >= similarity - self.how_to_margin:
                     context.notes.append(f"action {action.id} matched ({similarity:.2f}) but the message asks how "
                                          f"and the knowledge matches about as well ({knowledge:.2f}): answered from it")
                     return None
         return action, similarity
-
-    def _best_knowledge(self, context: TurnContext) -> float:
-        """The dense similarity of the best knowledge chunk (articles, pages, files) on this channel."""
-        hits = self.retriever.search(
-            context.message, workspace=context.workspace, top_k=1, per_document=1, query_vector=context.vector,
-            filters=knowledge_by_default(SearchFilters(channel=context.session.channel.value)))
-        return max((float(h.dense_score or 0.0) for h in hits), default=0.0)
 
     def _candidates(self, context: TurnContext, *, top_k: int, floor: float) -> list[tuple[ActionDef, float]]:
         """The retrieved actions at or above ``floor`` that are enabled on the session's channel and
