@@ -36,7 +36,7 @@ from core.settings import HelpdeskSettings
 from core.tables import utcnow
 from ingest.connectors.http import error_for_status
 
-from .sessions import SessionStore
+from .sessions import HandoffInfo, SessionStore
 from .tables import OutboxRow
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,11 @@ class HandoffTicket(Frozen):
     transcript: list[dict[str, Any]] = Field(default_factory=list)
     contact_email: str | None = None
     contact_name: str = ""
+
+    @property
+    def urgent(self) -> bool:
+        """An upset customer or a prohibited topic: the helpdesks get it at high priority."""
+        return self.reason in ("frustration", "prohibited_topic")
 
     @property
     def subject(self) -> str:
@@ -118,7 +123,7 @@ class ZendeskTarget:
             "comment": {"body": ticket.body(), "public": False},
             "external_id": f"knowdesk-{ticket.workspace}-{ticket.ticket}",
             "tags": ["knowdesk", f"handoff_{ticket.reason}", f"ticket_{ticket.ticket}"],
-            "priority": "high" if ticket.reason in ("frustration", "prohibited_topic") else "normal",
+            "priority": "high" if ticket.urgent else "normal",
         }
         if ticket.contact_email:
             payload["requester"] = {"email": ticket.contact_email, "name": ticket.contact_name or ticket.contact_email}
@@ -147,7 +152,7 @@ class HubSpotTarget:
             "hs_pipeline_stage": self.stage,
             "subject": ticket.subject,
             "content": ticket.body(),
-            "hs_ticket_priority": "HIGH" if ticket.reason in ("frustration", "prohibited_topic") else "MEDIUM",
+            "hs_ticket_priority": "HIGH" if ticket.urgent else "MEDIUM",
         }
         response = _post(
             self.client,
@@ -301,10 +306,11 @@ class Outbox:
     def _deliver(self, row: OutboxRow, now: datetime, report: DeliveryReport) -> None:
         target = self.targets.get(row.target)
         attempts = row.attempts + 1
+        handoff = self.store.handoff(row.workspace, row.handoff_id)
         try:
             if target is None:
                 raise SourceError(f"target {row.target!r} is no longer configured")
-            ref = target.send(self._ticket(row.workspace, row.handoff_id))
+            ref = target.send(self._ticket(row.workspace, handoff))
         except KnowdeskError as exc:
             permanent = not exc.retryable or attempts >= self.max_attempts
             delay = (
@@ -329,7 +335,7 @@ class Outbox:
             s.execute(update(OutboxRow).where(OutboxRow.id == row.id).values(**values))
         self.store.add_event(
             row.workspace,
-            self.store.handoff(row.workspace, row.handoff_id).session_id,
+            handoff.session_id,
             "helpdesk",
             {
                 "target": row.target,
@@ -339,23 +345,13 @@ class Outbox:
             },
         )
 
-    def _ticket(self, workspace: str, handoff_id: str) -> HandoffTicket:
-        h = self.store.handoff(workspace, handoff_id)
+    def _ticket(self, workspace: str, h: HandoffInfo) -> HandoffTicket:
         session = self.store.get(workspace, h.session_id)
         return HandoffTicket(
+            **h.model_dump(exclude={"id", "assignee", "created_at"}),
             workspace=workspace,
             handoff_id=h.id,
-            session_id=h.session_id,
-            ticket=h.ticket,
             channel=session.channel.value,
-            reason=h.reason,
-            trigger_score=h.trigger_score,
-            confidence=h.confidence,
-            summary=h.summary,
-            sentiment=h.sentiment,
-            documents=h.documents,
-            scenarios=h.scenarios,
-            transcript=h.transcript,
             contact_email=session.contact.email,
             contact_name=session.contact.name,
         )

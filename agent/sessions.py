@@ -104,6 +104,7 @@ class HandoffInfo(Frozen):
     documents: list[Any]
     scenarios: list[Any]
     transcript: list[Any]
+    assignee: str | None = None  # the human who took it, once recorded
     created_at: datetime
 
 
@@ -340,5 +341,6 @@ def _handoff(row: HandoffRow) -> HandoffInfo:
         documents=row.documents or [],
         scenarios=row.scenarios or [],
         transcript=row.transcript or [],
+        assignee=row.assignee,
         created_at=row.created_at,
     )

@@ -113,6 +113,7 @@ class HandoffRow(Base):
     documents: Mapped[list[Any]] = mapped_column(default=list)
     scenarios: Mapped[list[Any]] = mapped_column(default=list)
     transcript: Mapped[list[Any]] = mapped_column(default=list)
+    assignee: Mapped[str | None] = mapped_column(String(200), default=None)  # added by migration 1100 (CSAT)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -18,11 +18,11 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from agent.sessions import SessionStatus, SessionStore
-from agent.tables import SessionRow
+from agent.tables import HandoffRow, SessionRow
 from core.errors import ConfigError, Conflict, InvalidInput, NotFound
 from core.settings import InsightsCsatSettings
 from core.tables import utcnow
@@ -32,9 +32,6 @@ from .tables import ScoreRow, SurveyRow
 from .webhook import CsatWebhook
 
 DONE = (SessionStatus.RESOLVED, SessionStatus.CLOSED)
-_SET_ASSIGNEE = text("UPDATE agent_handoffs SET assignee = :assignee WHERE id = :id AND workspace = :workspace")
-_ASSIGNEES = text("SELECT id, assignee FROM agent_handoffs WHERE id IN :ids").bindparams(
-    bindparam("ids", expanding=True))
 
 
 class CsatService:
@@ -97,10 +94,10 @@ class CsatService:
             raise Conflict(f"session {session_id!r} is {session.status.value}; scores are given once it is resolved")
         handoffs = self.sessions.handoffs(workspace, session_id=session_id, limit=1)
         last = handoffs[0] if handoffs else None
-        assignee = self._assignees([last.id]).get(last.id) if last else None
         row = ScoreRow(session_id=session_id, workspace=workspace, score=score, comment=comment,
                        channel=session.channel.value, handed_off=last is not None,
-                       handoff_reason=last.reason if last else None, assignee=assignee, created_at=at or utcnow())
+                       handoff_reason=last.reason if last else None, assignee=last.assignee if last else None,
+                       created_at=at or utcnow())
         try:
             with self.db.session() as s:
                 s.add(row)
@@ -130,11 +127,8 @@ class CsatService:
         """Record the human who took a handoff (``agent_handoffs.assignee``)."""
         self.sessions.handoff(workspace, handoff_id)  # NotFound for another workspace's handoff
         with self.db.session() as s:
-            s.execute(_SET_ASSIGNEE, {"assignee": assignee.strip() or None, "id": handoff_id, "workspace": workspace})
-
-    def _assignees(self, handoff_ids: list[str]) -> dict[str, str]:
-        with self.db.session() as s:
-            return {str(i): str(a) for i, a in s.execute(_ASSIGNEES, {"ids": handoff_ids}) if a}
+            s.execute(update(HandoffRow).where(HandoffRow.id == handoff_id, HandoffRow.workspace == workspace)
+                      .values(assignee=assignee.strip() or None))
 
     # -- aggregates ------------------------------------------------------------------------------
     def scores(self, workspace: str, start: datetime, end: datetime) -> list[Score]:

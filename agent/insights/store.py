@@ -8,8 +8,7 @@ from datetime import datetime
 from typing import TypeVar
 
 import numpy as np
-from sqlalchemy import bindparam, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from agent.sessions import Role
 from agent.tables import HandoffRow, MessageRow, SessionRow
@@ -18,11 +17,6 @@ from core.tables import WorkspaceRow, utcnow
 
 from .models import CustomerMessage, Insight, InsightRun, SessionFacts, Window
 from .tables import InsightRunRow, InsightVectorRow
-
-# agent_handoffs.assignee is not on the agent's mapped class, so it is read with plain SQL.
-_ASSIGNEES = text("SELECT id, assignee FROM agent_handoffs WHERE id IN :ids AND assignee IS NOT NULL").bindparams(
-    bindparam("ids", expanding=True))
-
 
 T = TypeVar("T")
 
@@ -53,25 +47,16 @@ class InsightStore:
                 channels = dict(s.execute(
                     select(SessionRow.id, SessionRow.channel).where(SessionRow.id.in_(part))).tuples().all())
                 handoffs = s.execute(
-                    select(HandoffRow.session_id, HandoffRow.reason, HandoffRow.id)
+                    select(HandoffRow.session_id, HandoffRow.reason, HandoffRow.assignee)
                     .where(HandoffRow.workspace == workspace, HandoffRow.session_id.in_(part))
                     .order_by(HandoffRow.created_at.desc())
                 ).all()
                 first = {sid: reason for sid, reason, _ in handoffs}  # the loop ends on the earliest
-                assignees = self.assignees(s, [h[2] for h in handoffs])
-                who = {sid: assignees.get(hid) for sid, _, hid in handoffs}
+                who = {sid: assignee for sid, _, assignee in handoffs}
                 for sid in part:
                     facts[sid] = SessionFacts(session_id=sid, channel=channels.get(sid, "web"),
                                               handoff_reason=first.get(sid), assignee=who.get(sid))
         return facts
-
-    @staticmethod
-    def assignees(s: Session, handoff_ids: Sequence[str]) -> dict[str, str]:
-        """The ``assignee`` column (added by migration 1100 beside the agent's columns)."""
-        if not handoff_ids:
-            return {}
-        rows = s.execute(_ASSIGNEES, {"ids": list(handoff_ids)})
-        return {str(r[0]): str(r[1]) for r in rows}
 
     # -- vectors ---------------------------------------------------------------------------------
     def vectors(self, model: str, message_ids: Sequence[int]) -> dict[int, np.ndarray]:

@@ -7,11 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
-
-from agent.training.models import AIProfile, Scenario, ScenarioKind
+from agent.training.models import AIProfile, ProfileContent, Scenario, ScenarioContent, ScenarioKind
 from core.errors import InvalidInput
-from core.models import Channel, Frozen
+from core.models import Frozen
 
 ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")
@@ -27,18 +25,8 @@ class ScenarioStatus(StrEnum):
     CHANGED = "changed"  # published, and the draft has unpublished edits
 
 
-class ScenarioDraft(Frozen):
+class ScenarioDraft(ScenarioContent):
     """What an author edits; publishing freezes it into an immutable version."""
-
-    kind: ScenarioKind
-    title: str
-    triggers: tuple[str, ...] = ()
-    answer: str = ""
-    is_instruction: bool = False
-    channels: tuple[Channel, ...] = ()
-    segments: tuple[str, ...] = ()
-    directory: str = ""
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
 
     def checked(self) -> ScenarioDraft:
         """This draft, trimmed, or ``InvalidInput`` naming what is wrong."""
@@ -77,12 +65,8 @@ class ScenarioDraft(Frozen):
         return Scenario(id=scenario_id, workspace=workspace, version=version, **self.model_dump())
 
 
-class ProfileDraft(Frozen):
+class ProfileDraft(ProfileContent):
     """The editable AI profile."""
-
-    name: str = "Assistant"
-    persona: str = ""
-    ground_rules: str = ""
 
     def checked(self) -> ProfileDraft:
         name = self.name.strip()

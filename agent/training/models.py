@@ -21,8 +21,8 @@ class ScenarioKind(StrEnum):
     SPECIFIC = "specific"  # applied when a customer's question matches the trigger
 
 
-class Scenario(Frozen):
-    """One published training scenario.
+class ScenarioContent(Frozen):
+    """What a scenario says, shared by the editable draft and the published version.
 
     ``triggers``: the trigger question and its variants (specific scenarios only).
     ``answer``: the reply to give, or an instruction for how to answer (``is_instruction``).
@@ -30,8 +30,6 @@ class Scenario(Frozen):
     ``threshold``: minimum match similarity for a specific scenario (None: the agent's default).
     """
 
-    id: str
-    workspace: str
     kind: ScenarioKind
     title: str
     triggers: tuple[str, ...] = ()
@@ -41,6 +39,13 @@ class Scenario(Frozen):
     segments: tuple[str, ...] = ()
     directory: str = ""
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class Scenario(ScenarioContent):
+    """One published training scenario."""
+
+    id: str
+    workspace: str
     version: int = Field(default=1, ge=1)
 
     def applies_to(self, channel: Channel | str, segments: tuple[str, ...] | list[str] = ()) -> bool:
@@ -49,13 +54,18 @@ class Scenario(Frozen):
         return not self.segments or bool(set(self.segments) & set(segments))
 
 
-class AIProfile(Frozen):
-    """The published persona and ground rules of a workspace's agent."""
+class ProfileContent(Frozen):
+    """The persona and ground rules, shared by the editable draft and the published version."""
 
-    workspace: str
     name: str = "Assistant"
     persona: str = ""
     ground_rules: str = ""
+
+
+class AIProfile(ProfileContent):
+    """The published persona and ground rules of a workspace's agent."""
+
+    workspace: str
     version: int = Field(default=1, ge=1)
 
 
