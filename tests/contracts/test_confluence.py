@@ -11,7 +11,7 @@ from qdrant_client import QdrantClient
 from core.db import Database
 from core.errors import ConfigError, RateLimited, SourceAuthError, SourceNotFound
 from core.models import Document, Source, SourceKind
-from ingest.connectors.base import Connector, ConnectorContext
+from ingest.connectors.base import Checkpoint, Connector, ConnectorContext
 from ingest.connectors.confluence.connector import ConfluenceConnector, ConfluenceOptions
 from ingest.parsing import Parser
 from tests.contracts.connector_contract import ConnectorContract, ContractEnv
@@ -158,6 +158,21 @@ def test_a_truncated_listing_deletes_nothing_and_says_so(cf: ConfluenceFixture, 
         assert report.deleted == 0 and report.status == "partial", report
         assert any("nothing deleted" in n for n in report.notes)
         assert harness.indexed() == ids
+
+
+def test_an_increment_without_attachments_is_resumable_per_search_page(cf: ConfluenceFixture) -> None:
+    cf.source = cf.source.model_copy(update={"options": cf.source.options | {"attachments": False, "page_size": 1}})
+    ids = [cf.fake.add(f"Page {i}", f"<p>Text {i} about tampers.</p>") for i in range(3)]
+    cursor = [i for i in cf.connector().list_documents() if isinstance(i, Checkpoint)][-1].cursor
+    for pid in ids:
+        cf.fake.edit(pid, "<p>Edited text about tampers.</p>")
+    items = list(cf.connector().read_since(cursor))  # type: ignore[attr-defined]
+    marks = [n for n, i in enumerate(items) if isinstance(i, Checkpoint)]
+    assert [type(i) for i in items[:marks[0]]] == [Document], "a checkpoint follows each one-page search page"
+    assert len(marks) >= 3 and marks[:3] == [1, 3, 5], items
+    seen = [i.cursor["modified"] for i in items if isinstance(i, Checkpoint)]
+    assert seen == sorted(seen), "oldest first: the cursor only moves forward"
+    assert {i.native_id for i in items if isinstance(i, Document)} == set(ids)
 
 
 def test_two_thousand_pages_are_all_listed(cf: ConfluenceFixture) -> None:

@@ -4,6 +4,7 @@ Confluence REST API with atlassian-python-api."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -179,9 +180,17 @@ def test_a_page_under_a_restricted_ancestor_is_restricted(cf: StoredConfluence, 
     assert harness.indexed() == {public}, "restricted pages, their descendants and attachments are skipped"
     assert set(cf.connector().list_ids()) == {public}  # type: ignore[attr-defined]
     assert server.requests_to(DOWNLOADS) == []
-    # each ancestor's restrictions are fetched once per run, however many pages share it
+    # an ancestor the search returned costs no request: its expanded restriction is kept
     server.clear_log()
     list(cf.connector().list_documents())
+    assert server.requests_to(r"/restriction/byOperation/read$") == [], "every ancestor came with the search"
+    # one it did not return is fetched once per run, however many pages share it
+    earlier = datetime.now(UTC) - timedelta(hours=1)
+    for pid in (public, internal, playbooks):
+        cf.fake.pages[pid].when = earlier
+    cf.set_options(overlap_minutes=0)
+    server.clear_log()
+    list(cf.connector().read_since({"modified": (earlier + timedelta(minutes=30)).isoformat()}))  # type: ignore[attr-defined]
     assert len(server.requests_to(rf"/content/{internal}/restriction/byOperation/read$")) == 1
     assert not server.requests_to(rf"/content/{public}/restriction/")  # a root page has no ancestors to read
 

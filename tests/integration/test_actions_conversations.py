@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,10 +22,10 @@ from core.models import Channel
 from core.settings import ActionSettings, Settings
 from flows.runtime import Runtime
 from tests.fixtures.loopback import Fault, LoopbackServer, Request, Response
+from tests.fixtures.orders_spec import import_orders_spec
 
 pytestmark = pytest.mark.slow
 
-SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "actions" / "orders.yaml"
 WS = "default"
 SHOP_KEY = "shop-key-s3cr3t-value"
 CUSTOMER_TOKEN = "customer-token-t0ps3cret"
@@ -80,11 +79,7 @@ def api() -> Iterator[LoopbackServer]:
 @pytest.fixture(scope="module")
 def rt(tmp_path_factory: pytest.TempPathFactory, api: LoopbackServer) -> Iterator[Runtime]:
     runtime = Runtime(Settings(home=tmp_path_factory.mktemp("actions-home"), actions=ActionSettings(timeout=1.0)))
-    report = runtime.actions.import_spec(WS, "brewly", SPEC.read_bytes(), base_url=f"{api.url}/v1",
-                                         channels=(Channel.WEB,))
-    assert len(report.imported) >= 10 and not report.skipped, report
-    runtime.actions.store.set_allowlist(WS, ["127.0.0.1"])
-    runtime.actions.store.set_secret(WS, "brewly", "ShopKey", {"value": SHOP_KEY})
+    import_orders_spec(runtime, api_url=api.url, shop_key=SHOP_KEY, workspace=WS)
     yield runtime
     runtime.actions.caller.close()
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,10 +29,11 @@ from core.settings import ActionSettings, LLMSettings, Settings
 from flows.runtime import Runtime
 from retrieval.search import SearchFilters
 from tests.fixtures.loopback import LoopbackServer, Request, Response
+from tests.fixtures.orders_spec import ORDERS_SPEC as SPEC
+from tests.fixtures.orders_spec import import_orders_spec
 
 pytestmark = pytest.mark.slow
 
-SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "actions" / "orders.yaml"
 WS = "default"
 SHOP_KEY = "shop-key-Lm7-s3cr3t"
 CUSTOMER_TOKEN = "customer-token-Lm7-t0p"
@@ -107,11 +107,7 @@ def rt(tmp_path_factory: pytest.TempPathFactory, api: LoopbackServer,
     llm = LLMSettings(base_url=f"{model[0].url}/v1", model="tiny", api_key=LLM_KEY, timeout=5)
     runtime = Runtime(Settings(home=tmp_path_factory.mktemp("llm-tools-home"), llm=llm,
                                actions=ActionSettings(timeout=2.0)))
-    report = runtime.actions.import_spec(WS, "brewly", SPEC.read_bytes(), base_url=f"{api.url}/v1",
-                                         channels=(Channel.WEB,))
-    assert len(report.imported) >= 10 and not report.skipped, report
-    runtime.actions.store.set_allowlist(WS, ["127.0.0.1"])
-    runtime.actions.store.set_secret(WS, "brewly", "ShopKey", {"value": SHOP_KEY})
+    import_orders_spec(runtime, api_url=api.url, shop_key=SHOP_KEY, workspace=WS)
     yield runtime
     runtime.actions.caller.close()
     tools = runtime.actions.runner.tools

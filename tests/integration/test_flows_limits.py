@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,54 +40,58 @@ def test_an_expired_lease_of_a_dead_holder_is_taken_over(db: Database) -> None:
         assert holder != "dead:1:x"
 
 
-def test_only_one_of_many_racing_threads_holds_the_lease(db: Database) -> None:
-    inside = 0
-    most = 0
-    guard = threading.Lock()
+class Overlap:
+    """The most threads seen inside ``inside()`` at once."""
 
-    def work() -> None:
-        nonlocal inside, most
-        with source_lease(db, "default", "docs", wait=30, poll=0.01):
-            with guard:
-                inside += 1
-                most = max(most, inside)
-            threading.Event().wait(0.02)
-            with guard:
-                inside -= 1
+    def __init__(self) -> None:
+        self.now = self.most = 0
+        self._guard = threading.Lock()
 
-    threads = [threading.Thread(target=work) for _ in range(6)]
+    @contextmanager
+    def inside(self) -> Iterator[None]:
+        with self._guard:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            threading.Event().wait(0.02)  # long enough for another thread to get in, if it can
+            yield
+        finally:
+            with self._guard:
+                self.now -= 1
+
+
+def run_threads(n: int, target: Callable[[], object]) -> None:
+    threads = [threading.Thread(target=target) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert most == 1
+
+
+def test_only_one_of_many_racing_threads_holds_the_lease(db: Database) -> None:
+    overlap = Overlap()
+
+    def work() -> None:
+        with source_lease(db, "default", "docs", wait=30, poll=0.01), overlap.inside():
+            pass
+
+    run_threads(6, work)
+    assert overlap.most == 1
 
 
 def test_bounded_embedder_runs_one_call_at_a_time_with_one_slot() -> None:
     inner = HashEmbedder()
     bounded = BoundedEmbedder(inner=inner, slots=1)
-    active = 0
-    most = 0
-    guard = threading.Lock()
+    overlap = Overlap()
     original = inner.embed_documents
 
     def slow(texts):  # type: ignore[no-untyped-def]
-        nonlocal active, most
-        with guard:
-            active += 1
-            most = max(most, active)
-        threading.Event().wait(0.02)
-        with guard:
-            active -= 1
-        return original(texts)
+        with overlap.inside():
+            return original(texts)
 
     inner.embed_documents = slow  # type: ignore[method-assign]
-    threads = [threading.Thread(target=bounded.embed_documents, args=(["a b c"],)) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert most == 1 and inner.embedded == 4
+    run_threads(4, lambda: bounded.embed_documents(["a b c"]))
+    assert overlap.most == 1 and inner.embedded == 4
     assert bounded.model_id == "hash-embedder" and bounded.dimension == 64
 
 

@@ -1,4 +1,7 @@
-"""The index and hybrid search on real Qdrant local storage with the real MiniLM model."""
+"""The index and hybrid search on real Qdrant local storage with the real MiniLM model.
+
+Plumbing that no model changes (shrinking documents, idempotent rewrites, scoped deletes) is
+checked once for every engine by the index-backend contract, tests/contracts/test_index_backends.py."""
 
 from __future__ import annotations
 
@@ -10,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qdrant_client import QdrantClient, models
+from qdrant_client import QdrantClient
 
 from core.errors import ConfigError, StoreLocked
-from core.ids import point_id
 from core.models import Chunk, Document, DocumentKind
 from retrieval.embedding import SentenceTransformerEmbedder
 from retrieval.index import QdrantIndex, close_client, open_client
@@ -176,19 +178,6 @@ class Store:
         self.index.replace_document(document, chunks, self.embedder.embed_documents([c.embed_text for c in chunks]))
         return chunks
 
-    def point_ids(self, workspace: str, document_id: str) -> set[str]:
-        records, _ = self.client.scroll(
-            self.index.collection_name,
-            scroll_filter=models.Filter(
-                must=[
-                    models.FieldCondition(key="workspace", match=models.MatchValue(value=workspace)),
-                    models.FieldCondition(key="document_id", match=models.MatchValue(value=document_id)),
-                ]
-            ),
-            limit=100,
-        )
-        return {str(r.id) for r in records}
-
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> Iterator[Store]:
@@ -206,40 +195,6 @@ def test_collection_is_named_after_model_chunker_and_dimension(store: Store) -> 
     assert store.index.collection_name == "kd__all_minilm_l6_v2__v1__d384"
     aliases = store.client.get_aliases().aliases
     assert [(a.alias_name, a.collection_name) for a in aliases] == [("kd", store.index.collection_name)]
-
-
-def test_shrinking_document_leaves_no_stale_chunks(store: Store) -> None:
-    document = make_document(WS, "help", "shrinking", language="en")
-    store.write(document, [f"Shrinking paragraph {n} about warranty terms." for n in range(5)])
-    assert store.index.count(WS, document_id=document.id) == 5
-    store.write(document, ["Warranty terms, short version.", "Warranty claims go through support."])
-    assert store.index.count(WS, document_id=document.id) == 2
-    assert store.index.document_chunk_ids(WS, document.id) == [f"{document.id}#0", f"{document.id}#1"]
-
-
-def test_rewrite_is_idempotent(store: Store) -> None:
-    document = make_document(WS, "help", "idempotent", language="en")
-    texts = ["Same text once.", "Same text twice."]
-    chunks = store.write(document, texts)
-    first = store.point_ids(WS, document.id)
-    total = store.index.count(WS)
-    store.write(document, texts)
-    assert store.point_ids(WS, document.id) == first == {point_id(WS, c.id) for c in chunks}
-    assert store.index.count(WS) == total
-
-
-def test_delete_documents_only_touches_the_named_documents_of_the_workspace(store: Store) -> None:
-    doomed = [make_document(WS, "tmp", f"doomed-{n}") for n in range(3)]
-    for document in doomed:
-        store.write(document, ["Temporary text.", "More temporary text."])
-    store.write(make_document(OTHER_WS, "tmp", "doomed-0"), ["Other tenant's temporary text."])
-    assert store.index.count(WS, source_id="tmp") == 6
-    store.index.delete_documents(WS, [d.id for d in doomed[:2]])
-    assert store.index.count(WS, source_id="tmp") == 2
-    assert store.index.count(OTHER_WS, source_id="tmp") == 1
-    store.index.delete_source(WS, "tmp")
-    assert store.index.count(WS, source_id="tmp") == 0
-    assert store.index.count(OTHER_WS, source_id="tmp") == 1
 
 
 def test_chunk_count_mismatch_is_rejected(store: Store) -> None:

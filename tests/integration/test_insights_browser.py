@@ -4,19 +4,17 @@ screenshot is saved to ``test-artifacts/admin-insights.png`` for review."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from core.settings import Settings
 from flows.runtime import Runtime
 from service.api import create_app
 from service.keys import KeyStore
+from tests.fixtures.app_server import serve_app
 from tests.integration.cdp import Browser, chromium_path
 
 pytestmark = pytest.mark.slow
@@ -29,19 +27,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     rt.insights.seed_samples("default")
     rt.insights.insights.refresh("default", since="7d")
     _, key = KeyStore(db=rt.db).create("default", scopes=["read"])
-    server = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="admin-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the server did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}", key
+        with serve_app(create_app(rt), name="admin-server") as url:
+            yield url, key
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         rt.qdrant.close()
 
 

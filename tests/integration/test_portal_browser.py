@@ -5,18 +5,16 @@ saved to ``test-artifacts/portal.png`` for review."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from core.settings import Settings
 from flows.runtime import Runtime
 from ingest.authored.markdown_io import from_export
 from service.api import create_app
+from tests.fixtures.app_server import serve_app
 from tests.integration.cdp import Browser, chromium_path
 
 pytestmark = pytest.mark.slow
@@ -31,19 +29,10 @@ def portal(tmp_path: Path) -> Iterator[str]:
     bundle = from_export(json.loads((ROOT / "service" / "samples" / "helpcenter.json").read_text(encoding="utf-8")))
     bundle = bundle.model_copy(update={"articles": tuple(a for a in bundle.articles if a.topic in TOPICS)})
     rt.helpcenter.import_bundle("default", bundle)
-    server = uvicorn.Server(uvicorn.Config(create_app(rt), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="portal-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the server did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serve_app(create_app(rt), name="portal-server") as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
         rt.qdrant.close()
 
 

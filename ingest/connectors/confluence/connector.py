@@ -161,12 +161,14 @@ class ConfluenceConnector:
                         yield from self._attachments(item)
                     if item.updated_at:
                         newest = max(newest, item.updated_at) if newest else item.updated_at
+            if since is not None and newest is not None and not self._opts.attachments:
+                # increments run oldest first: resumable per page. Not with attachments: the file
+                # search below starts from ``since``, and a cursor moved past it would skip uploads.
+                yield Checkpoint(cursor={"modified": newest.isoformat()})
         if since is not None and self._opts.attachments:
             yield from self._pages_with_new_files(since, read)
         if since is None and self._opts.attachments:
             self._files.forget_missing(read | failed)
-            if since is not None and newest is not None:  # increments run oldest first: resumable per page
-                yield Checkpoint(cursor={"modified": newest.isoformat()})
         yield Checkpoint(cursor={"modified": (newest or datetime.now(UTC)).isoformat()})
 
     def _cql(self, since: datetime | None, *, ids: list[str] | None = None) -> str:

@@ -12,7 +12,8 @@ built from every restricted level (the page and its ancestors):
   to no channel or segment until the restrictions are made consistent in Confluence.
 
 Ancestors' restrictions come from ``GET /rest/api/content/{id}/restriction/byOperation/read``
-(Cloud and Data Center both document it), fetched once per ancestor and run.
+(Cloud and Data Center both document it), fetched once per ancestor and run, and not at all for
+an ancestor the search already returned (its expanded restriction is kept).
 """
 
 from __future__ import annotations
@@ -69,8 +70,21 @@ class AncestorRestrictions:
             self._cache[page_id] = self._fetch(page_id)
         return self._cache[page_id]
 
+    def remember(self, content: dict[str, Any]) -> None:
+        """Keep the read restriction a search result carries (expanded ``restrictions.read``): its
+        descendants then need no request for it. A list that may be cut short is not kept."""
+        read = ((content.get("restrictions") or {}).get("read") or {}).get("restrictions")
+        page_id = str(content.get("id") or "")
+        if not page_id or page_id in self._cache or not isinstance(read, dict):
+            return
+        kinds = [read.get(k) for k in ("user", "group")]
+        if all(isinstance(k, dict) and len(k.get("results") or []) < int(k.get("limit") or 0) for k in kinds):
+            self._cache[page_id] = labels(read)
+
     def audience(self, content: dict[str, Any]) -> tuple[tuple[str, ...], list[str]]:
-        """(the page's audience, ids of the ancestors whose restrictions it inherits)."""
+        """(the page's audience, ids of the ancestors whose restrictions it inherits); remembers the
+        page's own restriction for its descendants (see ``remember``)."""
+        self.remember(content)
         ancestors = [str(a.get("id")) for a in content.get("ancestors") or [] if a.get("id")]
         inherited = [(a, self.of(a)) for a in ancestors]
         audience = combine([*(level for _, level in inherited), own_labels(content)])
