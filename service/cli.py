@@ -26,6 +26,7 @@ from flows.runtime import Runtime, get_runtime
 from ingest.sources import parse_option_pairs
 from retrieval.search import SearchFilters, parse_filters
 from service import commands, output
+from service.commands.options import JsonOut, Workspace, workspace_or_default
 from service.keys import KeyStore
 
 out = Console()
@@ -41,18 +42,8 @@ keys_app = typer.Typer(help="API keys for the HTTP API.", no_args_is_help=True)
 app.add_typer(sources_app, name="sources")
 app.add_typer(keys_app, name="keys")
 
-Workspace = Annotated[
-    str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).")
-]
-JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-
-
 def _rt() -> Runtime:
     return get_runtime()
-
-
-def _ws(workspace: str | None) -> str:
-    return workspace or _rt().settings.default_workspace
 
 
 @app.callback()
@@ -73,7 +64,8 @@ def sources_add(
 ) -> None:
     """Add a source, e.g. `knowdesk sources add docs --kind folder --option path=./docs`."""
     source = _rt().sources.add(
-        Source(workspace=_ws(workspace), name=name, kind=kind, options=parse_option_pairs(option or []))
+        Source(workspace=workspace_or_default(workspace), name=name, kind=kind,
+               options=parse_option_pairs(option or []))
     )
     if as_json:
         print(json.dumps(output.source(source)))
@@ -85,7 +77,7 @@ def sources_add(
 def sources_list(workspace: Workspace = None, as_json: JsonOut = False) -> None:
     """List the workspace's sources."""
     rt = _rt()
-    ws = _ws(workspace)
+    ws = workspace_or_default(workspace)
     rows = [output.source(s) | {"documents": rt.state(ws, s.name).count()} for s in rt.sources.list(ws)]
     if as_json:
         print(json.dumps({"sources": rows}))
@@ -99,7 +91,7 @@ def sources_list(workspace: Workspace = None, as_json: JsonOut = False) -> None:
 @sources_app.command("remove")
 def sources_remove(name: str, workspace: Workspace = None) -> None:
     """Remove a source and everything it indexed."""
-    removed = _rt().remove_source(_ws(workspace), name)
+    removed = _rt().remove_source(workspace_or_default(workspace), name)
     out.print(f"removed source {name} and its {removed} documents")
 
 
@@ -109,7 +101,7 @@ def sources_check(name: str, workspace: Workspace = None) -> None:
     from ingest.connectors.registry import build_connector
 
     rt = _rt()
-    source = rt.sources.get(_ws(workspace), name)
+    source = rt.sources.get(workspace_or_default(workspace), name)
     out.print(f"ok: {build_connector(source, rt.connector_context(source)).check()}")
 
 
@@ -124,7 +116,7 @@ def sync(
 ) -> None:
     """Sync a source into the index and print the run report."""
     rt = _rt()
-    source = rt.sources.get(_ws(workspace), name)
+    source = rt.sources.get(workspace_or_default(workspace), name)
     from service.commands.orchestration import sync_through_prefect  # a flow run when PREFECT_API_URL is set
 
     report = sync_through_prefect(source, full=full, force=force, quiet=as_json) or _run_sync(
@@ -164,7 +156,7 @@ def retrieve(
 ) -> None:
     """Retrieve cited passages for a query (or for every line of a --batch file)."""
     rt = _rt()
-    ws = _ws(workspace)
+    ws = workspace_or_default(workspace)
     if batch is not None:
         if query is not None:
             raise InvalidInput("give either a QUERY or --batch FILE, not both")
@@ -190,19 +182,18 @@ def keys_create(
 ) -> None:
     """Create an API key for the workspace; the key is printed once."""
     rt = _rt()
-    key_id, key = KeyStore(db=rt.db).create(_ws(workspace), scopes=scope or ["read"], name=name)
+    ws = workspace_or_default(workspace)
+    key_id, key = KeyStore(db=rt.db).create(ws, scopes=scope or ["read"], name=name)
     if as_json:
-        print(json.dumps({"id": key_id, "key": key, "workspace": _ws(workspace), "scopes": scope or ["read"]}))
+        print(json.dumps({"id": key_id, "key": key, "workspace": ws, "scopes": scope or ["read"]}))
     else:
-        out.print(
-            f"key id {key_id} (workspace {_ws(workspace)}): [bold]{key}[/]\nit is shown only now; store it safely"
-        )
+        out.print(f"key id {key_id} (workspace {ws}): [bold]{key}[/]\nit is shown only now; store it safely")
 
 
 @keys_app.command("list")
 def keys_list(workspace: Workspace = None, as_json: JsonOut = False) -> None:
     """List the workspace's keys (never their secrets)."""
-    rows = KeyStore(db=_rt().db).list(_ws(workspace))
+    rows = KeyStore(db=_rt().db).list(workspace_or_default(workspace))
     if as_json:
         print(json.dumps({"keys": rows}))
         return
@@ -216,7 +207,7 @@ def keys_list(workspace: Workspace = None, as_json: JsonOut = False) -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, workspace: Workspace = None) -> None:
     """Revoke a key."""
-    KeyStore(db=_rt().db).revoke(_ws(workspace), key_id)
+    KeyStore(db=_rt().db).revoke(workspace_or_default(workspace), key_id)
     out.print(f"revoked {key_id}")
 
 

@@ -11,22 +11,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
 from core.models import Channel
 from flows.runtime import get_runtime
+from service.commands.options import JsonOut, Workspace, workspace_or_default
 
 out = Console()
 err = Console(stderr=True)
 app = typer.Typer(help="Actions: API calls the agent makes, imported from OpenAPI specs.", no_args_is_help=True)
-Workspace = Annotated[
-    str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).")
-]
-JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 Channels = Annotated[list[Channel] | None, typer.Option("--channel", "-c", help="Enable on this channel (repeat).")]
-
-
-def _ws(workspace: str | None) -> str:
-    return workspace or get_runtime().settings.default_workspace
 
 
 @app.command("import")
@@ -44,7 +37,7 @@ def import_(
     except OSError as exc:
         raise InvalidInput(f"cannot read {spec}: {exc}") from exc
     label = (name or spec.stem).lower().replace(".", "-").replace(" ", "-")[:63]
-    report = get_runtime().actions.import_spec(_ws(workspace), label, text, base_url=base_url,
+    report = get_runtime().actions.import_spec(workspace_or_default(workspace), label, text, base_url=base_url,
                                                channels=tuple(channel or ()))
     if as_json:
         print(report.model_dump_json())
@@ -65,7 +58,11 @@ def import_(
 def list_(spec: Annotated[str | None, typer.Option("--spec")] = None, workspace: Workspace = None,
           as_json: JsonOut = False) -> None:
     """Actions with their method, path, channels, segments and confirmation flag."""
-    actions = get_runtime().actions.store.actions(_ws(workspace), spec=spec)
+    ws, store = workspace_or_default(workspace), get_runtime().actions.store
+    if spec is not None and spec not in {s.name for s in store.specs(ws)}:
+        raise NotFound(f"no action spec {spec!r} in workspace {ws!r}; `knowdesk actions list` shows every action "
+                       "with its spec")
+    actions = store.actions(ws, spec=spec)
     if as_json:
         print(json.dumps({"actions": [a.public() for a in actions]}))
         return
@@ -86,7 +83,8 @@ def enable(
     as_json: JsonOut = False,
 ) -> None:
     """Enable an action on channels (no --channel: disable it), restrict it to segments."""
-    action = get_runtime().actions.update(_ws(workspace), action_id, channels=tuple(channel or ()),
+    action = get_runtime().actions.update(workspace_or_default(workspace), action_id,
+                                          channels=tuple(channel or ()),
                                           segments=tuple(segment) if segment is not None else None, confirm=confirm)
     if as_json:
         print(json.dumps(action.public()))
@@ -110,7 +108,7 @@ def secret(
         if not sep:
             raise InvalidInput(f"--set takes FIELD=VALUE, got {pair.split('=')[0]!r}")
         values[key.strip()] = value
-    found = get_runtime().actions.store.set_secret(_ws(workspace), spec, scheme, values)
+    found = get_runtime().actions.store.set_secret(workspace_or_default(workspace), spec, scheme, values)
     out.print(f"secret of {spec}/{found.name} ({found.kind.value}) stored")
 
 
@@ -120,7 +118,7 @@ def allow(
     workspace: Workspace = None,
 ) -> None:
     """Allow actions to reach these private addresses (replaces the list)."""
-    saved = get_runtime().actions.store.set_allowlist(_ws(workspace), list(entries or ()))
+    saved = get_runtime().actions.store.set_allowlist(workspace_or_default(workspace), list(entries or ()))
     out.print("allowlist: " + (", ".join(saved) or "empty (public addresses only)"))
 
 

@@ -12,12 +12,10 @@ from agent.decision import Decision
 from agent.sessions import ContactRef
 from core.models import Channel
 from flows.runtime import Runtime, get_runtime
+from service.commands.options import Workspace
 
 out = Console()
 err = Console(stderr=True)
-Workspace = Annotated[
-    str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).")
-]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout (the Decision).")]
 
 

@@ -14,18 +14,11 @@ from rich.table import Table
 from core.errors import InvalidInput
 from flows.runtime import get_runtime
 from ingest.authored.markdown_io import from_export, read_folder, write_folder
+from service.commands.options import JsonOut, Workspace, workspace_or_default
 
 out = Console()
 err = Console(stderr=True)
 app = typer.Typer(help="The authored help center (articles, topics, translations).", no_args_is_help=True)
-Workspace = Annotated[
-    str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).")
-]
-JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-
-
-def _ws(workspace: str | None) -> str:
-    return workspace or get_runtime().settings.default_workspace
 
 
 @app.command("import")
@@ -44,7 +37,7 @@ def import_(
         bundle = from_export(data)
     else:
         bundle = read_folder(path)
-    report = rt.helpcenter.import_bundle(_ws(workspace), bundle)
+    report = rt.helpcenter.import_bundle(workspace_or_default(workspace), bundle)
     if as_json:
         print(report.model_dump_json())
         return
@@ -60,7 +53,7 @@ def export(
 ) -> None:
     """Write every topic and article (drafts too) as Markdown files with front matter."""
     rt = get_runtime()
-    ws = _ws(workspace)
+    ws = workspace_or_default(workspace)
     store = rt.helpcenter.store
     count = write_folder(folder, store.topics(ws), store.articles(ws), rt.settings.helpcenter.default_locale)
     out.print(f"wrote {count} files to {folder}")
@@ -70,7 +63,7 @@ def export(
 def list_(workspace: Workspace = None, as_json: JsonOut = False) -> None:
     """Articles with their locales, statuses and stale translations."""
     rt = get_runtime()
-    articles = rt.helpcenter.store.articles(_ws(workspace))
+    articles = rt.helpcenter.store.articles(workspace_or_default(workspace))
     rows: list[dict[str, Any]] = [
         {"slug": a.slug, "topic": a.topic, "locales": {t.locale: t.status.value for t in a.translations},
          "stale": [t.locale for t in a.translations if t.stale]} for a in articles]
@@ -88,7 +81,7 @@ def list_(workspace: Workspace = None, as_json: JsonOut = False) -> None:
 def publish(slug: str, locale: Annotated[list[str] | None, typer.Option("--locale", "-l")] = None,
             workspace: Workspace = None) -> None:
     """Publish an article (every locale, or the given ones) and index it."""
-    _, report = get_runtime().helpcenter.publish(_ws(workspace), slug, locale or None)
+    _, report = get_runtime().helpcenter.publish(workspace_or_default(workspace), slug, locale or None)
     out.print(f"published {slug}: {report.written} written, {report.unchanged} unchanged")
 
 
@@ -96,14 +89,14 @@ def publish(slug: str, locale: Annotated[list[str] | None, typer.Option("--local
 def unpublish(slug: str, locale: Annotated[list[str] | None, typer.Option("--locale", "-l")] = None,
               workspace: Workspace = None) -> None:
     """Unpublish an article (every locale, or the given ones) and remove it from the index."""
-    _, report = get_runtime().helpcenter.unpublish(_ws(workspace), slug, locale or None)
+    _, report = get_runtime().helpcenter.unpublish(workspace_or_default(workspace), slug, locale or None)
     out.print(f"unpublished {slug}: {report.deleted} documents removed from the index")
 
 
 @app.command("reindex")
 def reindex(workspace: Workspace = None) -> None:
     """Make the index equal to what is published."""
-    report = get_runtime().helpcenter.reindex(_ws(workspace))
+    report = get_runtime().helpcenter.reindex(workspace_or_default(workspace))
     out.print(f"{report.written} written, {report.unchanged} unchanged, {report.deleted} deleted")
 
 

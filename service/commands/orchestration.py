@@ -17,17 +17,10 @@ from rich.table import Table
 from core.errors import InvalidInput
 from core.models import RunReport, Source
 from flows.runtime import get_runtime
+from service.commands.options import JsonOut, Workspace, workspace_or_default
 
 out = Console()
 err = Console(stderr=True)
-Workspace = Annotated[
-    str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).")
-]
-JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-
-
-def _ws(workspace: str | None) -> str:
-    return workspace or get_runtime().settings.default_workspace
 
 
 def _prefect() -> bool:
@@ -139,8 +132,9 @@ def runs(
 ) -> None:
     """Recent sync runs of a source: status, counts, failures, duration."""
     rt = get_runtime()
-    rt.sources.get(_ws(workspace), name)
-    rows = rt.state(_ws(workspace), name).runs(limit=limit)
+    ws = workspace_or_default(workspace)
+    rt.sources.get(ws, name)
+    rows = rt.state(ws, name).runs(limit=limit)
     if as_json:
         print(json.dumps({"runs": rows}))
         return
@@ -155,7 +149,7 @@ def runs(
 def cancel(name: str, workspace: Workspace = None) -> None:
     """Cancel a source's running sync (Prefect flow runs; the in-process API has POST .../cancel)."""
     rt = get_runtime()
-    source = rt.sources.get(_ws(workspace), name)
+    source = rt.sources.get(workspace_or_default(workspace), name)
     if not _prefect():
         raise InvalidInput("no Prefect server (PREFECT_API_URL): stop a foreground `knowdesk sync` with Ctrl-C, "
                            f"or a sync started through the HTTP API with POST /v1/sources/{name}/cancel")
@@ -175,7 +169,7 @@ def sources_schedule(
     """Set or remove a source's schedule; `knowdesk schedule` picks it up at its next refresh."""
     from flows.deployments import set_schedule
 
-    value = set_schedule(get_runtime(), _ws(workspace), name, cron=cron, interval=interval, off=off)
+    value = set_schedule(get_runtime(), workspace_or_default(workspace), name, cron=cron, interval=interval, off=off)
     out.print(f"{name}: schedule {value or 'removed'}")
 
 

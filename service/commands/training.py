@@ -14,17 +14,10 @@ from rich.table import Table
 from agent.training.yaml_io import export_yaml, import_yaml
 from core.errors import InvalidInput
 from flows.runtime import get_runtime
+from service.commands.options import JsonOut, Workspace, workspace_or_default
 
 out = Console()
 app = typer.Typer(help="Training: the AI profile and scenarios.", no_args_is_help=True)
-Workspace = Annotated[
-    str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).")
-]
-JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-
-
-def _ws(workspace: str | None) -> str:
-    return workspace or get_runtime().settings.default_workspace
 
 
 @app.command("import")
@@ -35,7 +28,7 @@ def import_(path: Annotated[Path, typer.Argument(help="A training YAML file.")],
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {path}: {exc}") from exc
-    summary = import_yaml(get_runtime().training, _ws(workspace), text)
+    summary = import_yaml(get_runtime().training, workspace_or_default(workspace), text)
     if as_json:
         print(summary.model_dump_json())
         return
@@ -47,7 +40,7 @@ def import_(path: Annotated[Path, typer.Argument(help="A training YAML file.")],
 def export(path: Annotated[Path | None, typer.Argument(help="The file to write (default: stdout).")] = None,
            workspace: Workspace = None) -> None:
     """Write the profile and every scenario (drafts) as YAML."""
-    text = export_yaml(get_runtime().training, _ws(workspace))
+    text = export_yaml(get_runtime().training, workspace_or_default(workspace))
     if path is None:
         print(text, end="")
     else:
@@ -58,7 +51,7 @@ def export(path: Annotated[Path | None, typer.Argument(help="The file to write (
 @app.command("list")
 def list_(workspace: Workspace = None, as_json: JsonOut = False) -> None:
     """Scenarios with their kind, directory, status and versions."""
-    records = get_runtime().training.store.scenarios(_ws(workspace))
+    records = get_runtime().training.store.scenarios(workspace_or_default(workspace))
     if as_json:
         print(json.dumps({"scenarios": [{"id": r.id, "kind": r.draft.kind.value, "title": r.draft.title,
                                          "directory": r.draft.directory, "status": r.status.value,
@@ -74,21 +67,21 @@ def list_(workspace: Workspace = None, as_json: JsonOut = False) -> None:
 @app.command("publish")
 def publish(scenario_id: str, workspace: Workspace = None) -> None:
     """Publish a scenario's draft as a new version (and index its triggers)."""
-    scenario = get_runtime().training.publish(_ws(workspace), scenario_id)
+    scenario = get_runtime().training.publish(workspace_or_default(workspace), scenario_id)
     out.print(f"{scenario_id} is live as version {scenario.version}")
 
 
 @app.command("rollback")
 def rollback(scenario_id: str, version: Annotated[int, typer.Argument(min=1)], workspace: Workspace = None) -> None:
     """Publish an earlier version's content again, as a new version."""
-    scenario = get_runtime().training.rollback(_ws(workspace), scenario_id, version)
+    scenario = get_runtime().training.rollback(workspace_or_default(workspace), scenario_id, version)
     out.print(f"{scenario_id} is live as version {scenario.version} (content of version {version})")
 
 
 @app.command("reindex")
 def reindex(workspace: Workspace = None) -> None:
     """Make the index equal to the published scenario-specific scenarios."""
-    written, deleted = get_runtime().training.reindex(_ws(workspace))
+    written, deleted = get_runtime().training.reindex(workspace_or_default(workspace))
     out.print(f"{written} written, {deleted} deleted")
 
 

@@ -72,9 +72,9 @@ class _Site:
         self.default = settings.default_locale
         self.store = rt.helpcenter.store
         self.topics: list[Topic] = self.store.topics(self.workspace)
-        self.articles: list[Article] = [a for a in self.store.articles(self.workspace) if a.published(locale)]
-        published = {t.locale for a in self.store.articles(self.workspace) for t in a.translations
-                     if t.status.value == "published"}
+        every = self.store.articles(self.workspace)
+        self.articles: list[Article] = [a for a in every if a.published(locale)]
+        published = {t.locale for a in every for t in a.translations if t.status.value == "published"}
         self.locales = sorted(published | {self.default}, key=lambda loc: (loc != self.default, loc))
         self.locale = locale
 
@@ -100,6 +100,9 @@ class _Site:
 
     def topic_label(self, topic: Topic) -> str:
         return topic.label(self.locale)
+
+    def topic(self, topic_id: str | None) -> Topic | None:
+        return next((t for t in self.topics if t.id == topic_id), None) if topic_id else None
 
     def children(self, parent: str | None) -> list[Topic]:
         return [t for t in self.topics if t.parent == parent]
@@ -141,10 +144,10 @@ def home(locale: str, request: Request, rt: RuntimeDep) -> HTMLResponse:
 @router.get("/{locale}/topics/{topic_id}", response_class=HTMLResponse)
 def topic_page(locale: str, topic_id: str, request: Request, rt: RuntimeDep) -> HTMLResponse:
     site = _Site(rt, request, locale)
-    topic = next((t for t in site.topics if t.id == topic_id), None)
+    topic = site.topic(topic_id)
     if not site.ok or topic is None:
         return site.not_found()
-    parent = next((t for t in site.topics if t.id == topic.parent), None)
+    parent = site.topic(topic.parent)
     groups = [{"id": topic.id, "name": None, "articles": site.articles_of(topic.id)}]
     groups += [{"id": t.id, "name": site.topic_label(t), "articles": site.articles_of(t.id)}
                for t in site.children(topic.id)]
@@ -162,8 +165,8 @@ def article_page(locale: str, slug: str, request: Request, rt: RuntimeDep) -> HT
     published = article.published(locale)
     assert published is not None
     text, fallback = published
-    topic = next((t for t in site.topics if t.id == article.topic), None)
-    parent = next((t for t in site.topics if topic and t.id == topic.parent), None)
+    topic = site.topic(article.topic)
+    parent = site.topic(topic.parent) if topic else None
     crumbs = [{"id": t.id, "name": site.topic_label(t)} for t in (parent, topic) if t is not None]
     return site.page("article.html", title=text.title, html=render_markdown(text.body), crumbs=crumbs,
                      fallback=fallback, text_lang=text.locale, updated=text.updated_at.date().isoformat(),
