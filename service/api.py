@@ -22,6 +22,8 @@ from service.routes import actions as actions_routes
 from service.routes import admin as admin_routes
 from service.routes import evals, helpcenter, portal, retrieval, runs, sessions, sources, training
 from service.routes import insights as insights_routes
+from service.routing import allowed_methods
+from service.schemas.common import HealthPublic
 
 
 def create_app(runtime: Runtime | None = None) -> FastAPI:
@@ -59,11 +61,15 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         return JSONResponse({"error": "invalid_input", "message": message, "problems": problems}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only those of the first route matched
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return JSONResponse({"error": code, "message": str(exc.detail)}, status_code=exc.status_code,
+                            headers=headers)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=HealthPublic)
     def healthz() -> dict[str, Any]:
         """Liveness: the process answers. No key needed."""
         return {"status": "ok"}

@@ -1,13 +1,25 @@
-"""FastAPI dependencies shared by every router: the runtime and the calling API key."""
+"""FastAPI dependencies shared by every router: the runtime, the calling API key and its scope.
+
+The key is read the way ``KeyStore.verify`` documents it (``Authorization: Bearer <key>`` or
+``X-API-Key: <key>``); both are declared as OpenAPI security schemes, so every operation that
+takes ``Reader``, ``Writer`` or ``Admin`` lists them. The scope guard runs as a dependency, so a
+key without the scope gets 403 before the body is validated.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from flows.runtime import Runtime
-from service.keys import KeyStore, Principal
+from service.keys import KeyStore, Principal, Scope
+
+_bearer = HTTPBearer(auto_error=False, scheme_name="bearerKey", bearerFormat="kd_<id>_<secret>",
+                     description="An API key (`knowdesk keys create`) as `Authorization: Bearer <key>`.")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="apiKeyHeader",
+                       description="The same API key in the `X-API-Key` header.")
 
 
 def runtime(request: Request) -> Runtime:
@@ -18,17 +30,40 @@ def runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(runtime)]
 
 
-def principal(
-    rt: RuntimeDep,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
-) -> Principal:
-    """The caller, from ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
-    token = x_api_key
+def presented_key(request: Request) -> str | None:
+    """The key a request carries: ``Authorization`` wins over ``X-API-Key``; a non-Bearer
+    ``Authorization`` value is taken whole (``Authorization: kd_...``)."""
+    authorization = request.headers.get("authorization")
     if authorization:
         scheme, _, value = authorization.partition(" ")
-        token = value if scheme.lower() == "bearer" else authorization
-    return KeyStore(db=rt.db).verify(token)
+        return value if scheme.lower() == "bearer" else authorization
+    return request.headers.get("x-api-key")
+
+
+def principal(
+    request: Request,
+    rt: RuntimeDep,
+    _bearer_key: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _header_key: Annotated[str | None, Depends(_header)],
+) -> Principal:
+    """The caller. The two security parameters declare the schemes; the key is read once, here."""
+    return KeyStore(db=rt.db).verify(presented_key(request))
 
 
 Caller = Annotated[Principal, Depends(principal)]
+
+
+class RequireScope:
+    """A dependency: the caller, who must hold ``scope`` (``Forbidden`` otherwise)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def __call__(self, caller: Caller) -> Principal:
+        caller.require(self.scope)
+        return caller
+
+
+Reader = Annotated[Principal, Depends(RequireScope(Scope.READ))]
+Writer = Annotated[Principal, Depends(RequireScope(Scope.WRITE))]
+Admin = Annotated[Principal, Depends(RequireScope(Scope.ADMIN))]

@@ -10,10 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.actions.models import ActionDef
 from core.models import Channel
-from service.deps import Caller, RuntimeDep
-from service.keys import Scope
+from service.deps import Admin, Reader, RuntimeDep, Writer
+from service.routing import KeyedRoute
+from service.schemas.actions import (
+    ActionPublic,
+    ActionRemovedPublic,
+    ActionsPublic,
+    AllowlistPublic,
+    ImportReportPublic,
+    SpecPublic,
+    SpecRemovedPublic,
+    SpecsPublic,
+)
 
-router = APIRouter(prefix="/v1/actions", tags=["actions"])
+router = APIRouter(prefix="/v1/actions", tags=["actions"], route_class=KeyedRoute)
 
 
 class ImportRequest(BaseModel):
@@ -68,10 +78,9 @@ def _json(a: ActionDef) -> dict[str, Any]:
     return a.public()
 
 
-@router.post("/import", status_code=201)
-def import_spec(body: ImportRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/import", status_code=201, response_model=ImportReportPublic)
+def import_spec(body: ImportRequest, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Import a spec: one action per operation; skipped operations are listed with their reasons."""
-    caller.require(Scope.WRITE)
     import json
 
     text = json.dumps(body.spec) if isinstance(body.spec, dict) else body.spec
@@ -80,81 +89,70 @@ def import_spec(body: ImportRequest, caller: Caller, rt: RuntimeDep) -> dict[str
     return report.model_dump(mode="json")
 
 
-@router.get("")
-def list_actions(caller: Caller, rt: RuntimeDep, spec: str | None = None) -> dict[str, Any]:
+@router.get("", response_model=ActionsPublic)
+def list_actions(caller: Reader, rt: RuntimeDep, spec: str | None = None) -> dict[str, Any]:
     """The workspace's actions (with channels, segments and the confirmation flag)."""
-    caller.require(Scope.READ)
     return {"actions": [_json(a) for a in rt.actions.store.actions(caller.workspace, spec=spec)]}
 
 
-@router.get("/specs")
-def list_specs(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.get("/specs", response_model=SpecsPublic)
+def list_specs(caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     """Imported specs, their base URLs and security schemes, and which secrets are set (never values)."""
-    caller.require(Scope.READ)
     store = rt.actions.store
     return {"specs": [s.model_dump(mode="json") for s in store.specs(caller.workspace)],
             "secrets": store.secret_names(caller.workspace)}
 
 
-@router.put("/specs/{name}")
-def update_spec(name: str, body: SpecRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.put("/specs/{name}", response_model=SpecPublic)
+def update_spec(name: str, body: SpecRequest, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Set a spec's base URL."""
-    caller.require(Scope.WRITE)
     return rt.actions.store.set_base_url(caller.workspace, name, body.base_url).model_dump(mode="json")
 
 
-@router.delete("/specs/{name}")
-def delete_spec(name: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.delete("/specs/{name}", response_model=SpecRemovedPublic)
+def delete_spec(name: str, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Remove a spec, its actions (from the index too) and its secrets."""
-    caller.require(Scope.WRITE)
     return {"removed": [a.id for a in rt.actions.delete_spec(caller.workspace, name)]}
 
 
 @router.put("/specs/{name}/secrets/{scheme}", status_code=204)
-def set_secret(name: str, scheme: str, body: SecretRequest, caller: Caller, rt: RuntimeDep) -> None:
+def set_secret(name: str, scheme: str, body: SecretRequest, caller: Admin, rt: RuntimeDep) -> None:
     """Write the secret of a security scheme. It is never returned."""
-    caller.require(Scope.ADMIN)
     values = {k: v for k, v in body.model_dump().items() if v is not None}
     rt.actions.store.set_secret(caller.workspace, name, scheme, values)
 
 
 @router.delete("/specs/{name}/secrets/{scheme}", status_code=204)
-def delete_secret(name: str, scheme: str, caller: Caller, rt: RuntimeDep) -> None:
-    caller.require(Scope.ADMIN)
+def delete_secret(name: str, scheme: str, caller: Admin, rt: RuntimeDep) -> None:
     rt.actions.store.delete_secret(caller.workspace, name, scheme)
 
 
-@router.get("/network")
-def get_network(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.get("/network", response_model=AllowlistPublic)
+def get_network(caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     """The allowlist of private hosts and networks actions may reach."""
-    caller.require(Scope.READ)
     return {"allow": rt.actions.store.allowlist(caller.workspace)}
 
 
-@router.put("/network")
-def set_network(body: AllowRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.ADMIN)
+@router.put("/network", response_model=AllowlistPublic)
+def set_network(body: AllowRequest, caller: Admin, rt: RuntimeDep) -> dict[str, Any]:
     return {"allow": rt.actions.store.set_allowlist(caller.workspace, body.allow)}
 
 
 @router.put("/sessions/{session_id}/headers", status_code=204)
-def set_session_headers(session_id: str, body: HeadersRequest, caller: Caller, rt: RuntimeDep) -> None:
+def set_session_headers(session_id: str, body: HeadersRequest, caller: Writer, rt: RuntimeDep) -> None:
     """Headers for one session's calls (e.g. the customer's own token). Write-only."""
-    caller.require(Scope.WRITE)
     rt.agent.store.get(caller.workspace, session_id)
     rt.actions.store.set_session_headers(caller.workspace, session_id, body.headers)
 
 
-@router.get("/{action_id}")
-def get_action(action_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.READ)
+@router.get("/{action_id}", response_model=ActionPublic)
+def get_action(action_id: str, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     return _json(rt.actions.store.get(caller.workspace, action_id))
 
 
-@router.patch("/{action_id}")
-def update_action(action_id: str, body: UpdateRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.patch("/{action_id}", response_model=ActionPublic)
+def update_action(action_id: str, body: UpdateRequest, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Enable on channels (an empty list disables), restrict to segments, set the confirmation flag."""
-    caller.require(Scope.WRITE)
     action = rt.actions.update(
         caller.workspace, action_id,
         channels=tuple(body.channels) if body.channels is not None else None,
@@ -164,7 +162,6 @@ def update_action(action_id: str, body: UpdateRequest, caller: Caller, rt: Runti
     return _json(action)
 
 
-@router.delete("/{action_id}")
-def delete_action(action_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.WRITE)
+@router.delete("/{action_id}", response_model=ActionRemovedPublic)
+def delete_action(action_id: str, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     return {"removed": rt.actions.delete(caller.workspace, action_id).id}

@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import InvalidInput
 from evaluation.datasets import bundled_dataset_path, load_dataset, parse_dataset
-from service.deps import Caller, RuntimeDep
-from service.keys import Scope
+from service.deps import RuntimeDep, Writer
+from service.routing import KeyedRoute
+from service.schemas.insights import EvalReportPublic
 
-router = APIRouter(prefix="/v1", tags=["evaluation"])
+router = APIRouter(prefix="/v1", tags=["evaluation"], route_class=KeyedRoute)
 MAX_CASES = 500
 
 
@@ -40,11 +41,10 @@ class EvalRequest(BaseModel):
         return self
 
 
-@router.post("/evals")
-def run_eval(body: EvalRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/evals", response_model=EvalReportPublic)
+def run_eval(body: EvalRequest, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Play the dataset through the agent (fresh sessions) and return the report: metrics with their
     definitions, per-tag pass rates, calibration and the failing cases. Runs to completion."""
-    caller.require(Scope.WRITE)
     from flows.evaluation import run_evaluation
     from service.quickstart import sample_actions_for_eval
 

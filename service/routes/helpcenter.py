@@ -16,10 +16,22 @@ from ingest.authored.models import Article, ArticleInput, Status, Topic, TopicIn
 from ingest.authored.publisher import PublishReport
 from retrieval.search import SearchFilters
 from service import output
-from service.deps import Caller, RuntimeDep
-from service.keys import Scope
+from service.deps import Reader, RuntimeDep, Writer
+from service.routing import KeyedRoute
+from service.schemas.common import errors
+from service.schemas.helpcenter import (
+    ArticleChangePublic,
+    ArticleDeletedPublic,
+    ArticlePublic,
+    ArticlesPublic,
+    HelpReindexPublic,
+    HelpSearchPublic,
+    LocaleTextPublic,
+    TopicPublic,
+    TopicsPublic,
+)
 
-router = APIRouter(prefix="/v1/help-center", tags=["help center"])
+router = APIRouter(prefix="/v1/help-center", tags=["help center"], route_class=KeyedRoute)
 
 
 class _Body(BaseModel):
@@ -94,42 +106,37 @@ def _changed(a: Article, report: PublishReport) -> dict[str, Any]:
 
 
 # -- topics -----------------------------------------------------------------------------------------
-@router.get("/topics")
-def list_topics(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.READ)
+@router.get("/topics", response_model=TopicsPublic)
+def list_topics(caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     return {"topics": [topic_json(t) for t in rt.helpcenter.store.topics(caller.workspace)]}
 
 
-@router.post("/topics", status_code=201)
-def create_topic(body: TopicBody, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.WRITE)
+@router.post("/topics", status_code=201, response_model=TopicPublic, responses=errors(409))
+def create_topic(body: TopicBody, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     return topic_json(rt.helpcenter.create_topic(caller.workspace, TopicInput(**body.model_dump())))
 
 
-@router.patch("/topics/{topic_id}")
-def update_topic(topic_id: str, body: TopicUpdate, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.patch("/topics/{topic_id}", response_model=TopicPublic)
+def update_topic(topic_id: str, body: TopicUpdate, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Rename, move or re-order a topic; its published articles are re-indexed."""
-    caller.require(Scope.WRITE)
     current = rt.helpcenter.store.topic(caller.workspace, topic_id)
     changes = body.model_dump(exclude_unset=True)
     data = TopicInput(**(current.model_dump() | changes))
     return topic_json(rt.helpcenter.update_topic(caller.workspace, data))
 
 
-@router.delete("/topics/{topic_id}", status_code=204)
-def delete_topic(topic_id: str, caller: Caller, rt: RuntimeDep) -> Response:
-    caller.require(Scope.WRITE)
+@router.delete("/topics/{topic_id}", status_code=204, responses=errors(409))
+def delete_topic(topic_id: str, caller: Writer, rt: RuntimeDep) -> Response:
     rt.helpcenter.delete_topic(caller.workspace, topic_id)
     return Response(status_code=204)
 
 
 # -- articles ---------------------------------------------------------------------------------------
-@router.get("/articles")
-def list_articles(caller: Caller, rt: RuntimeDep, topic: str | None = None, status: Status | None = None,
+@router.get("/articles", response_model=ArticlesPublic)
+def list_articles(caller: Reader, rt: RuntimeDep, topic: str | None = None, status: Status | None = None,
                   stale: bool | None = None) -> dict[str, Any]:
     """Articles without bodies; ``status`` keeps those with a translation in that status,
     ``stale=true`` those with a translation older than its default locale's text."""
-    caller.require(Scope.READ)
     articles = rt.helpcenter.store.articles(caller.workspace, topic=topic)
     if status is not None:
         articles = [a for a in articles if any(t.status is status for t in a.translations)]
@@ -138,10 +145,9 @@ def list_articles(caller: Caller, rt: RuntimeDep, topic: str | None = None, stat
     return {"articles": [article_json(a, bodies=False) for a in articles]}
 
 
-@router.post("/articles", status_code=201)
-def create_article(body: ArticleBody, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/articles", status_code=201, response_model=ArticleChangePublic, responses=errors(404, 409))
+def create_article(body: ArticleBody, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """A new article in one locale (default: the help center's default locale); ``publish`` indexes it."""
-    caller.require(Scope.WRITE)
     hc = rt.helpcenter
     locale = body.locale or rt.settings.helpcenter.default_locale
     status = Status.PUBLISHED if body.publish else Status.DRAFT
@@ -152,32 +158,28 @@ def create_article(body: ArticleBody, caller: Caller, rt: RuntimeDep) -> dict[st
     return _changed(article, report)
 
 
-@router.get("/articles/{slug}")
-def get_article(slug: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.READ)
+@router.get("/articles/{slug}", response_model=ArticlePublic)
+def get_article(slug: str, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     return article_json(rt.helpcenter.store.get(caller.workspace, slug))
 
 
-@router.patch("/articles/{slug}")
-def update_article(slug: str, body: ArticleUpdate, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.WRITE)
+@router.patch("/articles/{slug}", response_model=ArticleChangePublic)
+def update_article(slug: str, body: ArticleUpdate, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     article, report = rt.helpcenter.update_article(caller.workspace, slug, **body.model_dump(exclude_unset=True))
     return _changed(article, report)
 
 
-@router.delete("/articles/{slug}")
-def delete_article(slug: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.delete("/articles/{slug}", response_model=ArticleDeletedPublic)
+def delete_article(slug: str, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Delete an article and every translation; its documents leave the index."""
-    caller.require(Scope.WRITE)
     report = rt.helpcenter.delete_article(caller.workspace, slug)
     return {"deleted": slug, "index": report.model_dump(mode="json")}
 
 
-@router.get("/articles/{slug}/{locale}")
-def get_translation(slug: str, locale: str, caller: Caller, rt: RuntimeDep, published: bool = False) -> dict[str, Any]:
+@router.get("/articles/{slug}/{locale}", response_model=LocaleTextPublic)
+def get_translation(slug: str, locale: str, caller: Reader, rt: RuntimeDep, published: bool = False) -> dict[str, Any]:
     """One locale's text. Missing (or, with ``published=true``, unpublished) falls back to the
     default locale: ``fallback`` says so and ``served_locale`` names the locale returned."""
-    caller.require(Scope.READ)
     hc = rt.helpcenter
     hc.store.rules.locale(locale)
     article = hc.store.get(caller.workspace, slug)
@@ -195,11 +197,10 @@ def get_translation(slug: str, locale: str, caller: Caller, rt: RuntimeDep, publ
             **text.model_dump(mode="json", exclude={"slug", "locale"})}
 
 
-@router.put("/articles/{slug}/{locale}")
-def put_translation(slug: str, locale: str, body: TranslationBody, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.put("/articles/{slug}/{locale}", response_model=ArticleChangePublic)
+def put_translation(slug: str, locale: str, body: TranslationBody, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Write one locale's text (a new locale starts as a draft unless ``publish``). When the locale
     is published, the index is updated before the response."""
-    caller.require(Scope.WRITE)
     hc = rt.helpcenter
     article, report = hc.put_translation(caller.workspace, slug,
                                          TranslationInput(locale=locale, title=body.title, body=body.body))
@@ -209,33 +210,29 @@ def put_translation(slug: str, locale: str, body: TranslationBody, caller: Calle
     return _changed(article, report)
 
 
-@router.delete("/articles/{slug}/{locale}")
-def delete_translation(slug: str, locale: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.WRITE)
+@router.delete("/articles/{slug}/{locale}", response_model=ArticleChangePublic)
+def delete_translation(slug: str, locale: str, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     article, report = rt.helpcenter.delete_translation(caller.workspace, slug, locale)
     return _changed(article, report)
 
 
-@router.post("/articles/{slug}/publish")
-def publish(slug: str, caller: Caller, rt: RuntimeDep, body: Locales | None = None) -> dict[str, Any]:
+@router.post("/articles/{slug}/publish", response_model=ArticleChangePublic)
+def publish(slug: str, caller: Writer, rt: RuntimeDep, body: Locales | None = None) -> dict[str, Any]:
     """Publish some locales (default: every locale); they are retrievable when this returns."""
-    caller.require(Scope.WRITE)
     article, report = rt.helpcenter.publish(caller.workspace, slug, body.locales if body else None)
     return _changed(article, report)
 
 
-@router.post("/articles/{slug}/unpublish")
-def unpublish(slug: str, caller: Caller, rt: RuntimeDep, body: Locales | None = None) -> dict[str, Any]:
+@router.post("/articles/{slug}/unpublish", response_model=ArticleChangePublic)
+def unpublish(slug: str, caller: Writer, rt: RuntimeDep, body: Locales | None = None) -> dict[str, Any]:
     """Back to draft (default: every locale); their documents leave the index."""
-    caller.require(Scope.WRITE)
     article, report = rt.helpcenter.unpublish(caller.workspace, slug, body.locales if body else None)
     return _changed(article, report)
 
 
-@router.post("/search")
-def search(body: SearchBody, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/search", response_model=HelpSearchPublic)
+def search(body: SearchBody, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     """Published articles for a query (retrieval over the help center only)."""
-    caller.require(Scope.READ)
     hc = rt.helpcenter
     if body.locale is not None:
         hc.store.rules.locale(body.locale)
@@ -244,8 +241,7 @@ def search(body: SearchBody, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
     return {"query": body.query, "hits": output.hits_json(hits)}
 
 
-@router.post("/reindex")
-def reindex(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/reindex", response_model=HelpReindexPublic)
+def reindex(caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Make the index equal to what is published (repairs an interrupted publish)."""
-    caller.require(Scope.WRITE)
     return {"index": rt.helpcenter.reindex(caller.workspace).model_dump(mode="json")}

@@ -10,10 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.insights.models import InsightKind, parse_since
 from core.tables import utcnow
-from service.deps import Caller, RuntimeDep
+from service.deps import Reader, RuntimeDep, Writer
 from service.keys import Scope
+from service.routing import KeyedRoute
+from service.schemas.common import errors
+from service.schemas.insights import (
+    AssigneePublic,
+    CsatAnalyticsPublic,
+    CsatDetailPublic,
+    CsatScorePublic,
+    InsightsPublic,
+    SurveyPublic,
+)
 
-router = APIRouter(prefix="/v1", tags=["insights and CSAT"])
+router = APIRouter(prefix="/v1", tags=["insights and CSAT"], route_class=KeyedRoute)
 
 
 class CsatRequest(BaseModel):
@@ -31,8 +41,8 @@ class AssigneeRequest(BaseModel):
     assignee: str = Field(min_length=1, max_length=200)
 
 
-@router.get("/insights")
-def get_insights(caller: Caller, rt: RuntimeDep, since: str = "7d", kind: InsightKind | None = None,
+@router.get("/insights", response_model=InsightsPublic, responses=errors(403))
+def get_insights(caller: Reader, rt: RuntimeDep, since: str = "7d", kind: InsightKind | None = None,
                  refresh: bool = False) -> dict[str, Any]:
     """The latest stored insights of the window (computed now when none is stored, or ``refresh``)."""
     caller.require(Scope.WRITE if refresh else Scope.READ)
@@ -46,44 +56,39 @@ def get_insights(caller: Caller, rt: RuntimeDep, since: str = "7d", kind: Insigh
     return body
 
 
-@router.post("/sessions/{session_id}/csat", status_code=201)
-def post_csat(session_id: str, body: CsatRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/sessions/{session_id}/csat", status_code=201, response_model=CsatScorePublic, responses=errors(409))
+def post_csat(session_id: str, body: CsatRequest, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Store the session's CSAT score (once: a second score is 409) and send the webhook event."""
-    caller.require(Scope.WRITE)
     return rt.insights.csat.record(caller.workspace, session_id, body.score, body.comment).model_dump(mode="json")
 
 
-@router.get("/sessions/{session_id}/csat")
-def get_csat(session_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.READ)
+@router.get("/sessions/{session_id}/csat", response_model=CsatDetailPublic)
+def get_csat(session_id: str, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     csat = rt.insights.csat
     return csat.score(caller.workspace, session_id).model_dump(mode="json") | {
         "webhook": csat.webhook.status(caller.workspace, session_id)}
 
 
-@router.post("/sessions/{session_id}/csat/survey", status_code=202)
-def request_survey(session_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/sessions/{session_id}/csat/survey", status_code=202, response_model=SurveyPublic, responses=errors(409))
+def request_survey(session_id: str, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Schedule the survey of a resolved session on its channel (sent as a webhook event when due)."""
-    caller.require(Scope.WRITE)
     csat = rt.insights.csat
     survey = csat.request_survey(caller.workspace, session_id)
     csat.webhook.deliver_due()
     return survey.model_dump(mode="json")
 
 
-@router.get("/analytics/csat")
-def csat_analytics(caller: Caller, rt: RuntimeDep, since: str = Query(default="30d")) -> dict[str, Any]:
+@router.get("/analytics/csat", response_model=CsatAnalyticsPublic)
+def csat_analytics(caller: Reader, rt: RuntimeDep, since: str = Query(default="30d")) -> dict[str, Any]:
     """CSAT per channel, topic (insight theme), AI-only vs handed-off and human agent; daily series."""
-    caller.require(Scope.READ)
     end = utcnow()
     ic = rt.insights
     report = ic.csat.report(caller.workspace, end - parse_since(since), end, topics=ic.topics(caller.workspace))
     return {"since": since} | report.model_dump(mode="json")
 
 
-@router.put("/handoffs/{handoff_id}/assignee")
-def set_assignee(handoff_id: str, body: AssigneeRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.put("/handoffs/{handoff_id}/assignee", response_model=AssigneePublic)
+def set_assignee(handoff_id: str, body: AssigneeRequest, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Record the human agent who took a handoff (CSAT is aggregated per assignee)."""
-    caller.require(Scope.WRITE)
     rt.insights.csat.assign(caller.workspace, handoff_id, body.assignee)
     return {"handoff_id": handoff_id, "assignee": body.assignee}

@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from retrieval.search import parse_filters
 from service import output
-from service.deps import Caller, RuntimeDep
-from service.keys import Scope
+from service.deps import Reader, RuntimeDep
+from service.routing import KeyedRoute
+from service.schemas.common import HitsPublic
 
-router = APIRouter(prefix="/v1", tags=["retrieval"])
+router = APIRouter(prefix="/v1", tags=["retrieval"], route_class=KeyedRoute)
 
 
 class RetrieveRequest(BaseModel):
@@ -24,10 +25,9 @@ class RetrieveRequest(BaseModel):
     filters: dict[str, str | list[str]] = Field(default_factory=dict)
 
 
-@router.post("/retrieve")
-def retrieve(body: RetrieveRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/retrieve", response_model=HitsPublic)
+def retrieve(body: RetrieveRequest, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     """Cited passages for a query: `{"query", "hits": [{rank, score, title, uri, section, text, ...}]}`."""
-    caller.require(Scope.READ)
     hits = rt.retrieve(
         body.query,
         workspace=caller.workspace,

@@ -20,11 +20,13 @@ from pydantic import BaseModel, ConfigDict
 from core.errors import KnowdeskError
 from core.models import Source
 from flows.runtime import Runtime
-from service.deps import Caller, RuntimeDep
-from service.keys import Scope
+from service.deps import Reader, RuntimeDep, Writer
+from service.routing import KeyedRoute
+from service.schemas.common import errors
+from service.schemas.sources import CancelPublic, RunsPublic, SyncReportPublic, SyncStartedPublic
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/sources", tags=["runs"])
+router = APIRouter(prefix="/v1/sources", tags=["runs"], route_class=KeyedRoute)
 
 
 class SyncRequest(BaseModel):
@@ -83,11 +85,14 @@ def _prefect() -> bool:
     return prefect_api_url() is not None
 
 
-@router.post("/{name}/sync", status_code=202)
-def sync(name: str, caller: Caller, rt: RuntimeDep, request: Request, body: SyncRequest | None = None) -> Any:
+_WAITED: dict[int | str, dict[str, Any]] = {200: {"model": SyncReportPublic, "description": "With `wait`: the sync ran here; its report."}}
+
+
+@router.post("/{name}/sync", status_code=202, response_model=SyncStartedPublic,
+             responses=_WAITED | errors(409, 502))
+def sync(name: str, caller: Writer, rt: RuntimeDep, request: Request, body: SyncRequest | None = None) -> Any:
     """Start a sync (202): a Prefect flow run when a server is configured, else in this process.
     With ``wait`` it runs here and returns the report (200)."""
-    caller.require(Scope.WRITE)
     req = body or SyncRequest()
     source = rt.sources.get(caller.workspace, name)
     if req.wait:
@@ -102,10 +107,9 @@ def sync(name: str, caller: Caller, rt: RuntimeDep, request: Request, body: Sync
     return {"mode": "in-process", "status": "started" if started else "already_running", **links}
 
 
-@router.get("/{name}/runs")
-def runs(name: str, caller: Caller, rt: RuntimeDep, limit: int = 20) -> dict[str, Any]:
+@router.get("/{name}/runs", response_model=RunsPublic)
+def runs(name: str, caller: Reader, rt: RuntimeDep, limit: int = 20) -> dict[str, Any]:
     """Recent runs: status, counts, failures and duration (and the Prefect flow runs, if any)."""
-    caller.require(Scope.READ)
     source = rt.sources.get(caller.workspace, name)
     rows = rt.state(caller.workspace, name).runs(limit=max(1, min(limit, 200)))
     for row in rows:
@@ -121,10 +125,9 @@ def runs(name: str, caller: Caller, rt: RuntimeDep, limit: int = 20) -> dict[str
     return body
 
 
-@router.post("/{name}/cancel")
-def cancel(name: str, caller: Caller, rt: RuntimeDep, request: Request) -> dict[str, Any]:
+@router.post("/{name}/cancel", response_model=CancelPublic)
+def cancel(name: str, caller: Writer, rt: RuntimeDep, request: Request) -> dict[str, Any]:
     """Cancel the source's running sync: it stops after the documents in flight and deletes nothing."""
-    caller.require(Scope.WRITE)
     source = rt.sources.get(caller.workspace, name)
     if _prefect():
         from flows.deployments import cancel_runs

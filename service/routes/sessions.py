@@ -11,10 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.policy import AgentConfig, ConfigStore
 from agent.sessions import ContactRef, SessionInfo, SessionStatus
 from core.models import Channel
-from service.deps import Caller, RuntimeDep
-from service.keys import Scope
+from service.deps import Admin, Reader, RuntimeDep, Writer
+from service.routing import KeyedRoute
+from service.schemas.common import errors
+from service.schemas.sessions import (
+    AgentConfigPublic,
+    DecisionPublic,
+    HandoffsPublic,
+    SessionDetailPublic,
+    SessionPublic,
+)
 
-router = APIRouter(prefix="/v1", tags=["sessions"])
+router = APIRouter(prefix="/v1", tags=["sessions"], route_class=KeyedRoute)
 
 
 class SessionRequest(BaseModel):
@@ -34,24 +42,21 @@ def _session_json(s: SessionInfo) -> dict[str, Any]:
     return s.model_dump(mode="json")
 
 
-@router.post("/sessions", status_code=201)
-def create_session(body: SessionRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/sessions", status_code=201, response_model=SessionPublic, responses=errors(409))
+def create_session(body: SessionRequest, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Open a session on a channel for a contact (found by email, phone or external id, or created)."""
-    caller.require(Scope.WRITE)
     return _session_json(rt.agent.store.create(caller.workspace, channel=body.channel, contact=body.contact))
 
 
-@router.post("/sessions/{session_id}/messages")
-def post_message(session_id: str, body: MessageRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/sessions/{session_id}/messages", response_model=DecisionPublic)
+def post_message(session_id: str, body: MessageRequest, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """The customer's message; returns the Decision (answer, clarify, action_call or handoff)."""
-    caller.require(Scope.WRITE)
     return rt.agent.handle(caller.workspace, session_id, body.text).to_json()
 
 
-@router.get("/sessions/{session_id}")
-def get_session(session_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.get("/sessions/{session_id}", response_model=SessionDetailPublic)
+def get_session(session_id: str, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     """The session with its redacted transcript, events and handoffs."""
-    caller.require(Scope.READ)
     store = rt.agent.store
     session = store.get(caller.workspace, session_id)
     return _session_json(session) | {
@@ -61,24 +66,21 @@ def get_session(session_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, An
     }
 
 
-@router.post("/sessions/{session_id}/resolve")
-def resolve_session(session_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.WRITE)
+@router.post("/sessions/{session_id}/resolve", response_model=SessionPublic)
+def resolve_session(session_id: str, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     return _session_json(rt.agent.store.set_status(caller.workspace, session_id, SessionStatus.RESOLVED))
 
 
-@router.post("/sessions/{session_id}/close")
-def close_session(session_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.WRITE)
+@router.post("/sessions/{session_id}/close", response_model=SessionPublic)
+def close_session(session_id: str, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     return _session_json(rt.agent.store.set_status(caller.workspace, session_id, SessionStatus.CLOSED))
 
 
-@router.get("/handoffs")
+@router.get("/handoffs", response_model=HandoffsPublic)
 def list_handoffs(
-    caller: Caller, rt: RuntimeDep, limit: int = Query(default=50, ge=1, le=500), session_id: str | None = None
+    caller: Reader, rt: RuntimeDep, limit: int = Query(default=50, ge=1, le=500), session_id: str | None = None
 ) -> dict[str, Any]:
     """Recent handoffs, newest first, each with its helpdesk deliveries."""
-    caller.require(Scope.READ)
     agent = rt.agent
     outbox = agent.recorder.outbox
     rows = agent.store.handoffs(caller.workspace, session_id=session_id, limit=limit)
@@ -90,14 +92,12 @@ def list_handoffs(
     }
 
 
-@router.get("/agent/config")
-def get_config(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.get("/agent/config", response_model=AgentConfigPublic)
+def get_config(caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     """The workspace's agent configuration (autopilot, topics, triggers, redaction)."""
-    caller.require(Scope.READ)
     return ConfigStore(db=rt.db).get(caller.workspace).model_dump(mode="json")
 
 
-@router.put("/agent/config")
-def put_config(body: AgentConfig, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.ADMIN)
+@router.put("/agent/config", response_model=AgentConfigPublic)
+def put_config(body: AgentConfig, caller: Admin, rt: RuntimeDep) -> dict[str, Any]:
     return ConfigStore(db=rt.db).put(caller.workspace, body).model_dump(mode="json")

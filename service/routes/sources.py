@@ -10,11 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.models import Source, SourceKind
 from service import output
-from service.deps import Caller, RuntimeDep
-from service.keys import Scope
+from service.deps import Reader, RuntimeDep, Writer
+from service.routing import KeyedRoute
+from service.schemas.common import errors
+from service.schemas.sources import SourcePublic, SourcesPublic
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/v1/sources", tags=["sources"])
+router = APIRouter(prefix="/v1/sources", tags=["sources"], route_class=KeyedRoute)
 
 
 class SourceRequest(BaseModel):
@@ -26,29 +28,25 @@ class SourceRequest(BaseModel):
     enabled: bool = True
 
 
-@router.get("")
-def list_sources(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.READ)
+@router.get("", response_model=SourcesPublic)
+def list_sources(caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     return {"sources": [output.source(s) for s in rt.sources.list(caller.workspace)]}
 
 
-@router.post("", status_code=201)
-def add_source(body: SourceRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.WRITE)
+@router.post("", status_code=201, response_model=SourcePublic, responses=errors(400, 409))
+def add_source(body: SourceRequest, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     source = Source(
         workspace=caller.workspace, name=body.name, kind=body.kind, options=body.options, enabled=body.enabled
     )
     return output.source(rt.sources.add(source))
 
 
-@router.get("/{name}")
-def get_source(name: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.READ)
+@router.get("/{name}", response_model=SourcePublic)
+def get_source(name: str, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     return output.source(rt.sources.get(caller.workspace, name))
 
 
-@router.delete("/{name}", status_code=204)
-def remove_source(name: str, caller: Caller, rt: RuntimeDep) -> Response:
-    caller.require(Scope.WRITE)
+@router.delete("/{name}", status_code=204, responses=errors(409))
+def remove_source(name: str, caller: Writer, rt: RuntimeDep) -> Response:
     rt.remove_source(caller.workspace, name)
     return Response(status_code=204)

@@ -16,10 +16,23 @@ from agent.training.drafts import ProfileDraft, ScenarioDraft, ScenarioRecord, S
 from agent.training.models import ScenarioKind
 from core.models import Channel
 from retrieval.search import SearchFilters
-from service.deps import Caller, RuntimeDep
-from service.keys import Scope
+from service.deps import Reader, RuntimeDep, Writer
+from service.routing import KeyedRoute
+from service.schemas.common import errors
+from service.schemas.training import (
+    AIProfilePublic,
+    DirectoriesPublic,
+    ProfilePublic,
+    ScenarioDetailPublic,
+    ScenarioPublic,
+    ScenarioRecordPublic,
+    ScenarioSearchPublic,
+    ScenariosPublic,
+    TrainingReindexPublic,
+    VersionsPublic,
+)
 
-router = APIRouter(prefix="/v1/training", tags=["training"])
+router = APIRouter(prefix="/v1/training", tags=["training"], route_class=KeyedRoute)
 
 
 class ProfileBody(ProfileDraft):
@@ -60,119 +73,103 @@ def _draft(body: ScenarioBody) -> ScenarioDraft:
 
 
 # -- profile ---------------------------------------------------------------------------------------
-@router.get("/profile")
-def get_profile(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.get("/profile", response_model=ProfilePublic)
+def get_profile(caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     """The draft, the live version number and the published profile (what the agent uses)."""
-    caller.require(Scope.READ)
     draft, live = rt.training.store.profile_draft(caller.workspace)
     published = rt.training.profile(caller.workspace)
     return {"draft": draft.model_dump(mode="json"), "published_version": live,
             "published": published.model_dump(mode="json") if published else None}
 
 
-@router.put("/profile")
-def put_profile(body: ProfileBody, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.WRITE)
+@router.put("/profile", response_model=ProfilePublic)
+def put_profile(body: ProfileBody, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     rt.training.save_profile(caller.workspace, ProfileDraft(**body.model_dump(exclude={"publish"})),
                              publish=body.publish)
     return get_profile(caller, rt)
 
 
-@router.post("/profile/publish")
-def publish_profile(caller: Caller, rt: RuntimeDep, body: Note | None = None) -> dict[str, Any]:
-    caller.require(Scope.WRITE)
+@router.post("/profile/publish", response_model=AIProfilePublic)
+def publish_profile(caller: Writer, rt: RuntimeDep, body: Note | None = None) -> dict[str, Any]:
     return rt.training.store.publish_profile(caller.workspace, body.note if body else "").model_dump(mode="json")
 
 
-@router.get("/profile/versions")
-def profile_versions(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.READ)
+@router.get("/profile/versions", response_model=VersionsPublic)
+def profile_versions(caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     return {"versions": [v.model_dump(mode="json") for v in rt.training.store.profile_versions(caller.workspace)]}
 
 
-@router.post("/profile/rollback")
-def rollback_profile(body: Rollback, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/profile/rollback", response_model=AIProfilePublic, responses=errors(404))
+def rollback_profile(body: Rollback, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Publish an earlier version's content again, as a new version."""
-    caller.require(Scope.WRITE)
     return rt.training.store.rollback_profile(caller.workspace, body.version).model_dump(mode="json")
 
 
 # -- scenarios -------------------------------------------------------------------------------------
-@router.get("/scenarios")
-def list_scenarios(caller: Caller, rt: RuntimeDep, directory: str | None = None, kind: ScenarioKind | None = None,
+@router.get("/scenarios", response_model=ScenariosPublic)
+def list_scenarios(caller: Reader, rt: RuntimeDep, directory: str | None = None, kind: ScenarioKind | None = None,
                    status: ScenarioStatus | None = None) -> dict[str, Any]:
-    caller.require(Scope.READ)
     records = rt.training.store.scenarios(caller.workspace, directory=directory, kind=kind, status=status)
     return {"scenarios": [record_json(r) for r in records]}
 
 
-@router.post("/scenarios", status_code=201)
-def create_scenario(body: ScenarioBody, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/scenarios", status_code=201, response_model=ScenarioRecordPublic, responses=errors(409))
+def create_scenario(body: ScenarioBody, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """A new scenario (id from the title when not given); ``publish`` publishes and indexes it."""
-    caller.require(Scope.WRITE)
     sid = body.id or slugify(body.title)
     return record_json(rt.training.create(caller.workspace, sid, _draft(body), publish=body.publish))
 
 
-@router.get("/scenarios/{scenario_id}")
-def get_scenario(scenario_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.READ)
+@router.get("/scenarios/{scenario_id}", response_model=ScenarioDetailPublic)
+def get_scenario(scenario_id: str, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     record = rt.training.store.get(caller.workspace, scenario_id)
     live = rt.training.scenario(caller.workspace, scenario_id)
     return record_json(record) | {"published": live.model_dump(mode="json") if live else None}
 
 
-@router.put("/scenarios/{scenario_id}")
-def update_scenario(scenario_id: str, body: ScenarioBody, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.put("/scenarios/{scenario_id}", response_model=ScenarioRecordPublic)
+def update_scenario(scenario_id: str, body: ScenarioBody, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Replace the draft; the live version changes only on publish (or ``publish: true``)."""
-    caller.require(Scope.WRITE)
     return record_json(rt.training.update(caller.workspace, scenario_id, _draft(body), publish=body.publish))
 
 
 @router.delete("/scenarios/{scenario_id}", status_code=204)
-def delete_scenario(scenario_id: str, caller: Caller, rt: RuntimeDep) -> Response:
-    caller.require(Scope.WRITE)
+def delete_scenario(scenario_id: str, caller: Writer, rt: RuntimeDep) -> Response:
     rt.training.delete(caller.workspace, scenario_id)
     return Response(status_code=204)
 
 
-@router.post("/scenarios/{scenario_id}/publish")
-def publish_scenario(scenario_id: str, caller: Caller, rt: RuntimeDep, body: Note | None = None) -> dict[str, Any]:
-    caller.require(Scope.WRITE)
+@router.post("/scenarios/{scenario_id}/publish", response_model=ScenarioPublic)
+def publish_scenario(scenario_id: str, caller: Writer, rt: RuntimeDep, body: Note | None = None) -> dict[str, Any]:
     return rt.training.publish(caller.workspace, scenario_id, body.note if body else "").model_dump(mode="json")
 
 
-@router.post("/scenarios/{scenario_id}/unpublish")
-def unpublish_scenario(scenario_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.WRITE)
+@router.post("/scenarios/{scenario_id}/unpublish", response_model=ScenarioRecordPublic)
+def unpublish_scenario(scenario_id: str, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     return record_json(rt.training.unpublish(caller.workspace, scenario_id))
 
 
-@router.get("/scenarios/{scenario_id}/versions")
-def scenario_versions(scenario_id: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.READ)
+@router.get("/scenarios/{scenario_id}/versions", response_model=VersionsPublic)
+def scenario_versions(scenario_id: str, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     versions = rt.training.store.versions(caller.workspace, scenario_id)
     return {"versions": [v.model_dump(mode="json") for v in versions]}
 
 
-@router.post("/scenarios/{scenario_id}/rollback")
-def rollback_scenario(scenario_id: str, body: Rollback, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/scenarios/{scenario_id}/rollback", response_model=ScenarioPublic)
+def rollback_scenario(scenario_id: str, body: Rollback, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Publish an earlier version's content again, as a new version (history is kept)."""
-    caller.require(Scope.WRITE)
     return rt.training.rollback(caller.workspace, scenario_id, body.version).model_dump(mode="json")
 
 
-@router.get("/directories")
-def directories(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.READ)
+@router.get("/directories", response_model=DirectoriesPublic)
+def directories(caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     return {"directories": rt.training.store.directories(caller.workspace)}
 
 
-@router.post("/search")
-def search(body: ScenarioSearch, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
+@router.post("/search", response_model=ScenarioSearchPublic)
+def search(body: ScenarioSearch, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     """Published scenario-specific scenarios whose trigger questions match ``query``, restricted to
     ``channel`` and ``segments`` when given (a preview of what the agent matches)."""
-    caller.require(Scope.READ)
     filters = SearchFilters(kind="scenario", channel=body.channel.value if body.channel else None)
     hits = rt.retrieve(body.query, workspace=caller.workspace, filters=filters, top_k=body.top_k, per_document=1)
     matches = []
@@ -186,8 +183,7 @@ def search(body: ScenarioSearch, caller: Caller, rt: RuntimeDep) -> dict[str, An
     return {"query": body.query, "matches": matches}
 
 
-@router.post("/reindex")
-def reindex(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    caller.require(Scope.WRITE)
+@router.post("/reindex", response_model=TrainingReindexPublic)
+def reindex(caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     written, deleted = rt.training.reindex(caller.workspace)
     return {"written": written, "deleted": deleted}

@@ -1,0 +1,93 @@
+"""Shared response pieces: the public base model, timestamps, error bodies, retrieval hits."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+"""An ISO 8601 timestamp, sent exactly as the store renders it."""
+
+
+class Public(BaseModel):
+    """Base of response models: a body with a field the model does not name fails the response
+    (a 500 in tests) instead of silently dropping data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer: a stable code, a message saying what to do, and the error's fields
+    (``scope`` for a missing scope, ``retry_after``, the id that was not found...)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={
+        "examples": [{"error": "not_found", "message": "no source 'docs' in workspace 'default'"}]})
+
+    error: str = Field(description="Stable code: unauthorized, forbidden, not_found, conflict, invalid_input...")
+    message: str = Field(description="What was wrong and what to do.")
+
+
+class ProblemPublic(BaseModel):
+    """One invalid input: the field's dotted path (``body`` for the whole body) and why."""
+
+    field: str
+    message: str
+
+
+class ValidationErrorPublic(ErrorPublic):
+    """A 422: ``invalid_input`` with one entry per problem when the request failed validation;
+    checks made after validation (``invalid_input``, ``parse_error``) send the message only."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "error": "invalid_input", "message": "query: String should have at least 1 character",
+        "problems": [{"field": "query", "message": "String should have at least 1 character"}]}]})
+
+    problems: list[ProblemPublic] = Field(default_factory=list)
+
+
+class HealthPublic(Public):
+    status: str
+
+
+class HitPublic(Public):
+    """One cited passage."""
+
+    rank: int | None
+    score: float
+    dense_score: float | None
+    document_id: str
+    chunk_id: str
+    source: str
+    title: str
+    uri: str | None
+    section: list[str]
+    kind: str
+    language: str | None
+    topic: list[str]
+    text: str
+
+
+class HitsPublic(Public):
+    """A query and its passages, best first."""
+
+    query: str
+    hits: list[HitPublic]
+
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "The configuration given is invalid.",
+    401: "Missing, malformed, unknown or revoked API key (checked before the body).",
+    403: "The API key lacks the scope this operation needs (checked before the body).",
+    404: "The named thing does not exist in the key's workspace.",
+    409: "The thing already exists or is busy.",
+    413: "The request or a stored text is too large.",
+    422: "The request is invalid: every problem with its field.",
+    502: "The upstream source failed.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries for error statuses, with the body the API sends."""
+    return {code: {"model": ValidationErrorPublic if code == 422 else ErrorPublic,
+                   "description": ERROR_DESCRIPTIONS[code]} for code in codes}

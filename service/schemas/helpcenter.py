@@ -1,0 +1,87 @@
+"""Responses of /v1/help-center: topics, articles, translations and what changes did to the index."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ingest.authored.models import Status, Topic
+from ingest.authored.publisher import PublishReport
+from service.schemas.common import HitsPublic, Public, Timestamp
+
+
+class TopicPublic(Topic):
+    """A topic; ``parent`` nests it one level deep, ``names`` holds its translated names."""
+
+
+class TopicsPublic(Public):
+    topics: list[TopicPublic]
+
+
+class IndexReportPublic(PublishReport):
+    """What a change did to the index: documents written, unchanged, deleted, chunks embedded."""
+
+
+class TranslationPublic(Public):
+    """One locale of an article (``body`` only where the article is read whole)."""
+
+    locale: str
+    title: str
+    body: str | None = None
+    status: Status
+    updated_at: Timestamp
+    source_updated_at: Timestamp | None
+    published_at: Timestamp | None
+    stale: bool = Field(description="The default locale was edited after this translation.")
+    url: str = Field(description="The page of this locale on the help-center portal.")
+
+
+class ArticlePublic(Public):
+    """An article with every translation (the default locale's first)."""
+
+    slug: str
+    topic: str
+    default_locale: str
+    position: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    translations: list[TranslationPublic]
+
+
+class ArticlesPublic(Public):
+    articles: list[ArticlePublic] = Field(description="Without translation bodies.")
+
+
+class ArticleChangePublic(Public):
+    """The article after a change, and what the change did to the index."""
+
+    article: ArticlePublic
+    index: IndexReportPublic
+
+
+class ArticleDeletedPublic(Public):
+    deleted: str
+    index: IndexReportPublic
+
+
+class LocaleTextPublic(Public):
+    """One locale's text; ``fallback`` when the default locale's text is served instead."""
+
+    slug: str
+    locale: str
+    served_locale: str
+    fallback: bool
+    title: str
+    body: str
+    status: Status
+    updated_at: Timestamp
+    source_updated_at: Timestamp | None
+    published_at: Timestamp | None
+    stale: bool
+
+
+class HelpSearchPublic(HitsPublic):
+    """Published help-center passages for a query."""
+
+
+class HelpReindexPublic(Public):
+    index: IndexReportPublic

@@ -1,0 +1,83 @@
+"""Responses of /v1/training: the AI profile, scenarios, their versions and the match preview."""
+
+from __future__ import annotations
+
+from agent.training.drafts import ProfileDraft, VersionRecord
+from agent.training.models import AIProfile, Scenario, ScenarioContent
+from service.schemas.common import Public, Timestamp
+
+
+class AIProfilePublic(AIProfile):
+    """A published version of the AI profile."""
+
+
+class ProfilePublic(Public):
+    """The editable draft, the live version number and the published profile (what the agent uses)."""
+
+    draft: ProfileDraft
+    published_version: int | None
+    published: AIProfile | None
+
+
+class VersionPublic(VersionRecord):
+    """One immutable published version."""
+
+
+class VersionsPublic(Public):
+    versions: list[VersionPublic]
+
+
+class ScenarioPublic(ScenarioContent):
+    """A published scenario version (what the agent applies)."""
+
+    id: str
+    workspace: str
+    version: int
+
+
+class ScenarioRecordPublic(ScenarioContent):
+    """A scenario as authors see it: the draft's content, its status and versions."""
+
+    id: str
+    status: str
+    published_version: int | None
+    latest_version: int
+    updated_at: Timestamp
+
+
+class ScenarioDetailPublic(ScenarioRecordPublic):
+    published: Scenario | None
+
+
+class ScenariosPublic(Public):
+    scenarios: list[ScenarioRecordPublic]
+
+
+class DirectoryPublic(Public):
+    directory: str
+    scenarios: int
+
+
+class DirectoriesPublic(Public):
+    directories: list[DirectoryPublic]
+
+
+class ScenarioMatchPublic(Public):
+    """A published scenario whose trigger question matched, with the matched trigger."""
+
+    scenario_id: str
+    title: str
+    trigger: str
+    score: float
+    dense_score: float | None
+    scenario: Scenario
+
+
+class ScenarioSearchPublic(Public):
+    query: str
+    matches: list[ScenarioMatchPublic]
+
+
+class TrainingReindexPublic(Public):
+    written: int
+    deleted: int
