@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,12 +22,14 @@ os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
 
 from core.errors import InvalidInput, KnowdeskError
 from core.models import RunReport, Source, SourceKind
-from flows.runtime import Runtime, get_runtime
-from ingest.sources import parse_option_pairs
-from retrieval.search import SearchFilters, parse_filters
+from core.settings import get_settings
 from service import commands, output
-from service.commands.options import JsonOut, Workspace, workspace_or_default
-from service.keys import KeyStore
+from service.commands.options import JsonOut, Workspace, database, get_runtime, workspace_or_default
+
+if TYPE_CHECKING:
+    from flows.runtime import Runtime
+    from ingest.sources import SourceStore
+    from service.keys import KeyStore
 
 out = Console()
 err = Console(stderr=True)
@@ -44,6 +46,27 @@ app.add_typer(keys_app, name="keys")
 
 def _rt() -> Runtime:
     return get_runtime()
+
+
+def _option_pairs(pairs: list[str]) -> dict[str, Any]:
+    from ingest.sources import parse_option_pairs
+
+    return parse_option_pairs(pairs)
+
+
+def _keys() -> KeyStore:
+    from service.keys import KeyStore
+
+    return KeyStore(db=database())
+
+
+def _sources() -> SourceStore:
+    """The source store without the runtime (no model or index is loaded to list or add sources)."""
+    from ingest.sources import SourceStore
+
+    store = SourceStore(db=database())
+    store.ensure_workspace(get_settings().default_workspace)
+    return store
 
 
 @app.callback()
@@ -63,9 +86,9 @@ def sources_add(
     as_json: JsonOut = False,
 ) -> None:
     """Add a source, e.g. `knowdesk sources add docs --kind folder --option path=./docs`."""
-    source = _rt().sources.add(
+    source = _sources().add(
         Source(workspace=workspace_or_default(workspace), name=name, kind=kind,
-               options=parse_option_pairs(option or []))
+               options=_option_pairs(option or []))
     )
     if as_json:
         print(json.dumps(output.source(source)))
@@ -76,9 +99,11 @@ def sources_add(
 @sources_app.command("list")
 def sources_list(workspace: Workspace = None, as_json: JsonOut = False) -> None:
     """List the workspace's sources."""
-    rt = _rt()
-    ws = workspace_or_default(workspace)
-    rows = [output.source(s) | {"documents": rt.state(ws, s.name).count()} for s in rt.sources.list(ws)]
+    from ingest.state import SyncState
+
+    ws, db = workspace_or_default(workspace), database()
+    rows = [output.source(s) | {"documents": SyncState(db=db, workspace=ws, source=s.name).count()}
+            for s in _sources().list(ws)]
     if as_json:
         print(json.dumps({"sources": rows}))
         return
@@ -164,7 +189,9 @@ def retrieve(
         raise typer.Exit(1 if failed else 0)
     if not query:
         raise InvalidInput("give a QUERY or --batch FILE")
-    filters: SearchFilters = parse_filters(filter_ or [])
+    from retrieval.search import parse_filters
+
+    filters = parse_filters(filter_ or [])
     hits = rt.retrieve(query, workspace=ws, filters=filters, top_k=top_k)
     if as_json:
         print(json.dumps({"query": query, "hits": output.hits_json(hits)}))
@@ -181,9 +208,8 @@ def keys_create(
     as_json: JsonOut = False,
 ) -> None:
     """Create an API key for the workspace; the key is printed once."""
-    rt = _rt()
     ws = workspace_or_default(workspace)
-    key_id, key = KeyStore(db=rt.db).create(ws, scopes=scope or ["read"], name=name)
+    key_id, key = _keys().create(ws, scopes=scope or ["read"], name=name)
     if as_json:
         print(json.dumps({"id": key_id, "key": key, "workspace": ws, "scopes": scope or ["read"]}))
     else:
@@ -193,7 +219,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(workspace: Workspace = None, as_json: JsonOut = False) -> None:
     """List the workspace's keys (never their secrets)."""
-    rows = KeyStore(db=_rt().db).list(workspace_or_default(workspace))
+    rows = _keys().list(workspace_or_default(workspace))
     if as_json:
         print(json.dumps({"keys": rows}))
         return
@@ -207,7 +233,7 @@ def keys_list(workspace: Workspace = None, as_json: JsonOut = False) -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, workspace: Workspace = None) -> None:
     """Revoke a key."""
-    KeyStore(db=_rt().db).revoke(workspace_or_default(workspace), key_id)
+    _keys().revoke(workspace_or_default(workspace), key_id)
     out.print(f"revoked {key_id}")
 
 

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -14,8 +14,9 @@ from rich.table import Table
 
 from core.errors import KnowdeskError
 from core.models import Hit, RunReport, Source
-from flows.runtime import Runtime
-from retrieval.search import knowledge_by_default, parse_filters
+
+if TYPE_CHECKING:
+    from flows.runtime import Runtime
 
 BATCH_SIZE = 64
 
@@ -147,6 +148,8 @@ def run_batch(rt: Runtime, workspace: str, path: Path) -> int:
 
 
 def _batch_line(n: int, line: str) -> tuple[str, Any, int] | dict[str, Any]:
+    from retrieval.search import knowledge_by_default, parse_filters
+
     try:
         obj = json.loads(line)
         if not isinstance(obj, dict) or not isinstance(obj.get("query"), str) or not obj["query"].strip():

@@ -13,8 +13,7 @@ from rich.table import Table
 
 from core.errors import InvalidInput, NotFound
 from core.models import Channel
-from flows.runtime import get_runtime
-from service.commands.options import JsonOut, Workspace, workspace_or_default
+from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 
 out = Console()
 err = Console(stderr=True)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from agent.decision import Decision
-from agent.sessions import ContactRef
 from core.models import Channel
-from flows.runtime import Runtime, get_runtime
-from service.commands.options import Workspace
+from service.commands.options import Workspace, get_runtime
+
+if TYPE_CHECKING:
+    from agent.decision import Decision
+    from flows.runtime import Runtime
 
 out = Console()
 err = Console(stderr=True)
@@ -47,6 +48,8 @@ def register(app: typer.Typer) -> None:
         ws = workspace or rt.settings.default_workspace
         agent = rt.agent
         if session is None:
+            from agent.sessions import ContactRef
+
             info = agent.store.create(ws, channel=channel, contact=ContactRef(email=contact) if contact else None)
             session = info.id
             if not as_json:
@@ -95,6 +98,8 @@ def agent_demo(rt: Runtime, out: Console, *, quiet: bool = False) -> dict[str, A
     """The quickstart's scripted conversation: a cited answer, a scenario answer, a handoff."""
     ws = rt.settings.default_workspace
     agent = rt.agent
+    from agent.sessions import ContactRef
+
     session = agent.store.create(ws, channel=Channel.WEB, contact=ContactRef(external_id="quickstart-demo"))
     if not quiet:
         out.print(f"\n[bold]A conversation with the agent[/] (ticket #{session.ticket}, web):")

@@ -6,19 +6,17 @@ import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from core.errors import InvalidInput
-from evaluation.compare import check_thresholds, compare, load_report, load_thresholds, parse_tolerances
-from evaluation.datasets import bundled_dataset_path
-from evaluation.reports.markdown import fmt
-from evaluation.results import CaseResult
-from flows.runtime import get_runtime
-from service.quickstart import sample_actions_for_eval
+from service.commands.options import get_runtime
+
+if TYPE_CHECKING:
+    from evaluation.results import CaseResult
 
 out = Console()
 err = Console(stderr=True)
@@ -62,7 +60,11 @@ def register(app: typer.Typer) -> None:
 
 def _evaluate(dataset: str, report_dir: Path | None, thresholds: Path | None, fresh: bool, workers: int | None,
               workspace: str | None, as_json: bool) -> None:
+    from evaluation.compare import check_thresholds, load_thresholds
+    from evaluation.datasets import bundled_dataset_path
+    from evaluation.reports.markdown import fmt
     from flows.evaluation import run_evaluation
+    from service.quickstart import sample_actions_for_eval
 
     path = bundled_dataset_path() if dataset == "bundled" else Path(dataset)
     bounds = load_thresholds(thresholds) if thresholds else None
@@ -104,6 +106,8 @@ def _paths(report_dir: Path | None) -> dict[str, str]:
 
 
 def _print_metrics(report: dict[str, Any]) -> None:
+    from evaluation.reports.markdown import fmt
+
     t = report["totals"]
     table = Table(title=f"{report['dataset']['name']}: {t['passed']}/{t['scored']} cases passed "
                         f"({t['unsupported']} not supported yet, {t['errors']} errors)")
@@ -116,6 +120,9 @@ def _print_metrics(report: dict[str, Any]) -> None:
 
 
 def _compare(baseline: str, candidate: str, tolerance: list[str], as_json: bool) -> None:
+    from evaluation.compare import compare, load_report, parse_tolerances
+    from evaluation.reports.markdown import fmt
+
     default, per_metric = parse_tolerances(tolerance)
     result = compare(load_report(baseline), load_report(candidate), tolerance=default, tolerances=per_metric)
     if as_json:

@@ -12,9 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import InvalidInput
-from flows.runtime import get_runtime
 from ingest.authored.markdown_io import from_export, read_folder, write_folder
-from service.commands.options import JsonOut, Workspace, workspace_or_default
+from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 
 out = Console()
 err = Console(stderr=True)

@@ -10,8 +10,7 @@ from rich.console import Console
 
 from agent.insights.models import InsightRun, parse_since
 from core.errors import KnowdeskError
-from core.tables import utcnow
-from flows.runtime import get_runtime
+from service.commands.options import get_runtime
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -67,6 +66,8 @@ def register(app: typer.Typer) -> None:
             if run is None:
                 raise KnowdeskError(f"no stored insights for {since} in {ws!r}; run `knowdesk insights` without "
                                     "--stored to compute them")
+            from core.tables import utcnow
+
             end = utcnow()
             csat = ic.csat.report(ws, end - length, end, topics=ic.topics(ws))
         except KnowdeskError as exc:

@@ -1,12 +1,19 @@
-"""The options every CLI command shares: the workspace and machine-readable output."""
+"""The options every CLI command shares (the workspace, machine-readable output) and the lazy
+entries to the application: importing a command module imports no model, index or Prefect code;
+a command pays for what it uses when it runs (``knowdesk --help``, ``keys``, ``sources list`` stay light).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from flows.runtime import get_runtime
+from core.settings import get_settings
+
+if TYPE_CHECKING:
+    from core.db import Database
+    from flows.runtime import Runtime
 
 Workspace = Annotated[
     str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).")
@@ -16,4 +23,18 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on 
 
 def workspace_or_default(workspace: str | None) -> str:
     """The ``--workspace`` given, else the configured default."""
-    return workspace or get_runtime().settings.default_workspace
+    return workspace or get_settings().default_workspace
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime (models, index, agent), imported on first use."""
+    from flows.runtime import get_runtime as process_runtime
+
+    return process_runtime()
+
+
+def database() -> Database:
+    """The state database alone, for commands that need no model or index (keys, source listing)."""
+    from core.db import open_database
+
+    return open_database(get_settings().resolved_database_url)

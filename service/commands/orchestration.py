@@ -16,8 +16,7 @@ from rich.table import Table
 
 from core.errors import InvalidInput
 from core.models import RunReport, Source
-from flows.runtime import get_runtime
-from service.commands.options import JsonOut, Workspace, workspace_or_default
+from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 
 out = Console()
 err = Console(stderr=True)

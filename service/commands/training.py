@@ -11,10 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent.training.yaml_io import export_yaml, import_yaml
 from core.errors import InvalidInput
-from flows.runtime import get_runtime
-from service.commands.options import JsonOut, Workspace, workspace_or_default
+from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 
 out = Console()
 app = typer.Typer(help="Training: the AI profile and scenarios.", no_args_is_help=True)
@@ -28,6 +26,8 @@ def import_(path: Annotated[Path, typer.Argument(help="A training YAML file.")],
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {path}: {exc}") from exc
+    from agent.training.yaml_io import import_yaml
+
     summary = import_yaml(get_runtime().training, workspace_or_default(workspace), text)
     if as_json:
         print(summary.model_dump_json())
@@ -40,6 +40,8 @@ def import_(path: Annotated[Path, typer.Argument(help="A training YAML file.")],
 def export(path: Annotated[Path | None, typer.Argument(help="The file to write (default: stdout).")] = None,
            workspace: Workspace = None) -> None:
     """Write the profile and every scenario (drafts) as YAML."""
+    from agent.training.yaml_io import export_yaml
+
     text = export_yaml(get_runtime().training, workspace_or_default(workspace))
     if path is None:
         print(text, end="")
