@@ -55,7 +55,7 @@ class KeyedRoute(APIRoute):
         documented = {int(c) for c in declared if str(c).isdigit()}
         kwargs["responses"] = {**errors(*(c for c in codes if c not in documented)), **declared}
         # routes return dicts: keys a body leaves out stay out (not null), so bodies are what they were
-        kwargs.setdefault("response_model_exclude_unset", True)
+        kwargs["response_model_exclude_unset"] = True
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

@@ -85,7 +85,8 @@ def _prefect() -> bool:
     return prefect_api_url() is not None
 
 
-_WAITED: dict[int | str, dict[str, Any]] = {200: {"model": SyncReportPublic, "description": "With `wait`: the sync ran here; its report."}}
+_WAITED: dict[int | str, dict[str, Any]] = {
+    200: {"model": SyncReportPublic, "description": "With `wait`: the sync ran here; its report."}}
 
 
 @router.post("/{name}/sync", status_code=202, response_model=SyncStartedPublic,

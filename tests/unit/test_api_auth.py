@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from core.db import open_database
@@ -93,3 +94,12 @@ def test_a_revoked_key_is_refused_before_the_body(client: tuple[TestClient, dict
     store.revoke("ws", keys["admin"].split("_")[1])
     r = http.post("/v1/sources", content=b"{", headers={"Authorization": f"Bearer {keys['admin']}"})
     assert r.status_code == 401 and "revoked" in r.json()["message"]
+
+
+def test_a_body_keeps_out_the_keys_its_route_leaves_out(client: tuple[TestClient, dict[str, str]]) -> None:
+    """Optional response fields a route does not send stay absent (not null): bodies are unchanged by typing."""
+    from service.routing import KeyedRoute
+
+    http, _ = client
+    routes = [c.original_route for c in iter_route_contexts(http.app.routes)]  # type: ignore[attr-defined]
+    assert all(r.response_model_exclude_unset for r in routes if isinstance(r, KeyedRoute))
