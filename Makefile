@@ -6,6 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# pytest-xdist workers for the parallel passes (auto: one per core)
+PYTEST_WORKERS ?= auto
+# one module per worker, so a module's expensive fixtures (model, servers) are built once
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 # Offline by default: no model hub, no telemetry (unstructured, prefect).
 export DO_NOT_TRACK := true
@@ -14,7 +18,7 @@ export TRANSFORMERS_OFFLINE := 1
 export UNSTRUCTURED_DISABLE_NOTICE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install run test browser lint typecheck imports pytest bench clean
+.PHONY: install run test test-fast browser lint typecheck imports pytest bench clean
 
 $(STAMP): pyproject.toml constraints.txt packaging/en_core_web_sm/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -33,6 +37,10 @@ run: install
 
 test: install browser lint typecheck imports pytest
 
+# The loop to run many times a day: unit and contract tests in parallel (no lint, no integration).
+test-fast: install
+	$(BIN)/pytest $(XDIST) -m "not serial" tests/unit tests/contracts $(PYTEST_ARGS)
+
 # The portal's browser test drives Debian's chromium; installed when missing and running as root
 # (otherwise the test fails with a message saying what to install).
 browser:
@@ -47,8 +55,10 @@ typecheck:
 imports:
 	$(BIN)/lint-imports
 
+# Independent tests in parallel, then those marked `serial` (timing-sensitive or whole-machine) alone.
 pytest:
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) -m "not serial" $(PYTEST_ARGS)
+	$(BIN)/pytest -m serial $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench.run

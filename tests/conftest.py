@@ -40,9 +40,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
-        config.pluginmanager.get_plugin("terminalreporter").write_line(  # type: ignore[union-attr]
-            f"KNOWDESK_TEST_POSTGRES_URL=off: {len(dropped)} PostgreSQL tests deselected on request"
-        )
+        reporter = config.pluginmanager.get_plugin("terminalreporter")  # absent on xdist workers
+        if reporter is not None:
+            reporter.write_line(
+                f"KNOWDESK_TEST_POSTGRES_URL=off: {len(dropped)} PostgreSQL tests deselected on request"
+            )
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from retrieval.index import close_clients
 from service.api import create_app
 from service.keys import KeyStore
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from service.keys import KeyStore
 from tests.fixtures.app_server import serve_app
 from tests.integration.cdp import Browser, chromium_path
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 

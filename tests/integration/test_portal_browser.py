@@ -17,7 +17,7 @@ from service.api import create_app
 from tests.fixtures.app_server import serve_app
 from tests.integration.cdp import Browser, chromium_path
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 TOPICS = {"subscriptions", "shipping", "account"}
