@@ -9,12 +9,14 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -33,7 +35,26 @@ if TYPE_CHECKING:
 
 out = Console()
 err = Console(stderr=True)
+
+
+class KnowdeskGroup(TyperGroup):
+    """The root command: a ``KnowdeskError`` becomes its message on stderr (and its JSON body on
+    stdout with ``--json``) and exit code 1, whether the command runs as ``knowdesk`` or in-process
+    (typer's ``CliRunner`` in tests)."""
+
+    def main(self, args: Sequence[str] | None = None, *pos: Any, **kwargs: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            return super().main(argv, *pos, **kwargs)
+        except KnowdeskError as exc:
+            if "--json" in argv:
+                print(json.dumps(exc.to_dict()))
+            err.print(f"[red]error:[/] {exc.message}")
+            sys.exit(1)
+
+
 app = typer.Typer(
+    cls=KnowdeskGroup,
     help="knowdesk: fresh knowledge for an AI support agent.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -272,14 +293,8 @@ commands.register_all(app)
 
 
 def main() -> None:
-    """Entry point: runs the app, turning knowdesk errors into a message and exit code 1."""
-    try:
-        app()
-    except KnowdeskError as exc:
-        if "--json" in sys.argv:
-            print(json.dumps(exc.to_dict()))
-        err.print(f"[red]error:[/] {exc.message}")
-        sys.exit(1)
+    """Entry point: runs the app; ``KnowdeskGroup`` turns knowdesk errors into a message and exit code 1."""
+    app()
 
 
 if __name__ == "__main__":
