@@ -29,7 +29,7 @@ from service import commands, output
 from service.commands.options import JsonOut, Workspace, database, get_runtime, workspace_or_default
 
 if TYPE_CHECKING:
-    from flows.runtime import Runtime
+    from app.runtime import Runtime
     from ingest.sources import SourceStore
     from service.keys import KeyStore
 

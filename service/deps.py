@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from flows.runtime import Runtime
+from app.runtime import Runtime
 from service.keys import KeyStore, Principal, Scope
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="bearerKey", bearerFormat="kd_<id>_<secret>",

@@ -13,7 +13,7 @@ from service.commands.options import Workspace, get_runtime
 
 if TYPE_CHECKING:
     from agent.decision import Decision
-    from flows.runtime import Runtime
+    from app.runtime import Runtime
 
 out = Console()
 err = Console(stderr=True)

@@ -60,10 +60,10 @@ def register(app: typer.Typer) -> None:
 
 def _evaluate(dataset: str, report_dir: Path | None, thresholds: Path | None, fresh: bool, workers: int | None,
               workspace: str | None, as_json: bool) -> None:
+    from app.evaluation import run_evaluation
     from evaluation.compare import check_thresholds, load_thresholds
     from evaluation.datasets import bundled_dataset_path
     from evaluation.reports.markdown import fmt
-    from flows.evaluation import run_evaluation
     from service.quickstart import sample_actions_for_eval
 
     path = bundled_dataset_path() if dataset == "bundled" else Path(dataset)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import InvalidInput
-from ingest.authored.markdown_io import from_export, read_folder, write_folder
+from helpcenter.markdown_io import from_export, read_folder, write_folder
 from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 
 out = Console()

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from agent.insights.models import InsightRun, parse_since
 from core.errors import KnowdeskError
+from insights.models import InsightRun, parse_since
 from service.commands.options import get_runtime
 
 out = Console(soft_wrap=True)

@@ -12,8 +12,8 @@ import typer
 from core.settings import get_settings
 
 if TYPE_CHECKING:
+    from app.runtime import Runtime
     from core.db import Database
-    from flows.runtime import Runtime
 
 Workspace = Annotated[
     str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).")
@@ -28,7 +28,7 @@ def workspace_or_default(workspace: str | None) -> str:
 
 def get_runtime() -> Runtime:
     """The process's runtime (models, index, agent), imported on first use."""
-    from flows.runtime import get_runtime as process_runtime
+    from app.runtime import get_runtime as process_runtime
 
     return process_runtime()
 

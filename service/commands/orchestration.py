@@ -74,9 +74,9 @@ def reindex(
         if state != "COMPLETED":
             raise typer.Exit(1)
         return
-    from flows.orchestrate import run_reindex
+    from app.reindex import run_reindex
 
-    report = run_reindex(**params)
+    report = run_reindex(get_runtime(), **params)
     if as_json:
         print(report.model_dump_json())
         return

@@ -26,7 +26,7 @@ def import_(path: Annotated[Path, typer.Argument(help="A training YAML file.")],
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {path}: {exc}") from exc
-    from agent.training.yaml_io import import_yaml
+    from training.yaml_io import import_yaml
 
     summary = import_yaml(get_runtime().training, workspace_or_default(workspace), text)
     if as_json:
@@ -40,7 +40,7 @@ def import_(path: Annotated[Path, typer.Argument(help="A training YAML file.")],
 def export(path: Annotated[Path | None, typer.Argument(help="The file to write (default: stdout).")] = None,
            workspace: Workspace = None) -> None:
     """Write the profile and every scenario (drafts) as YAML."""
-    from agent.training.yaml_io import export_yaml
+    from training.yaml_io import export_yaml
 
     text = export_yaml(get_runtime().training, workspace_or_default(workspace))
     if path is None:

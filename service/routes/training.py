@@ -12,8 +12,6 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.training.drafts import ProfileDraft, ScenarioDraft, ScenarioRecord, ScenarioStatus, slugify
-from agent.training.models import ScenarioKind
 from core.models import Channel
 from retrieval.search import SearchFilters
 from service.deps import Reader, RuntimeDep, Writer
@@ -31,6 +29,8 @@ from service.schemas.training import (
     TrainingReindexPublic,
     VersionsPublic,
 )
+from training.drafts import ProfileDraft, ScenarioDraft, ScenarioRecord, ScenarioStatus, slugify
+from training.models import ScenarioKind
 
 router = APIRouter(prefix="/v1/training", tags=["training"], route_class=KeyedRoute)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from agent.actions.models import ImportReport, Parameter, SpecInfo
+from actions.models import ImportReport, Parameter, SpecInfo
 from core.models import Channel
 from service.schemas.common import Public
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from ingest.authored.models import Status, Topic
-from ingest.authored.publisher import PublishReport
+from helpcenter.models import Status, Topic
+from helpcenter.publisher import PublishReport
 from service.schemas.common import HitsPublic, Public, Timestamp
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from agent.csat.models import CsatReport, Score, Survey
-from agent.insights.models import Insight, InsightRun
+from csat.models import CsatReport, Score, Survey
+from insights.models import Insight, InsightRun
 from service.schemas.common import Public
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from agent.training.drafts import ProfileDraft, VersionRecord
-from agent.training.models import AIProfile, Scenario, ScenarioContent
 from service.schemas.common import Public, Timestamp
+from training.drafts import ProfileDraft, VersionRecord
+from training.models import AIProfile, Scenario, ScenarioContent
 
 
 class AIProfilePublic(AIProfile):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flows.runtime import reset_runtime
+from app.runtime import reset_runtime
 from service.cli import app
 
 pytestmark = pytest.mark.slow
@@ -161,8 +161,8 @@ def test_a_sync_killed_midway_and_rerun_leaves_no_duplicate_and_no_missing_chunk
     report = json.loads(run(home, "sync", "docs", "--json").stdout)
     assert report["status"] == "succeeded"
 
+    from app.runtime import Runtime
     from core.settings import Settings
-    from flows.runtime import Runtime
 
     rt = Runtime(Settings(home=home))
     with sqlite3.connect(db) as conn:

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import flows.pool  # noqa: F401  # Prefect sets up its logging on import: against this stderr, not CliRunner's
-from flows.runtime import reset_runtime
+from app.runtime import reset_runtime
 from service.cli import app
 
 
