@@ -472,4 +472,7 @@ def _text(value: Any) -> str:
 
 
 def _short(message: str, limit: int = 240) -> str:
+    # The validator's first line says what is wrong; the jsonschema-rs backend (picked by
+    # openapi-spec-validator when installed) appends the schema and instance dump after it.
+    message = message.strip().split("\n", 1)[0]
     return message if len(message) <= limit else message[: limit - 3] + "..."
