@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.models import Source, SourceKind
-from service import output
+from service import output, source_policy
 from service.deps import Caller, RuntimeDep
 from service.keys import Scope
 
@@ -29,7 +29,7 @@ class SourceRequest(BaseModel):
 @router.get("")
 def list_sources(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
     caller.require(Scope.READ)
-    return {"sources": [output.source(s) for s in rt.sources.list(caller.workspace)]}
+    return {"sources": [source_policy.visible(s, caller, output.source(s)) for s in rt.sources.list(caller.workspace)]}
 
 
 @router.post("", status_code=201)
@@ -38,13 +38,15 @@ def add_source(body: SourceRequest, caller: Caller, rt: RuntimeDep) -> dict[str,
     source = Source(
         workspace=caller.workspace, name=body.name, kind=body.kind, options=body.options, enabled=body.enabled
     )
+    source = source_policy.authorize(source, caller, allowed_roots=rt.settings.sources.allowed_roots)
     return output.source(rt.sources.add(source))
 
 
 @router.get("/{name}")
 def get_source(name: str, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
     caller.require(Scope.READ)
-    return output.source(rt.sources.get(caller.workspace, name))
+    source = rt.sources.get(caller.workspace, name)
+    return source_policy.visible(source, caller, output.source(source))
 
 
 @router.delete("/{name}", status_code=204)
