@@ -42,6 +42,22 @@ class InvalidInput(KnowdeskError):
     code = "invalid_input"
 
 
+class TooLarge(InvalidInput):
+    """A stored input (source options, a configuration, a text) is over its size limit."""
+
+    http_status = 413
+    code = "payload_too_large"
+
+
+def check_size(value: object, *, what: str, max_bytes: int) -> None:
+    """Raise ``TooLarge`` when ``value``'s JSON form is over ``max_bytes``."""
+    import json
+
+    size = len(json.dumps(value, default=str, ensure_ascii=False).encode("utf-8", "replace"))
+    if size > max_bytes:
+        raise TooLarge(f"{what} is {size} bytes, over the {max_bytes}-byte limit; store less", limit=max_bytes)
+
+
 class NotFound(KnowdeskError):
     """A named thing (source, workspace, document, key) does not exist."""
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.policy import AgentConfig, ConfigStore
 from agent.sessions import ContactRef, SessionInfo, SessionStatus
+from core.errors import check_size
 from core.models import Channel
 from service.deps import Caller, RuntimeDep
 from service.keys import Scope
@@ -100,4 +101,5 @@ def get_config(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
 @router.put("/agent/config")
 def put_config(body: AgentConfig, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
     caller.require(Scope.ADMIN)
+    check_size(body.model_dump(mode="json"), what="the agent configuration", max_bytes=256 * 1024)
     return ConfigStore(db=rt.db).put(caller.workspace, body).model_dump(mode="json")

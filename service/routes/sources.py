@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.errors import check_size
 from core.models import Source, SourceKind
 from service import output, source_policy
 from service.deps import Caller, RuntimeDep
@@ -15,6 +16,8 @@ from service.keys import Scope
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
+#: Source options are small (urls, ids, patterns); listings return them, so they stay bounded.
+MAX_OPTIONS_BYTES = 64 * 1024
 
 
 class SourceRequest(BaseModel):
@@ -35,6 +38,7 @@ def list_sources(caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
 @router.post("", status_code=201)
 def add_source(body: SourceRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
     caller.require(Scope.WRITE)
+    check_size(body.options, what="the source's options", max_bytes=MAX_OPTIONS_BYTES)
     source = Source(
         workspace=caller.workspace, name=body.name, kind=body.kind, options=body.options, enabled=body.enabled
     )
