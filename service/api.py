@@ -50,7 +50,9 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
 
     @app.exception_handler(KnowdeskError)
     async def _knowdesk_error(_: Request, exc: KnowdeskError) -> JSONResponse:
-        return JSONResponse(hardening.clean_text(exc.to_dict()), status_code=exc.http_status)
+        retry = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(max(1, round(retry)))} if exc.http_status == 429 and retry else None
+        return JSONResponse(hardening.clean_text(exc.to_dict()), status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

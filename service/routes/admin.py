@@ -19,10 +19,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from agent.insights.models import parse_since
-from core.errors import AuthError, InvalidInput
+from core.errors import AuthError, InvalidInput, NotFound
 from core.tables import utcnow
 from service import web_session
 from service.deps import RuntimeDep
+from service.insights_gate import gate
 from service.keys import KeyStore, Principal, Scope
 
 router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
@@ -104,7 +105,15 @@ def insights_page(
         length = parse_since(since)
     except InvalidInput as exc:
         return _signin(request, exc.message, "7d", status=422)
-    return templates.TemplateResponse(request, "insights.html", page_context(rt, caller.workspace, since, length))
+    try:
+        run = gate(request.app.state).run_for(rt, caller, since)
+    except NotFound:  # a read key and no stored run of this window: the newest stored run, if any
+        run = rt.insights.insights.latest(caller.workspace)
+        if run is None:
+            return _signin(request, "no insights are computed yet; they are computed on schedule or by a write key",
+                           since, status=404)
+        since, length = run.since, parse_since(run.since)
+    return templates.TemplateResponse(request, "insights.html", page_context(rt, caller.workspace, since, length, run))
 
 
 @router.post("/signin", response_class=HTMLResponse)
@@ -153,10 +162,9 @@ def _signin(request: Request, message: str, since: str, *, status: int) -> Respo
     return response
 
 
-def page_context(rt: Any, workspace: str, since: str, length: timedelta) -> dict[str, Any]:
+def page_context(rt: Any, workspace: str, since: str, length: timedelta, run: Any) -> dict[str, Any]:
     """Everything the page shows, with chart geometry computed here (the template only draws)."""
     ic = rt.insights
-    run = ic.latest_or_refresh(workspace, since)
     end = utcnow()
     start = end - max(length * 2, timedelta(days=14))
     report = ic.csat.report(workspace, start, end, topics=ic.topics(workspace))

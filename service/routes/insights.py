@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.insights.models import InsightKind, parse_since
 from core.tables import utcnow
 from service.deps import Caller, RuntimeDep
+from service.insights_gate import gate
 from service.keys import Scope
 
 router = APIRouter(prefix="/v1", tags=["insights and CSAT"])
@@ -32,15 +33,15 @@ class AssigneeRequest(BaseModel):
 
 
 @router.get("/insights")
-def get_insights(caller: Caller, rt: RuntimeDep, since: str = "7d", kind: InsightKind | None = None,
-                 refresh: bool = False) -> dict[str, Any]:
-    """The latest stored insights of the window (computed now when none is stored, or ``refresh``)."""
+def get_insights(request: Request, caller: Caller, rt: RuntimeDep, since: str = "7d",
+                 kind: InsightKind | None = None, refresh: bool = False) -> dict[str, Any]:
+    """The latest stored insights of the window. A write key computes them when none is stored or
+    with ``refresh`` (rate limited per workspace, identical concurrent requests computed once);
+    a read key gets stored runs only (404 when the window has none)."""
     caller.require(Scope.WRITE if refresh else Scope.READ)
     parse_since(since)
-    ic = rt.insights
-    run = ic.insights.refresh(caller.workspace, since=since) if refresh else ic.latest_or_refresh(
-        caller.workspace, since)
-    body = run.to_json()
+    run = gate(request.app.state).run_for(rt, caller, since, refresh=refresh)
+    body: dict[str, Any] = run.to_json()
     if kind is not None:
         body["insights"] = [i for i in body["insights"] if i["kind"] == kind.value]
     return body

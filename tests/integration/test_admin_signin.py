@@ -35,7 +35,7 @@ def _form(client: TestClient) -> str:
 
 def test_sign_in_is_a_post_with_csrf_and_sets_a_session_cookie(app: tuple[Runtime, object]) -> None:
     rt, application = app
-    _, key = KeyStore(db=rt.db).create("default", scopes=["read"])
+    _, key = KeyStore(db=rt.db).create("default", scopes=["write"])
     with TestClient(application, base_url="http://testserver") as client:  # type: ignore[arg-type]
         assert client.get(f"/admin/insights?key={key}").status_code == 401, "a key in the url is never read"
         token = _form(client)
@@ -67,7 +67,7 @@ def test_sign_in_is_a_post_with_csrf_and_sets_a_session_cookie(app: tuple[Runtim
 
 def test_the_session_cookie_is_secure_over_https(app: tuple[Runtime, object]) -> None:
     rt, application = app
-    _, key = KeyStore(db=rt.db).create("default", scopes=["read"])
+    _, key = KeyStore(db=rt.db).create("default", scopes=["write"])
     with TestClient(application, base_url="https://testserver") as client:  # type: ignore[arg-type]
         token = _form(client)
         r = client.post("/admin/signin", data={"key": key, "csrf": token}, follow_redirects=False)
@@ -78,7 +78,7 @@ def test_the_session_cookie_is_secure_over_https(app: tuple[Runtime, object]) ->
 def test_a_revoked_key_ends_its_sessions(app: tuple[Runtime, object]) -> None:
     rt, application = app
     keys = KeyStore(db=rt.db)
-    key_id, key = keys.create("default", scopes=["read"])
+    key_id, key = keys.create("default", scopes=["write"])
     with TestClient(application) as client:  # type: ignore[arg-type]
         token = _form(client)
         client.post("/admin/signin", data={"key": key, "csrf": token})

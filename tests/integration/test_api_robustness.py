@@ -96,3 +96,21 @@ def test_security_headers_on_every_answer(api: tuple[TestClient, dict[str, str]]
     page = client.get("/admin/insights")
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_insights_recomputation_needs_a_write_key_and_is_rate_limited(
+        api: tuple[TestClient, dict[str, str]]) -> None:
+    client, admin = api
+    rt = client.app.state.runtime  # type: ignore[attr-defined]
+    keys = KeyStore(db=rt.db)
+    _, read_key = keys.create("alpha", scopes=["read"])
+    read = {"Authorization": f"Bearer {read_key}"}
+    r = client.get("/v1/insights?since=13d", headers=read)
+    _documented_4xx(r, 404)
+    assert "write key" in r.json()["message"]
+    _documented_4xx(client.get("/v1/insights?since=13d&refresh=true", headers=read), 403)
+    assert client.get("/v1/insights?since=13d", headers=admin).status_code == 200  # computed once, stored
+    assert client.get("/v1/insights?since=13d", headers=read).status_code == 200  # the stored run
+    r = client.get("/v1/insights?since=13d&refresh=true", headers=admin)
+    _documented_4xx(r, 429)
+    assert int(r.headers["retry-after"]) >= 1
