@@ -18,9 +18,9 @@ from fastapi import APIRouter, Cookie, Header, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from agent.insights.models import parse_since
 from core.errors import AuthError, InvalidInput, NotFound
 from core.tables import utcnow
+from insights.models import parse_since
 from service import web_session
 from service.deps import RuntimeDep
 from service.insights_gate import gate

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import NotFound
 from core.models import StoredInt
-from ingest.authored.models import Article, ArticleInput, Status, Topic, TopicInput, TranslationInput
-from ingest.authored.publisher import PublishReport
+from helpcenter.models import Article, ArticleInput, Status, Topic, TopicInput, TranslationInput
+from helpcenter.publisher import PublishReport
 from retrieval.search import SearchFilters
 from service import output
 from service.deps import Caller, RuntimeDep
