@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import checks as core_checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
+from app.runtime import Runtime
 from core.settings import Settings
-from flows.runtime import Runtime
 from service.api import create_app
 from service.keys import KeyStore
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import column, inspect, select, table
 
+from app.runtime import Runtime
 from core.settings import Settings
-from flows.runtime import Runtime
 from service.api import create_app
 from service.keys import KeyStore
 

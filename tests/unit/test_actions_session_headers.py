@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from agent.actions.headers import clean_headers
-from agent.actions.store import ActionStore
-from agent.actions.tables import ActionSessionRow
+from actions.headers import clean_headers
+from actions.store import ActionStore
+from actions.tables import ActionSessionRow
 from core.db import Database
 from core.errors import InvalidInput
 from ingest.sources import SourceStore
