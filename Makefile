@@ -18,7 +18,7 @@ export TRANSFORMERS_OFFLINE := 1
 export UNSTRUCTURED_DISABLE_NOTICE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: install run test test-fast browser lint typecheck imports pytest bench clean
+.PHONY: install run test test-fast browser lint typecheck imports pytest fuzz bench clean
 
 $(STAMP): pyproject.toml constraints.txt packaging/en_core_web_sm/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -59,6 +59,10 @@ imports:
 pytest:
 	$(BIN)/pytest $(XDIST) -m "not serial" $(PYTEST_ARGS)
 	$(BIN)/pytest -m serial $(PYTEST_ARGS)
+
+# Schemathesis over every operation with a longer profile (make test runs 3 examples each).
+fuzz: install
+	KNOWDESK_FUZZ_EXAMPLES=$${KNOWDESK_FUZZ_EXAMPLES:-50} $(BIN)/pytest tests/integration/test_fuzz_api.py -s $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench.run

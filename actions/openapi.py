@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -28,11 +29,8 @@ from urllib.parse import unquote
 import yaml
 from jsonschema.exceptions import SchemaError, best_match
 from openapi_schema_validator import OAS30Validator, OAS31Validator
-from openapi_spec_validator.schemas import (
-    openapi_v2_schema_validator,
-    openapi_v30_schema_validator,
-    openapi_v31_schema_validator,
-)
+from openapi_spec_validator.schemas import schema_v2, schema_v30, schema_v31
+from openapi_spec_validator.schemas.backend.jsonschema import create_validator
 from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
@@ -53,6 +51,14 @@ class InvalidSpec(InvalidInput):
     """The document is not an OpenAPI 3.x or Swagger 2.0 spec at all (nothing was imported)."""
 
     code = "invalid_spec"
+
+
+@functools.cache
+def _metaschema_validator(version: str) -> Any:
+    """jsonschema's validator of the OpenAPI metaschema (never the jsonschema-rs backend that
+    openapi-spec-validator picks when it is installed: the errors' paths and contexts are what
+    attribute a problem to its operation)."""
+    return create_validator({"2.0": schema_v2, "3.0": schema_v30, "3.1": schema_v31}[version])
 
 
 @dataclass
@@ -168,8 +174,7 @@ class _Parser:
         return out
 
     def _metaschema(self) -> None:
-        validator = {"2.0": openapi_v2_schema_validator, "3.0": openapi_v30_schema_validator,
-                     "3.1": openapi_v31_schema_validator}[self.version]
+        validator = _metaschema_validator(self.version)
         for error in validator.iter_errors(self.doc):
             path = [str(p) for p in error.absolute_path]
             context = [c for c in error.context or () if c.message != "'$ref' is a required property"]

@@ -22,6 +22,7 @@ from core.errors import InvalidInput, NotFound
 from core.models import Channel
 from core.tables import WorkspaceRow, utcnow
 
+from .headers import clean_headers
 from .models import ActionDef, AuthScheme, SchemeKind, Skipped, SpecInfo
 from .openapi import ParsedSpec
 from .secrets import SecretBox, SecretUnreadable
@@ -297,13 +298,14 @@ class ActionStore:
 
     # -- per-session state ----------------------------------------------------------------------
     def set_session_headers(self, workspace: str, session_id: str, headers: dict[str, str]) -> None:
-        """Headers for this session's calls (a customer's token); they override workspace secrets."""
-        self._session_update(workspace, session_id, headers=dict(headers))
+        """Headers for this session's calls (a customer's token); they override workspace secrets.
+        Raises ``InvalidInput`` for a malformed name or value; hop-by-hop headers are dropped."""
+        self._session_update(workspace, session_id, headers=clean_headers(headers))
 
     def session_headers(self, workspace: str, session_id: str) -> dict[str, str]:
         with self.db.session() as s:
             row = s.get(ActionSessionRow, (workspace, session_id))
-            return dict(row.headers) if row else {}
+            return clean_headers(row.headers, strict=False) if row else {}
 
     def pending(self, workspace: str, session_id: str) -> dict[str, Any] | None:
         with self.db.session() as s:

@@ -36,6 +36,7 @@ from core.settings import HelpdeskSettings
 from core.tables import utcnow
 from ingest.connectors.http import error_for_status
 
+from .redaction import scrub
 from .sessions import HandoffInfo, SessionStore
 from .tables import OutboxRow
 
@@ -70,7 +71,7 @@ class HandoffTicket(Frozen):
 
     @property
     def subject(self) -> str:
-        return f"#{self.ticket} {self.reason.replace('_', ' ')}: {self.summary[:80]}".strip()
+        return scrub(f"#{self.ticket} {self.reason.replace('_', ' ')}: {self.summary[:80]}".strip())
 
     def body(self) -> str:
         lines = [
@@ -82,7 +83,7 @@ class HandoffTicket(Frozen):
             "Transcript:",
         ]
         lines += [f"{m.get('role')}: {m.get('text')}" for m in self.transcript]
-        return "\n".join(lines)
+        return scrub("\n".join(lines))  # sent to a helpdesk: the same redaction as everything stored
 
 
 class Target(Protocol):

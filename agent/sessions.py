@@ -22,6 +22,7 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.models import Channel, Frozen
 from core.tables import WorkspaceRow, utcnow
 
+from .redaction import scrub, scrub_json
 from .tables import FIRST_TICKET, ContactRow, EventRow, HandoffRow, MessageRow, SessionRow, TicketCounterRow
 
 
@@ -177,7 +178,7 @@ class SessionStore:
     # -- transcript and events ------------------------------------------------------------------
     def add_message(self, workspace: str, session_id: str, role: Role, text: str) -> int:
         with self.db.session() as s:
-            row = MessageRow(workspace=workspace, session_id=session_id, role=role.value, text=text)
+            row = MessageRow(workspace=workspace, session_id=session_id, role=role.value, text=scrub(text))
             s.add(row)
             s.flush()
             s.add(
@@ -193,7 +194,7 @@ class SessionStore:
 
     def add_event(self, workspace: str, session_id: str, type_: str, data: dict[str, Any]) -> None:
         with self.db.session() as s:
-            s.add(EventRow(workspace=workspace, session_id=session_id, type=type_, data=data))
+            s.add(EventRow(workspace=workspace, session_id=session_id, type=type_, data=scrub_json(data)))
 
     def messages(self, workspace: str, session_id: str) -> list[MessageInfo]:
         with self.db.session() as s:
@@ -217,6 +218,11 @@ class SessionStore:
     def record_handoff(self, workspace: str, session_id: str, **fields: Any) -> HandoffInfo:
         """Store a handoff, mark the session handed off and attach a handoff event."""
         session = self.get(workspace, session_id)
+        if "summary" in fields:  # free text, never stored raw
+            fields["summary"] = scrub(fields["summary"])
+        for structured in ("transcript", "sentiment"):
+            if structured in fields:
+                fields[structured] = scrub_json(fields[structured])
         with self.db.session() as s:
             row = HandoffRow(
                 id=str(uuid.uuid4()), workspace=workspace, session_id=session_id, ticket=session.ticket, **fields

@@ -42,6 +42,33 @@ class InvalidInput(KnowdeskError):
     code = "invalid_input"
 
 
+class TooLarge(InvalidInput):
+    """A stored input (source options, a configuration, a text) is over its size limit."""
+
+    http_status = 413
+    code = "payload_too_large"
+
+
+def check_size(value: object, *, what: str, max_bytes: int) -> None:
+    """Raise ``TooLarge`` when ``value``'s JSON form is over ``max_bytes``."""
+    import json
+
+    size = len(json.dumps(value, default=str, ensure_ascii=False).encode("utf-8", "replace"))
+    if size > max_bytes:
+        raise TooLarge(f"{what} is {size} bytes, over the {max_bytes}-byte limit; store less", limit=max_bytes)
+
+
+class TooManyRequests(KnowdeskError):
+    """The caller asked for expensive work again too soon; ``retry_after`` is in seconds."""
+
+    http_status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float, **fields: object) -> None:
+        super().__init__(message, retry_after=round(retry_after, 1), **fields)
+        self.retry_after = retry_after
+
+
 class NotFound(KnowdeskError):
     """A named thing (source, workspace, document, key) does not exist."""
 

@@ -33,6 +33,10 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+#: An integer every supported database stores (PostgreSQL INTEGER is 32-bit): positions, versions.
+StoredInt = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+
+
 class SourceKind(StrEnum):
     """Where documents come from. The connector registry maps each kind to its class."""
 

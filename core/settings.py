@@ -95,6 +95,16 @@ class SyncSettings(BaseModel):
     embed_batch_chunks: int = Field(default=256, ge=1)
 
 
+class SourcesSettings(BaseModel):
+    """What API keys may configure in sources (the CLI, run by the operator, is not limited)."""
+
+    model_config = {"extra": "forbid"}
+
+    #: Folders under which a folder / help-center export path given over HTTP must lie (none: no
+    #: server path over HTTP). JSON list: KNOWDESK_SOURCES__ALLOWED_ROOTS='["/srv/docs"]'.
+    allowed_roots: list[Path] = Field(default_factory=list)
+
+
 class LLMSettings(BaseModel):
     """An optional OpenAI-compatible LLM. Without ``base_url`` and ``model`` none is used."""
 
@@ -342,6 +352,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunking: ChunkingSettings = ChunkingSettings()
     sync: SyncSettings = SyncSettings()
+    sources: SourcesSettings = SourcesSettings()
     llm: LLMSettings = LLMSettings()
     server: ServerSettings = ServerSettings()
     helpcenter: HelpCenterSettings = HelpCenterSettings()

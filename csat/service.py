@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from agent.redaction import scrub
 from agent.sessions import SessionStatus, SessionStore
 from agent.tables import HandoffRow, SessionRow
 from core.errors import ConfigError, Conflict, InvalidInput, NotFound
@@ -83,7 +84,7 @@ class CsatService:
     def record(self, workspace: str, session_id: str, score: int, comment: str = "",
                *, at: datetime | None = None) -> Score:
         """Store the session's score and send the ``csat.score`` webhook event."""
-        comment = (comment or "").strip()
+        comment = scrub((comment or "").strip())  # stored and sent to webhooks: never raw
         if not 1 <= score <= 5:
             raise InvalidInput(f"score must be an integer from 1 to 5, not {score}", field="score")
         if score < self.settings.comment_required_below and not comment:

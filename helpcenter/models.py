@@ -12,7 +12,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from core.errors import InvalidInput
-from core.models import Frozen, UTCDateTime
+from core.models import Frozen, StoredInt, UTCDateTime
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
@@ -33,7 +33,7 @@ class Topic(Frozen):
     name: str
     names: dict[str, str] = Field(default_factory=dict)
     parent: str | None = None
-    position: int = 0
+    position: StoredInt = 0
 
     def label(self, locale: str) -> str:
         return self.names.get(locale) or self.name
@@ -59,7 +59,7 @@ class Article(Frozen):
     slug: str
     topic: str
     default_locale: str
-    position: int = 0
+    position: StoredInt = 0
     created_at: UTCDateTime
     updated_at: UTCDateTime
     translations: tuple[Translation, ...] = ()
@@ -85,7 +85,7 @@ class TopicInput(Frozen):
     name: str
     names: dict[str, str] = Field(default_factory=dict)
     parent: str | None = None
-    position: int = 0
+    position: StoredInt = 0
 
 
 class TranslationInput(Frozen):
@@ -104,7 +104,7 @@ class ArticleInput(Frozen):
     slug: str
     topic: str
     default_locale: str
-    position: int = 0
+    position: StoredInt = 0
     translations: tuple[TranslationInput, ...]
 
 

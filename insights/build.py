@@ -17,7 +17,6 @@ from csat.service import CsatService
 from csat.webhook import CsatWebhook
 
 from . import samples
-from .models import InsightRun
 from .service import Embedder, InsightSettings, InsightsService, SearchArticles, Searcher
 
 
@@ -47,9 +46,6 @@ class InsightsCsat:
                 out[reason][index] += 1
         ordered = Counter({r: sum(v) for r, v in out.items()})
         return {r: out[r] for r, _ in ordered.most_common()}
-
-    def latest_or_refresh(self, workspace: str, since: str) -> InsightRun:
-        return self.insights.latest(workspace, since) or self.insights.refresh(workspace, since=since)
 
     def window(self, days: int = 14) -> tuple[datetime, datetime]:
         end = utcnow()

@@ -14,6 +14,8 @@ from core.models import Frozen
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+#: The longest window a query may ask for (ten years).
+MAX_WINDOW = timedelta(days=3650)
 
 
 def parse_since(value: str) -> timedelta:
@@ -22,7 +24,10 @@ def parse_since(value: str) -> timedelta:
     if not match or int(match.group(1)) == 0:
         raise InvalidInput(f"invalid window {value!r}: use a number and a unit, e.g. 7d, 24h, 30m or 2w",
                            since=value)
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    if len(match.group(1)) > 9 or (window := timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})) > MAX_WINDOW:
+        raise InvalidInput(f"window {value!r} is longer than the {MAX_WINDOW.days} days kept; use e.g. 90d or 52w",
+                           since=value)
+    return window
 
 
 class InsightKind(StrEnum):

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.runtime import Runtime, get_runtime
 from core.errors import KnowdeskError
+from service import hardening
 from service.background import Periodic
 from service.routes import actions as actions_routes
 from service.routes import admin as admin_routes
@@ -47,10 +48,13 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = rt
     app.state.syncs = syncs
+    hardening.install(app)
 
     @app.exception_handler(KnowdeskError)
     async def _knowdesk_error(_: Request, exc: KnowdeskError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+        retry = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(max(1, round(retry)))} if exc.http_status == 429 and retry else None
+        return JSONResponse(hardening.clean_text(exc.to_dict()), status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -58,7 +62,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
             {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "message": e["msg"]} for e in exc.errors()
         ]
         message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        return JSONResponse({"error": "invalid_input", "message": message, "problems": problems}, status_code=422)
+        return hardening.error(422, "invalid_input", message, problems=problems)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

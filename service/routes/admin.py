@@ -2,30 +2,34 @@
 
 Shows the latest insights of the window with trend sparklines, CSAT over time with its
 breakdowns, and handoff reasons over time. Needs a read key: ``Authorization``/``X-API-Key``
-headers, or open ``/admin/insights?key=<key>`` once in a browser (stored in an HttpOnly cookie
-for this path, then redirected to the page without the key in the address).
+headers, or the sign-in form (a POST with a CSRF token; the browser then holds a session cookie,
+see ``service/web_session.py``). A key in the url is never read.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Cookie, Header, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from core.errors import AuthError, InvalidInput
+from core.errors import AuthError, InvalidInput, NotFound
 from core.tables import utcnow
 from insights.models import parse_since
+from service import web_session
 from service.deps import RuntimeDep
+from service.insights_gate import gate
 from service.keys import KeyStore, Principal, Scope
 
 router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates" / "admin"))
-COOKIE = "knowdesk_admin_key"
 PALETTE = ["#7a3e0f", "#1f6feb", "#2da44e", "#bf3989", "#9a6700", "#57606a", "#cf222e", "#8250df"]
+_SINCE = re.compile(r"^\d{1,4}[mhdw]$")
 KIND_NAMES = {"knowledge_gap": "Knowledge gap", "complaint": "Complaint", "request": "Request", "other": "Other"}
 
 
@@ -73,8 +77,8 @@ def _ticks(lo: float, hi: float) -> list[float]:
     return [lo + i * step for i in range(int(span // step) + 1)]
 
 
-def _principal(rt: Any, authorization: str | None, x_api_key: str | None, cookie: str | None) -> Principal:
-    token = x_api_key or cookie
+def _principal(rt: Any, authorization: str | None, x_api_key: str | None, session_key: str | None) -> Principal:
+    token = x_api_key or session_key
     if authorization:
         scheme, _, value = authorization.partition(" ")
         token = value if scheme.lower() == "bearer" else authorization
@@ -88,33 +92,79 @@ def insights_page(
     request: Request,
     rt: RuntimeDep,
     since: str = "7d",
-    key: str | None = None,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
-    knowdesk_admin_key: Annotated[str | None, Cookie()] = None,
+    knowdesk_admin_session: Annotated[str | None, Cookie()] = None,
 ) -> Response:
     """The analytics page (see the module docstring for how to sign in)."""
-    if key:
-        KeyStore(db=rt.db).verify(key).require(Scope.READ)
-        response = RedirectResponse(f"/admin/insights?since={since}", status_code=303)
-        response.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/admin")
-        return response
     try:
-        caller = _principal(rt, authorization, x_api_key, knowdesk_admin_key)
+        caller = _principal(rt, authorization, x_api_key, _sessions(request).key(knowdesk_admin_session))
     except AuthError as exc:
-        return templates.TemplateResponse(request, "signin.html", {"message": exc.message},
-                                          status_code=exc.http_status)
+        return _signin(request, exc.message, since, status=exc.http_status)
     try:
         length = parse_since(since)
     except InvalidInput as exc:
-        return templates.TemplateResponse(request, "signin.html", {"message": exc.message}, status_code=422)
-    return templates.TemplateResponse(request, "insights.html", page_context(rt, caller.workspace, since, length))
+        return _signin(request, exc.message, "7d", status=422)
+    try:
+        run = gate(request.app.state).run_for(rt, caller, since)
+    except NotFound:  # a read key and no stored run of this window: the newest stored run, if any
+        run = rt.insights.insights.latest(caller.workspace)
+        if run is None:
+            return _signin(request, "no insights are computed yet; they are computed on schedule or by a write key",
+                           since, status=404)
+        since, length = run.since, parse_since(run.since)
+    return templates.TemplateResponse(request, "insights.html", page_context(rt, caller.workspace, since, length, run))
 
 
-def page_context(rt: Any, workspace: str, since: str, length: timedelta) -> dict[str, Any]:
+@router.post("/signin", response_class=HTMLResponse)
+async def signin(request: Request, rt: RuntimeDep) -> Response:
+    """The sign-in form's POST: CSRF checked, key checked, then a session cookie and a redirect."""
+    raw = await request.body()
+    form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), max_num_fields=10).items()}
+    since = form.get("since", "7d")
+    if not _SINCE.match(since):
+        since = "7d"
+    if problem := web_session.csrf_problem(request, form.get("csrf")):
+        return _signin(request, problem, since, status=403)
+    key = form.get("key", "").strip()
+    try:
+        KeyStore(db=rt.db).verify(key).require(Scope.READ)
+    except AuthError as exc:
+        return _signin(request, exc.message, since, status=exc.http_status)
+    response = RedirectResponse(f"/admin/insights?since={since}", status_code=303)
+    web_session.set_cookie(response, request, web_session.SESSION_COOKIE, _sessions(request).create(key))
+    response.delete_cookie(web_session.CSRF_COOKIE, path=web_session.PATH)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    _sessions(request).end(request.cookies.get(web_session.SESSION_COOKIE))
+    response = RedirectResponse("/admin/insights", status_code=303)
+    response.delete_cookie(web_session.SESSION_COOKIE, path=web_session.PATH)
+    return response
+
+
+def _sessions(request: Request) -> web_session.WebSessions:
+    state = request.app.state
+    if not hasattr(state, "admin_sessions"):
+        state.admin_sessions = web_session.WebSessions()
+    sessions: web_session.WebSessions = state.admin_sessions
+    return sessions
+
+
+def _signin(request: Request, message: str, since: str, *, status: int) -> Response:
+    """The sign-in form, with a fresh CSRF token in a hidden field and in its cookie."""
+    token = web_session.csrf_token()
+    response = templates.TemplateResponse(request, "signin.html", {"message": message, "since": since,
+                                                                   "csrf": token}, status_code=status)
+    web_session.set_cookie(response, request, web_session.CSRF_COOKIE, token, max_age=3600)
+    return response
+
+
+def page_context(rt: Any, workspace: str, since: str, length: timedelta, run: Any) -> dict[str, Any]:
     """Everything the page shows, with chart geometry computed here (the template only draws)."""
     ic = rt.insights
-    run = ic.latest_or_refresh(workspace, since)
     end = utcnow()
     start = end - max(length * 2, timedelta(days=14))
     report = ic.csat.report(workspace, start, end, topics=ic.topics(workspace))

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import NotFound
+from core.models import StoredInt
 from helpcenter.models import Article, ArticleInput, Status, Topic, TopicInput, TranslationInput
 from helpcenter.publisher import PublishReport
 from retrieval.search import SearchFilters
@@ -43,14 +44,14 @@ class TopicBody(_Body):
     name: str
     names: dict[str, str] = Field(default_factory=dict)
     parent: str | None = None
-    position: int = 0
+    position: StoredInt = 0
 
 
 class TopicUpdate(_Body):
     name: str | None = None
     names: dict[str, str] | None = None
     parent: str | None = None
-    position: int | None = None
+    position: StoredInt | None = None
 
 
 class ArticleBody(_Body):
@@ -59,13 +60,13 @@ class ArticleBody(_Body):
     locale: str | None = None
     title: str
     body: str
-    position: int = 0
+    position: StoredInt = 0
     publish: bool = False
 
 
 class ArticleUpdate(_Body):
     topic: str | None = None
-    position: int | None = None
+    position: StoredInt | None = None
     default_locale: str | None = None
 
 

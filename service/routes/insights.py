@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.tables import utcnow
 from insights.models import InsightKind, parse_since
 from service.deps import Reader, RuntimeDep, Writer
+from service.insights_gate import gate
 from service.keys import Scope
 from service.routing import KeyedRoute
 from service.schemas.common import errors
@@ -41,16 +42,16 @@ class AssigneeRequest(BaseModel):
     assignee: str = Field(min_length=1, max_length=200)
 
 
-@router.get("/insights", response_model=InsightsPublic, responses=errors(403))
-def get_insights(caller: Reader, rt: RuntimeDep, since: str = "7d", kind: InsightKind | None = None,
-                 refresh: bool = False) -> dict[str, Any]:
-    """The latest stored insights of the window (computed now when none is stored, or ``refresh``)."""
+@router.get("/insights", response_model=InsightsPublic, responses=errors(403, 404, 429))
+def get_insights(request: Request, caller: Reader, rt: RuntimeDep, since: str = "7d",
+                 kind: InsightKind | None = None, refresh: bool = False) -> dict[str, Any]:
+    """The latest stored insights of the window. A write key computes them when none is stored or
+    with ``refresh`` (rate limited per workspace, identical concurrent requests computed once);
+    a read key gets stored runs only (404 when the window has none)."""
     caller.require(Scope.WRITE if refresh else Scope.READ)
     parse_since(since)
-    ic = rt.insights
-    run = ic.insights.refresh(caller.workspace, since=since) if refresh else ic.latest_or_refresh(
-        caller.workspace, since)
-    body = run.to_json()
+    run = gate(request.app.state).run_for(rt, caller, since, refresh=refresh)
+    body: dict[str, Any] = run.to_json()
     if kind is not None:
         body["insights"] = [i for i in body["insights"] if i["kind"] == kind.value]
     return body

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.policy import AgentConfig, ConfigStore
 from agent.sessions import ContactRef, SessionInfo, SessionStatus
+from core.errors import check_size
 from core.models import Channel
 from service.deps import Admin, Reader, RuntimeDep, Writer
 from service.routing import KeyedRoute
@@ -98,6 +99,7 @@ def get_config(caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     return ConfigStore(db=rt.db).get(caller.workspace).model_dump(mode="json")
 
 
-@router.put("/agent/config", response_model=AgentConfigPublic)
+@router.put("/agent/config", response_model=AgentConfigPublic, responses=errors(413))
 def put_config(body: AgentConfig, caller: Admin, rt: RuntimeDep) -> dict[str, Any]:
+    check_size(body.model_dump(mode="json"), what="the agent configuration", max_bytes=256 * 1024)
     return ConfigStore(db=rt.db).put(caller.workspace, body).model_dump(mode="json")

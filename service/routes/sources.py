@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.errors import check_size
 from core.models import Source, SourceKind
-from service import output
+from service import output, source_policy
 from service.deps import Reader, RuntimeDep, Writer
 from service.routing import KeyedRoute
 from service.schemas.common import errors
@@ -17,6 +18,8 @@ from service.schemas.sources import SourcePublic, SourcesPublic
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/sources", tags=["sources"], route_class=KeyedRoute)
+#: Source options are small (urls, ids, patterns); listings return them, so they stay bounded.
+MAX_OPTIONS_BYTES = 64 * 1024
 
 
 class SourceRequest(BaseModel):
@@ -30,20 +33,23 @@ class SourceRequest(BaseModel):
 
 @router.get("", response_model=SourcesPublic)
 def list_sources(caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
-    return {"sources": [output.source(s) for s in rt.sources.list(caller.workspace)]}
+    return {"sources": [source_policy.visible(s, caller, output.source(s)) for s in rt.sources.list(caller.workspace)]}
 
 
-@router.post("", status_code=201, response_model=SourcePublic, responses=errors(400, 409))
+@router.post("", status_code=201, response_model=SourcePublic, responses=errors(400, 403, 409, 413))
 def add_source(body: SourceRequest, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
+    check_size(body.options, what="the source's options", max_bytes=MAX_OPTIONS_BYTES)
     source = Source(
         workspace=caller.workspace, name=body.name, kind=body.kind, options=body.options, enabled=body.enabled
     )
+    source = source_policy.authorize(source, caller, allowed_roots=rt.settings.sources.allowed_roots)
     return output.source(rt.sources.add(source))
 
 
 @router.get("/{name}", response_model=SourcePublic)
 def get_source(name: str, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
-    return output.source(rt.sources.get(caller.workspace, name))
+    source = rt.sources.get(caller.workspace, name)
+    return source_policy.visible(source, caller, output.source(source))
 
 
 @router.delete("/{name}", status_code=204, responses=errors(409))

@@ -83,6 +83,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "The thing already exists or is busy.",
     413: "The request or a stored text is too large.",
     422: "The request is invalid: every problem with its field.",
+    429: "Too many recomputations: wait for the Retry-After seconds.",
     502: "The upstream source failed.",
 }
 

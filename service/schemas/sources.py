@@ -18,6 +18,8 @@ class SourcePublic(Public):
     workspace: str
     options: dict[str, Any]
     enabled: bool
+    options_hidden: list[str] | None = None
+    """For a read-only key: the names of the options whose values are withheld (``options`` is empty)."""
 
 
 class SourcesPublic(Public):

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
-    rt = Runtime(Settings(home=tmp_path / "home"))
+    rt = Runtime(Settings(home=tmp_path / "home", sources={"allowed_roots": [tmp_path]}))
     with TestClient(create_app(rt)) as client:
         yield client, rt
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.connectors.website.safety import BlockedAddress, check_public
+from ingest.connectors.website.safety import AddressPolicy, BlockedAddress, check_public, parse_networks
 from ingest.connectors.website.urls import MAX_URL_LENGTH, Scope, TrapGuard, normalize_url, scope_prefix
 
 
@@ -66,6 +66,16 @@ def test_trap_guard_bounds_query_variants_numbered_paths_and_loops() -> None:
 def test_private_loopback_and_link_local_hosts_are_refused(url: str) -> None:
     with pytest.raises(BlockedAddress, match="allow_private_network=true"):
         check_public(url)
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "169.254.0.1", "fe80::1", "fd00:ec2::254",
+                                     "100.100.100.200", "168.63.129.16", "::ffff:169.254.169.254"])
+def test_metadata_addresses_stay_refused_on_a_private_network_unless_named(address: str) -> None:
+    private = AddressPolicy(allow_private=True)
+    assert "allow_addresses" in (private.refusal(address) or "")
+    named = AddressPolicy(allow_private=True, allowed=parse_networks([address.removeprefix("::ffff:")]))
+    assert named.refusal(address) is None
+    assert private.refusal("10.1.2.3") is None and private.refusal("127.0.0.1") is None
 
 
 def test_public_addresses_pass_the_guard() -> None:

@@ -143,9 +143,13 @@ class FolderConnector:
 
     def _files(self) -> Iterator[Path]:
         pattern = "**/*" if self._opts.recursive else "*"
+        real_root = self._root.resolve()
         for path in sorted(self._root.glob(pattern)):
             rel = path.relative_to(self._root)
             if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+                continue
+            if not path.resolve().is_relative_to(real_root):  # a symlink out of the folder: never read
+                self.skipped["(link outside the folder)"] = self.skipped.get("(link outside the folder)", 0) + 1
                 continue
             name = rel.as_posix()
             if any(fnmatch.fnmatch(name, p) for p in self._opts.exclude):

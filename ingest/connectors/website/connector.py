@@ -34,7 +34,8 @@ from core.models import Document, DocumentKind, FetchFailure, Source
 from ingest.connectors.base import Checkpoint, ConnectorContext, ConnectorOptions, Item, Unchanged
 from ingest.connectors.options import StrList
 from ingest.connectors.website.child import CrawlerProcess
-from ingest.connectors.website.safety import BlockedAddress, check_public
+from ingest.connectors.website.pinned import pinned_get
+from ingest.connectors.website.safety import AddressPolicy, BlockedAddress, check_public, parse_networks
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ class WebsiteOptions(ConnectorOptions):
     searched in the normalized url. max_pages: a crawl that would go past it is incomplete
     (nothing deleted). max_depth: links followed from a start url. concurrency, delay: parallel
     requests and seconds between requests. respect_robots: obey robots.txt. follow_files: index
-    linked PDF and DOCX files. allow_private_network: crawl private/loopback addresses.
+    linked PDF and DOCX files. allow_private_network: crawl private/loopback addresses (admin only
+    over HTTP). allow_addresses: networks allowed whatever their kind, the only way to reach
+    link-local and cloud metadata addresses (admin only over HTTP).
     max_page_bytes: larger responses are failures.
     """
 
@@ -68,6 +71,7 @@ class WebsiteOptions(ConnectorOptions):
     respect_robots: bool = True
     follow_files: bool = True
     allow_private_network: bool = False
+    allow_addresses: StrList = []
     max_page_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
     @field_validator("start_url", "sitemap_url")
@@ -83,6 +87,16 @@ class WebsiteOptions(ConnectorOptions):
         for value in values:
             _check_http(value)
         return values
+
+    @field_validator("allow_addresses")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        parse_networks(values)
+        return values
+
+    @property
+    def policy(self) -> AddressPolicy:
+        return AddressPolicy(allow_private=self.allow_private_network, allowed=parse_networks(self.allow_addresses))
 
     @field_validator("include", "exclude")
     @classmethod
@@ -128,10 +142,10 @@ class WebsiteConnector:
     # -- contract --------------------------------------------------------------------------------
     def check(self) -> str:
         url = self._opts.start_url
-        self._guard(url)
         try:
-            response = httpx.get(url, follow_redirects=True, timeout=15.0,
-                                 headers={"User-Agent": "knowdesk-crawler/0.1"})
+            response = pinned_get(url, self._opts.policy)
+        except BlockedAddress as exc:
+            raise ConfigError(str(exc), url=url) from None
         except httpx.HTTPError as exc:
             raise SourceError(f"cannot reach {url}: {exc}; check the start_url option") from exc
         if response.status_code in (404, 410):
@@ -256,6 +270,7 @@ class WebsiteConnector:
             "include": o.include, "exclude": o.exclude, "max_pages": o.max_pages, "max_depth": o.max_depth,
             "concurrency": o.concurrency, "delay": o.delay, "respect_robots": o.respect_robots,
             "follow_files": o.follow_files, "allow_private_network": o.allow_private_network,
+            "allow_addresses": list(o.allow_addresses),
             "max_page_bytes": self._max_bytes, "known": known,
         }
 
@@ -285,9 +300,7 @@ class WebsiteConnector:
             self._store.delete(gone)
 
     def _guard(self, url: str) -> None:
-        if self._opts.allow_private_network:
-            return
         try:
-            check_public(url)
+            check_public(url, self._opts.policy)
         except BlockedAddress as exc:
             raise ConfigError(str(exc), url=url) from None

@@ -17,6 +17,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import scrapy
 from lxml import etree
@@ -31,7 +32,7 @@ from twisted.python.failure import Failure
 from w3lib.encoding import html_to_unicode
 
 from ingest.connectors.website.extract import extract
-from ingest.connectors.website.safety import BlockedAddress, check_public
+from ingest.connectors.website.resolver import ALLOW_ADDRESSES_SETTING, ALLOW_PRIVATE_SETTING, PinningResolver
 from ingest.connectors.website.urls import Scope, TrapGuard, normalize_url
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class CrawlConfig:
     respect_robots: bool = True
     follow_files: bool = True
     allow_private_network: bool = False
+    #: Networks allowed whatever their kind (the only way to reach link-local/metadata addresses).
+    allow_addresses: list[str] = field(default_factory=list)
     max_page_bytes: int = 10 * 1024 * 1024
     timeout: float = 30.0
     retries: int = 2
@@ -68,12 +71,21 @@ class CrawlConfig:
 
 
 class Refused(IgnoreRequest):
-    """A request the guard refused (private address)."""
+    """A request to a host the resolver already refused (private or metadata address)."""
+
+
+def _resolver() -> PinningResolver | None:
+    from twisted.internet import reactor
+
+    resolver = getattr(reactor, "nameResolver", None)
+    return resolver if isinstance(resolver, PinningResolver) else None
 
 
 class GuardMiddleware:
-    """Downloader middleware: the private-network guard and conditional-request headers, applied
-    to every request including redirects (which come back through ``process_request``)."""
+    """Downloader middleware: refuses requests to hosts the crawl's resolver refused (the resolver,
+    ``resolver.PinningResolver``, is what keeps every connection on checked addresses) and sets
+    conditional-request headers, for every request including redirects (which come back through
+    ``process_request``)."""
 
     def __init__(self, spider: SiteSpider) -> None:
         self.spider = spider
@@ -84,11 +96,9 @@ class GuardMiddleware:
 
     def process_request(self, request: Request, spider: Any = None) -> None:
         cfg = self.spider.cfg
-        if not cfg.allow_private_network:
-            try:
-                check_public(request.url)
-            except BlockedAddress as exc:
-                raise Refused(str(exc)) from exc
+        resolver = _resolver()
+        if resolver is not None and (reason := resolver.refusal(urlsplit(request.url).hostname)):
+            raise Refused(reason)
         for header in _CONDITIONAL:
             request.headers.pop(header, None)
         known = cfg.known.get(normalize_url(request.url)) if request.meta.get("kd_page") else None
@@ -300,7 +310,11 @@ class SiteSpider(scrapy.Spider):
         request: Request = failure.request  # type: ignore[attr-defined]
         url = request.meta["kd_url"]
         self.stats["queued"] -= 1
-        if failure.check(IgnoreRequest):  # type: ignore[no-untyped-call]
+        resolver = _resolver()
+        refusal = resolver.refusal(urlsplit(request.url).hostname) if resolver is not None else None
+        if refusal is not None:  # never connected: a failure with its reason (a refused start url fails the sync)
+            yield from self.fail(url, f"refused {request.url}: {refusal}", depth=request.meta["kd_depth"])
+        elif failure.check(IgnoreRequest):  # type: ignore[no-untyped-call]
             self.skip(url, failure.getErrorMessage() or "ignored")
         else:
             name = failure.type.__name__ if failure.type else "error"
@@ -354,8 +368,6 @@ def _header(response: Response, name: bytes) -> str | None:
 
 
 def _origin(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
@@ -379,6 +391,13 @@ def run(cfg: CrawlConfig, out: IO[str]) -> None:
         "LOG_LEVEL": "WARNING",
         "LOG_STDOUT": False,
         "DOWNLOADER_MIDDLEWARES": {f"{__name__}.GuardMiddleware": 50},
+        # Every connection's address comes from the pinning resolver (checked once per host).
+        "TWISTED_DNS_RESOLVER": f"{PinningResolver.__module__}.PinningResolver",
+        ALLOW_PRIVATE_SETTING: cfg.allow_private_network,
+        ALLOW_ADDRESSES_SETTING: list(cfg.allow_addresses),
+        # No proxy (it would resolve names itself) and no scheme but http(s).
+        "HTTPPROXY_ENABLED": False,
+        "DOWNLOAD_HANDLERS": {"file": None, "data": None, "s3": None, "ftp": None},
     }, install_root_handler=True)
     crawler = process.create_crawler(SiteSpider)
     result: dict[str, Any] = {}
