@@ -137,7 +137,7 @@ async def signin(request: Request, rt: RuntimeDep) -> Response:
     return response
 
 
-@router.post("/signout")
+@router.post("/signout", response_class=RedirectResponse, status_code=303)
 async def signout(request: Request) -> Response:
     _sessions(request).end(request.cookies.get(web_session.SESSION_COOKIE))
     response = RedirectResponse("/admin/insights", status_code=303)
