@@ -16,7 +16,8 @@ from typing import Any
 
 from prefect import flow, task
 
-from evaluation.build import build_evaluation
+from core.db import Database
+from evaluation.build import build_evaluation, scratch_sessions
 from evaluation.datasets import Dataset, load_dataset
 from evaluation.evaluate import evaluate
 from evaluation.results import CaseResult
@@ -26,11 +27,14 @@ from flows.runtime import Runtime, get_runtime
 log = logging.getLogger(__name__)
 
 
-def evaluation_runner(rt: Runtime, dataset: Dataset, *, workspace: str, workers: int | None = None) -> Runner:
-    """A runner over an evaluation agent composed from the runtime (no helpdesk delivery)."""
+def evaluation_runner(rt: Runtime, dataset: Dataset, *, workspace: str, sessions: Database,
+                      workers: int | None = None) -> Runner:
+    """A runner over an evaluation agent composed from the runtime (no helpdesk delivery; its
+    conversations go to ``sessions``, never to the workspace's database)."""
     rt.refresh_index()
     return build_evaluation(
-        db=rt.db, retriever=rt.searcher, embedder=rt.embedder, settings=rt.settings.agent, workspace=workspace,
+        db=rt.db, sessions=sessions, retriever=rt.searcher, embedder=rt.embedder, settings=rt.settings.agent,
+        workspace=workspace,
         config=dataset.header.config, llm=rt.settings.llm, training=rt.training,
         actions=getattr(rt.agent, "actions", None), workers=workers,
     )
@@ -49,8 +53,9 @@ def run_evaluation(
     """Evaluate ``dataset`` on ``workspace``'s knowledge; returns the report, writes it to ``report_dir``."""
     data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     ws = workspace or rt.settings.default_workspace
-    runner = evaluation_runner(rt, data, workspace=ws, workers=workers)
-    return evaluate(runner, data, report_dir=report_dir, fresh=fresh, progress=progress)
+    with scratch_sessions() as sessions:
+        runner = evaluation_runner(rt, data, workspace=ws, sessions=sessions, workers=workers)
+        return evaluate(runner, data, report_dir=report_dir, fresh=fresh, progress=progress)
 
 
 @task(name="evaluate-dataset")

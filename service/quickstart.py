@@ -17,7 +17,7 @@ from core.models import Channel, RunReport, Source, SourceKind
 from flows.runtime import Runtime
 from retrieval.search import SearchFilters
 from service import output
-from service.commands.agent import agent_demo, print_decision
+from service.commands.agent import agent_demo, print_decision, undelivered
 from service.samples.brewly_api import DEFAULT_BASE_URL, HOST, SAMPLE_KEY, SCHEME, SPEC_NAME, BrewlyApi, spec_text
 
 SAMPLES = Path(__file__).with_name("samples")
@@ -124,11 +124,12 @@ def action_demo(rt: Runtime, out: Console, *, quiet: bool = False) -> dict[str, 
     ``track_order`` on the sample API and answers from its result."""
     ws = rt.settings.default_workspace
     message, email = ACTION_DEMO
-    session = rt.agent.store.create(ws, channel=Channel.WEB, contact=ContactRef(email=email))
+    agent = undelivered(rt.agent)
+    session = agent.store.create(ws, channel=Channel.WEB, contact=ContactRef(email=email))
     if not quiet:
         out.print(f"\n[bold]An action[/] (ticket #{session.ticket}, web, signed in as {email}; "
                   "the Brewly sample API answers on 127.0.0.1):")
-    decision = rt.agent.handle(ws, session.id, message)
+    decision = agent.handle(ws, session.id, message)
     if not quiet:
         print_decision(out, decision, message=message)
     calls = [e.data for e in rt.agent.store.events(ws, session.id) if e.type == "action_call"]

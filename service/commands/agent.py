@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from agent.agent import Agent
 from agent.decision import Decision
+from agent.handoffs import HandoffRecorder
 from agent.sessions import ContactRef
 from core.models import Channel
 from flows.runtime import Runtime, get_runtime
@@ -91,10 +94,17 @@ DEMO = (
 )
 
 
+def undelivered(agent: Agent) -> Agent:
+    """``agent`` whose handoffs are stored but never sent to a configured helpdesk (scripted demos)."""
+    quiet = copy.copy(agent)
+    quiet.recorder = HandoffRecorder(store=agent.store, cache=agent.cache, outbox=None)
+    return quiet
+
+
 def agent_demo(rt: Runtime, out: Console, *, quiet: bool = False) -> dict[str, Any]:
     """The quickstart's scripted conversation: a cited answer, a scenario answer, a handoff."""
     ws = rt.settings.default_workspace
-    agent = rt.agent
+    agent = undelivered(rt.agent)
     session = agent.store.create(ws, channel=Channel.WEB, contact=ContactRef(external_id="quickstart-demo"))
     if not quiet:
         out.print(f"\n[bold]A conversation with the agent[/] (ticket #{session.ticket}, web):")
