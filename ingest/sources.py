@@ -30,6 +30,11 @@ class SourceStore:
             insert_ignore(s, WorkspaceRow, id=ws.id, name=ws.name, created_at=utcnow())
         return ws
 
+    def workspaces(self) -> list[str]:
+        """The ids of every workspace, sorted."""
+        with self._db.session() as s:
+            return sorted(s.scalars(select(WorkspaceRow.id)))
+
     def add(self, source: Source) -> Source:
         """Store a new source; ``Conflict`` when the name is taken in the workspace."""
         options = validate_options(source.kind, source.options)

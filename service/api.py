@@ -24,8 +24,9 @@ from service.routes import evals, helpcenter, portal, retrieval, runs, sessions,
 from service.routes import insights as insights_routes
 
 
-def create_app(runtime: Runtime | None = None) -> FastAPI:
-    """The API application. ``runtime`` defaults to the process's runtime (settings)."""
+def create_app(runtime: Runtime | None = None, *, local_token: str | None = None) -> FastAPI:
+    """The API application. ``runtime`` defaults to the process's runtime (settings); ``local_token``
+    is accepted for read requests of the CLI beside this server (``service.running``)."""
     rt = runtime or get_runtime()
     syncs = runs.BackgroundSyncs()
 
@@ -44,6 +45,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         description="Keeps a support agent's knowledge fresh and answers customers with it.",
     )
     app.state.runtime = rt
+    app.state.local_token = local_token
     app.state.syncs = syncs
 
     @app.exception_handler(KnowdeskError)

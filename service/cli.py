@@ -5,14 +5,19 @@ Exit codes: 0 success; 1 an error or a failed run (the message says what to do);
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -20,14 +25,15 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
 
-from core.errors import InvalidInput, KnowdeskError
+from core.errors import InvalidInput, KnowdeskError, StoreLocked
 from core.models import RunReport, Source, SourceKind
 from flows.runtime import Runtime, get_runtime
 from ingest.sources import parse_option_pairs
 from retrieval.search import SearchFilters, parse_filters
 from service import commands, output
-from service.commands.options import JsonOut, Workspace, workspace_or_default
+from service.commands.options import JsonOut, Workspace, valid_name, workspace_or_default
 from service.keys import KeyStore
+from service.running import batch_via_running_server, via_running_server
 
 out = Console()
 err = Console(stderr=True)
@@ -56,7 +62,7 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log wha
 # -- sources ------------------------------------------------------------------------------------
 @sources_app.command("add")
 def sources_add(
-    name: str,
+    name: Annotated[str, typer.Argument(callback=valid_name("source name"))],
     kind: Annotated[SourceKind, typer.Option("--kind", help="Source kind.")],
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="key=value, repeatable.")] = None,
     workspace: Workspace = None,
@@ -111,6 +117,7 @@ def sync(
     name: str,
     full: Annotated[bool, typer.Option("--full", help="Read everything, not just what changed.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Delete even past the shrink guard.")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Run here even when PREFECT_API_URL is set.")] = False,
     workspace: Workspace = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -119,15 +126,38 @@ def sync(
     source = rt.sources.get(workspace_or_default(workspace), name)
     from service.commands.orchestration import sync_through_prefect  # a flow run when PREFECT_API_URL is set
 
-    report = sync_through_prefect(source, full=full, force=force, quiet=as_json) or _run_sync(
-        rt, source, full=full, force=force, quiet=as_json
-    )
+    try:
+        with _sigterm_as_interrupt():
+            flow = None if local else sync_through_prefect(source, full=full, force=force, quiet=as_json)
+            report = flow or _run_sync(rt, source, full=full, force=force, quiet=as_json)
+    except KeyboardInterrupt:
+        err.print(f"[yellow]interrupted:[/] the sync of {name} stopped. The documents it wrote are kept, nothing "
+                  f"was deleted and the cursor did not move; `knowdesk sync {name}` resumes where it stopped "
+                  f"(`knowdesk runs {name}` shows the run as cancelled).")
+        raise typer.Exit(130) from None
     if as_json:
         print(json.dumps(report.summary()))
     else:
         output.print_report(out, report)
     if report.status == "failed":
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a container stop) ends the block like Ctrl-C, so the run is recorded and explained."""
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (tests invoking the app in a thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_sync(
@@ -160,12 +190,18 @@ def retrieve(
     if batch is not None:
         if query is not None:
             raise InvalidInput("give either a QUERY or --batch FILE, not both")
-        failed = output.run_batch(rt, ws, batch)
+        try:
+            failed = output.run_batch(rt, ws, batch)
+        except StoreLocked:
+            failed = output.run_batch(rt, ws, batch, search=batch_via_running_server(rt, ws))
         raise typer.Exit(1 if failed else 0)
     if not query:
         raise InvalidInput("give a QUERY or --batch FILE")
     filters: SearchFilters = parse_filters(filter_ or [])
-    hits = rt.retrieve(query, workspace=ws, filters=filters, top_k=top_k)
+    try:
+        hits = rt.retrieve(query, workspace=ws, filters=filters, top_k=top_k)
+    except StoreLocked:
+        hits = via_running_server(rt, ws, query, filter_ or [], top_k)
     if as_json:
         print(json.dumps({"query": query, "hits": output.hits_json(hits)}))
     else:
@@ -216,13 +252,12 @@ def keys_revoke(key_id: str, workspace: Workspace = None) -> None:
 def serve(
     host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None
 ) -> None:
-    """Run the HTTP API."""
-    import uvicorn
-
-    from service.api import create_app
+    """Run the HTTP API (`--port 0`: a free port). CLI read commands beside it go through it."""
+    from service.running import serve_announced
 
     rt = _rt()
-    uvicorn.run(create_app(rt), host=host or rt.settings.server.host, port=port or rt.settings.server.port)
+    serve_announced(rt, host=host or rt.settings.server.host,
+                    port=rt.settings.server.port if port is None else port, say=err.print)
 
 
 @app.command()
@@ -254,6 +289,34 @@ def main() -> None:
             print(json.dumps(exc.to_dict()))
         err.print(f"[red]error:[/] {exc.message}")
         sys.exit(1)
+    except ValidationError as exc:  # a value that reached a model unchecked: still the user's input
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+        err.print(f"[red]error:[/] invalid input: {problems}")
+        sys.exit(2)
+    except OSError as exc:
+        message = _home_error(exc)
+        if message is None:
+            raise
+        err.print(f"[red]error:[/] {message}")
+        sys.exit(1)
+
+
+def _home_error(exc: OSError) -> str | None:
+    """What to say when KNOWDESK_HOME cannot be created or written (None: another OSError)."""
+    from core.settings import get_settings
+
+    home = get_settings().home.expanduser().resolve()
+    where = Path(str(exc.filename)).expanduser().resolve() if exc.filename else None
+    if where is None or not (where == home or home in where.parents or where in home.parents):
+        return None
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        kind = "on a read-only file system" if exc.errno == errno.EROFS else "read-only (not writable by you)"
+        return (f"KNOWDESK_HOME={home} is {kind}: {where}: {exc.strerror}. knowdesk keeps its data there; point "
+                "KNOWDESK_HOME at a folder you can write to")
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.ENOENT):
+        return (f"KNOWDESK_HOME={home} cannot be created: {where}: {exc.strerror}. Point KNOWDESK_HOME at a "
+                "folder you can create")
+    return None
 
 
 if __name__ == "__main__":

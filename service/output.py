@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -119,8 +120,15 @@ class SyncProgress:
         )
 
 
-def run_batch(rt: Runtime, workspace: str, path: Path) -> int:
-    """Answer every line of a JSONL file, one JSON line out per line in; returns the error count."""
+def run_batch(rt: Runtime, workspace: str, path: Path,
+              search: Callable[[Sequence[tuple[str, Any, int]]], list[list[Hit]]] | None = None) -> int:
+    """Answer every line of a JSONL file, one JSON line out per line in; returns the error count.
+
+    ``search`` answers a batch of (query, filters, top_k) (default: this process's searcher)."""
+    if search is None:
+        def search(queries: Sequence[tuple[str, Any, int]]) -> list[list[Hit]]:
+            return rt.searcher.search_many(list(queries), workspace=workspace)
+
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -135,7 +143,7 @@ def run_batch(rt: Runtime, workspace: str, path: Path) -> int:
                 continue
             parsed.append((n, _batch_line(n, line)))
         good = [(n, q) for n, q in parsed if not isinstance(q, dict)]
-        results = iter(rt.searcher.search_many([q for _, q in good], workspace=workspace)) if good else iter(())
+        results = iter(search([q for _, q in good])) if good else iter(())
         for n, item in parsed:
             if isinstance(item, dict):
                 errors += 1

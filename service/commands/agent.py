@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +20,7 @@ from service.commands.options import Workspace
 
 out = Console()
 err = Console(stderr=True)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout (the Decision).")]
 
 
@@ -46,6 +48,12 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOut = False,
     ) -> None:
         """Send one message to the agent and print its decision (answer, clarify or handoff)."""
+        if not message.strip():
+            raise typer.BadParameter("the message is empty; give the customer's message, e.g. "
+                                     "knowdesk ask \"Where is my order?\"", param_hint="MESSAGE")
+        if contact is not None and not _EMAIL.match(contact):
+            raise typer.BadParameter(f"{contact!r} is not an email address (name@example.com)",
+                                     param_hint="--contact")
         rt = get_runtime()
         ws = workspace or rt.settings.default_workspace
         agent = rt.agent
