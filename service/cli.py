@@ -28,7 +28,8 @@ os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
 from core.errors import InvalidInput, KnowdeskError, StoreLocked
 from core.models import RunReport, Source, SourceKind
 from flows.runtime import Runtime, get_runtime
-from ingest.sources import parse_option_pairs
+from ingest.connectors.registry import validate_options
+from ingest.sources import folder_problem, parse_option_pairs
 from retrieval.search import SearchFilters, parse_filters
 from service import commands, output
 from service.commands.options import JsonOut, Workspace, valid_name, workspace_or_default
@@ -69,10 +70,15 @@ def sources_add(
     as_json: JsonOut = False,
 ) -> None:
     """Add a source, e.g. `knowdesk sources add docs --kind folder --option path=./docs`."""
-    source = _rt().sources.add(
-        Source(workspace=workspace_or_default(workspace), name=name, kind=kind,
-               options=parse_option_pairs(option or []))
-    )
+    try:
+        options = parse_option_pairs(option or [])
+        validate_options(kind, options)
+    except KnowdeskError as exc:  # a missing, unknown or malformed option: bad usage
+        raise typer.BadParameter(exc.message, param_hint="--option") from None
+    wanted = Source(workspace=workspace_or_default(workspace), name=name, kind=kind, options=options)
+    if problem := folder_problem(wanted):
+        raise InvalidInput(problem, option="path")
+    source = _rt().sources.add(wanted)
     if as_json:
         print(json.dumps(output.source(source)))
     else:
@@ -102,13 +108,17 @@ def sources_remove(name: str, workspace: Workspace = None) -> None:
 
 
 @sources_app.command("check")
-def sources_check(name: str, workspace: Workspace = None) -> None:
+def sources_check(name: str, workspace: Workspace = None, as_json: JsonOut = False) -> None:
     """Verify a source's credentials and access."""
     from ingest.connectors.registry import build_connector
 
     rt = _rt()
     source = rt.sources.get(workspace_or_default(workspace), name)
-    out.print(f"ok: {build_connector(source, rt.connector_context(source)).check()}")
+    detail = build_connector(source, rt.connector_context(source)).check()
+    if as_json:
+        print(json.dumps({"source": name, "ok": True, "detail": detail}))
+    else:
+        out.print(f"ok: {detail}")
 
 
 # -- sync -----------------------------------------------------------------------------------------
@@ -195,8 +205,9 @@ def retrieve(
         except StoreLocked:
             failed = output.run_batch(rt, ws, batch, search=batch_via_running_server(rt, ws))
         raise typer.Exit(1 if failed else 0)
-    if not query:
-        raise InvalidInput("give a QUERY or --batch FILE")
+    if not query or not query.strip():
+        raise typer.BadParameter("give a non-empty QUERY, e.g. knowdesk retrieve \"how do I reset my password\", "
+                                 "or --batch FILE", param_hint="QUERY")
     filters: SearchFilters = parse_filters(filter_ or [])
     try:
         hits = rt.retrieve(query, workspace=ws, filters=filters, top_k=top_k)

@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.errors import InvalidInput
 from core.models import Source, SourceKind
+from ingest.sources import folder_problem
 from service import output
 from service.deps import Caller, RuntimeDep
 from service.keys import Scope
@@ -38,6 +40,8 @@ def add_source(body: SourceRequest, caller: Caller, rt: RuntimeDep) -> dict[str,
     source = Source(
         workspace=caller.workspace, name=body.name, kind=body.kind, options=body.options, enabled=body.enabled
     )
+    if problem := folder_problem(source):
+        raise InvalidInput(problem, option="path")
     return output.source(rt.sources.add(source))
 
 

@@ -98,3 +98,44 @@ def test_sync_says_when_the_configured_prefect_server_is_down(tmp_path: Path) ->
     down = _run(tmp_path / "home", "sync", "docs", PREFECT_API_URL="http://127.0.0.1:9/api")
     assert down.returncode == 1 and "no Prefect server answers" in down.stderr and "--local" in down.stderr
     assert "Traceback" not in down.stderr
+
+
+def test_a_folder_source_whose_path_is_missing_is_refused(home: Path, tmp_path: Path) -> None:
+    result = cli("sources", "add", "docs", "--kind", "folder", "--option", f"path={tmp_path / 'nope'}")
+    assert isinstance(result.exception, KnowdeskError) and "does not exist" in str(result.exception)
+    assert get_runtime().sources.list("default") == []
+    missing = cli("sources", "add", "site", "--kind", "website")
+    assert missing.exit_code == 2 and "missing required option" in said(missing)
+
+
+def test_an_empty_query_is_bad_usage(home: Path) -> None:
+    assert cli("retrieve", "").exit_code == 2
+    assert cli("retrieve", "   ").exit_code == 2
+
+
+def test_help_center_import_of_a_folder_without_its_index_file_is_refused(home: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "hc"
+    (folder / "articles").mkdir(parents=True)
+    (folder / "articles" / "a.en.md").write_text("---\ntitle: A\n---\nText\n")
+    result = cli("help-center", "import", str(folder))
+    assert isinstance(result.exception, KnowdeskError) and "has no helpcenter.yaml" in str(result.exception)
+
+
+def test_actions_import_of_a_spec_that_fails_the_schema_imports_nothing(home: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "broken.yaml"
+    spec.write_text("openapi: 3.1.0\ninfo: {title: x}\npaths: 12\n")
+    result = cli("actions", "import", str(spec))
+    assert isinstance(result.exception, KnowdeskError) and "nothing was imported" in str(result.exception)
+    assert get_runtime().actions.store.specs("default") == []
+
+
+def test_eval_reports_every_bad_line_of_a_dataset(tmp_path: Path) -> None:
+    from evaluation.datasets import load_dataset
+
+    path = tmp_path / "cases.jsonl"
+    good = '{"id": "a", "messages": ["hi"], "expect": {"outcome": "answer"}}'
+    path.write_text("\n".join([good, "{not json", good.replace('"a"', '"b"'), "[1]", '{"id": "c"}']) + "\n")
+    with pytest.raises(KnowdeskError) as caught:
+        load_dataset(path)
+    message = str(caught.value)
+    assert "3 bad line(s)" in message and all(f"line {n}" in message for n in (2, 4, 5))
