@@ -85,6 +85,65 @@ def sources_add(
         out.print(f"added source [bold]{name}[/] ({kind.value}); sync it with `knowdesk sync {name}`")
 
 
+@sources_app.command("update")
+def sources_update(
+    name: str,
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="key=value to set (repeatable).")] = None,
+    unset: Annotated[list[str] | None, typer.Option("--unset", help="Remove this option (repeatable).")] = None,
+    workspace: Workspace = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Change a source's options (the others are kept); the next sync reads with them."""
+    rt = _rt()
+    ws = workspace_or_default(workspace)
+    current = rt.sources.get(ws, name)
+    if not option and not unset:
+        raise typer.BadParameter("give --option key=value or --unset key", param_hint="--option")
+    try:
+        changes = parse_option_pairs(option or [])
+    except KnowdeskError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--option") from None
+    missing = [k for k in unset or () if k not in current.options]
+    if missing:
+        raise typer.BadParameter(f"{name} has no option {', '.join(map(repr, missing))} "
+                                 f"(it has: {', '.join(current.options) or 'none'})", param_hint="--unset")
+    options = {k: v for k, v in current.options.items() if k not in set(unset or ())} | changes
+    try:
+        validate_options(current.kind, options)
+    except KnowdeskError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--option") from None
+    if problem := folder_problem(current.model_copy(update={"options": options})):
+        raise InvalidInput(problem, option="path")
+    source = rt.sources.update(ws, name, options=options)
+    if as_json:
+        print(json.dumps(output.source(source)))
+    else:
+        out.print(f"updated source [bold]{name}[/]; `knowdesk sync {name}` reads with the new options")
+
+
+def _set_enabled(name: str, workspace: str | None, enabled: bool, as_json: bool) -> None:
+    source = _rt().sources.update(workspace_or_default(workspace), name, enabled=enabled)
+    if as_json:
+        print(json.dumps(output.source(source)))
+    elif enabled:
+        out.print(f"source [bold]{name}[/] enabled: `knowdesk schedule` and sync-all include it again")
+    else:
+        out.print(f"source [bold]{name}[/] disabled: scheduled syncs and sync-all skip it (its documents stay "
+                  f"searchable; `knowdesk sources remove {name}` removes them)")
+
+
+@sources_app.command("enable")
+def sources_enable(name: str, workspace: Workspace = None, as_json: JsonOut = False) -> None:
+    """Include a source in scheduled syncs and sync-all again."""
+    _set_enabled(name, workspace, True, as_json)
+
+
+@sources_app.command("disable")
+def sources_disable(name: str, workspace: Workspace = None, as_json: JsonOut = False) -> None:
+    """Leave a source out of scheduled syncs and sync-all (its documents stay indexed)."""
+    _set_enabled(name, workspace, False, as_json)
+
+
 @sources_app.command("list")
 def sources_list(workspace: Workspace = None, as_json: JsonOut = False) -> None:
     """List the workspace's sources."""
