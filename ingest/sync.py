@@ -163,6 +163,9 @@ def run_sync(
             report.notes.append(
                 "skipped unsupported files: " + ", ".join(f"{k} ({v})" for k, v in sorted(skipped.items()))
             )
+        if dead := getattr(connector, "dead_links", None):  # e.g. a crawl's broken links
+            shown = ", ".join(dead[:10]) + (f" and {len(dead) - 10} more" if len(dead) > 10 else "")
+            report.notes.append(f"{len(dead)} dead link(s) (not found or failing; not counted as pages): {shown}")
         if not completed:
             report.status = "cancelled"
             report.notes.append("cancelled: nothing deleted, cursor not advanced")
