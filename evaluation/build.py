@@ -20,17 +20,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.actions.hook import ActionRunner
+from actions.hook import ActionRunner
 from agent.agent import ActionHook
 from agent.build import build_agent
 from agent.meaning import Embedder as AgentEmbedder
 from agent.policy import AgentConfig, ConfigStore
 from agent.scenarios import Retriever as AgentRetriever
 from agent.sessions import SessionStore
-from agent.training.models import TrainingReader
 from core.db import Database, make_engine, migrate
 from core.errors import InvalidInput
 from core.settings import AgentSettings, HelpdeskSettings, LLMSettings
+from training.models import TrainingReader
 
 from .metrics.grounding import MeaningMetrics
 from .runner import Retriever, Runner

@@ -25,9 +25,9 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
 
+from app.runtime import Runtime, get_runtime
 from core.errors import InvalidInput, KnowdeskError, StoreLocked
 from core.models import RunReport, Source, SourceKind
-from flows.runtime import Runtime, get_runtime
 from ingest.connectors.registry import validate_options
 from ingest.sources import folder_problem, parse_option_pairs
 from retrieval.search import SearchFilters, parse_filters

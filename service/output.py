@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from app.runtime import Runtime
 from core.errors import KnowdeskError
 from core.models import Hit, RunReport, Source
-from flows.runtime import Runtime
-from retrieval.search import knowledge_by_default, parse_filters
+from retrieval.search import parse_filters
 
 BATCH_SIZE = 64
 
@@ -127,7 +127,7 @@ def run_batch(rt: Runtime, workspace: str, path: Path,
     ``search`` answers a batch of (query, filters, top_k) (default: this process's searcher)."""
     if search is None:
         def search(queries: Sequence[tuple[str, Any, int]]) -> list[list[Hit]]:
-            return rt.searcher.search_many(list(queries), workspace=workspace)
+            return rt.retrieve_many(list(queries), workspace=workspace)
 
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -165,7 +165,7 @@ def _batch_line(n: int, line: str) -> tuple[str, Any, int] | dict[str, Any]:
         unknown = set(obj) - {"query", "top_k", "filters"}
         if unknown:
             raise ValueError(f"unknown keys {sorted(unknown)}")
-        return (obj["query"], knowledge_by_default(parse_filters(obj.get("filters") or {})), top_k)
+        return (obj["query"], parse_filters(obj.get("filters") or {}), top_k)
     except (ValueError, KnowdeskError) as exc:
         message = exc.message if isinstance(exc, KnowdeskError) else str(exc)
         return {"line": n, "error": "invalid_input", "message": message}

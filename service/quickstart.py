@@ -10,11 +10,11 @@ from typing import Any
 
 from rich.console import Console
 
-from agent.actions.models import ImportReport
+from actions.models import ImportReport
 from agent.sessions import ContactRef
+from app.runtime import Runtime
 from core.errors import NotFound
 from core.models import Channel, RunReport, Source, SourceKind
-from flows.runtime import Runtime
 from retrieval.search import SearchFilters
 from service import output
 from service.commands.agent import agent_demo, print_decision, undelivered
@@ -42,8 +42,8 @@ def import_samples(rt: Runtime, workspace: str) -> dict[str, Any]:
     """Seed the sample help center and training: only topics, articles and scenarios the workspace does
     not have yet are imported (and published as the samples say), so a re-run never reverts an edit,
     re-publishes an unpublished article or re-embeds anything."""
-    from agent.training.yaml_io import import_yaml
-    from ingest.authored.markdown_io import from_export
+    from helpcenter.markdown_io import from_export
+    from training.yaml_io import import_yaml
 
     try:  # earlier quickstarts synced the sample as a help-center export source under the same id
         legacy = rt.sources.get(workspace, "help-center")

@@ -27,7 +27,7 @@ from core.models import Frozen, Hit
 from retrieval.search import SearchFilters, parse_filters
 
 if TYPE_CHECKING:
-    from flows.runtime import Runtime
+    from app.runtime import Runtime
 
 #: One search of a batch: (query, filters, top_k).
 Query = tuple[str, SearchFilters | None, int]

@@ -14,8 +14,8 @@ from agent.agent import Agent
 from agent.decision import Decision
 from agent.handoffs import HandoffRecorder
 from agent.sessions import ContactRef
+from app.runtime import Runtime, get_runtime
 from core.models import Channel
-from flows.runtime import Runtime, get_runtime
 from service.commands.options import Workspace
 
 out = Console()

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from app.runtime import get_runtime
 from core.models import check_name
-from flows.runtime import get_runtime
 
 
 def valid_name(what: str) -> Callable[[str | None], str | None]:

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
 from agent.tables import SessionRow
+from app.runtime import get_runtime, reset_runtime
 from core.errors import KnowdeskError
-from flows.runtime import get_runtime, reset_runtime
 from service.cli import app
 
 KNOWDESK = [sys.executable, "-m", "service.cli"]
@@ -83,7 +83,7 @@ def test_a_home_that_cannot_be_created_or_written_is_explained(tmp_path: Path) -
     blocker.write_text("")
     created = _run(blocker / "home", "sources", "list")
     assert created.returncode == 1 and "cannot be created" in created.stderr and "Traceback" not in created.stderr
-    if Path("/sys").is_dir() and not os.access("/sys", os.W_OK | os.X_OK) or os.geteuid() == 0:
+    if (Path("/sys").is_dir() and not os.access("/sys", os.W_OK | os.X_OK)) or os.geteuid() == 0:
         readonly = _run(Path("/sys/knowdesk-home"), "sources", "list")
         assert readonly.returncode == 1 and "read-only" in readonly.stderr, readonly.stderr
 

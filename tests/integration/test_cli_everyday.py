@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from flows.runtime import get_runtime, reset_runtime
+from app.runtime import get_runtime, reset_runtime
 from service.cli import app
 
 

@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 
 from agent.sessions import ContactRef
 from agent.tables import HandoffRow, MessageRow, SessionRow
+from app.evaluation import run_evaluation
+from app.runtime import Runtime
 from core.models import Channel
 from core.settings import AgentSettings, HelpdeskSettings, Settings
 from evaluation.datasets import bundled_dataset_path, load_dataset
-from flows.evaluation import run_evaluation
-from flows.runtime import Runtime
 from service.commands.agent import agent_demo
 from service.quickstart import import_samples
 from tests.fakes import HashEmbedder
@@ -70,7 +70,7 @@ def rt(tmp_path: Path, webhook: _Webhook) -> Runtime:
                         agent=AgentSettings(helpdesk=HelpdeskSettings(webhook_url=webhook.url,
                                                                           webhook_secret="s3cret")))
     runtime = Runtime(settings)
-    runtime.__dict__["embedder"] = HashEmbedder()
+    runtime.components.__dict__["embedder"] = HashEmbedder()
     import_samples(runtime, WS)
     return runtime
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from app.runtime import Runtime
 from core.ids import document_id
 from core.settings import Settings
-from flows.runtime import Runtime
-from ingest.authored.models import Status, TranslationInput
-from ingest.authored.publisher import SOURCE_ID
+from helpcenter.models import Status, TranslationInput
+from helpcenter.publisher import SOURCE_ID
 from retrieval.search import SearchFilters
 from service.quickstart import import_samples
 from tests.fakes import HashEmbedder
@@ -24,7 +24,7 @@ UNPUBLISHED = "choose-a-plan"
 @pytest.fixture
 def rt(tmp_path: Path) -> Iterator[Runtime]:
     runtime = Runtime(Settings(home=tmp_path / "home"))
-    runtime.__dict__["embedder"] = HashEmbedder()  # plumbing only: what is indexed, not how well it ranks
+    runtime.components.__dict__["embedder"] = HashEmbedder()  # plumbing only: what is indexed, not how well it ranks
     yield runtime
 
 
