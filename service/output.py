@@ -43,6 +43,16 @@ def hit(h: Hit) -> dict[str, Any]:
     }
 
 
+def keep_whole(table: Table, *columns: int) -> Table:
+    """Never cut these columns (ids people type, timestamps): they keep their widest cell's width and
+    the other columns wrap instead, at any terminal width."""
+    for i in columns:
+        column = table.columns[i]
+        column.no_wrap = True
+        column.min_width = max([len(str(column.header)), *(len(str(c)) for c in column.cells)])
+    return table
+
+
 def hits_json(hits: list[Hit]) -> list[dict[str, Any]]:
     return [hit(h) | {"rank": i} for i, h in enumerate(hits, 1)]
 

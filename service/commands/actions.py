@@ -14,6 +14,7 @@ from rich.table import Table
 from app.runtime import get_runtime
 from core.errors import InvalidInput, NotFound
 from core.models import Channel
+from service import output
 from service.commands.options import JsonOut, Workspace, workspace_or_default
 
 out = Console()
@@ -70,7 +71,7 @@ def list_(spec: Annotated[str | None, typer.Option("--spec")] = None, workspace:
     for a in actions:
         table.add_row(a.id, a.spec, f"{a.method} {a.path}", ",".join(c.value for c in a.channels) or "-",
                       ",".join(a.segments) or "-", "yes" if a.confirm else "no")
-    out.print(table)
+    out.print(output.keep_whole(table, 0, 1))
 
 
 @app.command("enable")

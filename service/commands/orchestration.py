@@ -17,6 +17,7 @@ from rich.table import Table
 from app.runtime import get_runtime
 from core.errors import ConfigError, InvalidInput
 from core.models import RunReport, Source
+from service import output
 from service.commands.options import JsonOut, Workspace, workspace_or_default
 
 out = Console()
@@ -157,7 +158,7 @@ def runs(
         rep = r.get("report") or {}
         table.add_row(r["started_at"], r["mode"], r["status"], *(str(rep.get(k, "")) for k in
                       ("written", "unchanged", "deleted", "failed", "seconds")))
-    out.print(table)
+    out.print(output.keep_whole(table, 0, 2))
 
 
 def cancel(name: str, workspace: Workspace = None) -> None:

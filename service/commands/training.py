@@ -13,6 +13,7 @@ from rich.table import Table
 
 from app.runtime import get_runtime
 from core.errors import InvalidInput
+from service import output
 from service.commands.options import JsonOut, Workspace, workspace_or_default
 from training.yaml_io import export_yaml, import_yaml
 
@@ -61,7 +62,7 @@ def list_(workspace: Workspace = None, as_json: JsonOut = False) -> None:
     for r in records:
         table.add_row(r.id, r.draft.kind.value, r.draft.directory, r.draft.title, r.status.value,
                       str(r.published_version or "-"))
-    out.print(table)
+    out.print(output.keep_whole(table, 0))
 
 
 @app.command("publish")

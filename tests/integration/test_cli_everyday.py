@@ -66,3 +66,24 @@ def test_actions_specs_lists_the_imported_specs(home: Path) -> None:
     listed = json.loads(cli("actions", "specs", "--json").stdout)["specs"]
     assert [s["name"] for s in listed] == [SPEC_NAME] and listed[0]["actions"] >= 5
     assert listed[0]["base_url"] == "http://127.0.0.1:9/v1"
+
+
+def test_list_tables_never_cut_ids_at_80_columns(home: Path) -> None:
+    from rich.table import Table
+
+    from service.output import keep_whole
+
+    table = Table("id", "spec", "call", "channels", "segments", "confirm")
+    ids = [f"get_order_shipment_tracking_details_{n}_for_customer_account" for n in range(3)]
+    for i in ids:
+        table.add_row(i, "orders-api-production-v2", "GET /v1/orders/{order_id}/shipments/{shipment_id}/tracking",
+                      "web,api,email", "vip,wholesale", "no")
+    from io import StringIO
+
+    from rich.console import Console
+
+    plain, whole = StringIO(), StringIO()
+    Console(file=plain, width=80).print(table)
+    assert not all(i in plain.getvalue() for i in ids)  # what Rich does on its own: ids cut
+    Console(file=whole, width=80).print(keep_whole(table, 0))
+    assert all(i in whole.getvalue() for i in ids), whole.getvalue()
