@@ -210,6 +210,12 @@ class SyncState:
             )
         return run_id
 
+    def update_run(self, run_id: str, report: RunReport) -> None:
+        """Save a running run's counts so far (its status stays 'running')."""
+        with self._db.session() as s:
+            s.execute(update(RunRow).where(RunRow.id == run_id, RunRow.status == "running")
+                      .values(report=report.summary() | {"status": "running"}))
+
     def finish_run(self, run_id: str, report: RunReport) -> None:
         with self._db.session() as s:
             s.execute(

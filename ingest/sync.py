@@ -94,6 +94,10 @@ class SyncCancelled(KnowdeskError):
     http_status = 409
 
 
+#: How often a running sync saves its counts to its run record (seen by `knowdesk runs`, /runs).
+LIVE_RUN_SECONDS = 2.0
+
+
 def run_sync(
     *,
     source: Source,
@@ -133,11 +137,16 @@ def run_sync(
     run_id = state.start_run(report)
     started = time.perf_counter()
 
+    last_saved = [time.monotonic()]
+
     def tick(r: RunReport) -> None:  # a connector with live counters (a crawl) exposes `progress`
         if live := getattr(connector, "progress", None):
             r.progress = dict(live)
         if progress:
             progress(r)
+        if time.monotonic() - last_saved[0] >= LIVE_RUN_SECONDS:  # live counts in `runs` and /runs
+            last_saved[0] = time.monotonic()
+            state.update_run(run_id, r)
 
     runner = _Run(
         source=source,

@@ -232,8 +232,10 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def _run_sync(
     rt: Runtime, source: Source, *, full: bool = False, force: bool = False, quiet: bool = False
 ) -> RunReport:
-    if quiet or not err.is_terminal:
+    if quiet:
         return rt.sync(source, full=full, force=force)
+    if not err.is_terminal:  # cron, CI, logs: a plain line every PROGRESS_LINE_SECONDS
+        return rt.sync(source, full=full, force=force, progress=output.ProgressLines(err, source.name).update)
     with output.SyncProgress(err, source.name) as progress:
         return rt.sync(source, full=full, force=force, progress=progress.update)
 

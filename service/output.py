@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -97,6 +98,23 @@ def print_report(console: Console, report: RunReport) -> None:
         console.print(f"  … and {len(report.failures) - 20} more failures (--json lists up to 100)")
     for note in report.notes:
         console.print(f"  [yellow]note[/] {note}")
+
+
+class ProgressLines:
+    """Progress for a stderr that is not a terminal: one plain line every ``every`` seconds."""
+
+    def __init__(self, console: Console, name: str, *, every: float = 10.0) -> None:
+        self._console, self._name, self._every = console, name, every
+        self._started = self._last = time.monotonic()
+
+    def update(self, r: RunReport) -> None:
+        now = time.monotonic()
+        if now - self._last < self._every:
+            return
+        self._last = now
+        self._console.print(f"sync {self._name}: {int(now - self._started)}s, fetched {r.fetched}, written "
+                            f"{r.written}, unchanged {r.unchanged}, failed {r.failed}, chunks {r.chunks_embedded}",
+                            highlight=False, soft_wrap=True)
 
 
 class SyncProgress:
