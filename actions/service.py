@@ -19,7 +19,7 @@ from .caller import ActionCaller
 from .hook import ActionRunner
 from .indexing import ActionIndexer
 from .models import ActionDef, ImportReport
-from .openapi import parse_spec
+from .openapi import InvalidSpec, parse_spec
 from .secrets import SecretBox
 from .store import ActionStore
 
@@ -54,6 +54,10 @@ class Actions:
         """
         start = time.perf_counter()
         parsed = parse_spec(text, workspace=workspace, name=name)
+        if not parsed.actions and parsed.problems:
+            raise InvalidSpec(f"the spec {name!r} is not valid OpenAPI {parsed.version} and has no operation to "
+                              f"import, so nothing was imported: {'; '.join(parsed.problems[:10])}",
+                              problems=parsed.problems)
         stored, removed, conflicts = self.store.save_import(workspace, name, parsed, base_url=base_url,
                                                             channels=channels)
         for action in stored:

@@ -86,9 +86,14 @@ def open_database(url: str) -> Database:
             try:
                 migrate(engine)
             except OperationalError as exc:
+                hint = ("Check KNOWDESK_DATABASE_URL, or unset it to use SQLite under KNOWDESK_HOME."
+                        if not url.startswith("sqlite") else
+                        "Its folder (KNOWDESK_HOME) is read-only or not writable by you: point KNOWDESK_HOME at a "
+                        "folder you can write to." if "readonly" in str(exc.orig) or "unable to open" in str(exc.orig)
+                        else "Check KNOWDESK_HOME.")
                 raise ConfigError(
                     f"cannot open the state database {engine.url.render_as_string(hide_password=True)}: "
-                    f"{exc.orig}. Check KNOWDESK_DATABASE_URL, or unset it to use SQLite under KNOWDESK_HOME."
+                    f"{exc.orig}. {hint}"
                 ) from exc
             db = _open[url] = Database(engine=engine)
         return db

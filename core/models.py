@@ -5,6 +5,7 @@ All are frozen pydantic models; enums that are stored or sent are ``StrEnum``s.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -14,6 +15,19 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_fiel
 from core import ids
 
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_SLUG_RE = re.compile(_SLUG)
+
+
+def check_name(value: str, what: str = "name") -> str:
+    """``value`` when it is a valid workspace or source name, else ``ValueError`` saying the rule.
+
+    Names are 1-63 lowercase letters, digits, ``-`` or ``_``, starting with a letter or digit.
+    """
+    if not _SLUG_RE.match(value):
+        hint = re.sub(r"[^a-z0-9_-]+", "-", value.lower()).strip("-_")[:63] or "docs"
+        raise ValueError(f"invalid {what} {value!r}: use 1-63 lowercase letters, digits, '-' or '_', starting "
+                         f"with a letter or digit (e.g. {hint!r})")
+    return value
 
 
 def _to_utc(value: datetime | None) -> datetime | None:

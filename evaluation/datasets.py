@@ -202,25 +202,34 @@ def parse_dataset(text: str, *, path: str | None = None) -> Dataset:
     header = DatasetHeader()
     cases: list[Case] = []
     where = path or "the dataset"
+    problems: list[str] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InvalidInput(f"{where}, line {number}: not JSON ({exc.msg})", line=number) from exc
+            problems.append(f"line {number}: not JSON ({exc.msg})")
+            continue
         if not isinstance(data, dict):
-            raise InvalidInput(f"{where}, line {number}: expected a JSON object", line=number)
+            problems.append(f"line {number}: expected a JSON object")
+            continue
         try:
             if data.get("kind") == FORMAT_KIND:
                 if cases:
-                    raise InvalidInput(f"{where}, line {number}: the header must be the first line", line=number)
+                    problems.append(f"line {number}: the header must be the first line")
+                    continue
                 header = DatasetHeader.model_validate(data)
             else:
                 cases.append(Case.model_validate(data))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'case'}: {e['msg']}" for e in exc.errors())
-            raise InvalidInput(f"{where}, line {number}: {problems}", line=number) from exc
+            detail = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'case'}: {e['msg']}" for e in exc.errors())
+            problems.append(f"line {number}: {detail}")
+    if problems:  # every bad line at once, so one round of fixes is enough
+        shown = "; ".join(problems[:50]) + (f"; ... and {len(problems) - 50} more" if len(problems) > 50 else "")
+        first = int(problems[0].split(":", 1)[0].removeprefix("line "))
+        raise InvalidInput(f"{where}: {len(problems)} bad line(s), nothing was run: {shown}", line=first,
+                           problems=problems)
     if not cases:
         raise InvalidInput(f"{where} has no cases; write one JSON case per line")
     try:

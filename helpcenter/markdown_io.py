@@ -94,6 +94,10 @@ def read_folder(folder: Path) -> Bundle:
     problems: list[str] = []
     index = _Index()
     index_path = folder / INDEX_FILE
+    if not index_path.is_file():
+        raise InvalidInput(f"{folder} has no {INDEX_FILE}, so it is not a help-center folder: give the folder "
+                           f"`knowdesk help-center export` wrote ({INDEX_FILE} + {ARTICLES}/<slug>.<locale>.md), "
+                           "or a JSON export file")
     if index_path.is_file():
         try:
             raw = yaml.safe_load(index_path.read_text(encoding="utf-8")) or {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +30,11 @@ class SourceStore:
         with self._db.session() as s:
             insert_ignore(s, WorkspaceRow, id=ws.id, name=ws.name, created_at=utcnow())
         return ws
+
+    def workspaces(self) -> list[str]:
+        """The ids of every workspace, sorted."""
+        with self._db.session() as s:
+            return sorted(s.scalars(select(WorkspaceRow.id)))
 
     def add(self, source: Source) -> Source:
         """Store a new source; ``Conflict`` when the name is taken in the workspace."""
@@ -94,6 +100,21 @@ class SourceStore:
         with self._db.session() as s:
             row = s.scalar(select(SourceRow).where(SourceRow.workspace == workspace, SourceRow.name == name))
             s.delete(row)
+
+
+def folder_problem(source: Source) -> str | None:
+    """Why a folder source cannot be read now (its path is missing or not a folder), else None.
+
+    Checked where a person adds a source (CLI, HTTP), not by the store: a folder may go away later.
+    """
+    if source.kind is not SourceKind.FOLDER or not isinstance(source.options.get("path"), str):
+        return None
+    path = Path(source.options["path"]).expanduser()
+    if path.is_dir():
+        return None
+    what = "is a file, not a folder" if path.exists() else "does not exist"
+    return (f"the folder {path.resolve()} {what}; give the folder to index, e.g. "
+            f"`--option path=./docs` (a path relative to where you run knowdesk, or absolute)")
 
 
 def parse_option_pairs(pairs: list[str]) -> dict[str, Any]:

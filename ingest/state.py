@@ -184,8 +184,20 @@ class SyncState:
 
     # -- runs --------------------------------------------------------------------------------
     def start_run(self, report: RunReport) -> str:
+        """Record a new run; earlier runs of the source still 'running' are closed as 'interrupted'.
+
+        Called while holding the source's lease (one sync per source at a time), so a run still
+        marked running belongs to a process that ended without finishing it (SIGKILL, a power cut, a
+        lost container), never to a live one.
+        """
         run_id = str(uuid.uuid4())
         with self._db.session() as s:
+            stale = s.scalars(select(RunRow).where(RunRow.workspace == self.workspace,
+                                                   RunRow.source_name == self.source, RunRow.status == "running"))
+            for row in stale:
+                notes = [*row.report.get("notes", []), INTERRUPTED_NOTE]
+                row.status, row.finished_at = "interrupted", utcnow()
+                row.report = {**row.report, "status": "interrupted", "notes": notes}
             s.add(
                 RunRow(
                     id=run_id,
@@ -197,6 +209,12 @@ class SyncState:
                 )
             )
         return run_id
+
+    def update_run(self, run_id: str, report: RunReport) -> None:
+        """Save a running run's counts so far (its status stays 'running')."""
+        with self._db.session() as s:
+            s.execute(update(RunRow).where(RunRow.id == run_id, RunRow.status == "running")
+                      .values(report=report.summary() | {"status": "running"}))
 
     def finish_run(self, run_id: str, report: RunReport) -> None:
         with self._db.session() as s:
@@ -215,6 +233,10 @@ class SyncState:
                 .limit(limit)
             )
             return [_run(r) for r in rows]
+
+
+INTERRUPTED_NOTE = ("interrupted: its process ended without finishing the run (killed?); the documents it wrote "
+                    "are kept, nothing was deleted, and the next sync redid the rest")
 
 
 def _state(row: DocumentRow) -> DocumentState:

@@ -93,6 +93,10 @@ class SyncCancelled(KnowdeskError):
     http_status = 409
 
 
+#: How often a running sync saves its counts to its run record (seen by `knowdesk runs`, /runs).
+LIVE_RUN_SECONDS = 2.0
+
+
 def run_sync(
     *,
     source: Source,
@@ -132,11 +136,16 @@ def run_sync(
     run_id = state.start_run(report)
     started = time.perf_counter()
 
+    last_saved = [time.monotonic()]
+
     def tick(r: RunReport) -> None:  # a connector with live counters (a crawl) exposes `progress`
         if live := getattr(connector, "progress", None):
             r.progress = dict(live)
         if progress:
             progress(r)
+        if time.monotonic() - last_saved[0] >= LIVE_RUN_SECONDS:  # live counts in `runs` and /runs
+            last_saved[0] = time.monotonic()
+            state.update_run(run_id, r)
 
     runner = _Run(
         source=source,
@@ -162,6 +171,9 @@ def run_sync(
             report.notes.append(
                 "skipped unsupported files: " + ", ".join(f"{k} ({v})" for k, v in sorted(skipped.items()))
             )
+        if dead := getattr(connector, "dead_links", None):  # e.g. a crawl's broken links
+            shown = ", ".join(dead[:10]) + (f" and {len(dead) - 10} more" if len(dead) > 10 else "")
+            report.notes.append(f"{len(dead)} dead link(s) (not found or failing; not counted as pages): {shown}")
         if not completed:
             report.status = "cancelled"
             report.notes.append("cancelled: nothing deleted, cursor not advanced")

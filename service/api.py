@@ -27,8 +27,9 @@ from service.routing import allowed_methods
 from service.schemas.common import HealthPublic
 
 
-def create_app(runtime: Runtime | None = None) -> FastAPI:
-    """The API application. ``runtime`` defaults to the process's runtime (settings)."""
+def create_app(runtime: Runtime | None = None, *, local_token: str | None = None) -> FastAPI:
+    """The API application. ``runtime`` defaults to the process's runtime (settings); ``local_token``
+    is accepted for read requests of the CLI beside this server (``service.running``)."""
     rt = runtime or get_runtime()
     syncs = runs.BackgroundSyncs()
 
@@ -47,6 +48,7 @@ def create_app(runtime: Runtime | None = None) -> FastAPI:
         description="Keeps a support agent's knowledge fresh and answers customers with it.",
     )
     app.state.runtime = rt
+    app.state.local_token = local_token
     app.state.syncs = syncs
     hardening.install(app)
 

@@ -5,15 +5,19 @@ Exit codes: 0 success; 1 an error or a failed run (the message says what to do);
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
@@ -22,11 +26,18 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
 
-from core.errors import InvalidInput, KnowdeskError
+from core.errors import InvalidInput, KnowdeskError, StoreLocked
 from core.models import RunReport, Source, SourceKind
 from core.settings import get_settings
 from service import commands, output
-from service.commands.options import JsonOut, Workspace, database, get_runtime, workspace_or_default
+from service.commands.options import (
+    JsonOut,
+    Workspace,
+    database,
+    get_runtime,
+    valid_name,
+    workspace_or_default,
+)
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -50,6 +61,16 @@ class KnowdeskGroup(TyperGroup):
             if "--json" in argv:
                 print(json.dumps(exc.to_dict()))
             err.print(f"[red]error:[/] {exc.message}")
+            sys.exit(1)
+        except ValidationError as exc:  # a value that reached a model unchecked: still the user's input
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+            err.print(f"[red]error:[/] invalid input: {problems}")
+            sys.exit(2)
+        except OSError as exc:
+            message = _home_error(exc)
+            if message is None:
+                raise
+            err.print(f"[red]error:[/] {message}")
             sys.exit(1)
 
 
@@ -100,21 +121,91 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log wha
 # -- sources ------------------------------------------------------------------------------------
 @sources_app.command("add")
 def sources_add(
-    name: str,
+    name: Annotated[str, typer.Argument(callback=valid_name("source name"))],
     kind: Annotated[SourceKind, typer.Option("--kind", help="Source kind.")],
     option: Annotated[list[str] | None, typer.Option("--option", "-o", help="key=value, repeatable.")] = None,
     workspace: Workspace = None,
     as_json: JsonOut = False,
 ) -> None:
     """Add a source, e.g. `knowdesk sources add docs --kind folder --option path=./docs`."""
-    source = _sources().add(
-        Source(workspace=workspace_or_default(workspace), name=name, kind=kind,
-               options=_option_pairs(option or []))
-    )
+    from ingest.connectors.registry import validate_options
+    from ingest.sources import folder_problem
+
+    try:
+        options = _option_pairs(option or [])
+        validate_options(kind, options)
+    except KnowdeskError as exc:  # a missing, unknown or malformed option: bad usage
+        raise typer.BadParameter(exc.message, param_hint="--option") from None
+    wanted = Source(workspace=workspace_or_default(workspace), name=name, kind=kind, options=options)
+    if problem := folder_problem(wanted):
+        raise InvalidInput(problem, option="path")
+    source = _sources().add(wanted)
     if as_json:
         print(json.dumps(output.source(source)))
     else:
         out.print(f"added source [bold]{name}[/] ({kind.value}); sync it with `knowdesk sync {name}`")
+
+
+@sources_app.command("update")
+def sources_update(
+    name: str,
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="key=value to set (repeatable).")] = None,
+    unset: Annotated[list[str] | None, typer.Option("--unset", help="Remove this option (repeatable).")] = None,
+    workspace: Workspace = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Change a source's options (the others are kept); the next sync reads with them."""
+    from ingest.connectors.registry import validate_options
+    from ingest.sources import folder_problem
+
+    store = _sources()
+    ws = workspace_or_default(workspace)
+    current = store.get(ws, name)
+    if not option and not unset:
+        raise typer.BadParameter("give --option key=value or --unset key", param_hint="--option")
+    try:
+        changes = _option_pairs(option or [])
+    except KnowdeskError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--option") from None
+    missing = [k for k in unset or () if k not in current.options]
+    if missing:
+        raise typer.BadParameter(f"{name} has no option {', '.join(map(repr, missing))} "
+                                 f"(it has: {', '.join(current.options) or 'none'})", param_hint="--unset")
+    options = {k: v for k, v in current.options.items() if k not in set(unset or ())} | changes
+    try:
+        validate_options(current.kind, options)
+    except KnowdeskError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--option") from None
+    if problem := folder_problem(current.model_copy(update={"options": options})):
+        raise InvalidInput(problem, option="path")
+    source = store.update(ws, name, options=options)
+    if as_json:
+        print(json.dumps(output.source(source)))
+    else:
+        out.print(f"updated source [bold]{name}[/]; `knowdesk sync {name}` reads with the new options")
+
+
+def _set_enabled(name: str, workspace: str | None, enabled: bool, as_json: bool) -> None:
+    source = _sources().update(workspace_or_default(workspace), name, enabled=enabled)
+    if as_json:
+        print(json.dumps(output.source(source)))
+    elif enabled:
+        out.print(f"source [bold]{name}[/] enabled: `knowdesk schedule` and sync-all include it again")
+    else:
+        out.print(f"source [bold]{name}[/] disabled: scheduled syncs and sync-all skip it (its documents stay "
+                  f"searchable; `knowdesk sources remove {name}` removes them)")
+
+
+@sources_app.command("enable")
+def sources_enable(name: str, workspace: Workspace = None, as_json: JsonOut = False) -> None:
+    """Include a source in scheduled syncs and sync-all again."""
+    _set_enabled(name, workspace, True, as_json)
+
+
+@sources_app.command("disable")
+def sources_disable(name: str, workspace: Workspace = None, as_json: JsonOut = False) -> None:
+    """Leave a source out of scheduled syncs and sync-all (its documents stay indexed)."""
+    _set_enabled(name, workspace, False, as_json)
 
 
 @sources_app.command("list")
@@ -142,13 +233,17 @@ def sources_remove(name: str, workspace: Workspace = None) -> None:
 
 
 @sources_app.command("check")
-def sources_check(name: str, workspace: Workspace = None) -> None:
+def sources_check(name: str, workspace: Workspace = None, as_json: JsonOut = False) -> None:
     """Verify a source's credentials and access."""
     from ingest.connectors.registry import build_connector
 
     rt = _rt()
     source = rt.sources.get(workspace_or_default(workspace), name)
-    out.print(f"ok: {build_connector(source, rt.connector_context(source)).check()}")
+    detail = build_connector(source, rt.connector_context(source)).check()
+    if as_json:
+        print(json.dumps({"source": name, "ok": True, "detail": detail}))
+    else:
+        out.print(f"ok: {detail}")
 
 
 # -- sync -----------------------------------------------------------------------------------------
@@ -157,6 +252,7 @@ def sync(
     name: str,
     full: Annotated[bool, typer.Option("--full", help="Read everything, not just what changed.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Delete even past the shrink guard.")] = False,
+    local: Annotated[bool, typer.Option("--local", help="Run here even when PREFECT_API_URL is set.")] = False,
     workspace: Workspace = None,
     as_json: JsonOut = False,
 ) -> None:
@@ -165,9 +261,15 @@ def sync(
     source = rt.sources.get(workspace_or_default(workspace), name)
     from service.commands.orchestration import sync_through_prefect  # a flow run when PREFECT_API_URL is set
 
-    report = sync_through_prefect(source, full=full, force=force, quiet=as_json) or _run_sync(
-        rt, source, full=full, force=force, quiet=as_json
-    )
+    try:
+        with _sigterm_as_interrupt():
+            flow = None if local else sync_through_prefect(source, full=full, force=force, quiet=as_json)
+            report = flow or _run_sync(rt, source, full=full, force=force, quiet=as_json)
+    except KeyboardInterrupt:
+        err.print(f"[yellow]interrupted:[/] the sync of {name} stopped. The documents it wrote are kept, nothing "
+                  f"was deleted and the cursor did not move; `knowdesk sync {name}` resumes where it stopped "
+                  f"(`knowdesk runs {name}` shows the run as cancelled).")
+        raise typer.Exit(130) from None
     if as_json:
         print(json.dumps(report.summary()))
     else:
@@ -176,11 +278,30 @@ def sync(
         raise typer.Exit(1)
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a container stop) ends the block like Ctrl-C, so the run is recorded and explained."""
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (tests invoking the app in a thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run_sync(
     rt: Runtime, source: Source, *, full: bool = False, force: bool = False, quiet: bool = False
 ) -> RunReport:
-    if quiet or not err.is_terminal:
+    if quiet:
         return rt.sync(source, full=full, force=force)
+    if not err.is_terminal:  # cron, CI, logs: a plain line every PROGRESS_LINE_SECONDS
+        return rt.sync(source, full=full, force=force, progress=output.ProgressLines(err, source.name).update)
     with output.SyncProgress(err, source.name) as progress:
         return rt.sync(source, full=full, force=force, progress=progress.update)
 
@@ -206,14 +327,24 @@ def retrieve(
     if batch is not None:
         if query is not None:
             raise InvalidInput("give either a QUERY or --batch FILE, not both")
-        failed = output.run_batch(rt, ws, batch)
+        try:
+            failed = output.run_batch(rt, ws, batch)
+        except StoreLocked:
+            from service.running import batch_via_running_server
+
+            failed = output.run_batch(rt, ws, batch, search=batch_via_running_server(rt, ws))
         raise typer.Exit(1 if failed else 0)
-    if not query:
-        raise InvalidInput("give a QUERY or --batch FILE")
+    if not query or not query.strip():
+        raise typer.BadParameter("give a non-empty QUERY, e.g. knowdesk retrieve \"how do I reset my password\", "
+                                 "or --batch FILE", param_hint="QUERY")
     from retrieval.search import parse_filters
+    from service.running import via_running_server
 
     filters = parse_filters(filter_ or [])
-    hits = rt.retrieve(query, workspace=ws, filters=filters, top_k=top_k)
+    try:
+        hits = rt.retrieve(query, workspace=ws, filters=filters, top_k=top_k)
+    except StoreLocked:
+        hits = via_running_server(rt, ws, query, filter_ or [], top_k)
     if as_json:
         print(json.dumps({"query": query, "hits": output.hits_json(hits)}))
     else:
@@ -263,13 +394,12 @@ def keys_revoke(key_id: str, workspace: Workspace = None) -> None:
 def serve(
     host: Annotated[str | None, typer.Option()] = None, port: Annotated[int | None, typer.Option()] = None
 ) -> None:
-    """Run the HTTP API."""
-    import uvicorn
-
-    from service.api import create_app
+    """Run the HTTP API (`--port 0`: a free port). CLI read commands beside it go through it."""
+    from service.running import serve_announced
 
     rt = _rt()
-    uvicorn.run(create_app(rt), host=host or rt.settings.server.host, port=port or rt.settings.server.port)
+    serve_announced(rt, host=host or rt.settings.server.host,
+                    port=rt.settings.server.port if port is None else port, say=err.print)
 
 
 @app.command()
@@ -295,6 +425,24 @@ commands.register_all(app)
 def main() -> None:
     """Entry point: runs the app; ``KnowdeskGroup`` turns knowdesk errors into a message and exit code 1."""
     app()
+
+
+def _home_error(exc: OSError) -> str | None:
+    """What to say when KNOWDESK_HOME cannot be created or written (None: another OSError)."""
+    from core.settings import get_settings
+
+    home = get_settings().home.expanduser().resolve()
+    where = Path(str(exc.filename)).expanduser().resolve() if exc.filename else None
+    if where is None or not (where == home or home in where.parents or where in home.parents):
+        return None
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        kind = "on a read-only file system" if exc.errno == errno.EROFS else "read-only (not writable by you)"
+        return (f"KNOWDESK_HOME={home} is {kind}: {where}: {exc.strerror}. knowdesk keeps its data there; point "
+                "KNOWDESK_HOME at a folder you can write to")
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST, errno.ENOENT):
+        return (f"KNOWDESK_HOME={home} cannot be created: {where}: {exc.strerror}. Point KNOWDESK_HOME at a "
+                "folder you can create")
+    return None
 
 
 if __name__ == "__main__":

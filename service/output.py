@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -41,6 +43,16 @@ def hit(h: Hit) -> dict[str, Any]:
         "topic": list(h.topic),
         "text": h.text,
     }
+
+
+def keep_whole(table: Table, *columns: int) -> Table:
+    """Never cut these columns (ids people type, timestamps): they keep their widest cell's width and
+    the other columns wrap instead, at any terminal width."""
+    for i in columns:
+        column = table.columns[i]
+        column.no_wrap = True
+        column.min_width = max([len(str(column.header)), *(len(str(c)) for c in column.cells)])
+    return table
 
 
 def hits_json(hits: list[Hit]) -> list[dict[str, Any]]:
@@ -89,6 +101,23 @@ def print_report(console: Console, report: RunReport) -> None:
         console.print(f"  [yellow]note[/] {note}")
 
 
+class ProgressLines:
+    """Progress for a stderr that is not a terminal: one plain line every ``every`` seconds."""
+
+    def __init__(self, console: Console, name: str, *, every: float = 10.0) -> None:
+        self._console, self._name, self._every = console, name, every
+        self._started = self._last = time.monotonic()
+
+    def update(self, r: RunReport) -> None:
+        now = time.monotonic()
+        if now - self._last < self._every:
+            return
+        self._last = now
+        self._console.print(f"sync {self._name}: {int(now - self._started)}s, fetched {r.fetched}, written "
+                            f"{r.written}, unchanged {r.unchanged}, failed {r.failed}, chunks {r.chunks_embedded}",
+                            highlight=False, soft_wrap=True)
+
+
 class SyncProgress:
     """A live progress line on stderr: fetched / written / unchanged / failed."""
 
@@ -120,8 +149,15 @@ class SyncProgress:
         )
 
 
-def run_batch(rt: Runtime, workspace: str, path: Path) -> int:
-    """Answer every line of a JSONL file, one JSON line out per line in; returns the error count."""
+def run_batch(rt: Runtime, workspace: str, path: Path,
+              search: Callable[[Sequence[tuple[str, Any, int]]], list[list[Hit]]] | None = None) -> int:
+    """Answer every line of a JSONL file, one JSON line out per line in; returns the error count.
+
+    ``search`` answers a batch of (query, filters, top_k) (default: this process's searcher)."""
+    if search is None:
+        def search(queries: Sequence[tuple[str, Any, int]]) -> list[list[Hit]]:
+            return rt.retrieve_many(list(queries), workspace=workspace)
+
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -136,7 +172,7 @@ def run_batch(rt: Runtime, workspace: str, path: Path) -> int:
                 continue
             parsed.append((n, _batch_line(n, line)))
         good = [(n, q) for n, q in parsed if not isinstance(q, dict)]
-        results = iter(rt.retrieve_many([q for _, q in good], workspace=workspace)) if good else iter(())
+        results = iter(search([q for _, q in good])) if good else iter(())
         for n, item in parsed:
             if isinstance(item, dict):
                 errors += 1

@@ -17,7 +17,7 @@ from core.errors import NotFound
 from core.models import Channel, RunReport, Source, SourceKind
 from retrieval.search import SearchFilters
 from service import output
-from service.commands.agent import agent_demo, print_decision
+from service.commands.agent import agent_demo, print_decision, undelivered
 from service.samples.brewly_api import DEFAULT_BASE_URL, HOST, SAMPLE_KEY, SCHEME, SPEC_NAME, BrewlyApi, spec_text
 
 SAMPLES = Path(__file__).with_name("samples")
@@ -39,7 +39,9 @@ def sample_sources(workspace: str) -> list[Source]:
 
 
 def import_samples(rt: Runtime, workspace: str) -> dict[str, Any]:
-    """Import and publish the sample help center and training; re-runs re-embed nothing unchanged."""
+    """Seed the sample help center and training: only topics, articles and scenarios the workspace does
+    not have yet are imported (and published as the samples say), so a re-run never reverts an edit,
+    re-publishes an unpublished article or re-embeds anything."""
     from helpcenter.markdown_io import from_export
     from training.yaml_io import import_yaml
 
@@ -50,8 +52,13 @@ def import_samples(rt: Runtime, workspace: str) -> dict[str, Any]:
     except NotFound:
         pass
     bundle = from_export(json.loads((SAMPLES / "helpcenter.json").read_text(encoding="utf-8")))
-    imported = rt.helpcenter.import_bundle(workspace, bundle)
-    training = import_yaml(rt.training, workspace, (SAMPLES / "training.yaml").read_text(encoding="utf-8"))
+    store = rt.helpcenter.store
+    topics, slugs = {t.id for t in store.topics(workspace)}, {a.slug for a in store.articles(workspace)}
+    missing = bundle.model_copy(update={"topics": tuple(t for t in bundle.topics if t.id not in topics),
+                                        "articles": tuple(a for a in bundle.articles if a.slug not in slugs)})
+    imported = rt.helpcenter.import_bundle(workspace, missing)
+    training = import_yaml(rt.training, workspace, (SAMPLES / "training.yaml").read_text(encoding="utf-8"),
+                           missing_only=True)
     return {"helpcenter": imported.model_dump(mode="json", exclude={"index": {"documents"}}),
             "training": training.model_dump(mode="json")}
 
@@ -117,11 +124,12 @@ def action_demo(rt: Runtime, out: Console, *, quiet: bool = False) -> dict[str, 
     ``track_order`` on the sample API and answers from its result."""
     ws = rt.settings.default_workspace
     message, email = ACTION_DEMO
-    session = rt.agent.store.create(ws, channel=Channel.WEB, contact=ContactRef(email=email))
+    agent = undelivered(rt.agent)
+    session = agent.store.create(ws, channel=Channel.WEB, contact=ContactRef(email=email))
     if not quiet:
         out.print(f"\n[bold]An action[/] (ticket #{session.ticket}, web, signed in as {email}; "
                   "the Brewly sample API answers on 127.0.0.1):")
-    decision = rt.agent.handle(ws, session.id, message)
+    decision = agent.handle(ws, session.id, message)
     if not quiet:
         print_decision(out, decision, message=message)
     calls = [e.data for e in rt.agent.store.events(ws, session.id) if e.type == "action_call"]
@@ -136,9 +144,9 @@ def run_quickstart(
     authored = import_samples(rt, ws)
     if not as_json:
         index = authored["helpcenter"]["index"]
-        err.print(f"help center: {authored['helpcenter']['articles']} articles imported, {index['written']} "
-                  f"documents indexed, {index['unchanged']} unchanged; training: "
-                  f"{len(authored['training']['published'])} scenarios published")
+        err.print(f"help center: {authored['helpcenter']['articles']} sample articles added, {index['written']} "
+                  f"documents indexed; training: {len(authored['training']['created'])} sample scenarios added "
+                  "(what is already there, edited or unpublished, is kept as it is)")
     reports = []
     for source in sample_sources(ws):
         try:

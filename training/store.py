@@ -92,6 +92,11 @@ class TrainingStore:
             row = s.get(ProfileRow, workspace)
             return (ProfileDraft.model_validate(row.draft), row.published_version) if row else (ProfileDraft(), None)
 
+    def has_profile(self, workspace: str) -> bool:
+        """Whether the workspace's profile was ever saved."""
+        with self._db.session() as s:
+            return s.get(ProfileRow, workspace) is not None
+
     def save_profile(self, workspace: str, draft: ProfileDraft) -> ProfileDraft:
         draft = draft.checked()
         with self._db.session() as s:

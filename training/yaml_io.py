@@ -111,14 +111,21 @@ def parse_yaml(text: str) -> tuple[_ProfileEntry | None, list[_ScenarioEntry]]:
     return profile, entries
 
 
-def import_yaml(training: Training, workspace: str, text: str) -> ImportSummary:
+def import_yaml(training: Training, workspace: str, text: str, *, missing_only: bool = False) -> ImportSummary:
     """Import a training YAML: create or update drafts, publish or unpublish as each entry says.
 
-    Re-importing the same file changes nothing (no new versions, nothing re-embedded).
+    Re-importing the same file changes nothing (no new versions, nothing re-embedded). With
+    ``missing_only`` (the quickstart's seeding) only scenarios that do not exist yet are created, and
+    the profile only when it was never saved: nothing a person changed is touched.
     """
     profile, entries = parse_yaml(text)
     summary = ImportSummary()
     store = training.store
+    if missing_only:
+        known = {r.id for r in store.scenarios(workspace)}
+        entries = [e for e in entries if str(e.id) not in known]
+        if profile is not None and store.has_profile(workspace):
+            profile = None
     if profile is not None:
         draft = ProfileDraft(name=profile.name, persona=profile.persona, ground_rules=profile.ground_rules)
         current, live = store.profile_draft(workspace)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from core.errors import InvalidInput, NotFound
 from core.models import Channel
+from service import output
 from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 
 out = Console()
@@ -69,7 +70,7 @@ def list_(spec: Annotated[str | None, typer.Option("--spec")] = None, workspace:
     for a in actions:
         table.add_row(a.id, a.spec, f"{a.method} {a.path}", ",".join(c.value for c in a.channels) or "-",
                       ",".join(a.segments) or "-", "yes" if a.confirm else "no")
-    out.print(table)
+    out.print(output.keep_whole(table, 0, 1))
 
 
 @app.command("enable")
@@ -113,12 +114,51 @@ def secret(
 
 @app.command("allow")
 def allow(
-    entries: Annotated[list[str] | None, typer.Argument(help="Private IPs, networks or hosts (none: clear).")] = None,
+    entries: Annotated[list[str] | None, typer.Argument(help="Private IPs, networks or hosts to add.")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", help="Take this entry off (repeat).")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Empty the allowlist (public addresses only).")] = False,
     workspace: Workspace = None,
+    as_json: JsonOut = False,
 ) -> None:
-    """Allow actions to reach these private addresses (replaces the list)."""
-    saved = get_runtime().actions.store.set_allowlist(workspace_or_default(workspace), list(entries or ()))
+    """Show the private addresses actions may reach, add to them, or --remove / --clear entries.
+
+    `knowdesk actions allow` alone shows the list; entries are added to what is there, never replace it."""
+    ws, store = workspace_or_default(workspace), get_runtime().actions.store
+    current = store.allowlist(ws)
+    if clear and (entries or remove):
+        raise typer.BadParameter("--clear empties the list: give it alone")
+    if clear:
+        saved = store.set_allowlist(ws, [])
+    elif entries or remove:
+        unknown = [r for r in remove or () if r.strip().lower() not in current]
+        if unknown:
+            holds = ", ".join(current) or "nothing"
+            raise InvalidInput(f"not on the allowlist: {', '.join(unknown)} (it holds: {holds})")
+        drop = {r.strip().lower() for r in remove or ()}
+        kept = [e for e in current if e not in drop] + [e.strip().lower() for e in entries or ()]
+        saved = store.set_allowlist(ws, list(dict.fromkeys(kept)))
+    else:
+        saved = current
+    if as_json:
+        print(json.dumps({"allowlist": saved}))
+        return
     out.print("allowlist: " + (", ".join(saved) or "empty (public addresses only)"))
+
+
+@app.command("specs")
+def specs(workspace: Workspace = None, as_json: JsonOut = False) -> None:
+    """The imported specs: name, title, version, base URL, auth schemes, and how many actions each has."""
+    ws, store = workspace_or_default(workspace), get_runtime().actions.store
+    rows = [(s, len(store.actions(ws, spec=s.name))) for s in store.specs(ws)]
+    if as_json:
+        print(json.dumps({"specs": [s.model_dump(mode="json", exclude={"schemes"})
+                                    | {"schemes": [a.name for a in s.schemes], "actions": n} for s, n in rows]}))
+        return
+    table = Table("name", "title", "version", "base url", "auth", "actions")
+    table.columns[0].no_wrap = True
+    for s, n in rows:
+        table.add_row(s.name, s.title, s.version, s.base_url or "-", ",".join(a.name for a in s.schemes) or "-", str(n))
+    out.print(table)
 
 
 def register(root: typer.Typer) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -12,11 +14,13 @@ from core.models import Channel
 from service.commands.options import Workspace, get_runtime
 
 if TYPE_CHECKING:
+    from agent.agent import Agent
     from agent.decision import Decision
     from app.runtime import Runtime
 
 out = Console()
 err = Console(stderr=True)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout (the Decision).")]
 
 
@@ -44,6 +48,12 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOut = False,
     ) -> None:
         """Send one message to the agent and print its decision (answer, clarify or handoff)."""
+        if not message.strip():
+            raise typer.BadParameter("the message is empty; give the customer's message, e.g. "
+                                     "knowdesk ask \"Where is my order?\"", param_hint="MESSAGE")
+        if contact is not None and not _EMAIL.match(contact):
+            raise typer.BadParameter(f"{contact!r} is not an email address (name@example.com)",
+                                     param_hint="--contact")
         rt = get_runtime()
         ws = workspace or rt.settings.default_workspace
         agent = rt.agent
@@ -94,12 +104,21 @@ DEMO = (
 )
 
 
+def undelivered(agent: Agent) -> Agent:
+    """``agent`` whose handoffs are stored but never sent to a configured helpdesk (scripted demos)."""
+    from agent.handoffs import HandoffRecorder
+
+    quiet = copy.copy(agent)
+    quiet.recorder = HandoffRecorder(store=agent.store, cache=agent.cache, outbox=None)
+    return quiet
+
+
 def agent_demo(rt: Runtime, out: Console, *, quiet: bool = False) -> dict[str, Any]:
     """The quickstart's scripted conversation: a cited answer, a scenario answer, a handoff."""
-    ws = rt.settings.default_workspace
-    agent = rt.agent
     from agent.sessions import ContactRef
 
+    ws = rt.settings.default_workspace
+    agent = undelivered(rt.agent)
     session = agent.store.create(ws, channel=Channel.WEB, contact=ContactRef(external_id="quickstart-demo"))
     if not quiet:
         out.print(f"\n[bold]A conversation with the agent[/] (ticket #{session.ticket}, web):")

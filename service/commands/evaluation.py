@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import InvalidInput
-from service.commands.options import get_runtime
+from service.commands.options import get_runtime, valid_name
 
 if TYPE_CHECKING:
     from evaluation.results import CaseResult
@@ -45,7 +45,8 @@ def register(app: typer.Typer) -> None:
             "--tolerance", help="compare: allowed drop, NUMBER or METRIC=NUMBER (repeatable).")] = None,
         fresh: Annotated[bool, typer.Option("--fresh", help="Ignore finished results in --report.")] = False,
         workers: Annotated[int | None, typer.Option("--workers", min=1, help="Threads (default: cores).")] = None,
-        workspace: Annotated[str | None, typer.Option("--workspace", "-w", help="Workspace to evaluate.")] = None,
+        workspace: Annotated[str | None, typer.Option("--workspace", "-w", help="Workspace to evaluate.",
+                                                      callback=valid_name("workspace name"))] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
     ) -> None:
         if args[0] == "compare":
@@ -76,6 +77,10 @@ def _evaluate(dataset: str, report_dir: Path | None, thresholds: Path | None, fr
 
     rt = get_runtime()
     ws = workspace or rt.settings.default_workspace
+    known = rt.sources.workspaces()
+    if ws not in known:
+        raise InvalidInput(f"no workspace named {ws!r}; known: {', '.join(known) or 'none'} (a workspace exists once "
+                           "something was added to it: `knowdesk quickstart`, `knowdesk sources add`)", workspace=ws)
     # the bundled dataset's action cases call the Brewly sample API: serve it for this run
     actions = (sample_actions_for_eval(rt, ws, warn=lambda m: err.print(f"[yellow]note:[/] {m}"))
                if dataset == "bundled" else nullcontext())

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from core.errors import InvalidInput
 from helpcenter.markdown_io import from_export, read_folder, write_folder
+from service import output
 from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 
 out = Console()
@@ -73,7 +74,7 @@ def list_(workspace: Workspace = None, as_json: JsonOut = False) -> None:
     for r in rows:
         table.add_row(r["slug"], r["topic"], ", ".join(f"{k}:{v}" for k, v in r["locales"].items()),
                       ", ".join(r["stale"]))
-    out.print(table)
+    out.print(output.keep_whole(table, 0))
 
 
 @app.command("publish")

@@ -5,18 +5,35 @@ a command pays for what it uses when it runs (``knowdesk --help``, ``keys``, ``s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from core.models import check_name
 from core.settings import get_settings
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
     from core.db import Database
 
+
+def valid_name(what: str) -> Callable[[str | None], str | None]:
+    """A Typer callback: bad usage (exit 2) for a workspace or source name that can never be stored."""
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_name(value, what)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    return check
+
+
 Workspace = Annotated[
-    str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).")
+    str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).",
+                             callback=valid_name("workspace name"))
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 

@@ -14,25 +14,39 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.errors import InvalidInput
+from core.errors import ConfigError, InvalidInput
 from core.models import RunReport, Source
+from service import output
 from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 
 out = Console()
 err = Console(stderr=True)
 
 
-def _prefect() -> bool:
+def _prefect(*, offer_local: bool = False) -> bool:
+    """Whether a Prefect server is configured; ``ConfigError`` when it is but does not answer."""
+    import httpx
+
     from flows.deployments import prefect_api_url
 
-    return prefect_api_url() is not None
+    url = prefect_api_url()
+    if url is None:
+        return False
+    try:
+        httpx.get(url.rstrip("/") + "/health", timeout=5.0).raise_for_status()
+    except httpx.HTTPError as exc:
+        local = " or run this sync here with `knowdesk sync NAME --local`," if offer_local else ""
+        raise ConfigError(f"PREFECT_API_URL is {url} but no Prefect server answers there ({exc}): start it "
+                          f"(`prefect server start`),{local} or unset PREFECT_API_URL to run in this process",
+                          url=url) from exc
+    return True
 
 
 def sync_through_prefect(source: Source, *, full: bool, force: bool, quiet: bool = False) -> RunReport | None:
     """``knowdesk sync`` with a Prefect server: start (or join) a flow run, wait, return its report.
 
     None when no Prefect server is configured (the caller syncs in-process)."""
-    if not _prefect():
+    if not _prefect(offer_local=True):
         return None
     from flows.deployments import trigger_sync, wait_for_run
 
@@ -103,6 +117,7 @@ def schedule(
     --pool it registers them on the work pool and any number of workers run them."""
     rt = get_runtime()
     pool = pool or rt.settings.orchestration.work_pool
+    _prefect()  # a configured server that is down: say so before Prefect's own retries
     if pool is None:
         if once:
             raise InvalidInput("--once registers deployments on a work pool: give --pool NAME too")
@@ -142,7 +157,7 @@ def runs(
         rep = r.get("report") or {}
         table.add_row(r["started_at"], r["mode"], r["status"], *(str(rep.get(k, "")) for k in
                       ("written", "unchanged", "deleted", "failed", "seconds")))
-    out.print(table)
+    out.print(output.keep_whole(table, 0, 2))
 
 
 def cancel(name: str, workspace: Workspace = None) -> None:

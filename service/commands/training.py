@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import InvalidInput
+from service import output
 from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 
 out = Console()
@@ -63,7 +64,7 @@ def list_(workspace: Workspace = None, as_json: JsonOut = False) -> None:
     for r in records:
         table.add_row(r.id, r.draft.kind.value, r.draft.directory, r.draft.title, r.status.value,
                       str(r.published_version or "-"))
-    out.print(table)
+    out.print(output.keep_whole(table, 0))
 
 
 @app.command("publish")

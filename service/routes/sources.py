@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import check_size
+from core.errors import InvalidInput, check_size
 from core.models import Source, SourceKind
+from ingest.sources import folder_problem
 from service import output, source_policy
 from service.deps import Reader, RuntimeDep, Writer
 from service.routing import KeyedRoute
@@ -43,6 +44,8 @@ def add_source(body: SourceRequest, caller: Writer, rt: RuntimeDep) -> dict[str,
         workspace=caller.workspace, name=body.name, kind=body.kind, options=body.options, enabled=body.enabled
     )
     source = source_policy.authorize(source, caller, allowed_roots=rt.settings.sources.allowed_roots)
+    if problem := folder_problem(source):
+        raise InvalidInput(problem, option="path")
     return output.source(rt.sources.add(source))
 
 

@@ -28,7 +28,7 @@ from app.runtime import Runtime
 from core.errors import NotFound
 from core.models import Channel
 from core.settings import Settings
-from evaluation.build import build_evaluation
+from evaluation.build import build_evaluation, scratch_sessions
 from evaluation.compare import check_thresholds, load_thresholds
 from evaluation.datasets import bundled_dataset_path, load_dataset
 from evaluation.evaluate import evaluate
@@ -147,10 +147,11 @@ def test_compare_fails_on_a_deliberately_worse_run(rt: Runtime, tmp_path: Path) 
     run_evaluation(rt, subset, report_dir=base_dir, progress=lambda r, _d, _n: played.append(r.id))
     assert len(played) == 16  # resumed: every case was already finished
     # worse: the agent needs near-certainty to answer, so it hands most answerable questions off
-    worse = build_evaluation(db=rt.db, retriever=rt.searcher, embedder=rt.embedder, workspace=WS,
-                             settings=rt.settings.agent.model_copy(update={"answer_threshold": 0.97}),
-                             training=rt.training)
-    evaluate(worse, subset, report_dir=worse_dir)
+    with scratch_sessions() as sessions:
+        worse = build_evaluation(db=rt.db, sessions=sessions, retriever=rt.searcher, embedder=rt.embedder,
+                                 workspace=WS, settings=rt.settings.agent.model_copy(update={"answer_threshold": 0.97}),
+                                 training=rt.training)
+        evaluate(worse, subset, report_dir=worse_dir)
     cli = CliRunner()
     failed = cli.invoke(app, ["eval", "compare", str(base_dir), str(worse_dir), "--json"])
     assert failed.exit_code == 1, failed.output

@@ -382,3 +382,23 @@ class TestWebsiteContract(ConnectorContract):
         fixture = WebsiteFixture(tmp_path / "site")
         yield ContractEnv(fixture=fixture, db=sqlite_db, qdrant=memory_qdrant)
         fixture.stop()
+
+
+def test_dead_links_do_not_count_against_max_pages_and_are_reported_apart(env: _Env) -> None:
+    site = env.site
+    assert env.sync().status == "succeeded"
+    crawled = env.connector.progress["crawled"]  # type: ignore[union-attr]
+    cap = crawled - 3
+    while env.sync(max_pages=cap, full=True).status != "succeeded":  # the smallest cap the site fits under
+        cap += 1
+        assert cap <= crawled + 3, "the fixture site never fits under max_pages"
+    index = site.root / "docs" / "index.html"
+    dead = "".join(f'<li><a href="gone-{n}.html">Old offer {n}</a></li>' for n in range(6))
+    index.write_text(index.read_text(encoding="utf-8").replace("</ul>", dead + "</ul>", 1), encoding="utf-8")
+    future = time.time() + 30
+    os.utime(index, (future, future))
+
+    report = env.sync(max_pages=cap, full=True)
+    assert report.status == "succeeded", report.notes  # six 404s, yet every page fits under the same cap
+    [note] = [n for n in report.notes if "dead link" in n]
+    assert note.startswith("6 dead link(s)") and site.url("/docs/gone-0.html") in note

@@ -344,3 +344,37 @@ def test_an_edit_reembeds_only_changed_chunks_and_a_move_embeds_nothing(env: Env
     moved_points = [p for p in hits if p.payload and p.payload["document_id"] == "docs:archive/guide-2.md"]
     assert moved_points and all(p.payload["topic"] == ["archive"] for p in moved_points)
     assert all(p.payload["uri"].endswith("/archive/guide-2.md") for p in moved_points)
+
+
+def test_a_running_sync_shows_its_counts_in_the_runs_list(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.sync
+
+    monkeypatch.setattr(ingest.sync, "LIVE_RUN_SECONDS", 0.0)
+    for i in range(6):
+        write(env.root, f"guide-{i}.md", article(f"Guide {i}", 3))
+    state = SyncState(db=env.db, workspace="acme", source="docs")
+    seen: list[tuple[str, int]] = []
+
+    def stop_after_a_few() -> bool:  # polled between items: look at the run record while it runs
+        [run] = state.runs(limit=1)
+        seen.append((run["status"], int(run["report"]["fetched"])))
+        return False
+
+    env.sync(should_stop=stop_after_a_few)
+    assert seen[0][0] == "running" and all(status == "running" for status, _ in seen)
+    assert max(fetched for _, fetched in seen) >= 4  # counts grew while the run was still running
+    assert state.runs(limit=1)[0]["status"] == "succeeded"
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from core.models import RunReport
+    from service.output import ProgressLines
+
+    buffer = io.StringIO()
+    lines = ProgressLines(Console(file=buffer, width=200), "docs", every=0.0)
+    lines.update(RunReport(source="docs", workspace="acme", fetched=12, written=10))
+    assert "sync docs:" in buffer.getvalue() and "fetched 12, written 10" in buffer.getvalue()

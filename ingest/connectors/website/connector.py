@@ -135,6 +135,8 @@ class WebsiteConnector:
         self.incomplete: str | None = None
         #: Live counters of the crawl: crawled, queued, skipped, failed.
         self.progress: dict[str, int] = {}
+        #: Links of the last crawl that led nowhere (404/410, failures); not counted against max_pages.
+        self.dead_links: list[str] = []
         self._reached: set[str] | None = None
         #: The process id of the current (or last) crawler process.
         self.crawler_pid: int | None = None
@@ -180,7 +182,7 @@ class WebsiteConnector:
         # Only records of the crawl the cursor names (or earlier) are used: a record from a crawl
         # whose run did not finish may describe a page the index never got.
         records = {} if trusted is None else {u: r for u, r in stored.items() if int(r.get("crawl", 0)) <= trusted}
-        self.incomplete, self._reached, self.progress = None, None, {}
+        self.incomplete, self._reached, self.progress, self.dead_links = None, None, {}, []
         reached: set[str] = set()
         config = self._config(records)
         child = CrawlerProcess(config, idle_timeout=IDLE_TIMEOUT)
@@ -194,6 +196,7 @@ class WebsiteConnector:
                 if kind == "done":
                     complete = bool(event.get("complete"))
                     self.incomplete = None if complete else (event.get("reason") or "the crawl ended early")
+                    self.dead_links = list(event.get("dead") or [])
                     break
                 item = self._item(event, records, pending, crawl_id, use_records=trusted is not None)
                 if item is None:

@@ -122,8 +122,12 @@ class SiteSpider(scrapy.Spider):
         self.traps = TrapGuard()
         self.scheduled: set[str] = set()
         self.emitted: set[str] = set()
-        self.stats = {"crawled": 0, "queued": 0, "skipped": 0, "failed": 0}
+        self.stats = {"crawled": 0, "queued": 0, "skipped": 0, "failed": 0, "dead": 0}
         self.incomplete: list[str] = []
+        #: Scheduled urls that turned out not to be pages (404/410, failures): they free their place
+        #: under max_pages, which counts pages, and are reported apart as dead links.
+        self.dead: list[str] = []
+        self._over_cap: list[tuple[str, int, str | None]] = []
         self._sitemaps_pending = 0
         self._started = False
         self._deferred: list[tuple[str, int]] = []
@@ -208,9 +212,8 @@ class SiteSpider(scrapy.Spider):
         if reason := self.traps.reason(url):
             self.skip(url, reason)
             return
-        if len(self.scheduled) >= self.cfg.max_pages:
-            if not self.incomplete or "page cap" not in self.incomplete[0]:
-                self.incomplete.insert(0, f"the page cap (max_pages={self.cfg.max_pages}) was reached")
+        if len(self.scheduled) - len(self.dead) >= self.cfg.max_pages:
+            self._over_cap.append((url, depth, lastmod))  # fetched if a scheduled url turns out dead
             self.skip(url, "page cap")
             return
         self.scheduled.add(url)
@@ -250,6 +253,7 @@ class SiteSpider(scrapy.Spider):
             return
         if status in (404, 410):
             self.emit("gone", url=url, status=status)
+            yield from self._dead(url)
             return
         if status >= 400:
             yield from self.fail(url, f"{response.url} answered HTTP {status}", depth=depth,
@@ -333,6 +337,23 @@ class SiteSpider(scrapy.Spider):
             yield from self.follow_known(url, depth)
         else:  # pages behind it may be unreachable this time: not a complete crawl
             self.incomplete.append(f"{url} failed and its links are unknown")
+        yield from self._dead(url)
+
+    def _dead(self, url: str) -> Iterator[Request]:
+        """``url`` is no page: it frees its place under max_pages for the first url held back by the cap."""
+        if url in self.dead:
+            return
+        self.dead.append(url)
+        self.stats["dead"] += 1
+        while self._over_cap and len(self.scheduled) - len(self.dead) < self.cfg.max_pages:
+            held, depth, lastmod = self._over_cap.pop(0)
+            self.stats["skipped"] -= 1
+            yield from self.follow(held, depth=depth, lastmod=lastmod)
+
+    @property
+    def capped(self) -> bool:
+        """Whether urls were left out because of max_pages."""
+        return any(url not in self.scheduled for url, _, _ in self._over_cap)
 
     def skip(self, url: str, reason: str) -> None:
         self.stats["skipped"] += 1
@@ -416,9 +437,11 @@ def run(cfg: CrawlConfig, out: IO[str]) -> None:
     if spider is None:
         raise RuntimeError("the crawler did not start")
     reasons = list(spider.incomplete)
+    if spider.capped:
+        reasons.insert(0, f"the page cap (max_pages={spider.cfg.max_pages}) was reached")
     if result.get("reason") != "finished":
         reasons.insert(0, f"the crawl stopped early ({result.get('reason')})")
-    spider.emit("done", complete=not reasons, reason="; ".join(reasons[:3]) or None)
+    spider.emit("done", complete=not reasons, reason="; ".join(reasons[:3]) or None, dead=spider.dead)
 
 
 def main() -> None:
