@@ -69,7 +69,7 @@ def test_ask_rejects_an_empty_message_and_a_bad_contact_before_opening_a_session
 
 def test_eval_refuses_an_unknown_workspace(home: Path) -> None:
     result = cli("eval", "bundled", "--workspace", "defualt")
-    assert isinstance(result.exception, KnowdeskError) and "no workspace named 'defualt'" in str(result.exception)
+    assert result.exit_code == 1 and "no workspace named 'defualt'" in said(result)
 
 
 def _run(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -102,7 +102,7 @@ def test_sync_says_when_the_configured_prefect_server_is_down(tmp_path: Path) ->
 
 def test_a_folder_source_whose_path_is_missing_is_refused(home: Path, tmp_path: Path) -> None:
     result = cli("sources", "add", "docs", "--kind", "folder", "--option", f"path={tmp_path / 'nope'}")
-    assert isinstance(result.exception, KnowdeskError) and "does not exist" in str(result.exception)
+    assert result.exit_code == 1 and "does not exist" in said(result)
     assert get_runtime().sources.list("default") == []
     missing = cli("sources", "add", "site", "--kind", "website")
     assert missing.exit_code == 2 and "missing required option" in said(missing)
@@ -118,14 +118,14 @@ def test_help_center_import_of_a_folder_without_its_index_file_is_refused(home: 
     (folder / "articles").mkdir(parents=True)
     (folder / "articles" / "a.en.md").write_text("---\ntitle: A\n---\nText\n")
     result = cli("help-center", "import", str(folder))
-    assert isinstance(result.exception, KnowdeskError) and "has no helpcenter.yaml" in str(result.exception)
+    assert result.exit_code == 1 and "has no helpcenter.yaml" in said(result)
 
 
 def test_actions_import_of_a_spec_that_fails_the_schema_imports_nothing(home: Path, tmp_path: Path) -> None:
     spec = tmp_path / "broken.yaml"
     spec.write_text("openapi: 3.1.0\ninfo: {title: x}\npaths: 12\n")
     result = cli("actions", "import", str(spec))
-    assert isinstance(result.exception, KnowdeskError) and "nothing was imported" in str(result.exception)
+    assert result.exit_code == 1 and "nothing was imported" in said(result)
     assert get_runtime().actions.store.specs("default") == []
 
 
