@@ -156,10 +156,10 @@ class Runtime:
             from retrieval.edge import EdgeSearcher
 
             return EdgeSearcher(store=self.qdrant, alias=self.live[0] or self.settings.qdrant.alias,
-                                embedder=self.embedder, sparse=self.sparse)
+                                embedder=self.embedder, sparse=self.sparse, config=self.settings.search)
         return Searcher(
             client=self.qdrant, alias=self.live[0] or self.settings.qdrant.alias, embedder=self.embedder,
-            sparse=self.sparse
+            sparse=self.sparse, config=self.settings.search
         )
 
     def pipeline(self) -> Pipeline:

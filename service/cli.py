@@ -24,7 +24,8 @@ from core.errors import InvalidInput, KnowdeskError
 from core.models import RunReport, Source, SourceKind
 from flows.runtime import Runtime, get_runtime
 from ingest.sources import parse_option_pairs
-from retrieval.search import SearchFilters, parse_filters
+from retrieval.search import MAX_TOP_K, SearchFilters, parse_filters
+from retrieval.stages import query_notes
 from service import commands, output
 from service.commands.options import JsonOut, Workspace, workspace_or_default
 from service.keys import KeyStore
@@ -143,7 +144,7 @@ def _run_sync(
 @app.command()
 def retrieve(
     query: Annotated[str | None, typer.Argument(help="The question.")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100)] = 5,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=MAX_TOP_K)] = 5,
     filter_: Annotated[
         list[str] | None,
         typer.Option("--filter", "-f", help="key=value: source_id, kind, language, topic, document_id."),
@@ -166,10 +167,13 @@ def retrieve(
         raise InvalidInput("give a QUERY or --batch FILE")
     filters: SearchFilters = parse_filters(filter_ or [])
     hits = rt.retrieve(query, workspace=ws, filters=filters, top_k=top_k)
+    notes = query_notes(query, rt.settings.search)
     if as_json:
-        print(json.dumps({"query": query, "hits": output.hits_json(hits)}))
+        print(json.dumps(output.retrieve_json(query, hits, notes)))
     else:
         output.print_hits(out, query, hits)
+        for note in notes:
+            err.print(f"note: {note}")
 
 
 # -- keys -----------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from retrieval.search import parse_filters
+from retrieval.search import MAX_TOP_K, parse_filters
+from retrieval.stages import query_notes
 from service import output
 from service.deps import Caller, RuntimeDep
 from service.keys import Scope
@@ -18,15 +19,16 @@ router = APIRouter(prefix="/v1", tags=["retrieval"])
 class RetrieveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1, max_length=4000)
-    top_k: int = Field(default=5, ge=1, le=100)
+    #: Longer than ``KNOWDESK_SEARCH__MAX_QUERY_CHARS`` (10,000): answered from its first part, with a note.
+    query: str = Field(min_length=1, max_length=1_000_000)
+    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K)
     per_document: int = Field(default=2, ge=1, le=100)
     filters: dict[str, str | list[str]] = Field(default_factory=dict)
 
 
 @router.post("/retrieve")
 def retrieve(body: RetrieveRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any]:
-    """Cited passages for a query: `{"query", "hits": [{rank, score, title, uri, section, text, ...}]}`."""
+    """Cited passages: `{"query", "documents", "notes", "hits": [{rank, score, title, uri, section, text, ...}]}`."""
     caller.require(Scope.READ)
     hits = rt.retrieve(
         body.query,
@@ -35,4 +37,4 @@ def retrieve(body: RetrieveRequest, caller: Caller, rt: RuntimeDep) -> dict[str,
         top_k=body.top_k,
         per_document=body.per_document,
     )
-    return {"query": body.query, "hits": output.hits_json(hits)}
+    return output.retrieve_json(body.query, hits, query_notes(body.query, rt.settings.search))
