@@ -108,6 +108,10 @@ def _run_homes(dev: DevSet, args: argparse.Namespace, configs: list[Config], sys
     for config in configs:
         if config.name not in systems:
             continue
+        unknown = knowdesk.unknown_settings(config.all_env)
+        if unknown:
+            print(f"  {dev.name} {config.name}: skipped, not settings of this knowdesk: {', '.join(unknown)}")
+            continue
         home, _ = homes[json.dumps(config.ingest_env, sort_keys=True)]
         rt = knowdesk.open_configured(home, config)
         try:

@@ -175,6 +175,25 @@ def embed_text(title: str, section: tuple[str, ...], body: str) -> str:
     return f"{head}\n\n{body}" if head else body
 
 
+def unknown_settings(env: Mapping[str, str]) -> list[str]:
+    """The KNOWDESK_* names in ``env`` that name no setting of this knowdesk (pydantic-settings
+    would ignore them silently, and the row would measure the defaults under another name)."""
+    from pydantic import BaseModel
+
+    from core.settings import Settings
+
+    unknown = []
+    for name in env:
+        model: Any = Settings
+        for part in name.removeprefix("KNOWDESK_").lower().split("__"):
+            field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+            if field is None or not name.startswith("KNOWDESK_"):
+                unknown.append(name)
+                break
+            model = field.annotation
+    return unknown
+
+
 def open_configured(home: Path, config: Config) -> Any:
     """A runtime for one configuration; ``lists`` becomes ``KNOWDESK_SEARCH__LISTS`` when the
     settings have that switch."""
