@@ -98,8 +98,8 @@ class SearchSettings(BaseModel):
     #: Candidate lists: ``both`` (hybrid), or only ``dense`` / only ``sparse`` (BM25), ranked as listed.
     lists: Literal["both", "dense", "sparse"] = "both"
     #: ``weighted``: normalized dense cosine and BM25 combined with fitted weights;
-    #: ``rrf``: reciprocal-rank fusion of the two lists (rank only, as before issue 17).
-    fusion: Literal["rrf", "weighted"] = "weighted"
+    #: ``rrf``: reciprocal-rank fusion of the two lists (rank only, as before issue 17); unset: fitted.
+    fusion: Literal["rrf", "weighted"] | None = None
     #: Overrides the fitted dense weight (``retrieval/fitted/fusion.json``) when set.
     dense_weight: float | None = Field(default=None, ge=0.0, le=1.0)
     #: A question of at least ``split_min_sentences`` sentences is also searched sentence by sentence.

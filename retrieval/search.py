@@ -294,7 +294,8 @@ class Searcher:
                     sparse_at = len(lists)
                     lists.append(ListQuery(terms, SPARSE, flt, self.config.candidates))
                 spans[-1].append((dense_at, sparse_at))
-        results = self._run(lists)
+        # nothing indexed yet: empty lists, not an error
+        results = self._run(lists) if self._alias_exists() else [[] for _ in lists]
         return [
             Pool.build([(list_at(results, d), list_at(results, s)) for d, s in span], vecs)
             for span, vecs in zip(spans, vectors, strict=True)

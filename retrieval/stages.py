@@ -49,6 +49,7 @@ class RankParams(BaseModel):
 
     fusion: Literal["rrf", "weighted"] = "weighted"
     dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    rrf_k: float = Field(default=RRF_K, gt=0.0)
     split: bool = True
     split_min_sentences: int = Field(default=3, ge=2)
     split_weight: float = Field(default=0.5, ge=0.0)
@@ -59,13 +60,15 @@ class RankParams(BaseModel):
     def from_settings(cls, settings: SearchSettings) -> RankParams:
         """The settings' values, and the fitted ones where a setting is left unset."""
         fitted = fitted_values()
+        fusion = settings.fusion or fitted.get("fusion", "weighted")
         return cls(
-            fusion=settings.fusion,
+            fusion="rrf" if fusion == "rrf" else "weighted",
             dense_weight=_pick(settings.dense_weight, fitted, "dense_weight", 0.5),
             split=settings.split,
             split_min_sentences=settings.split_min_sentences,
             split_weight=_pick(settings.split_weight, fitted, "split_weight", 0.5),
             split_k=_pick(None, fitted, "split_k", 10.0),
+            rrf_k=_pick(None, fitted, "rrf_k", RRF_K),
             diversity=_pick(settings.diversity, fitted, "diversity", 0.0),
         )
 
@@ -165,13 +168,16 @@ def fuse(items: Sequence[Scored], params: RankParams) -> Ranking:
 
     ``weighted``: ``w * d + (1 - w) * s`` where ``d`` is the cosine min-max normalized over the
     candidates and ``s`` the BM25 score divided by the best one (scores of a keyword-less query
-    are dense only). ``rrf``: ``sum 1 / (RRF_K + rank)`` over the lists (1-based ranks).
+    are dense only). ``rrf``: ``2 * (w / (k + dense rank) + (1 - w) / (k + BM25 rank))`` (1-based
+    ranks; an absent rank adds nothing): with ``w = 0.5`` and ``k = RRF_K``, Qdrant's own RRF.
     """
     if not items:
         return []
     if params.fusion == "rrf":
+        w, k = params.dense_weight, params.rrf_k
         scores = [
-            sum(1.0 / (RRF_K + rank + 1) for rank in (c.dense_rank, c.sparse_rank) if rank is not None)
+            2 * sum(weight / (k + rank + 1)
+                    for weight, rank in ((w, c.dense_rank), (1 - w, c.sparse_rank)) if rank is not None)
             for c in items
         ]
     else:

@@ -55,7 +55,7 @@ def test_weighted_fusion_follows_the_weight() -> None:
 
 def test_rrf_fusion_uses_ranks_only() -> None:
     items = [Scored("a", 0.9, 1.0, 0, 3), Scored("b", 0.1, 9.0, 1, 0)]
-    ranked = dict(fuse(items, RankParams(fusion="rrf")))
+    ranked = dict(fuse(items, RankParams(fusion="rrf", dense_weight=0.5, rrf_k=2)))
     assert ranked["a"] == pytest.approx(1 / 3 + 1 / 6) and ranked["b"] == pytest.approx(1 / 4 + 1 / 3)
 
 
@@ -137,3 +137,9 @@ def test_bad_input_is_a_clear_error(searcher: Searcher, query: str, top_k: int) 
     with pytest.raises(InvalidInput, match=r"query is empty|top_k must be between 1 and 200"):
         searcher.retrieve(query, workspace="w", top_k=top_k)
     assert searcher.search("wifi", workspace="w", top_k=MAX_TOP_K)  # the bound itself is allowed
+
+
+def test_weighted_rrf_leans_to_the_heavier_list() -> None:
+    items = [Scored("dense-first", 0.9, 1.0, 0, 5), Scored("bm25-first", 0.1, 9.0, 5, 0)]
+    assert fuse(items, RankParams(fusion="rrf", dense_weight=0.8, rrf_k=10))[0][0] == "dense-first"
+    assert fuse(items, RankParams(fusion="rrf", dense_weight=0.2, rrf_k=10))[0][0] == "bm25-first"
