@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         if not questions and not args.check:
             print(f"{dev.name}: no {args.split} questions of type {', '.join(types)}; skipped")
             continue
+        set_started = time.perf_counter()
         results[dev.name] = run_set(dev, args, configs, systems, questions)
+        results[dev.name]["seconds"] = round(time.perf_counter() - set_started, 1)
     seconds = round(time.perf_counter() - started, 1)
     if args.check:
         problems = [p for entry in results.values() for p in entry["problems"]]
