@@ -102,6 +102,8 @@ class SearchSettings(BaseModel):
     fusion: Literal["rrf", "weighted"] | None = None
     #: Overrides the fitted dense weight (``retrieval/fitted/fusion.json``) when set.
     dense_weight: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Weight of the query's similarity to each candidate's heading (title + section path) alone.
+    heading_weight: float | None = Field(default=None, ge=0.0, le=1.0)
     #: A question of at least ``split_min_sentences`` sentences is also searched sentence by sentence.
     split: bool = True
     split_min_sentences: int = Field(default=3, ge=2, le=20)

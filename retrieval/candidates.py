@@ -3,7 +3,7 @@ one query got back (payloads, stored vectors, and each (sub-)query's ``Scored`` 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -27,12 +27,30 @@ class Pool:
     """The candidates of one query: payloads and stored vectors by chunk id, and for the whole
     query and each part the ``Scored`` candidates (cosine with that text's vector, BM25 score)."""
 
+    #: whether ``Scored.heading`` holds the heading cosines (``with_headings``)
+    has_headings = False
+
     def __init__(self, payloads: dict[str, dict[str, Any]], vectors: dict[str, np.ndarray],
-                 scored: list[list[Scored]], query: np.ndarray) -> None:
+                 scored: list[list[Scored]], queries: Sequence[np.ndarray]) -> None:
         self.payloads = payloads
         self.vectors = vectors
         self.scored = scored
-        self.query = query
+        self.queries = [np.asarray(q, dtype=np.float32) for q in queries]
+        self.query = self.queries[0]
+
+    def headings(self) -> set[str]:
+        """The candidates' heading texts (``heading_text``)."""
+        return {heading_text(p) for p in self.payloads.values()}
+
+    def with_headings(self, vectors: Mapping[str, np.ndarray]) -> Pool:
+        """Each candidate's ``heading``: the cosine of its (sub-)query with its heading's vector."""
+        keyed = {key: vectors.get(heading_text(p)) for key, p in self.payloads.items()}
+        self.scored = [
+            [c._replace(heading=_cosine(q, keyed.get(c.key))) for c in items]
+            for items, q in zip(self.scored, self.queries, strict=True)
+        ]
+        self.has_headings = True
+        return self
 
     @classmethod
     def build(cls, lists: Sequence[tuple[Sequence[Any], Sequence[Any]]], vectors: Sequence[np.ndarray]) -> Pool:
@@ -59,12 +77,18 @@ class Pool:
             scored.append([
                 Scored(key, _cosine(q, stored.get(key)), r[2] or 0.0, r[0], r[1]) for key, r in ranks.items()
             ])
-        return cls(payloads, stored, scored, np.asarray(vectors[0], dtype=np.float32))
+        return cls(payloads, stored, scored, vectors)
 
     def cosine(self, key: str) -> float | None:
         """The whole query's cosine with a candidate (None without its stored vector)."""
         vector = self.vectors.get(key)
         return None if vector is None else _cosine(self.query, vector)
+
+
+def heading_text(payload: Mapping[str, Any]) -> str:
+    """A chunk's heading as the chunker writes it into the embedded text: title, then section path."""
+    path = " > ".join(str(s) for s in payload.get("section") or ())
+    return "\n".join(line for line in (str(payload.get("title") or ""), path) if line)
 
 
 def list_at(results: Sequence[Sequence[Any]], i: int | None) -> Sequence[Any]:

@@ -8,6 +8,7 @@ are diversified and capped per document so one long document cannot fill the who
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -18,15 +19,17 @@ from qdrant_client import QdrantClient, models
 from core.errors import InvalidInput
 from core.models import Channel, DocumentKind, Hit
 from core.settings import SearchSettings
-from retrieval.candidates import ListQuery, Pool, list_at, to_hit
+from retrieval.candidates import ListQuery, Pool, heading_text, list_at, to_hit
 from retrieval.index import DENSE, SPARSE, alias_target, qdrant_errors, workspace_filter
 from retrieval.sparse import DEFAULT_LANGUAGE, BM25Encoder
-from retrieval.stages import QueryAnalysis, RankParams, analyze, combine, diversify, fuse
+from retrieval.stages import QueryAnalysis, RankParams, analyze, combine, diversify, fuse, heading_candidates
 
 logger = logging.getLogger(__name__)
 
 #: The most hits one search returns (CLI ``--top-k``, HTTP ``top_k``).
 MAX_TOP_K = 200
+#: Heading vectors kept per searcher (384 floats each: ~30 MB).
+HEADING_CACHE = 20_000
 
 
 class QueryEmbedder(Protocol):
@@ -194,6 +197,7 @@ class Searcher:
         self.config = config or SearchSettings()
         self.params = RankParams.from_settings(self.config)
         self._ready = False
+        self._headings: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def search(
         self,
@@ -260,10 +264,12 @@ class Searcher:
         filters: Sequence[SearchFilters | None],
         workspace: str,
         query_vector: np.ndarray | None = None,
+        headings: bool = False,
     ) -> list[Pool]:
         """The candidate stage: a dense and a BM25 list for each query and each of its parts, all
         embedded in one batch and run as one batch request. ``query_vector`` (one query only) is
-        the whole query's vector when the caller has it already."""
+        the whole query's vector when the caller has it already. ``headings``: compute every
+        candidate's heading cosine now (``rank`` otherwise computes those it needs)."""
         texts: list[str] = []
         for i, analysis in enumerate(analyses):
             if query_vector is None or i > 0:
@@ -296,17 +302,39 @@ class Searcher:
                 spans[-1].append((dense_at, sparse_at))
         # nothing indexed yet: empty lists, not an error
         results = self._run(lists) if self._alias_exists() else [[] for _ in lists]
-        return [
+        pools = [
             Pool.build([(list_at(results, d), list_at(results, s)) for d, s in span], vecs)
             for span, vecs in zip(spans, vectors, strict=True)
         ]
+        if headings:  # every candidate's heading (the fitting replays the stages on these pools)
+            known = self._heading_vectors(set().union(*(pool.headings() for pool in pools)))
+            pools = [pool.with_headings(known) for pool in pools]
+        return pools
+
+    def _heading_vectors(self, headings: set[str]) -> dict[str, np.ndarray]:
+        """Vectors of candidates' headings, embedded once per process (LRU of ``HEADING_CACHE``)."""
+        cache = self._headings
+        missing = sorted(h for h in headings if h and h not in cache)
+        if missing:
+            for text, vector in zip(missing, self.embedder.embed_queries(missing), strict=True):
+                cache[text] = np.asarray(vector, dtype=np.float32)
+            while len(cache) > HEADING_CACHE:
+                cache.popitem(last=False)
+        for h in headings:
+            if h in cache:
+                cache.move_to_end(h)
+        return {h: cache[h] for h in headings if h in cache}
 
     def rank(self, pool: Pool, top_k: int, per_document: int, params: RankParams | None = None) -> list[Hit]:
         """The stages after the candidates: fusion, sub-query combination, diversification, cap."""
         p = params or self.params
         if self.config.lists != "both":  # one list: its own order (RRF over a single list)
-            p = p.model_copy(update={"fusion": "rrf"})
+            p = p.model_copy(update={"fusion": "rrf", "heading_weight": 0.0})
         scored = pool.scored if p.split else pool.scored[:1]
+        if p.heading_weight > 0 and not pool.has_headings:
+            keys = heading_candidates(scored, p)
+            pool.with_headings(self._heading_vectors({heading_text(pool.payloads[k]) for k in keys}))
+            scored = pool.scored if p.split else pool.scored[:1]
         rankings = [fuse(items, p) for items in scored]
         ranked = combine(rankings[0], rankings[1:], p)
         documents = {key: str((pool.payloads[key]).get("document_id", "")) for key, _ in ranked}

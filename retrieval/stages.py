@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 RRF_K = 2
 #: Most sentences of a long question searched on their own (the first ones; the rest only in the whole).
 MAX_PARTS = 8
+#: Candidates (per (sub-)query, best first) whose headings the second look compares with the query.
+HEADING_DEPTH = 30
 #: A sentence shorter than this (in words) is joined to the next one: "Hi." is not a need.
 MIN_PART_WORDS = 4
 
@@ -50,6 +52,7 @@ class RankParams(BaseModel):
     fusion: Literal["rrf", "weighted"] = "weighted"
     dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     rrf_k: float = Field(default=RRF_K, gt=0.0)
+    heading_weight: float = Field(default=0.0, ge=0.0, le=1.0)
     split: bool = True
     split_min_sentences: int = Field(default=3, ge=2)
     split_weight: float = Field(default=0.5, ge=0.0)
@@ -61,14 +64,17 @@ class RankParams(BaseModel):
         """The settings' values, and the fitted ones where a setting is left unset."""
         fitted = fitted_values()
         fusion = settings.fusion or fitted.get("fusion", "weighted")
+        split_weight = _pick(settings.split_weight, fitted, "split_weight", 0.5)
         return cls(
             fusion="rrf" if fusion == "rrf" else "weighted",
             dense_weight=_pick(settings.dense_weight, fitted, "dense_weight", 0.5),
-            split=settings.split,
+            # a split whose sentences weigh nothing would only cost their searches
+            split=settings.split and split_weight > 0,
             split_min_sentences=settings.split_min_sentences,
-            split_weight=_pick(settings.split_weight, fitted, "split_weight", 0.5),
+            split_weight=split_weight,
             split_k=_pick(None, fitted, "split_k", 10.0),
             rrf_k=_pick(None, fitted, "rrf_k", RRF_K),
+            heading_weight=_pick(settings.heading_weight, fitted, "heading_weight", 0.0),
             diversity=_pick(settings.diversity, fitted, "diversity", 0.0),
         )
 
@@ -150,14 +156,16 @@ def sentences(text: str) -> list[str]:
 
 # -- second stage -----------------------------------------------------------------------------------
 class Scored(NamedTuple):
-    """One candidate of one (sub-)query: its cosine, its BM25 score (0 when BM25 did not list it)
-    and its 0-based rank in each list (None when absent)."""
+    """One candidate of one (sub-)query: its cosine, its BM25 score (0 when BM25 did not list it),
+    its 0-based rank in each list (None when absent) and its heading's cosine."""
 
     key: str
     dense: float
     sparse: float
     dense_rank: int | None
     sparse_rank: int | None
+    #: cosine of the (sub-)query with the chunk's heading (title and section path) alone
+    heading: float = 0.0
 
 
 Ranking = list[tuple[str, float]]
@@ -170,6 +178,9 @@ def fuse(items: Sequence[Scored], params: RankParams) -> Ranking:
     candidates and ``s`` the BM25 score divided by the best one (scores of a keyword-less query
     are dense only). ``rrf``: ``2 * (w / (k + dense rank) + (1 - w) / (k + BM25 rank))`` (1-based
     ranks; an absent rank adds nothing): with ``w = 0.5`` and ``k = RRF_K``, Qdrant's own RRF.
+    With ``heading_weight = h > 0`` the best ``HEADING_DEPTH`` are looked at again: the score becomes
+    ``(1 - h) * score + h * heading`` where ``heading`` is the heading cosine's RRF term (its rank
+    among those) or its min-max value (0 below them, so they keep their order).
     """
     if not items:
         return []
@@ -189,8 +200,24 @@ def fuse(items: Sequence[Scored], params: RankParams) -> Ranking:
             w * ((c.dense - low) / spread if spread > 0 else 1.0) + (1 - w) * (c.sparse / best if best > 0 else 0.0)
             for c in items
         ]
+    h = params.heading_weight
+    if h > 0:  # the second look, at the best HEADING_DEPTH only: their headings' similarity
+        looked = sorted(range(len(items)), key=lambda i: -scores[i])[:HEADING_DEPTH]
+        by_heading = sorted(looked, key=lambda i: -items[i].heading)
+        if params.fusion == "rrf":
+            extra = {i: 2.0 / (params.rrf_k + rank + 1) for rank, i in enumerate(by_heading)}
+        else:
+            top, bottom = items[by_heading[0]].heading, items[by_heading[-1]].heading
+            extra = {i: (items[i].heading - bottom) / (top - bottom) if top > bottom else 1.0 for i in by_heading}
+        scores = [(1 - h) * score + h * extra.get(i, 0.0) for i, score in enumerate(scores)]
     ranked = sorted(zip((c.key for c in items), scores, strict=True), key=lambda kv: -kv[1])
     return ranked
+
+
+def heading_candidates(scored: Sequence[Sequence[Scored]], params: RankParams) -> set[str]:
+    """The candidates whose heading the second look needs: each (sub-)query's best ``HEADING_DEPTH``."""
+    first = params.model_copy(update={"heading_weight": 0.0})
+    return {key for items in scored for key, _ in fuse(items, first)[:HEADING_DEPTH]}
 
 
 def combine(whole: Ranking, parts: Sequence[Ranking], params: RankParams) -> Ranking:

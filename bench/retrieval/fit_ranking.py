@@ -36,6 +36,7 @@ GRID: dict[str, list[Any]] = {
     "fusion": ["weighted", "rrf"],
     "dense_weight": [round(0.05 * i, 2) for i in range(21)],
     "rrf_k": [2.0, 10.0, 30.0, 60.0],
+    "heading_weight": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
     "diversity": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5],
     "split_weight": [0.0, 0.25, 0.5, 0.75, 1.0, 1.5],
     "split_k": [5.0, 10.0, 30.0, 60.0],
@@ -51,15 +52,15 @@ class Prepared:
                  searcher: Any) -> None:
         self.dev, self.questions, self.pools, self.units, self.searcher = dev, questions, pools, units, searcher
 
-    def metrics(self, params: Any, lists: str = "both") -> dict[str, dict[str, float]]:
+    def metrics(self, params: Any, lists: str = "both", per_document: int = 2) -> dict[str, dict[str, float]]:
         """Mean metrics per query type with these ranking parameters (``lists``: keep one list only,
         ranked in its own order, as ``KNOWDESK_SEARCH__LISTS`` does)."""
         rows: dict[str, list[dict[str, float]]] = {}
         for q, pool in zip(self.questions, self.pools, strict=True):
             if lists != "both":
                 pool = one_list(pool, lists)
-                params = params.model_copy(update={"fusion": "rrf"})
-            hits = self.searcher.rank(pool, knowdesk.TOP_K, 2, params)
+                params = params.model_copy(update={"fusion": "rrf", "heading_weight": 0.0})
+            hits = self.searcher.rank(pool, knowdesk.TOP_K, per_document, params)
             rows.setdefault(q.type, []).append(score(q, [self.units[h.chunk_id] for h in hits
                                                          if h.chunk_id in self.units]))
         return {t: {m: sum(r[m] for r in rs) / len(rs) for m in rs[0]} | {"n": len(rs)} for t, rs in rows.items()}
@@ -90,23 +91,26 @@ def prepare(dev: DevSet, cache: Path, split: str = "fit") -> tuple[Prepared, Any
     # the candidates depend on the index, the questions and the candidate settings only: kept beside the index
     key = hashlib.sha1(json.dumps([[q.id, q.question] for q in questions] + [config.model_dump()],
                                   sort_keys=True).encode()).hexdigest()[:12]
-    saved = home / f"fit-ranking-pools-{split}-{key}.pkl"
+    saved = home / f"fit-ranking-pools-h-{split}-{key}.pkl"
     if saved.is_file():
         pools: list[Any] = pickle.loads(saved.read_bytes())
+        for pool in pools:
+            pool.has_headings = True  # computed with headings=True below
     else:
         pools = []
         for start in range(0, len(questions), BATCH):
             part = questions[start:start + BATCH]
             analyses = [analyze(q.question, max_chars=config.max_query_chars, split=True,
                                 min_sentences=config.split_min_sentences) for q in part]
-            pools += searcher.candidates(analyses, [knowledge_by_default(None)] * len(part), knowdesk.WORKSPACE)
+            pools += searcher.candidates(analyses, [knowledge_by_default(None)] * len(part), knowdesk.WORKSPACE,
+                                         headings=True)
         saved.write_bytes(pickle.dumps(pools))
     print(f"{dev.name}: {len(questions)} {split} questions, {len(units)} chunks", flush=True)
     return Prepared(dev, questions, pools, units, searcher), rt
 
 
-def evaluate(prepared: Sequence[Prepared], params: Any) -> tuple[float, dict[str, Any]]:
-    per_set = {p.dev.name: p.metrics(params) for p in prepared}
+def evaluate(prepared: Sequence[Prepared], params: Any, per_document: int = 2) -> tuple[float, dict[str, Any]]:
+    per_set = {p.dev.name: p.metrics(params, per_document=per_document) for p in prepared}
     return sum(objective(m) for m in per_set.values()) / len(per_set), per_set
 
 
@@ -148,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         start = RankParams(fusion="weighted", dense_weight=0.5, split=True, split_weight=0.0, diversity=0.0)
         fitted, value = ascend(prepared, start)
         _, after_sets = evaluate(prepared, fitted)
+        # what the per-document cap (retrieve's per_document, 2 by default) costs with the fitted values
+        caps = {cap: round(evaluate(prepared, fitted, cap)[0], 4) for cap in (1, 2, 3, 5, 10)}
     finally:
         for rt in runtimes:
             knowdesk.close(rt)
@@ -156,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "objective": {"before (rrf, no split, no diversity)": round(before_value, 4), "fitted": round(value, 4)},
         "per_set": {name: {"before": before_sets[name], "fitted": after_sets[name]} for name in after_sets},
         "fit_questions": {p.dev.name: len(p.questions) for p in prepared},
+        "objective_by_per_document_cap": caps,
         "procedure": "bench/retrieval/fit_ranking.py: coordinate ascent over GRID, 2 rounds, fit split only; "
                      "objective = mean over sets of mean over types (original (hit@1+hit@5)/2, paraphrase "
                      "hit@5, multi recall@10)",
@@ -175,14 +182,17 @@ def variants() -> dict[str, tuple[Any, str]]:
 
     fitted = RankParams.from_settings(SearchSettings())
     rrf = fitted.model_copy(update={"fusion": "rrf", "dense_weight": 0.5, "rrf_k": 2.0, "split": False,
-                                    "diversity": 0.0})
-    weighted = fitted.model_copy(update={"fusion": "weighted", "split": False, "diversity": 0.0})
+                                    "diversity": 0.0, "heading_weight": 0.0})
+    weighted = fitted.model_copy(update={"fusion": "weighted", "split": False, "diversity": 0.0,
+                                         "heading_weight": 0.0})
     return {
         "dense only": (rrf, "dense"),
         "sparse only": (rrf, "sparse"),
         "hybrid rrf (before)": (rrf, "both"),
         "hybrid weighted": (weighted, "both"),
-        "hybrid fitted fusion": (fitted.model_copy(update={"split": False, "diversity": 0.0}), "both"),
+        "hybrid fitted fusion": (fitted.model_copy(update={"split": False, "diversity": 0.0, "heading_weight": 0.0}),
+                                 "both"),
+        "fitted fusion + headings": (fitted.model_copy(update={"split": False, "diversity": 0.0}), "both"),
         "rrf + split": (rrf.model_copy(update={"split": True}), "both"),
         "fitted fusion + split": (fitted.model_copy(update={"split": True, "diversity": 0.0}), "both"),
         "fitted fusion + diversify": (

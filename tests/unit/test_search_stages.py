@@ -143,3 +143,24 @@ def test_weighted_rrf_leans_to_the_heavier_list() -> None:
     items = [Scored("dense-first", 0.9, 1.0, 0, 5), Scored("bm25-first", 0.1, 9.0, 5, 0)]
     assert fuse(items, RankParams(fusion="rrf", dense_weight=0.8, rrf_k=10))[0][0] == "dense-first"
     assert fuse(items, RankParams(fusion="rrf", dense_weight=0.2, rrf_k=10))[0][0] == "bm25-first"
+
+
+def test_heading_similarity_reorders_by_its_weight() -> None:
+    items = [Scored("body-match", 0.9, 5.0, 0, 0, heading=0.1), Scored("heading-match", 0.5, 1.0, 1, 1, heading=0.9)]
+    for fusion in ("weighted", "rrf"):
+        params = RankParams(fusion=fusion, dense_weight=0.5, rrf_k=2)
+        assert fuse(items, params)[0][0] == "body-match"
+        assert fuse(items, params.model_copy(update={"heading_weight": 0.9}))[0][0] == "heading-match"
+
+
+def test_heading_vectors_are_computed_once_and_used(searcher: Searcher) -> None:
+    with_headings = Searcher(client=searcher.client, alias="kd", embedder=searcher.embedder, sparse=BM25Encoder(),
+                             config=SearchSettings(heading_weight=0.5))
+    [pool] = with_headings.candidates([analyze("wifi", max_chars=100, split=False, min_sentences=3)], [None], "w")
+    assert not pool.has_headings and with_headings._headings == {}  # computed by rank, for its best candidates
+    assert with_headings.rank(pool, 3, 2)[0].document_id == "kb:wifi"
+    assert pool.has_headings and any(c.heading > 0 for c in pool.scored[0])  # "wifi" the title matches "wifi"
+    assert "wifi" in with_headings._headings and len(with_headings._headings) == 3  # one per document title
+    [every] = with_headings.candidates([analyze("wifi", max_chars=100, split=False, min_sentences=3)], [None], "w",
+                                       headings=True)
+    assert every.has_headings
