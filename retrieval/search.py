@@ -8,6 +8,7 @@ are diversified and capped per document so one long document cannot fill the who
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -198,6 +199,7 @@ class Searcher:
         self.params = RankParams.from_settings(self.config)
         self._ready = False
         self._headings: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._headings_lock = threading.Lock()
 
     def search(
         self,
@@ -314,16 +316,18 @@ class Searcher:
     def _heading_vectors(self, headings: set[str]) -> dict[str, np.ndarray]:
         """Vectors of candidates' headings, embedded once per process (LRU of ``HEADING_CACHE``)."""
         cache = self._headings
-        missing = sorted(h for h in headings if h and h not in cache)
-        if missing:
-            for text, vector in zip(missing, self.embedder.embed_queries(missing), strict=True):
-                cache[text] = np.asarray(vector, dtype=np.float32)
+        with self._headings_lock:  # searches run in several threads (the HTTP API)
+            missing = sorted(h for h in headings if h and h not in cache)
+        embedded = list(self.embedder.embed_queries(missing)) if missing else []
+        with self._headings_lock:
+            found = {h: cache[h] for h in headings if h in cache}
+            found |= {text: np.asarray(v, dtype=np.float32) for text, v in zip(missing, embedded, strict=True)}
+            for text, vector in found.items():
+                cache[text] = vector
+                cache.move_to_end(text)
             while len(cache) > HEADING_CACHE:
                 cache.popitem(last=False)
-        for h in headings:
-            if h in cache:
-                cache.move_to_end(h)
-        return {h: cache[h] for h in headings if h in cache}
+        return found
 
     def rank(self, pool: Pool, top_k: int, per_document: int, params: RankParams | None = None) -> list[Hit]:
         """The stages after the candidates: fusion, sub-query combination, diversification, cap."""
