@@ -184,9 +184,10 @@ def save(results: dict[str, Any], args: argparse.Namespace, configs: list[Config
     path = RESULTS / ("retrieval.json" if args.split == "test" else f"retrieval-{args.split}.json")
     previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     merged = dict(previous.get("sets", {}))
+    current = {c.name for c in configs} | set(peers.PEERS)
     for name, entry in results.items():  # a partial run (--systems, --types) keeps the other rows
         systems = merged.get(name, {}).get("systems", {}) | entry["systems"]
-        merged[name] = entry | {"systems": systems}
+        merged[name] = entry | {"systems": {k: v for k, v in systems.items() if k in current}}
     RESULTS.mkdir(exist_ok=True)
     document = {"split": args.split, "configs": [c.model_dump() for c in configs], "seconds": seconds,
                 "machine": machine(), "sets": merged, "table": table(merged, args.split)}
