@@ -22,7 +22,7 @@ from typing import Any
 from bench.common import RESULTS, machine
 from bench.retrieval import knowdesk, peers
 from bench.retrieval.configs import DEFAULT, Config, load_configs
-from bench.retrieval.metrics import score, summarize, table
+from bench.retrieval.metrics import comparison, score, summarize, table
 from bench.retrieval.sets import TYPES, DevSet, Question, Unit, discover, ensure_package
 
 CACHE = Path.home() / ".cache" / "knowdesk" / "bench-retrieval"
@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if problems else 0
     print()
     print(table(results, args.split))
+    print()
+    print(comparison(results, [s for s in [c.name for c in configs] + list(peers.PEERS) if s in systems]))
     print(f"\n{seconds} s for {len(results)} set(s)")
     path = save(results, args, configs, seconds)
     print(f"saved {path}")

@@ -70,3 +70,24 @@ def table(results: Mapping[str, Any], split: str) -> str:
                     f"{agg['mrr@10']:.2f} | {agg['recall@10']:.2f} | {lat.get('p50', 0):.0f} | "
                     f"{lat.get('p95', 0):.0f} |")
     return "\n".join(lines)
+
+
+def comparison(results: Mapping[str, Any], systems: Sequence[str]) -> str:
+    """The README's table: per set, type and metric, one column per system (``systems`` present)."""
+    lines = ["| set | type | n | metric | " + " | ".join(systems) + " |", "|" + "---|" * (4 + len(systems))]
+    for set_name, entry in results.items():
+        rows = entry["systems"]
+        for qtype in ("original", "paraphrase", "multi"):
+            aggs = [rows.get(s, {}).get("types", {}).get(qtype) for s in systems]
+            n = next((a["n"] for a in aggs if a), 0)
+            if not n:
+                continue
+            for metric in METRICS:
+                best = max((a[metric] for a in aggs if a), default=0.0)
+                cells = ["-" if not a else (f"**{a[metric]:.2f}**" if a[metric] == best else f"{a[metric]:.2f}")
+                         for a in aggs]
+                lines.append(f"| {set_name} | {qtype} | {n} | {metric} | " + " | ".join(cells) + " |")
+        lat = [rows.get(s, {}).get("latency_ms", {}) for s in systems]
+        cells = [f"{x['p50']:.0f} / {x['p95']:.0f}" if x else "-" for x in lat]
+        lines.append(f"| {set_name} | all | | p50 / p95 ms | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
