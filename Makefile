@@ -42,7 +42,7 @@ lint:
 	$(BIN)/ruff check .
 
 typecheck:
-	$(BIN)/mypy core ingest retrieval agent evaluation flows service
+	$(BIN)/mypy core ingest retrieval training helpcenter agent csat actions insights evaluation app flows service
 
 imports:
 	$(BIN)/lint-imports

@@ -15,14 +15,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from core.errors import Conflict, InvalidInput
 from core.models import DocumentKind, Hit
 from core.settings import AgentSettings
-from retrieval.search import SearchFilters
+from retrieval.search import SearchFilters, knowledge_by_default
+from training.models import Scenario, TrainingReader
 
 from . import confidence as conf
 from .answering import Answer, ExtractiveAnswerer, coverage
@@ -46,11 +47,9 @@ from .policy import AgentConfig, ConfigStore, Triggers
 from .redaction import Redactor
 from .scenarios import Retriever, ScenarioMatcher
 from .sessions import Role, SessionInfo, SessionStatus, SessionStore
-from .training.models import Scenario, TrainingReader
 
 log = logging.getLogger(__name__)
 
-CONTENT_KINDS = [DocumentKind.ARTICLE.value, DocumentKind.PAGE.value, DocumentKind.FILE.value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +87,15 @@ class ActionHook(Protocol):
     """The extension point for actions: return None to let the agent answer from content."""
 
     def decide(self, context: TurnContext) -> ActionOutcome | None: ...
+
+
+@runtime_checkable
+class ToolHook(Protocol):
+    """An action hook that can also offer its actions to an LLM as tools."""
+
+    def offer_tools(self, llm: Any) -> bool:
+        """Offer the actions to ``llm`` when it can call functions; returns whether it can."""
+        ...
 
 
 class _Timer:
@@ -323,9 +331,9 @@ class Agent:
 
     def _retrieve(self, turn: _Turn) -> list[Hit]:
         """The knowledge for this turn: in the customer's language first, then in any language."""
-        passes = [SearchFilters(kind=CONTENT_KINDS)]
+        passes = [knowledge_by_default(None)]
         if turn.language and turn.language != "en":
-            passes.insert(0, SearchFilters(kind=CONTENT_KINDS, language=turn.language))
+            passes.insert(0, knowledge_by_default(SearchFilters(language=turn.language)))
         hits: list[Hit] = []
         for filters in passes:
             hits = self._visible(turn, self.retriever.search(

@@ -21,11 +21,11 @@ from llama_index.core.llms import LLM, ChatMessage, MessageRole
 
 from core.errors import KnowdeskError
 from core.models import Hit
+from training.models import AIProfile, Scenario
 
 from .answering import Answer, units_of
 from .decision import Citation
 from .meaning import VectorCache
-from .training.models import AIProfile, Scenario
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from core.models import Channel, DocumentKind, Hit
+from training.models import Scenario, TrainingReader
 
 from .decision import ScenarioTrace
-from .training.models import Scenario, TrainingReader
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from agent.actions.openapi import load_document, parse_spec
+from actions.openapi import load_document, parse_spec
 from tests.fixtures.actions.generate_large_spec import build
 
 

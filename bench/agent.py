@@ -54,9 +54,9 @@ def messages() -> list[str]:
 
 def main() -> None:
     from agent.build import build_agent
+    from app.runtime import Runtime
     from core.models import Source, SourceKind
     from core.settings import Settings
-    from flows.runtime import Runtime
     from retrieval.search import SearchFilters
 
     with tempfile.TemporaryDirectory() as home:

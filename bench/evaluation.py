@@ -19,12 +19,12 @@ BUDGET_SECONDS = 300.0
 
 
 def main() -> None:
+    from app.evaluation import run_evaluation
+    from app.runtime import Runtime
     from core.errors import NotFound
     from core.settings import Settings
     from evaluation.datasets import bundled_dataset_path, load_dataset
     from evaluation.runner import CONTENT
-    from flows.evaluation import run_evaluation
-    from flows.runtime import Runtime
     from service.quickstart import import_samples, install_sample_actions, running_sample_api, sample_sources
 
     with tempfile.TemporaryDirectory(prefix="knowdesk-bench-eval-") as tmp:

@@ -33,8 +33,8 @@ QUERIES = [
 
 
 def _runtime(home: Path) -> Any:
+    from app.runtime import Runtime
     from core.settings import Settings
-    from flows.runtime import Runtime
 
     return Runtime(Settings(home=home))
 

@@ -18,12 +18,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from agent.insights import samples
-from agent.insights.service import InsightsService
 from agent.tables import ContactRow, HandoffRow, MessageRow, SessionRow
 from bench.common import machine, save, timer
 from core.db import open_database
 from core.tables import WorkspaceRow, utcnow
+from insights import samples
+from insights.service import InsightsService
 from retrieval.embedding import SentenceTransformerEmbedder
 
 _DETAILS = ["I ordered in {m}.", "Order {n}.", "This is my {k} order.", "I have been a customer since {y}.",

@@ -48,9 +48,9 @@ def ensure_docs() -> Path:
 
 
 def run(max_pages: int = 5000, sample_pages: int = 120) -> dict[str, Any]:
+    from app.runtime import Runtime
     from core.models import Document, Source, SourceKind
     from core.settings import Settings
-    from flows.runtime import Runtime
     from ingest.connectors.registry import build_connector
 
     root = ensure_docs()

@@ -20,10 +20,10 @@ from agent.build import build_agent
 from agent.meaning import Embedder as AgentEmbedder
 from agent.policy import AgentConfig, ConfigStore
 from agent.scenarios import Retriever as AgentRetriever
-from agent.training.models import TrainingReader
 from core.db import Database
 from core.errors import InvalidInput
 from core.settings import AgentSettings, HelpdeskSettings, LLMSettings
+from training.models import TrainingReader
 
 from .metrics.grounding import MeaningMetrics
 from .runner import Retriever, Runner

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from agent.agent import Agent
 from agent.decision import Action, Decision
 from core.errors import KnowdeskError
-from core.models import DocumentKind, Hit
-from retrieval.search import SearchFilters
+from core.models import Hit
+from retrieval.search import SearchFilters, knowledge_by_default
 
 from .datasets import Case, Dataset, Expectation, ExpectedAction, Outcome, Turn, is_relevant
 from .metrics.grounding import MeaningMetrics
@@ -28,7 +28,7 @@ from .results import CaseResult, Check, ResultsFile, TurnResult
 
 log = logging.getLogger(__name__)
 
-CONTENT = SearchFilters(kind=[DocumentKind.ARTICLE.value, DocumentKind.PAGE.value, DocumentKind.FILE.value])
+CONTENT = knowledge_by_default(None)
 RETRIEVAL_DEPTH = 10
 NO_ACTIONS = ("no action is enabled in the workspace (the bundled dataset's actions come from `knowdesk quickstart`; "
               "`knowdesk eval bundled` serves their sample API)")

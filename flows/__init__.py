@@ -1,5 +1,5 @@
-"""Prefect flows (thin wrappers over ingest/retrieval/agent) and the shared composition.
+"""Prefect flows, tasks, deployments and work-pool registration: each task one call into ``app``.
 
-``flows.runtime`` wires settings into ready objects and does not import Prefect; the flow
-modules do. Import them explicitly: importing ``flows`` alone imports nothing heavy.
+Only this package imports Prefect. Import the flow modules explicitly: importing ``flows`` alone
+imports nothing heavy.
 """

@@ -38,11 +38,11 @@ from prefect.states import Cancelling
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from app.runtime import Runtime
 from core.errors import ConfigError, InvalidInput
 from core.models import Source
 from core.tables import SourceRow
 from flows.orchestrate import reindex, sync_all, sync_source
-from flows.runtime import Runtime
 
 log = logging.getLogger(__name__)
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]

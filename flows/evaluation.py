@@ -1,6 +1,6 @@
-"""The evaluation flow: a thin Prefect wrapper over ``evaluation.evaluate`` (schedulable).
+"""The evaluation flow: a thin Prefect wrapper over ``app.evaluation.run_evaluation`` (schedulable).
 
-``run_evaluation`` is the plain function (the CLI and the HTTP API call it directly); the flow runs
+``run_evaluation`` is the plain use case (the CLI and the HTTP API call it directly); the flow runs
 it as one task, so a scheduled run writes the same reports as ``knowdesk eval``::
 
     evaluation_deployment(cron="0 4 * * *", dataset="evaluation/datasets/brewly-v1.jsonl",
@@ -10,47 +10,14 @@ it as one task, so a scheduled run writes the same reports as ``knowdesk eval``:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task
 
-from evaluation.build import build_evaluation
-from evaluation.datasets import Dataset, load_dataset
-from evaluation.evaluate import evaluate
-from evaluation.results import CaseResult
-from evaluation.runner import Runner
-from flows.runtime import Runtime, get_runtime
+from app.evaluation import run_evaluation
+from app.runtime import get_runtime
 
 log = logging.getLogger(__name__)
-
-
-def evaluation_runner(rt: Runtime, dataset: Dataset, *, workspace: str, workers: int | None = None) -> Runner:
-    """A runner over an evaluation agent composed from the runtime (no helpdesk delivery)."""
-    rt.refresh_index()
-    return build_evaluation(
-        db=rt.db, retriever=rt.searcher, embedder=rt.embedder, settings=rt.settings.agent, workspace=workspace,
-        config=dataset.header.config, llm=rt.settings.llm, training=rt.training,
-        actions=getattr(rt.agent, "actions", None), workers=workers,
-    )
-
-
-def run_evaluation(
-    rt: Runtime,
-    dataset: str | Path | Dataset,
-    *,
-    workspace: str | None = None,
-    report_dir: str | Path | None = None,
-    fresh: bool = False,
-    workers: int | None = None,
-    progress: Callable[[CaseResult, int, int], None] | None = None,
-) -> dict[str, Any]:
-    """Evaluate ``dataset`` on ``workspace``'s knowledge; returns the report, writes it to ``report_dir``."""
-    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
-    ws = workspace or rt.settings.default_workspace
-    runner = evaluation_runner(rt, data, workspace=ws, workers=workers)
-    return evaluate(runner, data, report_dir=report_dir, fresh=fresh, progress=progress)
 
 
 @task(name="evaluate-dataset")

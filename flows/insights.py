@@ -1,6 +1,6 @@
 """The insights flow: refresh every workspace's insights and CSAT surveys on a schedule.
 
-Each task is a few lines over ``Runtime.insights`` (plain functions, tested without Prefect).
+Each task is one call of ``app.insights.refresh_workspace`` (tested without Prefect).
 Serve it with ``python -m flows.insights`` (every ``KNOWDESK_INSIGHTS__REFRESH_MINUTES``).
 """
 
@@ -11,29 +11,11 @@ from datetime import timedelta
 from typing import Any
 
 from prefect import flow, task
-from sqlalchemy import select
 
-from agent.insights.models import parse_since
-from core.tables import WorkspaceRow
-from flows.runtime import Runtime, get_runtime
+from app.insights import refresh_workspace, workspaces
+from app.runtime import get_runtime
 
 log = logging.getLogger(__name__)
-
-
-def workspaces(rt: Runtime) -> list[str]:
-    with rt.db.session() as s:
-        return list(s.scalars(select(WorkspaceRow.id).order_by(WorkspaceRow.id)))
-
-
-def refresh_workspace(rt: Runtime, workspace: str, since: str | None = None) -> dict[str, Any]:
-    """Request due CSAT surveys, deliver due webhook events, recompute and store insights."""
-    since = since or rt.settings.insights.since
-    ic = rt.insights
-    surveys = ic.csat.sweep(workspace, since=parse_since(since))
-    sent = ic.csat.webhook.deliver_due()
-    run = ic.insights.refresh(workspace, since=since)
-    return {"workspace": workspace, "since": since, "insights": len(run.insights), "messages": run.messages,
-            "surveys_requested": surveys, "webhook_events_sent": sent, "seconds": run.seconds}
 
 
 @task(name="refresh-insights", task_run_name="insights-{workspace}")

@@ -1,4 +1,4 @@
-"""Prefect flows: thin wrappers over the plain functions of ``flows.runtime`` and ``flows.reindex``.
+"""Prefect flows: thin wrappers over the use cases of ``app.runtime`` and ``app.reindex``.
 
 Task granularity: a sync is one task. ``ingest.sync.run_sync`` streams (a producer thread
 fetches, parses and chunks while the caller embeds and writes in batches, marking each document
@@ -24,11 +24,10 @@ from prefect.client.schemas.objects import State, TaskRun
 from prefect.futures import wait
 from prefect.runtime import flow_run as current_flow_run
 
-from core.errors import InvalidInput, KnowdeskError
+from app.reindex import all_sources, run_reindex
+from app.runtime import get_runtime
+from core.errors import KnowdeskError
 from core.models import Source
-from flows.generations import IndexSpec
-from flows.reindex import ReindexReport, all_sources, migrate_index, reindex_source
-from flows.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 #: How often a running sync asks Prefect whether its flow run is being cancelled.
@@ -148,37 +147,12 @@ def reindex(target: str = "all", model: str | None = None, max_tokens: int | Non
             overlap_tokens: int | None = None, drop_old: bool = False, workspace: str | None = None) -> dict[str, Any]:
     """Re-chunk and re-embed from stored content. With ``model``/``max_tokens``/``overlap_tokens``,
     build a new collection beside the live one and switch the alias when it is complete."""
-    report = run_reindex(target=target, model=model, max_tokens=max_tokens, overlap_tokens=overlap_tokens,
-                         drop_old=drop_old, workspace=workspace)
+    report = run_reindex(get_runtime(), target=target, model=model, max_tokens=max_tokens,
+                         overlap_tokens=overlap_tokens, drop_old=drop_old, workspace=workspace)
     create_markdown_artifact(key=_artifact_key("reindex", target), description=f"reindex {target}",
                              markdown="\n".join(f"- **{k}**: {v}" for k, v in report.model_dump().items()))
     return report.model_dump()
 
 
-def run_reindex(*, target: str = "all", model: str | None = None, max_tokens: int | None = None,
-                overlap_tokens: int | None = None, drop_old: bool = False,
-                workspace: str | None = None) -> ReindexReport:
-    """The re-index without Prefect (the CLI's in-process path and the flow's body)."""
-    rt = get_runtime()
-    if model or max_tokens or overlap_tokens is not None:
-        live = rt.live[1]
-        spec = IndexSpec(model=model or live.model, max_tokens=max_tokens or live.max_tokens,
-                         overlap_tokens=live.overlap_tokens if overlap_tokens is None else overlap_tokens)
-        if target != "all":
-            raise InvalidInput("a new model or chunk setting rebuilds every source: use `reindex all --model ...`")
-        return migrate_index(rt, spec, drop_old=drop_old)
-    if target != "all":
-        return reindex_source(rt, rt.sources.get(workspace or rt.settings.default_workspace, target))
-    total = ReindexReport(target="all", collection=rt.index.target, model=rt.live[1].model, status="succeeded")
-    for source in all_sources(rt, workspace):
-        one = reindex_source(rt, source)
-        total.sources.append(source.name)
-        total.documents += one.documents
-        total.chunks += one.chunks
-        total.refetched += one.refetched
-        total.seconds += one.seconds
-    return total
-
-
 FLOWS: dict[str, Flow[..., Any]] = {"sync-source": sync_source, "sync-all": sync_all, "reindex": reindex}
-__all__ = ["FLOWS", "reindex", "run_reindex", "sync_all", "sync_source", "sync_task"]
+__all__ = ["FLOWS", "reindex", "sync_all", "sync_source", "sync_task"]

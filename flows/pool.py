@@ -34,10 +34,10 @@ from prefect.types.entrypoint import EntrypointType
 from prefect.workers.process import ProcessWorker
 from pydantic import ValidationError
 
+from app.runtime import Runtime
 from core.errors import ConfigError, InvalidInput, KnowdeskError
 from flows.deployments import desired, prefect_api_url
 from flows.orchestrate import FLOWS
-from flows.runtime import Runtime
 
 log = logging.getLogger(__name__)
 #: Every deployment knowdesk registers carries this tag (stale ones are found by it).

@@ -55,7 +55,7 @@ class SyncOptions:
 
 
 class ContentStore(Protocol):
-    """Where the sync keeps each written document's parsed content (see ``flows.content``)."""
+    """Where the sync keeps each written document's parsed content (see ``app.content``)."""
 
     def save(self, document: Document, parsed: ParsedDocument) -> None: ...
 

@@ -15,8 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.runtime import Runtime, get_runtime
 from core.errors import KnowdeskError
-from flows.runtime import Runtime, get_runtime
 from service.background import Periodic
 from service.routes import actions as actions_routes
 from service.routes import admin as admin_routes

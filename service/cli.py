@@ -20,9 +20,9 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
 
+from app.runtime import Runtime, get_runtime
 from core.errors import InvalidInput, KnowdeskError
 from core.models import RunReport, Source, SourceKind
-from flows.runtime import Runtime, get_runtime
 from ingest.sources import parse_option_pairs
 from retrieval.search import MAX_TOP_K, SearchFilters, parse_filters
 from retrieval.stages import query_notes

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from flows.runtime import Runtime
+from app.runtime import Runtime
 from service.keys import KeyStore, Principal
 
 

@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from app.runtime import Runtime
 from core.errors import KnowdeskError
 from core.models import Hit, RunReport, Source
-from flows.runtime import Runtime
-from retrieval.search import MAX_TOP_K, knowledge_by_default, parse_filters
+from retrieval.search import MAX_TOP_K, parse_filters
 from retrieval.stages import query_notes
 
 BATCH_SIZE = 64
@@ -141,7 +141,7 @@ def run_batch(rt: Runtime, workspace: str, path: Path) -> int:
                 continue
             parsed.append((n, _batch_line(n, line)))
         good = [(n, q) for n, q in parsed if not isinstance(q, dict)]
-        results = iter(rt.searcher.search_many([q for _, q in good], workspace=workspace)) if good else iter(())
+        results = iter(rt.retrieve_many([q for _, q in good], workspace=workspace)) if good else iter(())
         for n, item in parsed:
             if isinstance(item, dict):
                 errors += 1
@@ -164,7 +164,7 @@ def _batch_line(n: int, line: str) -> tuple[str, Any, int] | dict[str, Any]:
         unknown = set(obj) - {"query", "top_k", "filters"}
         if unknown:
             raise ValueError(f"unknown keys {sorted(unknown)}")
-        return (obj["query"], knowledge_by_default(parse_filters(obj.get("filters") or {})), top_k)
+        return (obj["query"], parse_filters(obj.get("filters") or {}), top_k)
     except (ValueError, KnowdeskError) as exc:
         message = exc.message if isinstance(exc, KnowdeskError) else str(exc)
         return {"line": n, "error": "invalid_input", "message": message}

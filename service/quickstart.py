@@ -10,11 +10,11 @@ from typing import Any
 
 from rich.console import Console
 
-from agent.actions.models import ImportReport
+from actions.models import ImportReport
 from agent.sessions import ContactRef
+from app.runtime import Runtime
 from core.errors import NotFound
 from core.models import Channel, RunReport, Source, SourceKind
-from flows.runtime import Runtime
 from retrieval.search import SearchFilters
 from service import output
 from service.commands.agent import agent_demo, print_decision
@@ -40,8 +40,8 @@ def sample_sources(workspace: str) -> list[Source]:
 
 def import_samples(rt: Runtime, workspace: str) -> dict[str, Any]:
     """Import and publish the sample help center and training; re-runs re-embed nothing unchanged."""
-    from agent.training.yaml_io import import_yaml
-    from ingest.authored.markdown_io import from_export
+    from helpcenter.markdown_io import from_export
+    from training.yaml_io import import_yaml
 
     try:  # earlier quickstarts synced the sample as a help-center export source under the same id
         legacy = rt.sources.get(workspace, "help-center")

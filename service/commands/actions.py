@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.runtime import get_runtime
 from core.errors import InvalidInput, NotFound
 from core.models import Channel
-from flows.runtime import get_runtime
 from service.commands.options import JsonOut, Workspace, workspace_or_default
 
 out = Console()

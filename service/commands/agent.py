@@ -10,8 +10,8 @@ from rich.console import Console
 
 from agent.decision import Decision
 from agent.sessions import ContactRef
+from app.runtime import Runtime, get_runtime
 from core.models import Channel
-from flows.runtime import Runtime, get_runtime
 from service.commands.options import Workspace
 
 out = Console()

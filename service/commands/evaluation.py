@@ -12,12 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.runtime import get_runtime
 from core.errors import InvalidInput
 from evaluation.compare import check_thresholds, compare, load_report, load_thresholds, parse_tolerances
 from evaluation.datasets import bundled_dataset_path
 from evaluation.reports.markdown import fmt
 from evaluation.results import CaseResult
-from flows.runtime import get_runtime
 from service.quickstart import sample_actions_for_eval
 
 out = Console()
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
 
 def _evaluate(dataset: str, report_dir: Path | None, thresholds: Path | None, fresh: bool, workers: int | None,
               workspace: str | None, as_json: bool) -> None:
-    from flows.evaluation import run_evaluation
+    from app.evaluation import run_evaluation
 
     path = bundled_dataset_path() if dataset == "bundled" else Path(dataset)
     bounds = load_thresholds(thresholds) if thresholds else None

@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.runtime import get_runtime
 from core.errors import InvalidInput
-from flows.runtime import get_runtime
-from ingest.authored.markdown_io import from_export, read_folder, write_folder
+from helpcenter.markdown_io import from_export, read_folder, write_folder
 from service.commands.options import JsonOut, Workspace, workspace_or_default
 
 out = Console()

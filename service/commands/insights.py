@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from agent.insights.models import InsightRun, parse_since
+from app.runtime import get_runtime
 from core.errors import KnowdeskError
 from core.tables import utcnow
-from flows.runtime import get_runtime
+from insights.models import InsightRun, parse_since
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)

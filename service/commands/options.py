@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from flows.runtime import get_runtime
+from app.runtime import get_runtime
 
 Workspace = Annotated[
     str | None, typer.Option("--workspace", "-w", help="Workspace (default: KNOWDESK_DEFAULT_WORKSPACE).")

@@ -14,9 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.runtime import get_runtime
 from core.errors import InvalidInput
 from core.models import RunReport, Source
-from flows.runtime import get_runtime
 from service.commands.options import JsonOut, Workspace, workspace_or_default
 
 out = Console()
@@ -75,9 +75,9 @@ def reindex(
         if state != "COMPLETED":
             raise typer.Exit(1)
         return
-    from flows.orchestrate import run_reindex
+    from app.reindex import run_reindex
 
-    report = run_reindex(**params)
+    report = run_reindex(get_runtime(), **params)
     if as_json:
         print(report.model_dump_json())
         return

@@ -11,10 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agent.training.yaml_io import export_yaml, import_yaml
+from app.runtime import get_runtime
 from core.errors import InvalidInput
-from flows.runtime import get_runtime
 from service.commands.options import JsonOut, Workspace, workspace_or_default
+from training.yaml_io import export_yaml, import_yaml
 
 out = Console()
 app = typer.Typer(help="Training: the AI profile and scenarios.", no_args_is_help=True)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.actions.models import ActionDef
+from actions.models import ActionDef
 from core.models import Channel
 from service.deps import Caller, RuntimeDep
 from service.keys import Scope

@@ -16,9 +16,9 @@ from fastapi import APIRouter, Cookie, Header, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from agent.insights.models import parse_since
 from core.errors import AuthError, InvalidInput
 from core.tables import utcnow
+from insights.models import parse_since
 from service.deps import RuntimeDep
 from service.keys import KeyStore, Principal, Scope
 

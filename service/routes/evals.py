@@ -45,7 +45,7 @@ def run_eval(body: EvalRequest, caller: Caller, rt: RuntimeDep) -> dict[str, Any
     """Play the dataset through the agent (fresh sessions) and return the report: metrics with their
     definitions, per-tag pass rates, calibration and the failing cases. Runs to completion."""
     caller.require(Scope.WRITE)
-    from flows.evaluation import run_evaluation
+    from app.evaluation import run_evaluation
     from service.quickstart import sample_actions_for_eval
 
     if body.dataset == "bundled":

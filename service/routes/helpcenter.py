@@ -12,8 +12,8 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import NotFound
-from ingest.authored.models import Article, ArticleInput, Status, Topic, TopicInput, TranslationInput
-from ingest.authored.publisher import PublishReport
+from helpcenter.models import Article, ArticleInput, Status, Topic, TopicInput, TranslationInput
+from helpcenter.publisher import PublishReport
 from retrieval.search import SearchFilters
 from service import output
 from service.deps import Caller, RuntimeDep

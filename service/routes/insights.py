@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.insights.models import InsightKind, parse_since
 from core.tables import utcnow
+from insights.models import InsightKind, parse_since
 from service.deps import Caller, RuntimeDep
 from service.keys import Scope
 

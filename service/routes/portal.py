@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ingest.authored.models import Article, Topic
+from helpcenter.models import Article, Topic
 from retrieval.search import SearchFilters
 from service.deps import RuntimeDep
 

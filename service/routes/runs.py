@@ -17,9 +17,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
+from app.runtime import Runtime
 from core.errors import KnowdeskError
 from core.models import Source
-from flows.runtime import Runtime
 from service.deps import Caller, RuntimeDep
 from service.keys import Scope
 

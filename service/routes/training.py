@@ -12,12 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.training.drafts import ProfileDraft, ScenarioDraft, ScenarioRecord, ScenarioStatus, slugify
-from agent.training.models import ScenarioKind
 from core.models import Channel
 from retrieval.search import SearchFilters
 from service.deps import Caller, RuntimeDep
 from service.keys import Scope
+from training.drafts import ProfileDraft, ScenarioDraft, ScenarioRecord, ScenarioStatus, slugify
+from training.models import ScenarioKind
 
 router = APIRouter(prefix="/v1/training", tags=["training"])
 

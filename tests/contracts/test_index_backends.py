@@ -409,8 +409,8 @@ def test_hybrid_finds_a_rare_code_that_dense_alone_ranks_low(make_backend: Backe
 
 
 def test_the_runtime_wires_edge_by_default_and_local_mode_on_request(tmp_path: Path) -> None:
+    from app.runtime import Runtime
     from core.settings import Settings
-    from flows.runtime import Runtime
     from retrieval.index import close_clients
 
     rt = Runtime(Settings(home=tmp_path))

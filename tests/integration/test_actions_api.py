@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from agent.actions.caller import ActionCaller, Outcome
-from agent.actions.openapi import parse_spec
-from agent.actions.store import ActionStore
+from actions.caller import ActionCaller, Outcome
+from actions.openapi import parse_spec
+from actions.store import ActionStore
+from app.runtime import Runtime
 from core.db import Database
 from core.settings import Settings
-from flows.runtime import Runtime
 from service.api import create_app
 from service.keys import KeyStore
 from tests.fixtures.loopback import LoopbackServer, Request, Response

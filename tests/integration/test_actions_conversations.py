@@ -18,9 +18,9 @@ import pytest
 from agent.agent import Agent
 from agent.decision import Action, HandoffReason
 from agent.sessions import ContactRef
+from app.runtime import Runtime
 from core.models import Channel
 from core.settings import ActionSettings, Settings
-from flows.runtime import Runtime
 from tests.fixtures.loopback import Fault, LoopbackServer, Request, Response
 from tests.fixtures.orders_spec import import_orders_spec
 

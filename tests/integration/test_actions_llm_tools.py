@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from agent.actions.openapi import parse_spec
-from agent.actions.tools import ToolChooser
+from actions.openapi import parse_spec
+from actions.tools import ToolChooser
 from agent.agent import Agent
 from agent.decision import Action, Decision
 from agent.llm import LLMUnavailable, build_llm
 from agent.sessions import ContactRef
+from app.runtime import Runtime
 from core.models import Channel, DocumentKind
 from core.settings import ActionSettings, LLMSettings, Settings
-from flows.runtime import Runtime
 from retrieval.search import SearchFilters
 from tests.fixtures.loopback import LoopbackServer, Request, Response
 from tests.fixtures.orders_spec import ORDERS_SPEC as SPEC

@@ -19,11 +19,11 @@ from agent.agent import Agent
 from agent.build import build_agent
 from agent.decision import Action, HandoffReason
 from agent.policy import AgentConfig, ConfigStore
-from agent.training.models import AIProfile, Scenario, ScenarioKind
+from app.runtime import Runtime
 from core.models import Channel, Chunk, Document, DocumentKind, Source, SourceKind
 from core.settings import AgentSettings, HelpdeskSettings, Settings
-from flows.runtime import Runtime
 from tests.fixtures.loopback import Fault, LoopbackServer, Request, Response
+from training.models import AIProfile, Scenario, ScenarioKind
 
 pytestmark = pytest.mark.slow
 
@@ -355,7 +355,7 @@ def test_the_http_api_runs_a_session(rt: Runtime) -> None:
 def test_knowdesk_ask_prints_the_decision(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from flows.runtime import reset_runtime
+    from app.runtime import reset_runtime
     from service.cli import app
 
     monkeypatch.setenv("KNOWDESK_HOME", str(rt.settings.home))

@@ -8,10 +8,10 @@ import pytest
 
 from agent.llm import NO_ANSWER, LLMAnswerer, LLMUnavailable, build_llm
 from agent.meaning import VectorCache
-from agent.training.models import AIProfile, Scenario, ScenarioKind
 from core.models import DocumentKind, Hit
 from tests.fakes import HashEmbedder
 from tests.fixtures.loopback import LoopbackServer, Request, Response
+from training.models import AIProfile, Scenario, ScenarioKind
 
 pytestmark = pytest.mark.slow
 

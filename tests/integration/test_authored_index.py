@@ -10,24 +10,24 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient
 
-from agent.training.drafts import ScenarioDraft
-from agent.training.indexing import ScenarioIndexer
-from agent.training.models import ScenarioKind
-from agent.training.service import Training
-from agent.training.store import TrainingStore
 from core.db import Database, close_all, open_database
 from core.errors import ParseError
 from core.models import Channel
-from ingest.authored.models import ArticleInput, HelpCenterRules, TopicInput, TranslationInput
-from ingest.authored.publisher import HelpCenterPublisher, StateFactory
-from ingest.authored.service import HelpCenter
-from ingest.authored.store import HelpCenterStore
+from helpcenter.models import ArticleInput, HelpCenterRules, TopicInput, TranslationInput
+from helpcenter.publisher import HelpCenterPublisher, StateFactory
+from helpcenter.service import HelpCenter
+from helpcenter.store import HelpCenterStore
 from ingest.chunking import Chunker
 from ingest.parsing import Parser
 from ingest.sync import Pipeline
 from retrieval.index import QdrantIndex
 from retrieval.search import Searcher, SearchFilters
 from retrieval.sparse import BM25Encoder
+from training.drafts import ScenarioDraft
+from training.indexing import ScenarioIndexer
+from training.models import ScenarioKind
+from training.service import Training
+from training.store import TrainingStore
 
 pytestmark = pytest.mark.slow
 WS = "default"

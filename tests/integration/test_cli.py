@@ -122,8 +122,8 @@ def test_a_sync_killed_midway_and_rerun_leaves_no_duplicate_and_no_missing_chunk
     report = json.loads(run(home, "sync", "docs", "--json").stdout)
     assert report["status"] == "succeeded"
 
+    from app.runtime import Runtime
     from core.settings import Settings
-    from flows.runtime import Runtime
 
     rt = Runtime(Settings(home=home))
     with sqlite3.connect(db) as conn:

@@ -20,9 +20,11 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
-import flows.runtime
+import app.runtime
 from agent.decision import Action, HandoffReason
 from agent.sessions import ContactRef
+from app.evaluation import run_evaluation
+from app.runtime import Runtime
 from core.errors import NotFound
 from core.models import Channel
 from core.settings import Settings
@@ -30,8 +32,7 @@ from evaluation.build import build_evaluation
 from evaluation.compare import check_thresholds, load_thresholds
 from evaluation.datasets import bundled_dataset_path, load_dataset
 from evaluation.evaluate import evaluate
-from flows.evaluation import evaluation_deployment, run_evaluation
-from flows.runtime import Runtime
+from flows.evaluation import evaluation_deployment
 from service.api import create_app
 from service.cli import app
 from service.keys import KeyStore
@@ -65,13 +66,13 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
 def bundled(rt: Runtime) -> Path:
     """``knowdesk eval bundled --report DIR --thresholds evaluation/thresholds.json`` (the CI gate)."""
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    previous = flows.runtime._runtime
-    flows.runtime._runtime = rt  # the CLI's get_runtime(): the embedded Qdrant allows one client
+    previous = app.runtime._runtime
+    app.runtime._runtime = rt  # the CLI's get_runtime(): the embedded Qdrant allows one client
     try:
         result = CliRunner().invoke(app, ["eval", "bundled", "--report", str(ARTIFACTS), "--thresholds",
                                           str(THRESHOLDS), "--json"])
     finally:
-        flows.runtime._runtime = previous
+        app.runtime._runtime = previous
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     print(json.dumps(summary["metrics"], indent=1))  # the measured numbers, in the test log
     assert summary["violations"] == [], summary["violations"]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from app.runtime import Runtime, get_runtime, reset_runtime
 from core.errors import RateLimited, SourceAuthError
 from core.models import Source, SourceKind
-from flows.runtime import Runtime, get_runtime, reset_runtime
 from retrieval.index import close_clients
 
 pytestmark = pytest.mark.slow

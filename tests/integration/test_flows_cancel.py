@@ -20,9 +20,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from app.runtime import Runtime
 from core.models import Source, SourceKind
 from core.settings import Settings, ZendeskSettings
-from flows.runtime import Runtime
 from retrieval.index import close_clients
 from service.api import create_app
 from service.keys import KeyStore

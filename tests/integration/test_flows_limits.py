@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from app.limits import BoundedEmbedder, source_lease
+from app.runtime import Runtime
+from app.tables import SourceLeaseRow
 from core.db import Database, insert_ignore
 from core.errors import Conflict
 from core.models import Source, SourceKind
 from core.settings import Settings
 from core.tables import utcnow
-from flows.limits import BoundedEmbedder, source_lease
-from flows.runtime import Runtime
-from flows.tables import SourceLeaseRow
 from retrieval.index import close_clients
 from tests.fakes import HashEmbedder
 

@@ -23,9 +23,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app.runtime import Runtime
 from core.models import Source, SourceKind
 from core.settings import Settings
-from flows.runtime import Runtime
 from retrieval.index import close_clients
 from service.api import create_app
 from service.keys import KeyStore

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from app.runtime import Runtime
 from core.settings import Settings
-from flows.runtime import Runtime
 from service.api import create_app
 from service.keys import KeyStore
 

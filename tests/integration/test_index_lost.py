@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from app.runtime import Runtime
 from core.models import Source, SourceKind
 from core.settings import Settings
-from flows.runtime import Runtime
 
 pytestmark = pytest.mark.slow
 

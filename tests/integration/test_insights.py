@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from agent.insights import samples
-from agent.insights.models import InsightKind, InsightRun
+from app.runtime import Runtime, reset_runtime
 from core.settings import Settings
-from flows.runtime import Runtime, reset_runtime
-from ingest.authored.markdown_io import from_export
+from helpcenter.markdown_io import from_export
+from insights import samples
+from insights.models import InsightKind, InsightRun
 from service.api import create_app
 from service.cli import app as cli
 from service.keys import KeyStore
@@ -132,14 +132,14 @@ def test_cli_prints_the_planted_themes(tmp_path: Path, monkeypatch: pytest.Monke
         assert {"knowledge_gap", "complaint", "request"} <= {i["kind"] for i in data["insights"]}
         assert data["csat"]["count"] > 100
     finally:
-        from flows.runtime import get_runtime
+        from app.runtime import get_runtime
 
         get_runtime().qdrant.close()
         reset_runtime()
 
 
 def test_the_flow_step_requests_surveys_and_refreshes(world: tuple[Runtime, dict[str, str], InsightRun]) -> None:
-    from flows.insights import refresh_workspace, workspaces
+    from app.insights import refresh_workspace, workspaces
 
     rt, _, run = world
     assert "default" in workspaces(rt)

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.runtime import Runtime
 from core.settings import Settings
-from flows.runtime import Runtime
 from service.api import create_app
 from service.keys import KeyStore
 from tests.fixtures.app_server import serve_app

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from app.reindex import migrate_index, reindex_source
+from app.runtime import Runtime
 from core.models import Source, SourceKind
 from core.settings import Settings
-from flows.generations import Generations, IndexSpec, live_collection
-from flows.reindex import migrate_index, reindex_source
-from flows.runtime import Runtime
 from retrieval.edge import close_edge_stores
+from retrieval.generations import Generations, IndexSpec, live_collection
 from retrieval.index import close_clients
 
 pytestmark = pytest.mark.slow

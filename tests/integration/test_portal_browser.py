@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from app.runtime import Runtime
 from core.settings import Settings
-from flows.runtime import Runtime
-from ingest.authored.markdown_io import from_export
+from helpcenter.markdown_io import from_export
 from service.api import create_app
 from tests.fixtures.app_server import serve_app
 from tests.integration.cdp import Browser, chromium_path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.actions.guard import Blocked, check_url
+from actions.guard import Blocked, check_url
 
 
 @pytest.mark.parametrize("url", [

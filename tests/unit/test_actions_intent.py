@@ -1,4 +1,4 @@
-"""How-to questions vs. requests to act (agent/actions/intent.py)."""
+"""How-to questions vs. requests to act (actions/intent.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.actions.intent import how_to_question, identifiers_in_message
-from agent.actions.openapi import parse_spec
-from agent.actions.params import ParameterFiller
+from actions.intent import how_to_question, identifiers_in_message
+from actions.openapi import parse_spec
+from actions.params import ParameterFiller
 
 SAMPLE = Path(__file__).resolve().parents[2] / "service" / "samples" / "brewly-api.yaml"
 BREWLY = {a.id: a for a in parse_spec(SAMPLE.read_bytes(), workspace="default", name="brewly").actions}

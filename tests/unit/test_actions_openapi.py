@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.actions.models import Location
-from agent.actions.openapi import InvalidSpec, parse_spec
-from agent.actions.params import problem
+from actions.models import Location
+from actions.openapi import InvalidSpec, parse_spec
+from actions.params import problem
 from tests.fixtures.actions.generate_large_spec import BROKEN, build
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "actions"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.actions.models import ActionDef
-from agent.actions.openapi import parse_spec
-from agent.actions.params import ParameterFiller
+from actions.models import ActionDef
+from actions.openapi import parse_spec
+from actions.params import ParameterFiller
 from agent.sessions import Contact
 
 SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "actions" / "orders.yaml"
@@ -121,8 +121,8 @@ def test_identifiers_of_the_sample_api() -> None:
 
 
 def test_failure_replies_name_the_identifier_and_say_what_happened() -> None:
-    from agent.actions.caller import CallResult, Outcome
-    from agent.actions.render import render_failure
+    from actions.caller import CallResult, Outcome
+    from actions.render import render_failure
 
     track = BREWLY["track_order"]
     missing = render_failure(track, {"order_number": "BR-999999"},

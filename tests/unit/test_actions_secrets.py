@@ -13,11 +13,11 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import text
 
-from agent.actions.caller import ActionCaller, Outcome
-from agent.actions.openapi import parse_spec
-from agent.actions.secrets import KEY_FILE, SecretBox, SecretUnreadable, build_secret_box
-from agent.actions.store import ActionStore
-from agent.actions.tables import ActionSecretRow
+from actions.caller import ActionCaller, Outcome
+from actions.openapi import parse_spec
+from actions.secrets import KEY_FILE, SecretBox, SecretUnreadable, build_secret_box
+from actions.store import ActionStore
+from actions.tables import ActionSecretRow
 from core.db import Database
 from core.errors import ConfigError
 from core.settings import SecretsSettings, Settings

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.actions.openapi import parse_spec
-from agent.actions.store import ActionStore
+from actions.openapi import parse_spec
+from actions.store import ActionStore
 from core.db import Database
 from core.errors import InvalidInput, NotFound
 from core.models import Channel

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.actions.models import ActionDef
-from agent.actions.openapi import parse_spec
-from agent.actions.params import ParameterFiller
-from agent.actions.tools import tool_parameters, tools_for, vet_arguments
+from actions.models import ActionDef
+from actions.openapi import parse_spec
+from actions.params import ParameterFiller
+from actions.tools import tool_parameters, tools_for, vet_arguments
 from agent.sessions import Contact
 
 SPEC = Path(__file__).resolve().parents[1] / "fixtures" / "actions" / "orders.yaml"

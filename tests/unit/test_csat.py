@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.csat.service import CsatService, stats
-from agent.csat.webhook import CsatWebhook
 from agent.sessions import ContactRef, SessionStatus, SessionStore
 from core.db import Database
 from core.errors import ConfigError, Conflict, InvalidInput, NotFound
 from core.models import Channel
 from core.settings import InsightsCsatSettings, SurveyChannelSettings
+from csat.service import CsatService, stats
+from csat.webhook import CsatWebhook
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -11,13 +11,13 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from agent.csat.service import CsatService
-from agent.csat.webhook import CsatWebhook
 from agent.sessions import SessionStatus, SessionStore
 from core.db import Database
 from core.models import Channel
 from core.settings import InsightsCsatSettings
 from core.tables import utcnow
+from csat.service import CsatService
+from csat.webhook import CsatWebhook
 from tests.fixtures.loopback import Fault, LoopbackServer, Response, serve
 
 SECRET = "whsec-test"

@@ -10,9 +10,9 @@ import pytest
 
 from core.db import Database
 from core.errors import Conflict, InvalidInput, NotFound
-from ingest.authored.markdown_io import from_export, read_folder, write_folder
-from ingest.authored.models import ArticleInput, Bundle, HelpCenterRules, Status, TopicInput, TranslationInput
-from ingest.authored.store import HelpCenterStore
+from helpcenter.markdown_io import from_export, read_folder, write_folder
+from helpcenter.models import ArticleInput, Bundle, HelpCenterRules, Status, TopicInput, TranslationInput
+from helpcenter.store import HelpCenterStore
 
 WS = "default"
 SAMPLE = Path(__file__).resolve().parents[2] / "service" / "samples" / "helpcenter.json"

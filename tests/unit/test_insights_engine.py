@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from agent.insights.classify import Classifier
-from agent.insights.clustering import NOISE, cluster, distinctive_terms, informative
-from agent.insights.engine import EngineOptions, build_insights
-from agent.insights.models import CustomerMessage, InsightKind, SessionFacts, Trend, Window, parse_since
 from core.errors import InvalidInput
+from insights.classify import Classifier
+from insights.clustering import NOISE, cluster, distinctive_terms, informative
+from insights.engine import EngineOptions, build_insights
+from insights.models import CustomerMessage, InsightKind, SessionFacts, Trend, Window, parse_since
 
 END = datetime(2026, 11, 24, tzinfo=UTC)
 WINDOW = Window.ending(END, timedelta(days=7))

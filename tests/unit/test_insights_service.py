@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from agent.insights.models import ArticleMatch, InsightKind
-from agent.insights.samples import SampleHandoff, SampleSession, seed
-from agent.insights.service import InsightSettings, InsightsService
 from agent.sessions import SessionStore
 from core.db import Database
 from core.models import Channel
 from core.tables import utcnow
+from insights.models import ArticleMatch, InsightKind
+from insights.samples import SampleHandoff, SampleSession, seed
+from insights.service import InsightSettings, InsightsService
 from tests.fakes import HashEmbedder
 
 

@@ -9,7 +9,7 @@ from datetime import date
 import httpx
 import pytest
 
-from agent.actions.openapi import parse_spec
+from actions.openapi import parse_spec
 from service.samples.brewly_api import DEFAULT_BASE_URL, SAMPLE_KEY, SPEC_NAME, BrewlyApi, spec_text
 
 KEY = {"X-Brewly-Key": SAMPLE_KEY}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from app.runtime import reset_runtime
 from core.errors import ConfigError, InvalidInput
-from flows.runtime import reset_runtime
 from service.cli import app
 
 

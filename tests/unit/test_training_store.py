@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.training.drafts import ProfileDraft, ScenarioDraft, ScenarioStatus
-from agent.training.models import ScenarioKind, TrainingReader
-from agent.training.store import TrainingStore
-from agent.training.yaml_io import parse_yaml
 from core.db import Database
 from core.errors import Conflict, InvalidInput, NotFound
 from core.models import Channel
+from training.drafts import ProfileDraft, ScenarioDraft, ScenarioStatus
+from training.models import ScenarioKind, TrainingReader
+from training.store import TrainingStore
+from training.yaml_io import parse_yaml
 
 WS = "default"
 SAMPLE = Path(__file__).resolve().parents[2] / "service" / "samples" / "training.yaml"

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import threading
 
-from agent.training.drafts import ProfileDraft, ScenarioDraft, ScenarioRecord
-from agent.training.indexing import ScenarioIndexer
-from agent.training.models import AIProfile, Scenario
-from agent.training.store import TrainingStore
 from core.models import Channel
+from training.drafts import ProfileDraft, ScenarioDraft, ScenarioRecord
+from training.indexing import ScenarioIndexer
+from training.models import AIProfile, Scenario
+from training.store import TrainingStore
 
 
 class Training:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from core.db import Database, insert_ignore
 from core.errors import Conflict, InvalidInput, NotFound
 from core.tables import WorkspaceRow, utcnow
-from ingest.authored.models import (
+from helpcenter.models import (
     Article,
     ArticleInput,
     Bundle,
@@ -26,7 +26,7 @@ from ingest.authored.models import (
     Translation,
     TranslationInput,
 )
-from ingest.authored.tables import ArticleRow, TopicRow, TranslationRow
+from helpcenter.tables import ArticleRow, TopicRow, TranslationRow
 
 
 class HelpCenterStore:

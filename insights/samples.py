@@ -190,7 +190,7 @@ def comment(sample: SampleSession) -> str:
 def seed(store: SessionStore, workspace: str, sessions: Sequence[SampleSession]) -> list[str]:
     """Write ``sessions`` (resolved, timestamps backdated); returns their ids in order.
 
-    CSAT scores are not written here (``agent.csat`` records them through its own service).
+    CSAT scores are not written here (``csat`` records them through its own service).
     """
     ids: list[str] = []
     for sample in sessions:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from core.db import Database
 from core.errors import ParseError
 from core.models import Chunk, Document, DocumentKind, Frozen, ParsedDocument
-from ingest.authored.models import Article, Status, Topic
+from helpcenter.models import Article, Status, Topic
 from ingest.state import SyncState
 from ingest.sync import Pipeline
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from agent.training.models import Scenario, ScenarioKind
 from core.db import Database
 from core.ids import content_hash
 from core.models import Chunk, Document, DocumentKind
 from ingest.protocols import Embedder, IndexWriter
 from ingest.state import SyncState
 from ingest.sync import Pipeline
+from training.models import Scenario, ScenarioKind
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
+from app.tables import DocumentContentRow
 from core.db import Database, insert_ignore
 from core.models import Document, ParsedDocument
 from core.tables import DocumentRow, utcnow
-from flows.tables import DocumentContentRow
 
 log = logging.getLogger(__name__)
 _BATCH = 200

@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import select
 
-from agent.csat.service import CsatService
-from agent.csat.webhook import CsatWebhook
 from agent.sessions import SessionStore
 from agent.tables import ContactRow, HandoffRow
 from core.db import Database
 from core.settings import InsightsCsatSettings
 from core.tables import utcnow
+from csat.service import CsatService
+from csat.webhook import CsatWebhook
 
 from . import samples
 from .models import InsightRun

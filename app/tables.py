@@ -1,12 +1,10 @@
-"""The orchestration tables (migration 0600): stored parsed content, source leases, index generations.
+"""The orchestration tables (migration 0600): stored parsed content and source leases.
 
 - ``document_content``: each written document's metadata and ``ParsedDocument`` JSON, so a
   re-index re-chunks and re-embeds without fetching the source again.
 - ``source_leases``: one row per source while a sync (or a re-index step) holds it; a lease
   expires when its holder stops renewing it (a killed worker), so SQLite and PostgreSQL both
   give "one sync per source at a time" across processes.
-- ``index_generations``: the collections built for an alias with the model and chunk settings
-  that built them; the ``live`` one tells every process which model embeds queries.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.tables import Base, utcnow
@@ -42,18 +40,3 @@ class SourceLeaseRow(Base):
     purpose: Mapped[str] = mapped_column(String(32), default="sync")
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class IndexGenerationRow(Base):
-    __tablename__ = "index_generations"
-
-    collection: Mapped[str] = mapped_column(String(400), primary_key=True)
-    alias: Mapped[str] = mapped_column(String(200), index=True)
-    model: Mapped[str] = mapped_column(Text)
-    max_tokens: Mapped[int] = mapped_column(Integer)
-    overlap_tokens: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="building")
-    documents: Mapped[int] = mapped_column(Integer, default=0)
-    message: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    switched_at: Mapped[datetime | None] = mapped_column(default=None)

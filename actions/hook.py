@@ -23,6 +23,8 @@ import re
 import time
 from typing import Any
 
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+
 from agent.agent import ActionOutcome, TurnContext
 from agent.decision import Action
 from agent.llm import LLMUnavailable
@@ -79,6 +81,13 @@ class ActionRunner:
     def use_llm(self, tools: ToolChooser | None) -> None:
         """Offer actions to an LLM as tools (None: match by meaning only)."""
         self.tools = tools
+
+    def offer_tools(self, llm: Any) -> bool:
+        """``agent.agent.ToolHook``: offer the actions to ``llm`` as tools when it calls functions."""
+        if not isinstance(llm, FunctionCallingLLM):
+            return False
+        self.use_llm(ToolChooser(llm=llm))
+        return True
 
     def decide(self, context: TurnContext) -> ActionOutcome | None:
         ws, sid = context.workspace, context.session.id

@@ -22,18 +22,19 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from core.errors import ConfigError, KnowdeskError
+from app.content import SqlContentStore, StoredDocument
+from app.limits import source_lease
+from core.errors import ConfigError, InvalidInput, KnowdeskError
 from core.models import Source
 from core.tables import SourceRow, utcnow
-from flows.content import SqlContentStore, StoredDocument
-from flows.generations import BuildIndex, EdgeBuildIndex, Generations, IndexSpec, live_collection
-from flows.limits import source_lease
 from ingest.chunking import Chunker
 from ingest.protocols import Embedder, IndexWriter
 from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.generations import Generations, IndexSpec
+from retrieval.protocols import NewIndex
 
 if TYPE_CHECKING:
-    from flows.runtime import Runtime
+    from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -146,15 +147,9 @@ def migrate_index(rt: Runtime, spec: IndexSpec, *, drop_old: bool = False,
     embedder = SentenceTransformerEmbedder(model=spec.model, device=e.device, batch_size=e.batch_size,
                                            threads=e.threads)
     chunker = Chunker(tokens=embedder, max_tokens=spec.max_tokens, overlap_tokens=spec.overlap_tokens)
-    index: BuildIndex | EdgeBuildIndex
-    if rt.settings.qdrant.engine == "edge":
-        index = EdgeBuildIndex(store=rt.qdrant, alias=alias, model_id=embedder.model_id,
-                               dimension=embedder.dimension, chunker_version=chunker.version, sparse=rt.sparse)
-    else:
-        index = BuildIndex(client=rt.qdrant, alias=alias, model_id=embedder.model_id, dimension=embedder.dimension,
-                           chunker_version=chunker.version, sparse=rt.sparse, shards=rt.settings.qdrant.shards,
-                           replicas=rt.settings.qdrant.replicas)
-    live = live_collection(rt.qdrant, alias)
+    index = rt.engine.new_index(model_id=embedder.model_id, dimension=embedder.dimension,
+                                chunker_version=chunker.version, sparse=rt.sparse)
+    live = rt.engine.live_collection()
     if live == index.collection_name:
         raise ConfigError(f"{index.collection_name!r} is already live; nothing to re-index", collection=live)
     generations = Generations(db=rt.db, alias=alias)
@@ -199,7 +194,7 @@ def migrate_index(rt: Runtime, spec: IndexSpec, *, drop_old: bool = False,
         _abandon(index, generations, spec, message)
         raise
     if drop_old and report.switched_from:
-        rt.qdrant.delete_collection(report.switched_from)
+        rt.engine.drop_collection(report.switched_from)
         generations.mark(report.switched_from, "dropped")
         report.dropped_old = True
     report.status = "succeeded"
@@ -208,7 +203,7 @@ def migrate_index(rt: Runtime, spec: IndexSpec, *, drop_old: bool = False,
 
 
 def _catch_up(content: SqlContentStore, workspace: str, name: str, since: datetime, counts: dict[str, int], *,
-              chunker: Chunker, embedder: Embedder, index: BuildIndex | EdgeBuildIndex) -> None:
+              chunker: Chunker, embedder: Embedder, index: NewIndex) -> None:
     """Bring the new collection level with syncs of this source that ran after it was built."""
     changed = content.changed_since(workspace, name, since)
     indexed = content.indexed_ids(workspace, name)
@@ -224,10 +219,35 @@ def _catch_up(content: SqlContentStore, workspace: str, name: str, since: dateti
         log.info("%s: caught up %d changed and %d deleted documents", name, len(changed), len(gone))
 
 
-def _abandon(index: BuildIndex | EdgeBuildIndex, generations: Generations, spec: IndexSpec, message: str) -> None:
+def _abandon(index: NewIndex, generations: Generations, spec: IndexSpec, message: str) -> None:
     log.error("re-index into %s failed, the live collection is untouched: %s", index.collection_name, message)
     generations.record(index.collection_name, spec, "failed", message=message[:2000])
     try:
         index.drop()
     except KnowdeskError as exc:
         log.warning("could not drop the failed build %s: %s", index.collection_name, exc.message)
+
+
+def run_reindex(rt: Runtime, *, target: str = "all", model: str | None = None, max_tokens: int | None = None,
+                overlap_tokens: int | None = None, drop_old: bool = False,
+                workspace: str | None = None) -> ReindexReport:
+    """The re-index use case (the CLI's in-process path and the ``reindex`` flow's body): re-chunk
+    and re-embed ``target`` (a source, or ``all``); with a new model or chunk bound, migrate."""
+    if model or max_tokens or overlap_tokens is not None:
+        live = rt.live[1]
+        spec = IndexSpec(model=model or live.model, max_tokens=max_tokens or live.max_tokens,
+                         overlap_tokens=live.overlap_tokens if overlap_tokens is None else overlap_tokens)
+        if target != "all":
+            raise InvalidInput("a new model or chunk setting rebuilds every source: use `reindex all --model ...`")
+        return migrate_index(rt, spec, drop_old=drop_old)
+    if target != "all":
+        return reindex_source(rt, rt.sources.get(workspace or rt.settings.default_workspace, target))
+    total = ReindexReport(target="all", collection=rt.index.target, model=rt.live[1].model, status="succeeded")
+    for source in all_sources(rt, workspace):
+        one = reindex_source(rt, source)
+        total.sources.append(source.name)
+        total.documents += one.documents
+        total.chunks += one.chunks
+        total.refetched += one.refetched
+        total.seconds += one.seconds
+    return total

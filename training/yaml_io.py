@@ -27,9 +27,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agent.training.drafts import ProfileDraft, ScenarioDraft, ScenarioStatus, check_id, slugify
-from agent.training.service import Training
 from core.errors import InvalidInput, KnowdeskError
+from training.drafts import ProfileDraft, ScenarioDraft, ScenarioStatus, check_id, slugify
+from training.service import Training
 
 
 class _ProfileEntry(BaseModel):

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import delete, update
 
+from app.tables import SourceLeaseRow
 from core.db import Database, insert_ignore
 from core.errors import Conflict
 from core.tables import utcnow
-from flows.tables import SourceLeaseRow
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,11 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from agent.training.drafts import (
+from core.db import Database, insert_ignore
+from core.errors import Conflict, InvalidInput, NotFound
+from core.models import Channel
+from core.tables import WorkspaceRow, utcnow
+from training.drafts import (
     ProfileDraft,
     ScenarioDraft,
     ScenarioRecord,
@@ -21,12 +25,8 @@ from agent.training.drafts import (
     VersionRecord,
     check_id,
 )
-from agent.training.models import AIProfile, Scenario, ScenarioKind
-from agent.training.tables import ProfileRow, ProfileVersionRow, ScenarioRow, ScenarioVersionRow
-from core.db import Database, insert_ignore
-from core.errors import Conflict, InvalidInput, NotFound
-from core.models import Channel
-from core.tables import WorkspaceRow, utcnow
+from training.models import AIProfile, Scenario, ScenarioKind
+from training.tables import ProfileRow, ProfileVersionRow, ScenarioRow, ScenarioVersionRow
 
 
 class TrainingStore:

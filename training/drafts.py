@@ -7,9 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from agent.training.models import AIProfile, ProfileContent, Scenario, ScenarioContent, ScenarioKind
 from core.errors import InvalidInput
 from core.models import Frozen
+from training.models import AIProfile, ProfileContent, Scenario, ScenarioContent, ScenarioKind
 
 ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$")

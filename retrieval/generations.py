@@ -9,21 +9,40 @@ and ``KNOWDESK_CHUNKING__*`` only choose the first generation of a fresh index.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from qdrant_client import models
-from sqlalchemy import select, update
+from sqlalchemy import Integer, String, Text, select, update
+from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Database, insert_ignore
 from core.settings import Settings
-from core.tables import utcnow
-from flows.tables import IndexGenerationRow
+from core.tables import Base, utcnow
 from retrieval.edge import EdgeIndex, EdgeStore
 from retrieval.index import QdrantIndex, alias_target, qdrant_errors
 
 log = logging.getLogger(__name__)
 QdrantClientOrStore = Any  # a qdrant_client.QdrantClient, or an EdgeStore with KNOWDESK_QDRANT__ENGINE=edge
+
+
+class IndexGenerationRow(Base):
+    """``index_generations`` (migration 0600): the collections built for an alias with the model and
+    chunk settings that built them; the ``live`` one tells every process which model embeds queries."""
+
+    __tablename__ = "index_generations"
+
+    collection: Mapped[str] = mapped_column(String(400), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(200), index=True)
+    model: Mapped[str] = mapped_column(Text)
+    max_tokens: Mapped[int] = mapped_column(Integer)
+    overlap_tokens: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="building")
+    documents: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    switched_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class IndexSpec(BaseModel):

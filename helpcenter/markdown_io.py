@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.errors import InvalidInput
-from ingest.authored.models import (
+from helpcenter.models import (
     Article,
     ArticleInput,
     Bundle,

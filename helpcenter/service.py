@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 
 from core.errors import KnowdeskError
 from core.models import Frozen
-from ingest.authored.models import Article, ArticleInput, Bundle, Status, Topic, TopicInput, TranslationInput
-from ingest.authored.publisher import HelpCenterPublisher, PublishReport
-from ingest.authored.store import HelpCenterStore
+from helpcenter.models import Article, ArticleInput, Bundle, Status, Topic, TopicInput, TranslationInput
+from helpcenter.publisher import HelpCenterPublisher, PublishReport
+from helpcenter.store import HelpCenterStore
 
 
 class ImportReport(Frozen):

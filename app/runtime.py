@@ -1,7 +1,10 @@
-"""The composition of knowdesk's parts from settings, shared by the CLI, the HTTP API and flows.
+"""The composition root: knowdesk's parts built from settings, shared by the CLI, the HTTP API and flows,
+and the use cases they call (sync a source, retrieve, remove a source; re-index is ``app.reindex``).
 
-One ``Runtime`` per process: it opens the state database, the Qdrant client and the embedding
-model lazily and once, so every command and request reuses them.
+One ``Runtime`` per process: it opens the state database and the index engine lazily and once, so
+every command and request reuses them. Everything bound to the live index generation (embedder,
+chunker, index, searcher, agent, actions, insights) is one ``app.components.Components``, replaced
+whole when the live generation changes.
 """
 
 from __future__ import annotations
@@ -9,21 +12,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from agent.actions.service import Actions
+from actions.service import Actions
 from agent.agent import Agent
-from agent.training.service import Training
+from app.components import Components
+from app.content import SqlContentStore
+from app.limits import BoundedEmbedder, EnsureOnce, source_lease
 from core.db import Database, open_database
 from core.ids import document_id
 from core.models import Hit, RunReport, Source
 from core.settings import Settings, get_settings
-from flows.content import SqlContentStore
-from flows.generations import Generations, IndexSpec
-from flows.limits import BoundedEmbedder, EnsureOnce, source_lease
-from ingest.authored.service import HelpCenter
+from helpcenter.service import HelpCenter
 from ingest.chunking import Chunker
 from ingest.connectors.base import ConnectorContext
 from ingest.connectors.registry import build_connector
@@ -32,12 +34,15 @@ from ingest.sources import SourceStore
 from ingest.state import SqlConnectorStore, SyncState
 from ingest.sync import Pipeline, SyncOptions, run_sync
 from retrieval.embedding import SentenceTransformerEmbedder
-from retrieval.index import QdrantIndex, open_client
-from retrieval.search import Searcher, SearchFilters, knowledge_by_default
+from retrieval.factory import IndexEngine
+from retrieval.generations import Generations, IndexSpec
+from retrieval.protocols import Index
+from retrieval.search import Searcher, SearchFilters
 from retrieval.sparse import BM25Encoder
+from training.service import Training
 
 if TYPE_CHECKING:
-    from agent.insights.build import InsightsCsat
+    from insights.build import InsightsCsat
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,8 @@ class Runtime:
         self._sync_locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._live_checked = 0.0
+        self._components: Components | None = None
+        self._components_guard = threading.RLock()
 
     # -- stores ---------------------------------------------------------------------------------
     @cached_property
@@ -65,45 +72,88 @@ class Runtime:
     def state(self, workspace: str, source: str) -> SyncState:
         return SyncState(db=self.db, workspace=workspace, source=source)
 
-    # -- models and index -------------------------------------------------------------------------
+    # -- the live generation's components ------------------------------------------------------
     @cached_property
-    def live(self) -> tuple[str | None, IndexSpec]:
+    def engine(self) -> IndexEngine:
+        """The index engine (``KNOWDESK_QDRANT__ENGINE``): the only reader of that setting."""
+        return IndexEngine(settings=self.settings.qdrant, home=self.settings.home)
+
+    @property
+    def components(self) -> Components:
+        """The components of the live index generation: built on first use, and swapped whole
+        (``refresh_index``, at most every ``KNOWDESK_ORCHESTRATION__LIVE_CHECK_SECONDS``) once another
+        generation is live, here or in another process. Read it once per operation."""
+        self.refresh_index()
+        with self._components_guard:
+            if self._components is None:
+                self._components = self._build_components(self._recorded_live())
+            return self._components
+
+    def _recorded_live(self) -> tuple[str | None, IndexSpec]:
         """(live collection, its model and chunk bounds): the recorded live generation, else settings."""
         recorded = Generations(db=self.db, alias=self.settings.qdrant.alias).live()
         return recorded if recorded else (None, IndexSpec.from_settings(self.settings))
 
+    def _build_components(self, live: tuple[str | None, IndexSpec]) -> Components:
+        return Components(settings=self.settings, db=self.db, engine=self.engine, live=live, sparse=self.sparse,
+                          training=self.training, pipeline=self.pipeline)
+
     def refresh_index(self, *, force: bool = False) -> None:
-        """Pick up a model switch made by another process (checked at most every few seconds)."""
+        """Pick up a model switch made here or by another process (checked at most every few
+        seconds unless ``force``): the components of the new generation replace the old ones whole."""
         now = time.monotonic()
         if not force and now - self._live_checked < self.settings.orchestration.live_check_seconds:
             return
         self._live_checked = now
         recorded = Generations(db=self.db, alias=self.settings.qdrant.alias).live()
-        if "live" in self.__dict__ and recorded is not None and recorded != self.live:
-            log.info("the live index is now %s (%s)", recorded[0], recorded[1].model)
-            for name in ("live", "embedder", "chunker", "index", "searcher", "bounded_embedder", "ensured_index"):
-                self.__dict__.pop(name, None)
+        with self._components_guard:
+            current = self._components
+            if current is not None and recorded is not None and recorded != current.live:
+                log.info("the live index is now %s (%s)", recorded[0], recorded[1].model)
+                self._components = self._build_components(recorded)
 
-    @cached_property
+    @property
+    def live(self) -> tuple[str | None, IndexSpec]:
+        return self.components.live
+
+    @property
     def embedder(self) -> SentenceTransformerEmbedder:
-        e = self.settings.embedding
-        return SentenceTransformerEmbedder(model=self.live[1].model, device=e.device, batch_size=e.batch_size,
-                                           threads=e.threads)
+        return self.components.embedder
 
-    @cached_property
-    def ensured_index(self) -> EnsureOnce:
-        """The index, prepared once per process however many syncs run at once."""
-        return EnsureOnce(inner=self.index)
-
-    @cached_property
+    @property
     def bounded_embedder(self) -> BoundedEmbedder:
-        """The embedder with calls bounded to the cores (concurrent syncs in one process)."""
-        return BoundedEmbedder(inner=self.embedder)
+        return self.components.bounded_embedder
 
-    @cached_property
+    @property
     def chunker(self) -> Chunker:
-        spec = self.live[1]
-        return Chunker(tokens=self.embedder, max_tokens=spec.max_tokens, overlap_tokens=spec.overlap_tokens)
+        return self.components.chunker
+
+    @property
+    def index(self) -> Index:
+        return self.components.index
+
+    @property
+    def ensured_index(self) -> EnsureOnce:
+        return self.components.ensured_index
+
+    @property
+    def searcher(self) -> Searcher:
+        return self.components.searcher
+
+    @property
+    def agent(self) -> Agent:
+        """The answering agent of the live generation."""
+        return self.components.agent
+
+    @property
+    def insights(self) -> InsightsCsat:
+        """Insights and CSAT of the live generation."""
+        return self.components.insights
+
+    @property
+    def actions(self) -> Actions:
+        """Actions of the live generation (its ``runner`` is the agent's hook)."""
+        return self.components.actions
 
     @cached_property
     def parser(self) -> Parser:
@@ -113,62 +163,20 @@ class Runtime:
     def sparse(self) -> BM25Encoder:
         return BM25Encoder()
 
-    @cached_property
+    @property
     def qdrant(self) -> Any:
         """The qdrant-client client, or with ``KNOWDESK_QDRANT__ENGINE=edge`` the ``EdgeStore``."""
-        q = self.settings.qdrant
-        if q.engine == "edge":
-            from retrieval.edge import open_edge_store
-
-            return open_edge_store((q.path or self.settings.home / "edge").resolve())
-        return open_client(
-            url=q.url,
-            api_key=q.api_key.get_secret_value() if q.api_key else None,
-            path=self.settings.qdrant_path,
-            timeout=q.timeout,
-        )
-
-    @cached_property
-    def index(self) -> QdrantIndex:
-        q = self.settings.qdrant
-        if q.engine == "edge":
-            from retrieval.edge import EdgeIndex
-
-            return EdgeIndex(store=self.qdrant, alias=q.alias, model_id=self.embedder.model_id,
-                             dimension=self.embedder.dimension, chunker_version=self.chunker.version,
-                             sparse=self.sparse)
-        return QdrantIndex(
-            client=self.qdrant,
-            alias=q.alias,
-            model_id=self.embedder.model_id,
-            dimension=self.embedder.dimension,
-            chunker_version=self.chunker.version,
-            sparse=self.sparse,
-            shards=q.shards,
-            replicas=q.replicas,
-        )
-
-    @cached_property
-    def searcher(self) -> Searcher:
-        # Query the live collection itself when known: its model and this embedder always match,
-        # even in the seconds before this process notices a switch made elsewhere.
-        if self.settings.qdrant.engine == "edge":
-            from retrieval.edge import EdgeSearcher
-
-            return EdgeSearcher(store=self.qdrant, alias=self.live[0] or self.settings.qdrant.alias,
-                                embedder=self.embedder, sparse=self.sparse, config=self.settings.search)
-        return Searcher(
-            client=self.qdrant, alias=self.live[0] or self.settings.qdrant.alias, embedder=self.embedder,
-            sparse=self.sparse, config=self.settings.search
-        )
+        return self.engine.store
 
     def pipeline(self) -> Pipeline:
+        """The sync pipeline of the live generation (read once per sync or publish)."""
+        c = self.components
         s = self.settings.sync
         return Pipeline(
             parser=self.parser,
-            chunker=self.chunker,
-            embedder=self.bounded_embedder,
-            writer=self.ensured_index,
+            chunker=c.chunker,
+            embedder=c.bounded_embedder,
+            writer=c.ensured_index,
             options=SyncOptions(
                 max_failure_ratio=s.max_failure_ratio,
                 shrink_guard_ratio=s.shrink_guard_ratio,
@@ -180,9 +188,9 @@ class Runtime:
     @cached_property
     def helpcenter(self) -> HelpCenter:
         """The authored help center (issue 7): publishing indexes through ``pipeline()``."""
-        from ingest.authored.models import HelpCenterRules
-        from ingest.authored.publisher import HelpCenterPublisher, StateFactory
-        from ingest.authored.store import HelpCenterStore
+        from helpcenter.models import HelpCenterRules
+        from helpcenter.publisher import HelpCenterPublisher, StateFactory
+        from helpcenter.store import HelpCenterStore
 
         h = self.settings.helpcenter
         store = HelpCenterStore(db=self.db, rules=HelpCenterRules(locales=h.locales, max_body_bytes=h.max_body_bytes))
@@ -192,34 +200,10 @@ class Runtime:
     @cached_property
     def training(self) -> Training:
         """The AI profile and training scenarios (issue 7); also the agent's ``TrainingReader``."""
-        from agent.training.indexing import ScenarioIndexer
-        from agent.training.store import TrainingStore
+        from training.indexing import ScenarioIndexer
+        from training.store import TrainingStore
 
         return Training(store=TrainingStore(db=self.db), indexer=ScenarioIndexer(pipeline=self.pipeline, db=self.db))
-
-    @cached_property
-    def agent(self) -> Agent:
-        """The answering agent (issue 8): sessions, policy, grounded answers, handoffs."""
-        from agent.build import build_agent
-
-        return build_agent(db=self.db, retriever=self.searcher, embedder=self.embedder, settings=self.settings.agent,
-                           llm=self.settings.llm, training=self.training, actions=self.actions.runner)
-
-    @cached_property
-    def insights(self) -> InsightsCsat:
-        """Insights and CSAT (issue 11): themes of recent sessions, surveys, scores, the webhook."""
-        from agent.insights.build import build
-
-        return build(db=self.db, embedder=self.embedder, retriever=self.searcher, settings=self.settings.insights)
-
-    @cached_property
-    def actions(self) -> Actions:
-        """Actions (issue 9): imported OpenAPI operations the agent calls; its ``runner`` is the hook."""
-        from agent.actions.secrets import build_secret_box
-        from agent.actions.service import Actions
-
-        return Actions(db=self.db, pipeline=self.pipeline, retriever=self.searcher, settings=self.settings.actions,
-                       secrets=build_secret_box(self.settings.secrets.key, self.settings.home))
 
     def connector_context(self, source: Source | None = None, *, rebuild: bool = False) -> ConnectorContext:
         """What a connector gets: limits, secrets, its state store, and whether a document is indexed
@@ -277,33 +261,24 @@ class Runtime:
             )
 
     def optimize_index(self) -> str:
-        """Qdrant Edge maintenance: build HNSW and vacuum deleted points of the live collection.
-
-        Edge runs no background optimizer, and ``optimize()`` holds the interpreter for its whole
-        duration (seconds per 10k chunks on 2 cores): queries in this process wait meanwhile. A
-        Qdrant server optimizes in the background and local mode has no optimizer, so there this
-        only says so. Returns what was done.
-        """
-        if self.settings.qdrant.engine != "edge":
-            where = "a Qdrant server optimizes in the background" if self.settings.qdrant.url else \
-                "qdrant-client's local mode has no optimizer (set KNOWDESK_QDRANT__ENGINE=edge for a faster index)"
-            return f"nothing to do: {where}"
+        """Qdrant Edge maintenance of the live collection (``retrieval.factory.IndexEngine.optimize``)."""
         self.ensured_index.ensure_collection()
-        started = time.perf_counter()
-        changed = self.index.optimize()  # type: ignore[attr-defined]
-        points = self.index.shard.info().points_count  # type: ignore[attr-defined]
-        if changed:
-            return f"optimized {self.index.target} ({points} points) in {time.perf_counter() - started:.1f} s"
-        return f"nothing to optimize in {self.index.target} ({points} points: its segments are already optimal)"
+        return self.engine.optimize(self.index)
 
     def retrieve(
         self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5, per_document: int = 2
     ) -> list[Hit]:
-        """Customer-facing retrieval: without a ``kind`` filter, knowledge only (see KNOWLEDGE_KINDS)."""
+        """The retrieve use case (``app.retrieve``) on the live generation: without a ``kind`` filter,
+        knowledge only."""
         self.refresh_index()
-        return self.searcher.search(
-            query, workspace=workspace, filters=knowledge_by_default(filters), top_k=top_k, per_document=per_document
-        )
+        return self.components.retrieve.search(query, workspace=workspace, filters=filters, top_k=top_k,
+                                               per_document=per_document)
+
+    def retrieve_many(self, queries: Sequence[tuple[str, SearchFilters | None, int]], *, workspace: str,
+                      per_document: int = 2) -> list[list[Hit]]:
+        """Several retrievals (query, filters, top_k) in one batch (``knowdesk retrieve --batch``)."""
+        self.refresh_index()
+        return self.components.retrieve.search_many(queries, workspace=workspace, per_document=per_document)
 
     def remove_source(self, workspace: str, name: str) -> int:
         """Remove a source and every point it indexed; returns the number of documents removed."""

@@ -1,0 +1,127 @@
+"""The components bound to one live index generation, built from one spec and swapped as a whole.
+
+Everything that embeds, chunks, writes or searches belongs to one generation of the index (a
+collection built with one model and chunk bounds): the embedder, the chunker, the index writer,
+the searcher and the ``Retrieve`` use case over it, and the features built on them (the agent,
+actions, insights). A ``Components`` is made for one generation and never changes; when the live
+generation changes (``knowdesk reindex --model ...``, here or in another process) the runtime
+builds a new one and replaces the old in one assignment, so no part can keep answering from the
+previous collection while another has moved on.
+
+Members are built on first use (a CLI command that only lists sources loads no model), always
+from this object's own ``live`` spec.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from actions.service import Actions
+from agent.agent import Agent
+from app.limits import BoundedEmbedder, EnsureOnce
+from app.retrieve import Retrieve
+from core.db import Database
+from core.settings import Settings
+from ingest.chunking import Chunker
+from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.factory import IndexEngine
+from retrieval.generations import IndexSpec
+from retrieval.protocols import Index
+from retrieval.search import Searcher
+from retrieval.sparse import BM25Encoder
+from training.service import Training
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ingest.sync import Pipeline
+    from insights.build import InsightsCsat
+
+
+class Components:
+    """One generation's embedder, chunker, index, searcher, retrieve, agent, actions and insights.
+
+    Args:
+        settings: the process's settings.
+        db: the state database.
+        engine: the index engine (``retrieval.factory``).
+        live: (the live collection or None before the first write, its model and chunk bounds).
+        sparse: the BM25 encoder (stateless, shared by every generation).
+        training: the AI profile and scenarios (the agent's ``TrainingReader``).
+        pipeline: returns the sync pipeline of the current generation (actions index through it).
+    """
+
+    def __init__(self, *, settings: Settings, db: Database, engine: IndexEngine, live: tuple[str | None, IndexSpec],
+                 sparse: BM25Encoder, training: Training, pipeline: Callable[[], Pipeline]) -> None:
+        self.settings = settings
+        self.db = db
+        self.engine = engine
+        self.live = live
+        self.sparse = sparse
+        self.training = training
+        self._pipeline = pipeline
+
+    @property
+    def spec(self) -> IndexSpec:
+        return self.live[1]
+
+    @cached_property
+    def embedder(self) -> SentenceTransformerEmbedder:
+        e = self.settings.embedding
+        return SentenceTransformerEmbedder(model=self.spec.model, device=e.device, batch_size=e.batch_size,
+                                           threads=e.threads)
+
+    @cached_property
+    def bounded_embedder(self) -> BoundedEmbedder:
+        """The embedder with calls bounded to the cores (concurrent syncs in one process)."""
+        return BoundedEmbedder(inner=self.embedder)
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        return Chunker(tokens=self.embedder, max_tokens=self.spec.max_tokens, overlap_tokens=self.spec.overlap_tokens)
+
+    @cached_property
+    def index(self) -> Index:
+        return self.engine.index(model_id=self.embedder.model_id, dimension=self.embedder.dimension,
+                                 chunker_version=self.chunker.version, sparse=self.sparse)
+
+    @cached_property
+    def ensured_index(self) -> EnsureOnce:
+        """The index, prepared once per process however many syncs run at once."""
+        return EnsureOnce(inner=self.index)
+
+    @cached_property
+    def searcher(self) -> Searcher:
+        # Query the live collection itself when known: its model and this embedder always match,
+        # even in the seconds before this process notices a switch made elsewhere.
+        return self.engine.searcher(alias=self.live[0] or self.settings.qdrant.alias, embedder=self.embedder,
+                                    sparse=self.sparse, config=self.settings.search)
+
+    @cached_property
+    def retrieve(self) -> Retrieve:
+        """The one entrance to search of this generation."""
+        return Retrieve(searcher=self.searcher)
+
+    @cached_property
+    def actions(self) -> Actions:
+        """Actions (issue 9): imported OpenAPI operations the agent calls; its ``runner`` is the hook."""
+        from actions.secrets import build_secret_box
+
+        return Actions(db=self.db, pipeline=self._pipeline, retriever=self.retrieve, settings=self.settings.actions,
+                       secrets=build_secret_box(self.settings.secrets.key, self.settings.home))
+
+    @cached_property
+    def agent(self) -> Agent:
+        """The answering agent (issue 8): sessions, policy, grounded answers, handoffs."""
+        from agent.build import build_agent
+
+        return build_agent(db=self.db, retriever=self.retrieve, embedder=self.embedder, settings=self.settings.agent,
+                           llm=self.settings.llm, training=self.training, actions=self.actions.runner)
+
+    @cached_property
+    def insights(self) -> InsightsCsat:
+        """Insights and CSAT (issue 11): themes of recent sessions, surveys, scores, the webhook."""
+        from insights.build import build
+
+        return build(db=self.db, embedder=self.embedder, retriever=self.retrieve, settings=self.settings.insights)

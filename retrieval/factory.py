@@ -1,0 +1,117 @@
+"""The one place that reads the index engine setting and builds what the engine serves.
+
+``KNOWDESK_QDRANT__ENGINE`` chooses between qdrant-client (a Qdrant server at ``url``, or its
+Python local mode under ``path``) and Qdrant Edge (the Rust engine in-process). Everything else
+asks this factory for a store, an index writer, a searcher, a build index for a re-index, the
+live collection of an alias or an optimisation pass, and never branches on the engine itself.
+
+Example::
+
+    engine = IndexEngine(settings=settings.qdrant, home=settings.home)
+    index = engine.index(model_id=embedder.model_id, dimension=embedder.dimension,
+                         chunker_version=chunker.version, sparse=BM25Encoder())
+    searcher = engine.searcher(alias=settings.qdrant.alias, embedder=embedder, sparse=BM25Encoder())
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from core.settings import QdrantSettings, SearchSettings
+from retrieval.edge import EdgeIndex, EdgeSearcher, open_edge_store
+from retrieval.generations import BuildIndex, EdgeBuildIndex, live_collection
+from retrieval.index import QdrantIndex, open_client
+from retrieval.protocols import Index, NewIndex
+from retrieval.search import QueryEmbedder, Searcher
+from retrieval.sparse import BM25Encoder
+
+log = logging.getLogger(__name__)
+
+
+class IndexEngine:
+    """The configured engine: one store per process, and the index objects over it.
+
+    Args:
+        settings: the ``qdrant`` settings (``engine``, ``url``, ``path``, ``alias``, layout).
+        home: ``KNOWDESK_HOME``; embedded storage defaults to ``home/edge`` or ``home/qdrant``.
+    """
+
+    def __init__(self, *, settings: QdrantSettings, home: Path) -> None:
+        self.settings = settings
+        self.home = home
+        #: The only read of the engine setting.
+        self.edge = settings.engine == "edge"
+        self._store: Any = None
+        self._guard = threading.Lock()
+
+    @property
+    def store(self) -> Any:
+        """The qdrant-client client, or with ``KNOWDESK_QDRANT__ENGINE=edge`` the ``EdgeStore``
+        (opened on first use, once per process)."""
+        with self._guard:
+            if self._store is None:
+                q = self.settings
+                if self.edge:
+                    self._store = open_edge_store((q.path or self.home / "edge").resolve())
+                else:
+                    path = None if q.url else (q.path or self.home / "qdrant").resolve()
+                    self._store = open_client(url=q.url, api_key=q.api_key.get_secret_value() if q.api_key else None,
+                                              path=path, timeout=q.timeout)
+            return self._store
+
+    def index(self, *, model_id: str, dimension: int, chunker_version: str, sparse: BM25Encoder) -> Index:
+        """The writer of the collection for this model and chunker, reached through the alias."""
+        q = self.settings
+        if self.edge:
+            return EdgeIndex(store=self.store, alias=q.alias, model_id=model_id, dimension=dimension,
+                             chunker_version=chunker_version, sparse=sparse)
+        return QdrantIndex(client=self.store, alias=q.alias, model_id=model_id, dimension=dimension,
+                           chunker_version=chunker_version, sparse=sparse, shards=q.shards, replicas=q.replicas)
+
+    def new_index(self, *, model_id: str, dimension: int, chunker_version: str, sparse: BM25Encoder) -> NewIndex:
+        """A writer of a new collection beside the live one (a re-index); ``switch_alias`` makes it live."""
+        q = self.settings
+        if self.edge:
+            return EdgeBuildIndex(store=self.store, alias=q.alias, model_id=model_id, dimension=dimension,
+                                  chunker_version=chunker_version, sparse=sparse)
+        return BuildIndex(client=self.store, alias=q.alias, model_id=model_id, dimension=dimension,
+                          chunker_version=chunker_version, sparse=sparse, shards=q.shards, replicas=q.replicas)
+
+    def searcher(self, *, alias: str, embedder: QueryEmbedder, sparse: BM25Encoder,
+                 config: SearchSettings | None = None) -> Searcher:
+        """The search pipeline over ``alias`` (an alias, or a collection's own name); ``config``: its
+        stages (``Settings.search``)."""
+        if self.edge:
+            return EdgeSearcher(store=self.store, alias=alias, embedder=embedder, sparse=sparse, config=config)
+        return Searcher(client=self.store, alias=alias, embedder=embedder, sparse=sparse, config=config)
+
+    def live_collection(self) -> str | None:
+        """The collection the alias points to, or None before the first write."""
+        return live_collection(self.store, self.settings.alias)
+
+    def drop_collection(self, name: str) -> None:
+        """Delete a collection (a retired generation)."""
+        self.store.delete_collection(name)
+
+    def optimize(self, index: Index) -> str:
+        """Qdrant Edge maintenance: build HNSW and vacuum deleted points of the live collection.
+
+        Edge runs no background optimizer, and ``optimize()`` holds the interpreter for its whole
+        duration (seconds per 10k chunks on 2 cores): queries in this process wait meanwhile. A
+        Qdrant server optimizes in the background and local mode has no optimizer, so there this
+        only says so. Call it on a prepared index (``ensure_collection``). Returns what was done.
+        """
+        if not isinstance(index, EdgeIndex):
+            where = "a Qdrant server optimizes in the background" if self.settings.url else \
+                "qdrant-client's local mode has no optimizer (set KNOWDESK_QDRANT__ENGINE=edge for a faster index)"
+            return f"nothing to do: {where}"
+        started = time.perf_counter()
+        changed = index.optimize()
+        points = index.shard.info().points_count
+        if changed:
+            return f"optimized {index.target} ({points} points) in {time.perf_counter() - started:.1f} s"
+        return f"nothing to optimize in {index.target} ({points} points: its segments are already optimal)"

@@ -1,0 +1,80 @@
+"""What every index engine offers (qdrant-client's ``QdrantIndex``, Qdrant Edge's ``EdgeIndex``),
+so callers hold an ``Index`` from ``retrieval.factory`` and never a concrete engine class.
+
+The write side matches ``ingest.protocols.IndexWriter``, which the sync consumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from core.models import Chunk, Document
+
+
+class Index(Protocol):
+    """One collection of the alias: per-document writes and deletes, counts, chunk listings.
+
+    Example::
+
+        index.ensure_collection()
+        index.replace_document(document, chunks, vectors)
+        index.count("default", source_id="docs")
+    """
+
+    alias: str
+    #: The collection this model and chunker write (``<alias>__<model>__<chunker>__d<dimension>``).
+    collection_name: str
+
+    @property
+    def target(self) -> str:
+        """The collection writes go to (after ``ensure_collection``)."""
+        ...
+
+    def ensure_collection(self) -> None:
+        """Create the collection, its payload indexes and the alias when missing. Idempotent."""
+        ...
+
+    def replace_document(
+        self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray, previous_chunks: int | None = None
+    ) -> None:
+        """Replace the document's points with one point per chunk."""
+        ...
+
+    def delete_documents(self, workspace: str, document_ids: Sequence[str]) -> None:
+        """Remove every point of these documents in the workspace."""
+        ...
+
+    def delete_source(self, workspace: str, source_id: str) -> None:
+        """Remove every point of one source in the workspace."""
+        ...
+
+    def count(self, workspace: str, **filters: str | Sequence[str] | None) -> int:
+        """Points in the workspace matching keyword filters."""
+        ...
+
+    def document_chunk_ids(self, workspace: str, document_id: str) -> list[str]:
+        """Chunk ids of a document, in chunk order."""
+        ...
+
+    def existing_vectors(self, workspace: str, chunk_hashes: Sequence[str]) -> Mapping[str, np.ndarray]:
+        """Dense vectors already stored for these chunk hashes, for reuse."""
+        ...
+
+
+class NewIndex(Index, Protocol):
+    """A collection built beside the live one (a re-index) and made live by one alias switch."""
+
+    def recreate(self) -> None:
+        """Drop what an earlier, failed build left behind and create the collection anew."""
+        ...
+
+    def switch_alias(self) -> str | None:
+        """Point the alias at this collection atomically; returns the previous target."""
+        ...
+
+    def drop(self) -> None:
+        """Delete this collection (a failed build)."""
+        ...
