@@ -101,8 +101,10 @@ class DevSet:
     questions: tuple[Question, ...]
 
     def content_hash(self) -> str:
-        """sha1 of set.json and every file under ``root`` (paths and bytes): the cache key's base."""
-        digest = hashlib.sha1((self.folder / "set.json").read_bytes())
+        """sha1 of what gets ingested: the package, root and source of set.json and every file
+        under ``root`` (paths and bytes); the notes and the questions are not part of it."""
+        spec = {"package": self.package, "root": str(self.root), "source": self.source}
+        digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode("utf-8"))
         for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
             digest.update(str(path.relative_to(self.root)).encode("utf-8"))
             digest.update(path.read_bytes())
