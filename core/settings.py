@@ -94,7 +94,7 @@ class SearchSettings(BaseModel):
     model_config = {"extra": "forbid", "frozen": True}
 
     #: Candidates each list (dense, BM25) hands to the second stage, per (sub-)query.
-    candidates: int = Field(default=40, ge=5, le=400)
+    candidates: int = Field(default=50, ge=5, le=400)
     #: Candidate lists: ``both`` (hybrid), or only ``dense`` / only ``sparse`` (BM25), ranked as listed.
     lists: Literal["both", "dense", "sparse"] = "both"
     #: ``weighted``: normalized dense cosine and BM25 combined with fitted weights;

@@ -72,8 +72,10 @@ class Prepared:
 def one_list(pool: Any, lists: str) -> Any:
     """The pool as if only the dense (or only the BM25) list had been fetched."""
     keep = (lambda c: c.dense_rank is not None) if lists == "dense" else (lambda c: c.sparse_rank is not None)
-    return type(pool)(pool.payloads, pool.vectors, [[c for c in items if keep(c)] for items in pool.scored],
-                      pool.query)
+    kept = type(pool)(pool.payloads, pool.vectors, [[c for c in items if keep(c)] for items in pool.scored],
+                      pool.queries)
+    kept.has_headings = pool.has_headings
+    return kept
 
 
 def objective(by_type: dict[str, dict[str, float]]) -> float:
