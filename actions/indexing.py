@@ -17,6 +17,7 @@ from core.ids import content_hash
 from core.models import Chunk, Document, DocumentKind
 from ingest.state import SyncState
 from ingest.sync import Pipeline
+from ingest.write import DocumentWriter, WriteItem
 
 from .models import ActionDef, humanize
 
@@ -62,9 +63,9 @@ class ActionIndexer:
         if not action.channels:
             return self.remove(action.workspace, [action.id]) > 0
         doc = action_document(action)
-        p = self._pipeline()
-        embedder, writer = p.embedder, p.writer
         state = self.state(action.workspace)
+        writer = self._writer(state)
+        embedder = writer.embedder
         known = state.get(doc.id)
         if known and known.is_current(chunker_version=CHUNKER_VERSION, model_id=embedder.model_id) \
                 and known.fingerprint == doc.fingerprint:
@@ -72,12 +73,7 @@ class ActionIndexer:
         texts = phrases(action)
         chunks = [Chunk(document_id=doc.id, index=i, text=t, embed_text=t, section=(),
                         token_count=embedder.count_tokens(t)) for i, t in enumerate(texts)]
-        vectors = embedder.embed_documents(texts)
-        writer.ensure_collection()
-        state.begin_write(doc)
-        writer.replace_document(doc, chunks, vectors)
-        state.mark_done(doc, content_hash=content_hash(*texts), chunk_count=len(chunks),
-                        chunker_version=CHUNKER_VERSION, model_id=embedder.model_id)
+        writer.write([WriteItem(document=doc, chunks=chunks, content_hash=content_hash(*texts))])
         log.info("indexed action %s (%d phrasings)", action.id, len(chunks))
         return True
 
@@ -86,9 +82,9 @@ class ActionIndexer:
         state = self.state(workspace)
         indexed = state.indexed()
         doc_ids = [indexed[a] for a in action_ids if a in indexed]
-        if doc_ids:
-            writer = self._pipeline().writer
-            writer.ensure_collection()
-            writer.delete_documents(workspace, doc_ids)
-            state.forget(doc_ids)
+        self._writer(state).delete(workspace, doc_ids)
         return len(doc_ids)
+
+    def _writer(self, state: SyncState) -> DocumentWriter:
+        """The live pipeline's document writer (read per call, so a switch of the live index is followed)."""
+        return self._pipeline().document_writer(state, chunker_version=CHUNKER_VERSION, keep_content=False)

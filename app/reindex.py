@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -29,6 +29,7 @@ from core.models import Source
 from core.tables import SourceRow, utcnow
 from ingest.chunking import Chunker
 from ingest.protocols import Embedder, IndexWriter
+from ingest.write import DocumentWriter, WriteItem
 from retrieval.embedding import SentenceTransformerEmbedder
 from retrieval.generations import Generations, IndexSpec
 from retrieval.protocols import NewIndex
@@ -66,33 +67,15 @@ def all_sources(rt: Runtime, workspace: str | None = None) -> list[Source]:
 
 def rebuild(stored: Iterable[StoredDocument], *, chunker: Chunker, embedder: Embedder, writer: IndexWriter,
             batch_chunks: int = 256) -> dict[str, int]:
-    """Chunk, embed (in batches across documents) and write stored documents; id -> chunk count."""
-    counts: dict[str, int] = {}
-    batch: list[tuple[StoredDocument, list[Any]]] = []
-    size = 0
+    """Chunk, embed (in batches across documents) and write stored documents; id -> chunk count.
 
-    def flush() -> None:
-        nonlocal batch, size
-        if not batch:
-            return
-        vectors = embedder.embed_documents([c.embed_text for _, chunks in batch for c in chunks])
-        offset = 0
-        for item, chunks in batch:
-            writer.replace_document(item.document, chunks, vectors[offset:offset + len(chunks)])
-            counts[item.document.id] = len(chunks)
-            offset += len(chunks)
-        batch, size = [], 0
-
-    for item in stored:
-        chunks = chunker.chunk(item.document.id, item.parsed)
-        if not chunks:
-            continue
-        batch.append((item, chunks))
-        size += len(chunks)
-        if size >= batch_chunks:
-            flush()
-    flush()
-    return counts
+    No sync state is touched: the documents are already 'done' there (the versions are recorded
+    by the caller once the collection is complete)."""
+    items = (WriteItem(document=item.document, chunks=chunker.chunk(item.document.id, item.parsed))
+             for item in stored)
+    documents = DocumentWriter(embedder=embedder, index=writer, chunker_version=chunker.version,
+                               batch_chunks=batch_chunks)
+    return documents.write(items).chunks
 
 
 def _refetch_missing(rt: Runtime, source: Source, content: SqlContentStore) -> int:

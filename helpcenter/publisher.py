@@ -22,6 +22,7 @@ from core.models import Chunk, Document, DocumentKind, Frozen, ParsedDocument
 from helpcenter.models import Article, Status, Topic
 from ingest.state import SyncState
 from ingest.sync import Pipeline
+from ingest.write import WriteItem
 
 log = logging.getLogger(__name__)
 
@@ -136,44 +137,15 @@ class HelpCenterPublisher:
     def apply(self, plan: Plan) -> PublishReport:
         """Embed and write the planned documents, then delete the planned ids."""
         state = self._state(plan.workspace)
-        p = plan.pipeline
-        writer, embedder = p.writer, p.embedder
-        if plan.write or plan.delete:
-            writer.ensure_collection()
-        written = chunks_embedded = 0
-        batch = max(1, p.options.embed_batch_chunks)
-        group: list[_Prepared] = []
-        for prep in [*plan.write, None]:
-            if prep is not None:
-                group.append(prep)
-                if sum(len(g.chunks) for g in group) < batch:
-                    continue
-            if not group:
-                continue
-            vectors = embedder.embed_documents([c.embed_text for g in group for c in g.chunks])
-            offset = 0
-            for g in group:
-                n = len(g.chunks)
-                state.begin_write(g.document)
-                writer.replace_document(g.document, g.chunks, vectors[offset:offset + n])
-                state.mark_done(g.document, content_hash=g.parsed.content_hash, chunk_count=n,
-                                chunker_version=p.chunker.version, model_id=embedder.model_id)
-                if p.content is not None:
-                    p.content.save(g.document, g.parsed)
-                offset += n
-                written += 1
-                chunks_embedded += n
-            group = []
+        writer = plan.pipeline.document_writer(state)
+        stats = writer.write(WriteItem(document=g.document, chunks=g.chunks, content_hash=g.parsed.content_hash,
+                                       parsed=g.parsed) for g in plan.write)
         for doc in plan.touch:
             state.touch_fingerprint(doc)
-        if plan.delete:
-            writer.delete_documents(plan.workspace, plan.delete)
-            state.forget(plan.delete)
-            if p.content is not None:
-                p.content.forget(plan.workspace, plan.delete)
-        log.info("help center %s: %d written, %d deleted", plan.workspace, written, len(plan.delete))
-        return PublishReport(written=written, unchanged=plan.unchanged + len(plan.touch), deleted=len(plan.delete),
-                             chunks_embedded=chunks_embedded,
+        writer.delete(plan.workspace, plan.delete)
+        log.info("help center %s: %d written, %d deleted", plan.workspace, stats.written, len(plan.delete))
+        return PublishReport(written=stats.written, unchanged=plan.unchanged + len(plan.touch),
+                             deleted=len(plan.delete), chunks_embedded=stats.chunks_embedded,
                              documents=tuple(p.document.id for p in plan.write))
 
 

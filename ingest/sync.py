@@ -24,9 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
-
-import numpy as np
+from typing import Any
 
 from core.errors import KnowdeskError, ParseError
 from core.ids import content_hash, document_id
@@ -36,6 +34,7 @@ from ingest.connectors.base import Checkpoint, Connector, IdLister, IncrementalR
 from ingest.parsing import Parser
 from ingest.protocols import Embedder, IndexWriter
 from ingest.state import SyncState
+from ingest.write import ContentStore, DocumentWriter, WriteItem
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +53,6 @@ class SyncOptions:
     embed_batch_chunks: int = 256
 
 
-class ContentStore(Protocol):
-    """Where the sync keeps each written document's parsed content (see ``app.content``)."""
-
-    def save(self, document: Document, parsed: ParsedDocument) -> None: ...
-
-    def forget(self, workspace: str, document_ids: list[str]) -> None: ...
-
-
 @dataclass(slots=True)
 class Pipeline:
     """Everything a sync needs besides the source: parse, chunk, embed, write."""
@@ -73,6 +64,14 @@ class Pipeline:
     options: SyncOptions = field(default_factory=SyncOptions)
     #: Keeps each written document's parsed content, so a re-index needs no fetch (optional).
     content: ContentStore | None = None
+
+    def document_writer(self, state: SyncState | None, *, chunker_version: str | None = None,
+                        keep_content: bool = True, reuse_vectors: bool = False) -> DocumentWriter:
+        """The one document writer (``ingest.write``) over this pipeline's embedder and index."""
+        return DocumentWriter(embedder=self.embedder, index=self.writer,
+                              chunker_version=chunker_version or self.chunker.version, state=state,
+                              content=self.content if keep_content else None,
+                              batch_chunks=self.options.embed_batch_chunks, reuse_vectors=reuse_vectors)
 
 
 @dataclass(slots=True)
@@ -224,6 +223,7 @@ class _Run:
         self.attempted = 0
         self._batch: list[_Prepared] = []
         self._batch_chunks = 0
+        self.writer = pipeline.document_writer(state, reuse_vectors=True)
 
     def failure_ratio(self) -> float:
         return self.report.failed / self.attempted if self.attempted else 0.0
@@ -283,33 +283,14 @@ class _Run:
         if not self._batch:
             return
         batch, self._batch, self._batch_chunks = self._batch, [], 0
-        # a rewritten document reuses the vectors of chunks whose text is unchanged
-        stored = self.p.writer.existing_vectors(self.source.workspace, [c.hash for p in batch for c in p.chunks])
-        vectors: list[list[np.ndarray | None]] = [[stored.get(c.hash) for c in prep.chunks] for prep in batch]
-        missing = [sum(v is None for v in vs) for vs in vectors]
-        todo = [(i, j) for i, vs in enumerate(vectors) for j, v in enumerate(vs) if v is None]
-        if todo:
-            fresh = self.p.embedder.embed_documents([batch[i].chunks[j].embed_text for i, j in todo])
-            for (i, j), vector in zip(todo, fresh, strict=True):
-                vectors[i][j] = vector
-        self.report.chunks_embedded += len(todo)
-        for prep, vs, fresh_count in zip(batch, vectors, missing, strict=True):
-            n = len(prep.chunks)
-            self.state.begin_write(prep.document)
-            stacked = np.stack([v for v in vs if v is not None]) if vs else np.zeros((0, 0), dtype=np.float32)
-            self.p.writer.replace_document(prep.document, prep.chunks, stacked, previous_chunks=prep.previous_chunks)
-            self.state.mark_done(
-                prep.document,
-                content_hash=prep.content_hash,
-                chunk_count=n,
-                chunker_version=self.p.chunker.version,
-                model_id=self.p.embedder.model_id,
-                fingerprint=prep.fingerprint,
-            )
-            if self.p.content is not None:
-                self.p.content.save(prep.document, prep.parsed)
-            self.report.written += 1
-            self.report.chunks_reused += n - fresh_count
+        # one embedding call: _handle flushes as soon as the batch reaches embed_batch_chunks; a
+        # rewritten document reuses the vectors of chunks whose text is unchanged
+        stats = self.writer.write(WriteItem(document=p.document, chunks=p.chunks, content_hash=p.content_hash,
+                                            parsed=p.parsed, fingerprint=p.fingerprint,
+                                            previous_chunks=p.previous_chunks) for p in batch)
+        self.report.chunks_embedded += stats.chunks_embedded
+        self.report.written += stats.written
+        self.report.chunks_reused += stats.chunks_reused
 
     # -- producer (its own thread) ----------------------------------------------------------------
     def _produce(self, items: Iterator[Item], q: queue.Queue[Any], stop: threading.Event) -> None:
@@ -402,8 +383,5 @@ def _prune(connector: Connector, run: _Run, *, force: bool) -> None:
         )
         report.status = "partial"
         return
-    run.p.writer.delete_documents(report.workspace, missing)
-    run.state.forget(missing)
-    if run.p.content is not None:
-        run.p.content.forget(report.workspace, missing)
+    run.writer.delete(report.workspace, missing)
     report.deleted += len(missing)

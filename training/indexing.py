@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from core.db import Database
 from core.ids import content_hash
 from core.models import Chunk, Document, DocumentKind
-from ingest.protocols import Embedder, IndexWriter
 from ingest.state import SyncState
 from ingest.sync import Pipeline
+from ingest.write import DocumentWriter, WriteItem
 from training.models import Scenario, ScenarioKind
 
 log = logging.getLogger(__name__)
@@ -67,20 +67,16 @@ class ScenarioIndexer:
         if scenario.kind is not ScenarioKind.SPECIFIC:
             return self.remove(scenario.workspace, [scenario.id]) > 0
         doc = scenario_document(scenario, self.source_id)
-        embedder, writer = self._parts()
         state = self.state(scenario.workspace)
+        writer = self._writer(state)
+        embedder = writer.embedder
         known = state.get(doc.id)
         if known and known.is_current(chunker_version=CHUNKER_VERSION, model_id=embedder.model_id) \
                 and known.fingerprint == doc.fingerprint:
             return False
         chunks = [Chunk(document_id=doc.id, index=i, text=t, embed_text=t, section=(),
                         token_count=embedder.count_tokens(t)) for i, t in enumerate(scenario.triggers)]
-        vectors = embedder.embed_documents([c.embed_text for c in chunks])
-        writer.ensure_collection()
-        state.begin_write(doc)
-        writer.replace_document(doc, chunks, vectors)
-        state.mark_done(doc, content_hash=content_hash(*scenario.triggers), chunk_count=len(chunks),
-                        chunker_version=CHUNKER_VERSION, model_id=embedder.model_id)
+        writer.write([WriteItem(document=doc, chunks=chunks, content_hash=content_hash(*scenario.triggers))])
         log.info("indexed scenario %s v%d (%d triggers)", scenario.id, scenario.version, len(chunks))
         return True
 
@@ -89,16 +85,12 @@ class ScenarioIndexer:
         state = self.state(workspace)
         indexed = state.indexed()
         doc_ids = [indexed[sid] for sid in scenario_ids if sid in indexed]
-        if doc_ids:
-            _, writer = self._parts()
-            writer.ensure_collection()
-            writer.delete_documents(workspace, doc_ids)
-            state.forget(doc_ids)
+        self._writer(state).delete(workspace, doc_ids)
         return len(doc_ids)
 
-    def _parts(self) -> tuple[Embedder, IndexWriter]:
-        p = self._pipeline()
-        return p.embedder, p.writer
+    def _writer(self, state: SyncState) -> DocumentWriter:
+        """The live pipeline's document writer (read per call, so a switch of the live index is followed)."""
+        return self._pipeline().document_writer(state, chunker_version=CHUNKER_VERSION, keep_content=False)
 
     def reconcile(self, workspace: str, published: list[Scenario]) -> tuple[int, int]:
         """Index every published specific scenario and drop every other; returns (written, deleted)."""

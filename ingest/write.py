@@ -1,0 +1,166 @@
+"""The one document writer: embed, mark pending, replace the points, mark done, keep the content;
+and the matching deletes (points, sync state, stored content).
+
+Every producer of index content writes through it: the sync (``ingest.sync``), help-center
+publishing (``helpcenter.publisher``), training scenarios (``training.indexing``), actions
+(``actions.indexing``) and the re-index (``app.reindex``, which passes no sync state: it builds a
+collection beside the live one and records the versions itself).
+
+A document is 'pending' in the sync state while its points are being replaced and 'done' after,
+so a run killed in between redoes it instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from core.models import Chunk, Document, ParsedDocument
+from ingest.protocols import Embedder, IndexWriter
+from ingest.state import SyncState
+
+log = logging.getLogger(__name__)
+
+
+class ContentStore(Protocol):
+    """Where each written document's parsed content is kept, so a re-index needs no fetch
+    (``app.content.SqlContentStore``)."""
+
+    def save(self, document: Document, parsed: ParsedDocument) -> None: ...
+
+    def forget(self, workspace: str, document_ids: list[str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WriteItem:
+    """One document to write, with its chunks.
+
+    Args:
+        content_hash: what the sync state records to skip an unchanged document next time.
+        parsed: kept in the content store when given (a re-index rebuilds from it).
+        fingerprint: the connector's fingerprint, when the sync filled in fields (default: the document's).
+        previous_chunks: the chunk count of the last complete write, when known.
+    """
+
+    document: Document
+    chunks: list[Chunk]
+    content_hash: str = ""
+    parsed: ParsedDocument | None = None
+    fingerprint: str | None = None
+    previous_chunks: int | None = None
+
+
+@dataclass(slots=True)
+class WriteStats:
+    """What ``DocumentWriter.write`` did."""
+
+    written: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
+    #: document id -> chunk count, of the documents written
+    chunks: dict[str, int] = field(default_factory=dict)
+
+
+class DocumentWriter:
+    """Writes documents' chunks into one index and records them in one source's sync state.
+
+    Args:
+        embedder: the index's model.
+        index: where the points go.
+        chunker_version: recorded with each document (its chunks' version).
+        state: the source's sync state (None: record nothing, e.g. a re-index's new collection).
+        content: keeps parsed content of written documents (optional).
+        batch_chunks: chunks embedded per model call, across documents.
+        reuse_vectors: take the vectors of chunks whose text is already in the index (a sync).
+
+    Example::
+
+        writer = DocumentWriter(embedder=embedder, index=index, chunker_version=chunker.version,
+                                state=SyncState(db=db, workspace="default", source="docs"))
+        writer.write([WriteItem(document=doc, chunks=chunks, content_hash=parsed.content_hash)])
+        writer.delete("default", ["docs:old.md"])
+    """
+
+    def __init__(self, *, embedder: Embedder, index: IndexWriter, chunker_version: str,
+                 state: SyncState | None = None, content: ContentStore | None = None, batch_chunks: int = 256,
+                 reuse_vectors: bool = False) -> None:
+        self.embedder = embedder
+        self.index = index
+        self.chunker_version = chunker_version
+        self.state = state
+        self.content = content
+        self.batch_chunks = max(1, batch_chunks)
+        self.reuse_vectors = reuse_vectors
+        self._ensured = False
+
+    def ensure(self) -> None:
+        """Prepare the index once per writer."""
+        if not self._ensured:
+            self.index.ensure_collection()
+            self._ensured = True
+
+    def write(self, items: Iterable[WriteItem]) -> WriteStats:
+        """Embed and write the items, ``batch_chunks`` chunks per model call; items without chunks
+        are skipped."""
+        stats = WriteStats()
+        for group in _groups(items, self.batch_chunks):
+            self.ensure()
+            self._write_group(group, stats)
+        return stats
+
+    def _write_group(self, group: list[WriteItem], stats: WriteStats) -> None:
+        workspace = group[0].document.workspace
+        stored = self.index.existing_vectors(workspace, [c.hash for g in group for c in g.chunks]) \
+            if self.reuse_vectors else {}
+        vectors: list[list[np.ndarray | None]] = [[stored.get(c.hash) for c in g.chunks] for g in group]
+        todo = [(i, j) for i, vs in enumerate(vectors) for j, v in enumerate(vs) if v is None]
+        if todo:
+            fresh = self.embedder.embed_documents([group[i].chunks[j].embed_text for i, j in todo])
+            for (i, j), vector in zip(todo, fresh, strict=True):
+                vectors[i][j] = vector
+        stats.chunks_embedded += len(todo)
+        for item, vs in zip(group, vectors, strict=True):
+            n = len(item.chunks)
+            stacked = np.stack([v for v in vs if v is not None])
+            if self.state is not None:
+                self.state.begin_write(item.document)
+            self.index.replace_document(item.document, item.chunks, stacked, previous_chunks=item.previous_chunks)
+            if self.state is not None:
+                self.state.mark_done(item.document, content_hash=item.content_hash, chunk_count=n,
+                                     chunker_version=self.chunker_version, model_id=self.embedder.model_id,
+                                     fingerprint=item.fingerprint)
+            if self.content is not None and item.parsed is not None:
+                self.content.save(item.document, item.parsed)
+            stats.written += 1
+            stats.chunks[item.document.id] = n
+        stats.chunks_reused = sum(len(g.chunks) for g in group) - len(todo) + stats.chunks_reused
+
+    def delete(self, workspace: str, document_ids: list[str]) -> None:
+        """Remove these documents' points, their sync state and their stored content."""
+        if not document_ids:
+            return
+        self.ensure()
+        self.index.delete_documents(workspace, document_ids)
+        if self.state is not None:
+            self.state.forget(document_ids)
+        if self.content is not None:
+            self.content.forget(workspace, document_ids)
+
+
+def _groups(items: Iterable[WriteItem], batch_chunks: int) -> Iterator[list[WriteItem]]:
+    group: list[WriteItem] = []
+    size = 0
+    for item in items:
+        if not item.chunks:
+            continue
+        group.append(item)
+        size += len(item.chunks)
+        if size >= batch_chunks:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
