@@ -176,8 +176,8 @@ def fuse(items: Sequence[Scored], params: RankParams) -> Ranking:
 
     ``weighted``: ``w * d + (1 - w) * s`` where ``d`` is the cosine min-max normalized over the
     candidates and ``s`` the BM25 score divided by the best one (scores of a keyword-less query
-    are dense only). ``rrf``: ``2 * (w / (k + dense rank) + (1 - w) / (k + BM25 rank))`` (1-based
-    ranks; an absent rank adds nothing): with ``w = 0.5`` and ``k = RRF_K``, Qdrant's own RRF.
+    are dense only). ``rrf``: ``2 * (w / (k + dense rank) + (1 - w) / (k + BM25 rank))`` (0-based
+    ranks, as Qdrant's; an absent rank adds nothing): with ``w = 0.5`` and ``k = RRF_K``, Qdrant's own RRF.
     With ``heading_weight = h > 0`` the best ``HEADING_DEPTH`` are looked at again: the score becomes
     ``(1 - h) * score + h * heading`` where ``heading`` is the heading cosine's RRF term (its rank
     among those) or its min-max value (0 below them, so they keep their order).
@@ -187,7 +187,7 @@ def fuse(items: Sequence[Scored], params: RankParams) -> Ranking:
     if params.fusion == "rrf":
         w, k = params.dense_weight, params.rrf_k
         scores = [
-            2 * sum(weight / (k + rank + 1)
+            2 * sum(weight / (k + rank)
                     for weight, rank in ((w, c.dense_rank), (1 - w, c.sparse_rank)) if rank is not None)
             for c in items
         ]

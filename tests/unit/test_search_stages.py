@@ -56,7 +56,7 @@ def test_weighted_fusion_follows_the_weight() -> None:
 def test_rrf_fusion_uses_ranks_only() -> None:
     items = [Scored("a", 0.9, 1.0, 0, 3), Scored("b", 0.1, 9.0, 1, 0)]
     ranked = dict(fuse(items, RankParams(fusion="rrf", dense_weight=0.5, rrf_k=2)))
-    assert ranked["a"] == pytest.approx(1 / 3 + 1 / 6) and ranked["b"] == pytest.approx(1 / 4 + 1 / 3)
+    assert ranked["a"] == pytest.approx(1 / 2 + 1 / 5) and ranked["b"] == pytest.approx(1 / 3 + 1 / 2)
 
 
 def test_combine_lets_a_sentence_bring_in_its_own_chunk() -> None:
