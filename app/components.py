@@ -96,7 +96,7 @@ class Components:
         # Query the live collection itself when known: its model and this embedder always match,
         # even in the seconds before this process notices a switch made elsewhere.
         return self.engine.searcher(alias=self.live[0] or self.settings.qdrant.alias, embedder=self.embedder,
-                                    sparse=self.sparse)
+                                    sparse=self.sparse, config=self.settings.search)
 
     @cached_property
     def retrieve(self) -> Retrieve:

@@ -210,6 +210,10 @@ class Chunk(Frozen):
         return ids.content_hash(self.embed_text)
 
 
+#: The most hits one retrieval returns (``top_k``), in every entry point.
+MAX_TOP_K = 200
+
+
 class Hit(Frozen):
     """One retrieved chunk with its citation."""
 

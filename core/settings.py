@@ -84,6 +84,37 @@ class ChunkingSettings(BaseModel):
         return self
 
 
+class SearchSettings(BaseModel):
+    """The retrieval pipeline's stages (README "Search stages"): each one switchable.
+
+    query analysis (long-query cut, long-question split) -> candidates (dense + BM25 lists) ->
+    second stage (fusion of the lists) -> diversify over documents -> per-document cap -> hits.
+    """
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    #: Candidates each list (dense, BM25) hands to the second stage, per (sub-)query.
+    candidates: int = Field(default=50, ge=5, le=400)
+    #: Candidate lists: ``both`` (hybrid), or only ``dense`` / only ``sparse`` (BM25), ranked as listed.
+    lists: Literal["both", "dense", "sparse"] = "both"
+    #: ``weighted``: normalized dense cosine and BM25 combined with fitted weights;
+    #: ``rrf``: reciprocal-rank fusion of the two lists (rank only, as before issue 17); unset: fitted.
+    fusion: Literal["rrf", "weighted"] | None = None
+    #: Overrides the fitted dense weight (``retrieval/fitted/fusion.json``) when set.
+    dense_weight: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Weight of the query's similarity to each candidate's heading (title + section path) alone.
+    heading_weight: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: A question of at least ``split_min_sentences`` sentences is also searched sentence by sentence.
+    split: bool = True
+    split_min_sentences: int = Field(default=3, ge=2, le=20)
+    #: Weight of each sentence's ranking beside the whole question's (weight 1) in the split fusion.
+    split_weight: float | None = Field(default=None, ge=0.0, le=10.0)
+    #: Demote every further chunk of a document already in the results (0 = off).
+    diversity: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: Queries longer than this are answered from their first part (with a note).
+    max_query_chars: int = Field(default=10_000, ge=100, le=1_000_000)
+
+
 class SyncSettings(BaseModel):
     """Guards that keep a bad run from damaging the index."""
 
@@ -351,6 +382,7 @@ class Settings(BaseSettings):
     qdrant: QdrantSettings = QdrantSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunking: ChunkingSettings = ChunkingSettings()
+    search: SearchSettings = SearchSettings()
     sync: SyncSettings = SyncSettings()
     sources: SourcesSettings = SourcesSettings()
     llm: LLMSettings = LLMSettings()

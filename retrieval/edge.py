@@ -24,6 +24,8 @@ from qdrant_client import QdrantClient, models
 from core.errors import ConfigError
 from core.ids import chunk_id, point_id
 from core.models import Chunk, Document
+from core.settings import SearchSettings
+from retrieval.candidates import ListQuery
 from retrieval.edge_store import (
     EdgeStore,
     close_edge_stores,
@@ -35,7 +37,7 @@ from retrieval.edge_store import (
     open_edge_store,
 )
 from retrieval.index import _PAYLOAD_INDEXES, DENSE, SPARSE, UPSERT_BATCH, QdrantIndex, workspace_filter
-from retrieval.search import QueryEmbedder, Searcher, _Plan
+from retrieval.search import QueryEmbedder, Searcher
 from retrieval.sparse import BM25Encoder
 
 __all__ = ["EdgeIndex", "EdgeSearcher", "EdgeStore", "close_edge_stores", "edge_filter", "edge_sparse",
@@ -43,8 +45,6 @@ __all__ = ["EdgeIndex", "EdgeSearcher", "EdgeStore", "close_edge_stores", "edge_
 
 logger = logging.getLogger(__name__)
 
-#: Qdrant's default RRF constant (server and qdrant-client local mode), so fused scores match.
-RRF_K = 2
 _NO_CLIENT = cast(QdrantClient, None)  # the base classes' client is never used by the Edge classes
 
 
@@ -198,16 +198,16 @@ def _dense_size(store: EdgeStore, collection: str) -> int | None:
 
 
 class EdgeSearcher(Searcher):
-    """``Searcher`` on Qdrant Edge: the same plan (filters, prefetches, RRF, per-document cap).
+    """``Searcher`` on Qdrant Edge: the same candidate lists and stages.
 
     Args:
         store: from ``open_edge_store``.
-        alias, embedder, sparse: as ``Searcher`` (``alias`` may name a collection directly).
+        alias, embedder, sparse, config: as ``Searcher`` (``alias`` may name a collection directly).
     """
 
     def __init__(self, *, store: EdgeStore, alias: str = "knowdesk", embedder: QueryEmbedder,
-                 sparse: BM25Encoder) -> None:
-        super().__init__(client=_NO_CLIENT, alias=alias, embedder=embedder, sparse=sparse)
+                 sparse: BM25Encoder, config: SearchSettings | None = None) -> None:
+        super().__init__(client=_NO_CLIENT, alias=alias, embedder=embedder, sparse=sparse, config=config)
         self.store = store
         self._collection: str | None = None
 
@@ -216,21 +216,15 @@ class EdgeSearcher(Searcher):
             self._collection = self.store.resolve(self.alias)
         return self._collection is not None
 
-    def _run(self, plans: Sequence[_Plan]) -> list[Sequence[Any]]:
-        """The planned queries as Edge requests, run as one batch on the live shard."""
-        requests = [self._request(plan) for plan in plans]
+    def _run(self, lists: Sequence[ListQuery]) -> list[Sequence[Any]]:
+        """The candidate lists as Edge requests, run as one batch on the live shard."""
+        requests = [self._request(q) for q in lists]
         with edge_errors("search"):
             responses = self.store.shard(cast(str, self._collection)).query_batch(qe.QueryBatchRequest(requests))
         return [cast(Sequence[Any], points) for points in responses]
 
     @staticmethod
-    def _request(plan: _Plan) -> qe.QueryRequest:
-        prefetches = []
-        for p in plan.prefetch:
-            q = edge_sparse(p.query) if isinstance(p.query, models.SparseVector) else p.query
-            nearest = qe.Query.Nearest(cast(Any, q), using=p.using)
-            prefetches.append(qe.Prefetch(limit=p.limit or plan.limit, query=nearest,
-                                          filter=edge_filter(cast(models.Filter, p.filter))))
-        # no outer filter: the prefetches are filtered (see Searcher._run)
-        return qe.QueryRequest(limit=plan.limit, prefetches=prefetches, query=cast(Any, qe.Fusion.Rrf(k=RRF_K)),
-                               with_payload=True, with_vector=[DENSE])
+    def _request(q: ListQuery) -> qe.QueryRequest:
+        vector = edge_sparse(q.query) if isinstance(q.query, models.SparseVector) else q.query
+        return qe.QueryRequest(limit=q.limit, query=qe.Query.Nearest(cast(Any, vector), using=q.using),
+                               filter=edge_filter(q.filter), with_payload=True, with_vector=[DENSE])

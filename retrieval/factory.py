@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.settings import QdrantSettings
+from core.settings import QdrantSettings, SearchSettings
 from retrieval.edge import EdgeIndex, EdgeSearcher, open_edge_store
 from retrieval.generations import BuildIndex, EdgeBuildIndex, live_collection
 from retrieval.index import QdrantIndex, open_client
@@ -81,11 +81,13 @@ class IndexEngine:
         return BuildIndex(client=self.store, alias=q.alias, model_id=model_id, dimension=dimension,
                           chunker_version=chunker_version, sparse=sparse, shards=q.shards, replicas=q.replicas)
 
-    def searcher(self, *, alias: str, embedder: QueryEmbedder, sparse: BM25Encoder) -> Searcher:
-        """Hybrid search over ``alias`` (an alias, or a collection's own name)."""
+    def searcher(self, *, alias: str, embedder: QueryEmbedder, sparse: BM25Encoder,
+                 config: SearchSettings | None = None) -> Searcher:
+        """The search pipeline over ``alias`` (an alias, or a collection's own name); ``config``: its
+        stages (``Settings.search``)."""
         if self.edge:
-            return EdgeSearcher(store=self.store, alias=alias, embedder=embedder, sparse=sparse)
-        return Searcher(client=self.store, alias=alias, embedder=embedder, sparse=sparse)
+            return EdgeSearcher(store=self.store, alias=alias, embedder=embedder, sparse=sparse, config=config)
+        return Searcher(client=self.store, alias=alias, embedder=embedder, sparse=sparse, config=config)
 
     def live_collection(self) -> str | None:
         """The collection the alias points to, or None before the first write."""

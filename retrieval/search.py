@@ -1,31 +1,35 @@
-"""Hybrid search: dense and BM25 prefetches fused with RRF in Qdrant, filtered per workspace.
+"""Hybrid search: a dense and a BM25 candidate list per query, filtered per workspace, then the
+stages of ``retrieval.stages`` (fusion, long-question combination, diversification, cap).
 
-Every query carries the workspace condition, in the prefetches and in the fused query, so a
-workspace never sees another's chunks. Results are capped per document so one long document
-cannot fill the whole answer.
+Every list carries the workspace condition, so a workspace never sees another's chunks. Results
+are diversified and capped per document so one long document cannot fill the whole answer.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from qdrant_client import QdrantClient, models
 
 from core.errors import InvalidInput
-from core.models import Channel, DocumentKind, Hit
+from core.models import MAX_TOP_K, Channel, DocumentKind, Hit
+from core.settings import SearchSettings
+from retrieval.candidates import ListQuery, Pool, heading_text, list_at, to_hit
 from retrieval.index import DENSE, SPARSE, alias_target, qdrant_errors, workspace_filter
 from retrieval.sparse import DEFAULT_LANGUAGE, BM25Encoder
+from retrieval.stages import QueryAnalysis, RankParams, analyze, combine, diversify, fuse, heading_candidates
 
 logger = logging.getLogger(__name__)
 
-MAX_TOP_K = 100
-#: Candidates fetched before the per-document cap, as a multiple of top_k.
-OVERFETCH = 4
-MIN_PREFETCH = 50
+#: The most hits one search returns (CLI ``--top-k``, HTTP ``top_k``).
+#: Heading vectors kept per searcher (384 floats each: ~30 MB).
+HEADING_CACHE = 20_000
 
 
 class QueryEmbedder(Protocol):
@@ -142,17 +146,33 @@ def parse_filters(pairs: Sequence[str] | Mapping[str, Any] | None) -> SearchFilt
         raise InvalidInput(f"invalid filters: {problems}") from exc
 
 
+class Retrieval(BaseModel):
+    """One query's answer: the hits, how many distinct documents they come from, and notes (such
+    as a query cut to its first part)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hits: list[Hit]
+    documents: int
+    notes: tuple[str, ...] = ()
+
+
 class Searcher:
-    """Hybrid retrieval over the live alias; satisfies the ``Retriever`` role.
+    """The search pipeline over the live alias; satisfies the ``Retriever`` role.
+
+    Stages (``retrieval.stages``, switched by ``SearchSettings``): query analysis -> candidates
+    (a dense and a BM25 list per (sub-)query, one batch request) -> second stage (fusion) ->
+    sub-query combination -> diversification over documents with the per-document cap -> hits.
 
     Args:
         client: from ``retrieval.index.open_client``.
         alias: the alias ``QdrantIndex`` maintains.
         embedder: anything with ``embed_query``/``embed_queries`` (same model as the index).
         sparse: the BM25 encoder the index used.
+        config: the stages' settings (``Settings.search``); defaults when omitted.
 
     Raises:
-        InvalidInput: (from ``search``) an empty query or top_k outside 1..100.
+        InvalidInput: (from ``search``) an empty query or top_k outside 1..200.
         IndexError_: Qdrant failed or is unreachable.
 
     Example::
@@ -162,13 +182,23 @@ class Searcher:
     """
 
     def __init__(
-        self, *, client: QdrantClient, alias: str = "knowdesk", embedder: QueryEmbedder, sparse: BM25Encoder
+        self,
+        *,
+        client: QdrantClient,
+        alias: str = "knowdesk",
+        embedder: QueryEmbedder,
+        sparse: BM25Encoder,
+        config: SearchSettings | None = None,
     ) -> None:
         self.client = client
         self.alias = alias
         self.embedder = embedder
         self.sparse = sparse
+        self.config = config or SearchSettings()
+        self.params = RankParams.from_settings(self.config)
         self._ready = False
+        self._headings: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._headings_lock = threading.Lock()
 
     def search(
         self,
@@ -181,51 +211,157 @@ class Searcher:
         query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """The ``top_k`` best chunks for ``query``, at most ``per_document`` from one document."""
-        self._check(query, top_k, per_document)
-        if not self._alias_exists():
-            return []
-        vector = self.embedder.embed_query(query) if query_vector is None else query_vector
-        [points] = self._run([self._plan(query, vector, workspace, filters, top_k)])
-        return _cap(points, vector, top_k, per_document)
+        return self.retrieve(
+            query, workspace=workspace, filters=filters, top_k=top_k, per_document=per_document,
+            query_vector=query_vector,
+        ).hits
+
+    def retrieve(
+        self,
+        query: str,
+        *,
+        workspace: str,
+        filters: SearchFilters | None = None,
+        top_k: int = 5,
+        per_document: int = 2,
+        query_vector: np.ndarray | None = None,
+    ) -> Retrieval:
+        """``search`` with the number of distinct documents and the query's notes."""
+        [result] = self._search([(query, filters, top_k)], workspace, per_document, query_vector)
+        return result
 
     def search_many(
         self, queries: Sequence[tuple[str, SearchFilters | None, int]], workspace: str, per_document: int = 2
     ) -> list[list[Hit]]:
         """Several searches: queries embedded in one batch, sent in one batch request."""
+        return [r.hits for r in self._search(queries, workspace, per_document, None)]
+
+    def _search(
+        self,
+        queries: Sequence[tuple[str, SearchFilters | None, int]],
+        workspace: str,
+        per_document: int,
+        query_vector: np.ndarray | None,
+    ) -> list[Retrieval]:
         for query, _, top_k in queries:
             self._check(query, top_k, per_document)
-        if not queries or not self._alias_exists():
-            return [[] for _ in queries]
-        vectors = self.embedder.embed_queries([q for q, _, _ in queries])
-        plans = [
-            self._plan(query, vector, workspace, filters, top_k)
-            for (query, filters, top_k), vector in zip(queries, vectors, strict=True)
+        c = self.config
+        analyses = [
+            analyze(q, max_chars=c.max_query_chars, split=self.params.split,
+                    min_sentences=self.params.split_min_sentences)
+            for q, _, _ in queries
         ]
+        if not queries or not self._alias_exists():
+            return [Retrieval(hits=[], documents=0, notes=a.notes) for a in analyses]
+        pools = self.candidates(analyses, [f for _, f, _ in queries], workspace, query_vector)
         return [
-            _cap(points, vector, top_k, per_document)
-            for points, vector, (_, _, top_k) in zip(self._run(plans), vectors, queries, strict=True)
+            self._rank(pool, top_k, per_document, analysis.notes)
+            for pool, analysis, (_, _, top_k) in zip(pools, analyses, queries, strict=True)
         ]
 
-    def _run(self, plans: Sequence[_Plan]) -> list[Sequence[Any]]:
-        """Execute planned queries (one batch request); the engine-specific step of a search."""
+    def candidates(
+        self,
+        analyses: Sequence[QueryAnalysis],
+        filters: Sequence[SearchFilters | None],
+        workspace: str,
+        query_vector: np.ndarray | None = None,
+        headings: bool = False,
+    ) -> list[Pool]:
+        """The candidate stage: a dense and a BM25 list for each query and each of its parts, all
+        embedded in one batch and run as one batch request. ``query_vector`` (one query only) is
+        the whole query's vector when the caller has it already. ``headings``: compute every
+        candidate's heading cosine now (``rank`` otherwise computes those it needs)."""
+        texts: list[str] = []
+        for i, analysis in enumerate(analyses):
+            if query_vector is None or i > 0:
+                texts.append(analysis.text)
+            texts.extend(analysis.parts)
+        embedded = iter(self.embedder.embed_queries(texts) if texts else [])
+        vectors: list[list[np.ndarray]] = []
+        for i, analysis in enumerate(analyses):
+            whole = np.asarray(query_vector, dtype=np.float32) if query_vector is not None and i == 0 else next(
+                embedded)
+            vectors.append([whole, *(next(embedded) for _ in analysis.parts)])
+        lists: list[ListQuery] = []
+        spans: list[list[tuple[int | None, int | None]]] = []
+        want = self.config.lists
+        for analysis, flts, vecs in zip(analyses, filters, vectors, strict=True):
+            flts = flts or SearchFilters()
+            flt = flts.to_filter(workspace)
+            spans.append([])
+            for text, vector in zip([analysis.text, *analysis.parts], vecs, strict=True):
+                dense_at: int | None = None
+                sparse_at: int | None = None
+                if want != "sparse":
+                    dense_at = len(lists)
+                    dense = np.asarray(vector, dtype=np.float32).tolist()
+                    lists.append(ListQuery(dense, DENSE, flt, self.config.candidates))
+                terms = self.sparse.encode_query(text, flts.languages())
+                if want != "dense" and terms.indices:  # a query of stop words only has no BM25 side
+                    sparse_at = len(lists)
+                    lists.append(ListQuery(terms, SPARSE, flt, self.config.candidates))
+                spans[-1].append((dense_at, sparse_at))
+        # nothing indexed yet: empty lists, not an error
+        results = self._run(lists) if self._alias_exists() else [[] for _ in lists]
+        pools = [
+            Pool.build([(list_at(results, d), list_at(results, s)) for d, s in span], vecs)
+            for span, vecs in zip(spans, vectors, strict=True)
+        ]
+        if headings:  # every candidate's heading (the fitting replays the stages on these pools)
+            known = self._heading_vectors(set().union(*(pool.headings() for pool in pools)))
+            pools = [pool.with_headings(known) for pool in pools]
+        return pools
+
+    def _heading_vectors(self, headings: set[str]) -> dict[str, np.ndarray]:
+        """Vectors of candidates' headings, embedded once per process (LRU of ``HEADING_CACHE``)."""
+        cache = self._headings
+        with self._headings_lock:  # searches run in several threads (the HTTP API)
+            missing = sorted(h for h in headings if h and h not in cache)
+        embedded = list(self.embedder.embed_queries(missing)) if missing else []
+        with self._headings_lock:
+            found = {h: cache[h] for h in headings if h in cache}
+            found |= {text: np.asarray(v, dtype=np.float32) for text, v in zip(missing, embedded, strict=True)}
+            for text, vector in found.items():
+                cache[text] = vector
+                cache.move_to_end(text)
+            while len(cache) > HEADING_CACHE:
+                cache.popitem(last=False)
+        return found
+
+    def rank(self, pool: Pool, top_k: int, per_document: int, params: RankParams | None = None) -> list[Hit]:
+        """The stages after the candidates: fusion, sub-query combination, diversification, cap."""
+        p = params or self.params
+        if self.config.lists != "both":  # one list: its own order (RRF over a single list)
+            p = p.model_copy(update={"fusion": "rrf", "heading_weight": 0.0})
+        scored = pool.scored if p.split else pool.scored[:1]
+        if p.heading_weight > 0 and not pool.has_headings:
+            keys = heading_candidates(scored, p)
+            pool.with_headings(self._heading_vectors({heading_text(pool.payloads[k]) for k in keys}))
+            scored = pool.scored if p.split else pool.scored[:1]
+        rankings = [fuse(items, p) for items in scored]
+        ranked = combine(rankings[0], rankings[1:], p)
+        documents = {key: str((pool.payloads[key]).get("document_id", "")) for key, _ in ranked}
+        chosen = diversify(ranked, documents, penalty=p.diversity, per_document=per_document, top_k=top_k)
+        return [to_hit(pool.payloads[key], score, pool.cosine(key)) for key, score in chosen]
+
+    def _rank(self, pool: Pool, top_k: int, per_document: int, notes: tuple[str, ...]) -> Retrieval:
+        hits = self.rank(pool, top_k, per_document)
+        return Retrieval(hits=hits, documents=len({h.document_id for h in hits}), notes=notes)
+
+    def _run(self, lists: Sequence[ListQuery]) -> list[Sequence[Any]]:
+        """Execute the candidate lists (one batch request); the engine-specific step of a search."""
         requests = [
             models.QueryRequest(
-                prefetch=plan.prefetch,
-                query=models.FusionQuery(fusion=models.Fusion.RRF),
-                limit=plan.limit,
-                # no outer filter: fusion only ranks the prefetched candidates, already filtered (the
-                # workspace included), and in local mode every filter pass is a scan of all points
-                with_payload=True,
-                with_vector=[DENSE],
+                query=q.query, using=q.using, filter=q.filter, limit=q.limit, with_payload=True, with_vector=[DENSE]
             )
-            for plan in plans
+            for q in lists
         ]
         with qdrant_errors("search"):
             return [response.points for response in self.client.query_batch_points(self.alias, requests=requests)]
 
     @staticmethod
     def _check(query: str, top_k: int, per_document: int) -> None:
-        if not query or not query.strip():
+        if not isinstance(query, str) or not query.strip():
             raise InvalidInput("the query is empty; type a question or keywords")
         if not 1 <= top_k <= MAX_TOP_K:
             raise InvalidInput(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}", top_k=top_k)
@@ -240,71 +376,6 @@ class Searcher:
                     self.client.collection_exists(self.alias)
                 )
         return self._ready
-
-    def _plan(
-        self, query: str, vector: np.ndarray, workspace: str, filters: SearchFilters | None, top_k: int
-    ) -> _Plan:
-        filters = filters or SearchFilters()
-        flt = filters.to_filter(workspace)
-        limit = min(max(top_k * OVERFETCH, 20), MAX_TOP_K * OVERFETCH)
-        prefetch_limit = max(limit, MIN_PREFETCH)
-        dense = np.asarray(vector, dtype=np.float32).tolist()
-        sparse = self.sparse.encode_query(query, filters.languages())
-        prefetch = [models.Prefetch(query=dense, using=DENSE, limit=prefetch_limit, filter=flt)]
-        if sparse.indices:  # a query of stop words only has no BM25 side
-            prefetch.append(models.Prefetch(query=sparse, using=SPARSE, limit=prefetch_limit, filter=flt))
-        return _Plan(prefetch=prefetch, filter=flt, limit=limit)
-
-
-class _Plan(NamedTuple):
-    prefetch: list[models.Prefetch]
-    filter: models.Filter
-    limit: int
-
-
-def _cap(
-    points: Sequence[models.ScoredPoint], vector: np.ndarray, top_k: int, per_document: int
-) -> list[Hit]:
-    query = np.asarray(vector, dtype=np.float32)
-    hits: list[Hit] = []
-    taken: dict[str, int] = {}
-    for point in points:
-        payload = point.payload or {}
-        document_id = str(payload.get("document_id", ""))
-        if taken.get(document_id, 0) >= per_document:
-            continue
-        taken[document_id] = taken.get(document_id, 0) + 1
-        hits.append(_hit(payload, point.score, _cosine(query, point.vector)))
-        if len(hits) == top_k:
-            break
-    return hits
-
-
-def _cosine(query: np.ndarray, stored: Any) -> float | None:
-    dense = stored.get(DENSE) if isinstance(stored, dict) else None
-    if dense is None:
-        return None
-    other = np.asarray(dense, dtype=np.float32)
-    norm = float(np.linalg.norm(query) * np.linalg.norm(other))
-    return float(np.dot(query, other) / norm) if norm else 0.0
-
-
-def _hit(payload: dict[str, Any], score: float, dense_score: float | None) -> Hit:
-    return Hit(
-        chunk_id=str(payload["chunk_id"]),
-        document_id=str(payload["document_id"]),
-        source_id=str(payload["source_id"]),
-        title=str(payload.get("title") or ""),
-        uri=payload.get("uri"),
-        section=tuple(payload.get("section") or ()),
-        text=str(payload.get("text") or ""),
-        kind=DocumentKind(payload["kind"]),
-        language=payload.get("language"),
-        topic=tuple(payload.get("topic") or ()),
-        score=float(score),
-        dense_score=dense_score,
-        payload={k: v for k, v in payload.items() if k != "text"},
-    )
 
 
 #: What customer-facing retrieval returns when no kind is asked for: knowledge, not the agent's

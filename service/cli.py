@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
 
 from core.errors import InvalidInput, KnowdeskError, StoreLocked
-from core.models import RunReport, Source, SourceKind
+from core.models import MAX_TOP_K, RunReport, Source, SourceKind
 from core.settings import get_settings
 from service import commands, output
 from service.commands.options import (
@@ -310,7 +310,7 @@ def _run_sync(
 @app.command()
 def retrieve(
     query: Annotated[str | None, typer.Argument(help="The question.")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100)] = 5,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=MAX_TOP_K)] = 5,
     filter_: Annotated[
         list[str] | None,
         typer.Option("--filter", "-f", help="key=value: source_id, kind, language, topic, document_id."),
@@ -338,6 +338,7 @@ def retrieve(
         raise typer.BadParameter("give a non-empty QUERY, e.g. knowdesk retrieve \"how do I reset my password\", "
                                  "or --batch FILE", param_hint="QUERY")
     from retrieval.search import parse_filters
+    from retrieval.stages import query_notes
     from service.running import via_running_server
 
     filters = parse_filters(filter_ or [])
@@ -345,10 +346,13 @@ def retrieve(
         hits = rt.retrieve(query, workspace=ws, filters=filters, top_k=top_k)
     except StoreLocked:
         hits = via_running_server(rt, ws, query, filter_ or [], top_k)
+    notes = query_notes(query, rt.settings.search)
     if as_json:
-        print(json.dumps({"query": query, "hits": output.hits_json(hits)}))
+        print(json.dumps(output.retrieve_json(query, hits, notes)))
     else:
         output.print_hits(out, query, hits)
+        for note in notes:
+            err.print(f"note: {note}")
 
 
 # -- keys -----------------------------------------------------------------------------------------

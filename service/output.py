@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from core.errors import KnowdeskError
-from core.models import Hit, RunReport, Source
+from core.models import MAX_TOP_K, Hit, RunReport, Source
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -57,6 +57,11 @@ def keep_whole(table: Table, *columns: int) -> Table:
 
 def hits_json(hits: list[Hit]) -> list[dict[str, Any]]:
     return [hit(h) | {"rank": i} for i, h in enumerate(hits, 1)]
+
+
+def retrieve_json(query: str, hits: list[Hit], notes: list[str]) -> dict[str, Any]:
+    """The ``retrieve`` answer: the query, how many distinct documents, notes, the ranked hits."""
+    return {"query": query, "documents": len({h.document_id for h in hits}), "notes": notes, "hits": hits_json(hits)}
 
 
 def print_hits(console: Console, query: str, hits: list[Hit]) -> None:
@@ -154,6 +159,8 @@ def run_batch(rt: Runtime, workspace: str, path: Path,
     """Answer every line of a JSONL file, one JSON line out per line in; returns the error count.
 
     ``search`` answers a batch of (query, filters, top_k) (default: this process's searcher)."""
+    from retrieval.stages import query_notes
+
     if search is None:
         def search(queries: Sequence[tuple[str, Any, int]]) -> list[list[Hit]]:
             return rt.retrieve_many(list(queries), workspace=workspace)
@@ -178,7 +185,8 @@ def run_batch(rt: Runtime, workspace: str, path: Path,
                 errors += 1
                 print(json.dumps(item))
             else:
-                print(json.dumps({"line": n, "query": item[0], "hits": hits_json(next(results))}))
+                notes = query_notes(item[0], rt.settings.search)
+                print(json.dumps({"line": n} | retrieve_json(item[0], next(results), notes)))
         sys.stdout.flush()
     return errors
 
@@ -191,8 +199,8 @@ def _batch_line(n: int, line: str) -> tuple[str, Any, int] | dict[str, Any]:
         if not isinstance(obj, dict) or not isinstance(obj.get("query"), str) or not obj["query"].strip():
             raise ValueError('each line needs {"query": "...", "top_k": N?, "filters": {...}?}')
         top_k = obj.get("top_k", 5)
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= 100:
-            raise ValueError("top_k must be an integer from 1 to 100")
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
+            raise ValueError(f"top_k must be an integer from 1 to {MAX_TOP_K}")
         unknown = set(obj) - {"query", "top_k", "filters"}
         if unknown:
             raise ValueError(f"unknown keys {sorted(unknown)}")

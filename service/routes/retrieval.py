@@ -7,7 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.models import MAX_TOP_K
 from retrieval.search import parse_filters
+from retrieval.stages import query_notes
 from service import output
 from service.deps import Reader, RuntimeDep
 from service.routing import KeyedRoute
@@ -19,15 +21,16 @@ router = APIRouter(prefix="/v1", tags=["retrieval"], route_class=KeyedRoute)
 class RetrieveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=1, max_length=4000)
-    top_k: int = Field(default=5, ge=1, le=100)
+    #: Longer than ``KNOWDESK_SEARCH__MAX_QUERY_CHARS`` (10,000): answered from its first part, with a note.
+    query: str = Field(min_length=1, max_length=1_000_000)
+    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K)
     per_document: int = Field(default=2, ge=1, le=100)
     filters: dict[str, str | list[str]] = Field(default_factory=dict)
 
 
 @router.post("/retrieve", response_model=HitsPublic)
 def retrieve(body: RetrieveRequest, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
-    """Cited passages for a query: `{"query", "hits": [{rank, score, title, uri, section, text, ...}]}`."""
+    """Cited passages: `{"query", "documents", "notes", "hits": [{rank, score, title, uri, section, text, ...}]}`."""
     hits = rt.retrieve(
         body.query,
         workspace=caller.workspace,
@@ -35,4 +38,4 @@ def retrieve(body: RetrieveRequest, caller: Reader, rt: RuntimeDep) -> dict[str,
         top_k=body.top_k,
         per_document=body.per_document,
     )
-    return {"query": body.query, "hits": output.hits_json(hits)}
+    return output.retrieve_json(body.query, hits, query_notes(body.query, rt.settings.search))

@@ -72,6 +72,10 @@ class HitsPublic(Public):
     """A query and its passages, best first."""
 
     query: str
+    documents: int | None = None
+    """How many distinct documents the hits come from."""
+    notes: list[str] | None = None
+    """What was done to the query (for example: cut to its first 10,000 characters)."""
     hits: list[HitPublic]
 
 

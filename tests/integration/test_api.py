@@ -58,6 +58,17 @@ def test_workspace_a_key_cannot_retrieve_workspace_b_content(api: tuple[TestClie
     hits = r.json()["hits"]
     assert hits[0]["title"] == "Espresso calibration" and hits[0]["rank"] == 1
     assert hits[0]["uri"].endswith("/a/doc.md") and "setting 7" in hits[0]["text"]
+    assert r.json()["documents"] == 1 and r.json()["notes"] == []
+
+    # bad input: a long query is answered from its first part with a note; blank and top_k out of 1..200 are 422
+    r = client.post("/v1/retrieve", headers=auth(key_a), json={"query": "espresso grinder setting " + "x " * 6000})
+    assert r.status_code == 200 and r.json()["hits"][0]["title"] == "Espresso calibration"
+    assert "answered from its first" in r.json()["notes"][0]
+    r = client.post("/v1/retrieve", headers=auth(key_a), json={"query": " \n "})
+    assert r.status_code == 422 and "query is empty" in r.json()["message"]
+    r = client.post("/v1/retrieve", headers=auth(key_a), json={"query": "espresso", "top_k": 201})
+    assert r.status_code == 422 and {p["field"] for p in r.json()["problems"]} == {"top_k"}
+    assert client.post("/v1/retrieve", headers=auth(key_a), json={"query": "espresso", "top_k": 200}).status_code == 200
 
     # the same source name in two workspaces stays two sources
     assert [s["name"] for s in client.get("/v1/sources", headers=auth(key_a)).json()["sources"]] == ["docs"]

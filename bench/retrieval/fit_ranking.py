@@ -1,0 +1,235 @@
+"""Fit the search stages' numbers on the dev sets' FIT split: ``python -m bench.retrieval.fit_ranking
+[--sets a,b] [--cache DIR] [--write]``.
+
+For every set, the fit questions' candidates (a dense and a BM25 list for the question and each of
+its sentences, ``SearchSettings.candidates`` deep) are fetched once through knowdesk's own searcher;
+then the stages after them (``Searcher.rank``: fusion, sentence combination, diversification, the
+per-document cap) are replayed for each candidate value, and scored with the harness's metrics.
+
+Objective, so that no set and no query type dominates: the mean over sets of the mean over the
+set's query types of original -> (hit@1 + hit@5) / 2, paraphrase -> hit@5, multi -> recall@10.
+Search: coordinate ascent over a grid (fusion kind, dense weight, diversity, the sentence
+combination's weight and constant), two rounds; a value is taken only when it gains ``MIN_GAIN``.
+``--write`` stores the values in ``retrieval/fitted/fusion.json`` with the objective before/after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import pickle
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.retrieval import knowdesk
+from bench.retrieval.__main__ import CACHE
+from bench.retrieval.configs import Config
+from bench.retrieval.metrics import score
+from bench.retrieval.sets import DevSet, Question, discover, ensure_package
+
+FITTED = Path(__file__).resolve().parents[2] / "retrieval" / "fitted" / "fusion.json"
+GRID: dict[str, list[Any]] = {
+    "fusion": ["weighted", "rrf"],
+    "dense_weight": [round(0.05 * i, 2) for i in range(21)],
+    "rrf_k": [2.0, 10.0, 30.0, 60.0],
+    "heading_weight": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+    "diversity": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5],
+    "split_weight": [0.0, 0.25, 0.5, 0.75, 1.0, 1.5],
+    "split_k": [5.0, 10.0, 30.0, 60.0],
+}
+OBJECTIVE = {"original": ("hit@1", "hit@5"), "paraphrase": ("hit@5",), "multi": ("recall@10",)}
+BATCH = 16
+#: A value replaces the current one only when the objective gains at least this much (~one question in
+#: 200): a stage earns its place by more than noise, and the bundled evaluation set is not tuned against.
+MIN_GAIN = 0.005
+
+
+class Prepared:
+    """One set's fit questions with their candidate pools and the units their hits map to."""
+
+    def __init__(self, dev: DevSet, questions: list[Question], pools: list[Any], units: dict[str, Any],
+                 searcher: Any) -> None:
+        self.dev, self.questions, self.pools, self.units, self.searcher = dev, questions, pools, units, searcher
+
+    def metrics(self, params: Any, lists: str = "both", per_document: int = 2) -> dict[str, dict[str, float]]:
+        """Mean metrics per query type with these ranking parameters (``lists``: keep one list only,
+        ranked in its own order, as ``KNOWDESK_SEARCH__LISTS`` does)."""
+        rows: dict[str, list[dict[str, float]]] = {}
+        for q, pool in zip(self.questions, self.pools, strict=True):
+            if lists != "both":
+                pool = one_list(pool, lists)
+                params = params.model_copy(update={"fusion": "rrf", "heading_weight": 0.0})
+            hits = self.searcher.rank(pool, knowdesk.TOP_K, per_document, params)
+            rows.setdefault(q.type, []).append(score(q, [self.units[h.chunk_id] for h in hits
+                                                         if h.chunk_id in self.units]))
+        return {t: {m: sum(r[m] for r in rs) / len(rs) for m in rs[0]} | {"n": len(rs)} for t, rs in rows.items()}
+
+
+def one_list(pool: Any, lists: str) -> Any:
+    """The pool as if only the dense (or only the BM25) list had been fetched."""
+    keep = (lambda c: c.dense_rank is not None) if lists == "dense" else (lambda c: c.sparse_rank is not None)
+    kept = type(pool)(pool.payloads, pool.vectors, [[c for c in items if keep(c)] for items in pool.scored],
+                      pool.queries)
+    kept.has_headings = pool.has_headings
+    return kept
+
+
+def objective(by_type: dict[str, dict[str, float]]) -> float:
+    parts = [sum(by_type[t][m] for m in ms) / len(ms) for t, ms in OBJECTIVE.items() if t in by_type]
+    return sum(parts) / len(parts) if parts else 0.0
+
+
+def prepare(dev: DevSet, cache: Path, split: str = "fit") -> tuple[Prepared, Any]:
+    from retrieval.search import knowledge_by_default
+    from retrieval.stages import analyze
+
+    ensure_package(dev)
+    home, _ = knowdesk.ingest(dev, Config(name="knowdesk"), cache, fresh=False)
+    rt = knowdesk.open_runtime(home, {"KNOWDESK_SEARCH__SPLIT": "true"})
+    questions = [q for q in dev.questions if q.split == split]
+    searcher, config = rt.searcher, rt.settings.search
+    units = {u.chunk_id: u for u in knowdesk.indexed_units(rt)}
+    # the candidates depend on the index, the questions and the candidate settings only: kept beside the index
+    key = hashlib.sha1(json.dumps([[q.id, q.question] for q in questions] + [config.model_dump()],
+                                  sort_keys=True).encode()).hexdigest()[:12]
+    saved = home / f"fit-ranking-pools-h-{split}-{key}.pkl"
+    if saved.is_file():
+        pools: list[Any] = pickle.loads(saved.read_bytes())
+        for pool in pools:
+            pool.has_headings = True  # computed with headings=True below
+    else:
+        pools = []
+        for start in range(0, len(questions), BATCH):
+            part = questions[start:start + BATCH]
+            analyses = [analyze(q.question, max_chars=config.max_query_chars, split=True,
+                                min_sentences=config.split_min_sentences) for q in part]
+            pools += searcher.candidates(analyses, [knowledge_by_default(None)] * len(part), knowdesk.WORKSPACE,
+                                         headings=True)
+        saved.write_bytes(pickle.dumps(pools))
+    print(f"{dev.name}: {len(questions)} {split} questions, {len(units)} chunks", flush=True)
+    return Prepared(dev, questions, pools, units, searcher), rt
+
+
+def evaluate(prepared: Sequence[Prepared], params: Any, per_document: int = 2) -> tuple[float, dict[str, Any]]:
+    per_set = {p.dev.name: p.metrics(params, per_document=per_document) for p in prepared}
+    return sum(objective(m) for m in per_set.values()) / len(per_set), per_set
+
+
+def ascend(prepared: Sequence[Prepared], start: Any, rounds: int = 2,
+           log: Callable[[str], None] = print) -> tuple[Any, float]:
+    best, best_value = start, evaluate(prepared, start)[0]
+    for _ in range(rounds):
+        for name, values in GRID.items():
+            for value in values:
+                candidate = best.model_copy(update={name: value})
+                got = evaluate(prepared, candidate)[0]
+                if got > best_value + MIN_GAIN:
+                    best, best_value = candidate, got
+            log(f"  {name} -> {getattr(best, name)} (objective {best_value:.4f})")
+    return best, best_value
+
+
+def main(argv: list[str] | None = None) -> int:
+    from retrieval.stages import RankParams
+
+    parser = argparse.ArgumentParser(prog="python -m bench.retrieval.fit_ranking", description=__doc__)
+    parser.add_argument("--sets", help="comma-separated set names (default: every set present)")
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--write", action="store_true", help=f"store the fitted values in {FITTED}")
+    parser.add_argument("--ablation", choices=("fit", "test"),
+                        help="instead of fitting: each stage's contribution on this split, with the fitted values")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    sets = discover([s.strip() for s in args.sets.split(",")] if args.sets else None)
+    if args.ablation:
+        return ablation(sets, args.cache, args.ablation)
+    prepared, runtimes = [], []
+    try:
+        for dev in sets:
+            p, rt = prepare(dev, args.cache)
+            prepared.append(p)
+            runtimes.append(rt)
+        before = RankParams(fusion="rrf", dense_weight=0.5, rrf_k=2.0, split=False, diversity=0.0)
+        before_value, before_sets = evaluate(prepared, before)
+        start = RankParams(fusion="weighted", dense_weight=0.5, split=True, split_weight=0.0, diversity=0.0)
+        fitted, value = ascend(prepared, start)
+        _, after_sets = evaluate(prepared, fitted)
+        # what the per-document cap (retrieve's per_document, 2 by default) costs with the fitted values
+        caps = {cap: round(evaluate(prepared, fitted, cap)[0], 4) for cap in (1, 2, 3, 5, 10)}
+    finally:
+        for rt in runtimes:
+            knowdesk.close(rt)
+    report = {
+        "values": {k: getattr(fitted, k) for k in GRID},
+        "objective": {"before (rrf, no split, no diversity)": round(before_value, 4), "fitted": round(value, 4)},
+        "per_set": {name: {"before": before_sets[name], "fitted": after_sets[name]} for name in after_sets},
+        "fit_questions": {p.dev.name: len(p.questions) for p in prepared},
+        "objective_by_per_document_cap": caps,
+        "procedure": "bench/retrieval/fit_ranking.py: coordinate ascent over GRID, 2 rounds, fit split only; "
+                     "objective = mean over sets of mean over types (original (hit@1+hit@5)/2, paraphrase "
+                     "hit@5, multi recall@10)",
+        "fitted_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ"),
+    }
+    print(json.dumps(report, indent=2, default=lambda o: round(o, 4) if isinstance(o, float) else str(o)))
+    if args.write:
+        FITTED.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"saved {FITTED}")
+    return 0
+
+
+def variants() -> dict[str, tuple[Any, str]]:
+    """The ablation rows: (ranking parameters, lists), each adding one stage to the one before."""
+    from core.settings import SearchSettings
+    from retrieval.stages import RankParams
+
+    fitted = RankParams.from_settings(SearchSettings())
+    rrf = fitted.model_copy(update={"fusion": "rrf", "dense_weight": 0.5, "rrf_k": 2.0, "split": False,
+                                    "diversity": 0.0, "heading_weight": 0.0})
+    weighted = fitted.model_copy(update={"fusion": "weighted", "split": False, "diversity": 0.0,
+                                         "heading_weight": 0.0})
+    return {
+        "dense only": (rrf, "dense"),
+        "sparse only": (rrf, "sparse"),
+        "hybrid rrf (before)": (rrf, "both"),
+        "hybrid weighted": (weighted, "both"),
+        "hybrid fitted fusion": (fitted.model_copy(update={"split": False, "diversity": 0.0, "heading_weight": 0.0}),
+                                 "both"),
+        "fitted fusion + headings": (fitted.model_copy(update={"split": False, "diversity": 0.0}), "both"),
+        "rrf + split": (rrf.model_copy(update={"split": True}), "both"),
+        "fitted fusion + split": (fitted.model_copy(update={"split": True, "diversity": 0.0}), "both"),
+        "fitted fusion + diversify": (
+            fitted.model_copy(update={"split": False, "diversity": max(fitted.diversity, 0.2)}), "both"),
+        "knowdesk (fitted, all stages)": (fitted, "both"),
+    }
+
+
+def ablation(sets: Sequence[DevSet], cache: Path, split: str) -> int:
+    """Every variant's metrics per set and query type on ``split`` (same candidates for all rows)."""
+    from bench.common import save
+
+    rows: dict[str, Any] = {}
+    lines = [f"Split: {split}.", "", "| set | type | n | variant | hit@1 | hit@5 | MRR@10 | recall@10 |",
+             "|" + "---|" * 8]
+    for dev in sets:
+        prepared, rt = prepare(dev, cache, split)
+        try:
+            rows[dev.name] = {name: prepared.metrics(params, lists) for name, (params, lists) in variants().items()}
+        finally:
+            knowdesk.close(rt)
+        for qtype in ("original", "paraphrase", "multi"):
+            for name, by_type in rows[dev.name].items():
+                if qtype in by_type:
+                    m = by_type[qtype]
+                    lines.append(f"| {dev.name} | {qtype} | {m['n']} | {name} | {m['hit@1']:.2f} | {m['hit@5']:.2f} "
+                                 f"| {m['mrr@10']:.2f} | {m['recall@10']:.2f} |")
+    print("\n".join(lines))
+    path = save(f"retrieval_ablation_{split}", {"split": split, "sets": rows, "table": "\n".join(lines)})
+    print(f"saved {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

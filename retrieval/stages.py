@@ -1,0 +1,266 @@
+"""The search pipeline's stages as plain functions over candidates (no Qdrant, no model).
+
+    analyze (long-query cut, sentence split) -> [candidates: dense + BM25 lists per (sub-)query,
+    fetched by ``Searcher``] -> fuse (second stage: weighted or RRF) -> combine the sub-queries'
+    rankings -> diversify over documents (with the per-document cap) -> hits
+
+Every stage is switchable through ``core.settings.SearchSettings``; the values not set there come
+from ``retrieval/fitted/fusion.json``, written by ``bench/retrieval/fit_ranking.py`` on the dev
+sets' fit split.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Literal, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.settings import SearchSettings
+
+logger = logging.getLogger(__name__)
+
+#: Qdrant's default RRF constant, so ``fusion=rrf`` ranks as the fused Qdrant query did.
+RRF_K = 2
+#: Most sentences of a long question searched on their own (the first ones; the rest only in the whole).
+MAX_PARTS = 8
+#: Candidates (per (sub-)query, best first) whose headings the second look compares with the query.
+HEADING_DEPTH = 30
+#: A sentence shorter than this (in words) is joined to the next one: "Hi." is not a need.
+MIN_PART_WORDS = 4
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|\s*\n\s*\n?\s*")
+_WORD = re.compile(r"\w+")
+
+
+class RankParams(BaseModel):
+    """The second stage's and the later stages' numbers (fitted, or set by settings).
+
+    Example::
+
+        RankParams(fusion="weighted", dense_weight=0.6, split=True, split_min_sentences=3,
+                   split_weight=0.5, split_k=10, diversity=0.3)
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fusion: Literal["rrf", "weighted"] = "weighted"
+    dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    rrf_k: float = Field(default=RRF_K, gt=0.0)
+    heading_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    split: bool = True
+    split_min_sentences: int = Field(default=3, ge=2)
+    split_weight: float = Field(default=0.5, ge=0.0)
+    split_k: float = Field(default=10.0, gt=0.0)
+    diversity: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @classmethod
+    def from_settings(cls, settings: SearchSettings) -> RankParams:
+        """The settings' values, and the fitted ones where a setting is left unset."""
+        fitted = fitted_values()
+        fusion = settings.fusion or fitted.get("fusion", "weighted")
+        split_weight = _pick(settings.split_weight, fitted, "split_weight", 0.5)
+        return cls(
+            fusion="rrf" if fusion == "rrf" else "weighted",
+            dense_weight=_pick(settings.dense_weight, fitted, "dense_weight", 0.5),
+            # a split whose sentences weigh nothing would only cost their searches
+            split=settings.split and split_weight > 0,
+            split_min_sentences=settings.split_min_sentences,
+            split_weight=split_weight,
+            split_k=_pick(None, fitted, "split_k", 10.0),
+            rrf_k=_pick(None, fitted, "rrf_k", RRF_K),
+            heading_weight=_pick(settings.heading_weight, fitted, "heading_weight", 0.0),
+            diversity=_pick(settings.diversity, fitted, "diversity", 0.0),
+        )
+
+
+def _pick(value: float | None, fitted: Mapping[str, object], key: str, default: float) -> float:
+    if value is not None:
+        return value
+    found = fitted.get(key, default)
+    return float(found) if isinstance(found, int | float) else default
+
+
+@functools.lru_cache(maxsize=1)
+def fitted_values() -> dict[str, object]:
+    """``retrieval/fitted/fusion.json``'s ``values`` (empty when the file is missing)."""
+    try:
+        raw = resources.files("retrieval.fitted").joinpath("fusion.json").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        logger.warning("retrieval/fitted/fusion.json is missing; using built-in ranking defaults")
+        return {}
+    values = json.loads(raw).get("values", {})
+    return dict(values) if isinstance(values, dict) else {}
+
+
+# -- query analysis ---------------------------------------------------------------------------------
+class QueryAnalysis(BaseModel):
+    """What the search runs for one query: the (possibly cut) text, its sentences, and notes.
+
+    ``parts`` is empty unless the question is long enough to be searched sentence by sentence.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    parts: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+def analyze(query: str, *, max_chars: int, split: bool, min_sentences: int) -> QueryAnalysis:
+    """Cut a query longer than ``max_chars`` at a word boundary (noted), and split a question of
+    at least ``min_sentences`` sentences into them (at most ``MAX_PARTS``)."""
+    text = query.strip()
+    notes: list[str] = []
+    if len(text) > max_chars:
+        cut = text[:max_chars]
+        space = cut.rfind(" ")
+        text = (cut[:space] if space > max_chars // 2 else cut).rstrip()
+        notes.append(f"the query has {len(query)} characters; it was answered from its first {len(text)}")
+    parts = sentences(text) if split else []
+    if len(parts) < min_sentences:
+        parts = []
+    return QueryAnalysis(text=text, parts=tuple(parts[:MAX_PARTS]), notes=tuple(notes))
+
+
+def query_notes(query: str, settings: SearchSettings) -> list[str]:
+    """What the search will note about ``query`` (a cut to its first part), for callers that
+    render the answer (CLI and HTTP JSON ``notes``)."""
+    return list(analyze(query, max_chars=settings.max_query_chars, split=False, min_sentences=2).notes)
+
+
+def sentences(text: str) -> list[str]:
+    """The text's sentences (and paragraphs), a short one joined to the next."""
+    out: list[str] = []
+    pending = ""
+    for piece in _SENTENCE_END.split(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        pending = f"{pending} {piece}".strip()
+        if len(_WORD.findall(pending)) >= MIN_PART_WORDS:
+            out.append(pending)
+            pending = ""
+    if pending:
+        if out:
+            out[-1] = f"{out[-1]} {pending}"
+        else:
+            out.append(pending)
+    return out
+
+
+# -- second stage -----------------------------------------------------------------------------------
+class Scored(NamedTuple):
+    """One candidate of one (sub-)query: its cosine, its BM25 score (0 when BM25 did not list it),
+    its 0-based rank in each list (None when absent) and its heading's cosine."""
+
+    key: str
+    dense: float
+    sparse: float
+    dense_rank: int | None
+    sparse_rank: int | None
+    #: cosine of the (sub-)query with the chunk's heading (title and section path) alone
+    heading: float = 0.0
+
+
+Ranking = list[tuple[str, float]]
+
+
+def fuse(items: Sequence[Scored], params: RankParams) -> Ranking:
+    """One (sub-)query's candidates ranked by the fusion of its dense and BM25 lists.
+
+    ``weighted``: ``w * d + (1 - w) * s`` where ``d`` is the cosine min-max normalized over the
+    candidates and ``s`` the BM25 score divided by the best one (scores of a keyword-less query
+    are dense only). ``rrf``: ``2 * (w / (k + dense rank) + (1 - w) / (k + BM25 rank))`` (0-based
+    ranks, as Qdrant's; an absent rank adds nothing): with ``w = 0.5`` and ``k = RRF_K``, Qdrant's own RRF.
+    With ``heading_weight = h > 0`` the best ``HEADING_DEPTH`` are looked at again: the score becomes
+    ``(1 - h) * score + h * heading`` where ``heading`` is the heading cosine's RRF term (its rank
+    among those) or its min-max value (0 below them, so they keep their order).
+    """
+    if not items:
+        return []
+    if params.fusion == "rrf":
+        w, k = params.dense_weight, params.rrf_k
+        scores = [
+            2 * sum(weight / (k + rank)
+                    for weight, rank in ((w, c.dense_rank), (1 - w, c.sparse_rank)) if rank is not None)
+            for c in items
+        ]
+    else:
+        low = min(c.dense for c in items)
+        spread = max(c.dense for c in items) - low
+        best = max(c.sparse for c in items)
+        w = params.dense_weight if best > 0 else 1.0
+        scores = [
+            w * ((c.dense - low) / spread if spread > 0 else 1.0) + (1 - w) * (c.sparse / best if best > 0 else 0.0)
+            for c in items
+        ]
+    h = params.heading_weight
+    if h > 0:  # the second look, at the best HEADING_DEPTH only: their headings' similarity
+        looked = sorted(range(len(items)), key=lambda i: -scores[i])[:HEADING_DEPTH]
+        by_heading = sorted(looked, key=lambda i: -items[i].heading)
+        if params.fusion == "rrf":
+            extra = {i: 2.0 / (params.rrf_k + rank + 1) for rank, i in enumerate(by_heading)}
+        else:
+            top, bottom = items[by_heading[0]].heading, items[by_heading[-1]].heading
+            extra = {i: (items[i].heading - bottom) / (top - bottom) if top > bottom else 1.0 for i in by_heading}
+        scores = [(1 - h) * score + h * extra.get(i, 0.0) for i, score in enumerate(scores)]
+    ranked = sorted(zip((c.key for c in items), scores, strict=True), key=lambda kv: -kv[1])
+    return ranked
+
+
+def heading_candidates(scored: Sequence[Sequence[Scored]], params: RankParams) -> set[str]:
+    """The candidates whose heading the second look needs: each (sub-)query's best ``HEADING_DEPTH``."""
+    first = params.model_copy(update={"heading_weight": 0.0})
+    return {key for items in scored for key, _ in fuse(items, first)[:HEADING_DEPTH]}
+
+
+def combine(whole: Ranking, parts: Sequence[Ranking], params: RankParams) -> Ranking:
+    """The whole question's ranking fused with its sentences' (weighted RRF, whole = weight 1).
+
+    Scores stay on the whole query's scale for its own candidates' order: a chunk's score is
+    the RRF sum, so a chunk only one sentence finds can still enter the top results.
+    """
+    if not parts or params.split_weight == 0:
+        return whole
+    k = params.split_k
+    total: dict[str, float] = {}
+    for weight, ranking in [(1.0, whole), *((params.split_weight, p) for p in parts)]:
+        for rank, (key, _) in enumerate(ranking):
+            total[key] = total.get(key, 0.0) + weight / (k + rank + 1)
+    return sorted(total.items(), key=lambda kv: -kv[1])
+
+
+def diversify(
+    ranked: Ranking, documents: Mapping[str, str], *, penalty: float, per_document: int, top_k: int
+) -> Ranking:
+    """The ``top_k`` best after demoting each further chunk of an already chosen document by
+    ``(1 - penalty)`` per chunk chosen before it, and at most ``per_document`` chunks a document.
+
+    With ``penalty=0`` this is the plain per-document cap over the ranking's order.
+    """
+    taken: dict[str, int] = {}
+    chosen: Ranking = []
+    pool = list(ranked)
+    while pool and len(chosen) < top_k:
+        best_i, best_score = -1, float("-inf")
+        for i, (key, score) in enumerate(pool):
+            n = taken.get(documents[key], 0)
+            if n >= per_document:
+                continue
+            adjusted = score * (1.0 - penalty) ** n if score >= 0 else score
+            if adjusted > best_score:
+                best_i, best_score = i, adjusted
+            if penalty == 0 or n == 0:
+                break  # the pool is in score order: nothing later can beat an undemoted candidate
+        if best_i < 0:
+            break
+        key, _ = pool.pop(best_i)
+        taken[documents[key]] = taken.get(documents[key], 0) + 1
+        chosen.append((key, best_score))
+    return chosen

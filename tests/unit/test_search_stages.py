@@ -1,0 +1,166 @@
+"""The search pipeline's stages: pure functions, then their plumbing through ``Searcher`` with a
+hash embedder on in-memory Qdrant (plumbing only: quality is measured in bench/retrieval)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from qdrant_client import QdrantClient
+
+from core.errors import InvalidInput
+from core.models import Chunk, Document, DocumentKind
+from core.settings import SearchSettings
+from retrieval.index import QdrantIndex
+from retrieval.search import MAX_TOP_K, Searcher
+from retrieval.sparse import BM25Encoder
+from retrieval.stages import RankParams, Scored, analyze, combine, diversify, fitted_values, fuse, sentences
+from tests.fakes import HashEmbedder
+
+WEIGHTED = RankParams(fusion="weighted", dense_weight=0.5, diversity=0.0)
+
+
+def test_long_query_is_cut_at_a_word_with_a_note() -> None:
+    query = "word " * 3000
+    analysis = analyze(query, max_chars=10_000, split=False, min_sentences=3)
+    assert len(analysis.text) <= 10_000 and analysis.text.endswith("word")
+    assert analysis.notes and "15000 characters" in analysis.notes[0]
+    assert analyze("short one", max_chars=10_000, split=False, min_sentences=3).notes == ()
+
+
+def test_long_questions_split_into_sentences_short_ones_do_not() -> None:
+    text = ("Hi. My laptop will not boot after the upgrade to the new release. I also cannot find where the "
+            "mirrors are configured! And how do I report this bug to the developers?")
+    assert sentences(text) == [
+        "Hi. My laptop will not boot after the upgrade to the new release.",
+        "I also cannot find where the mirrors are configured!",
+        "And how do I report this bug to the developers?",
+    ]
+    assert len(analyze(text, max_chars=10_000, split=True, min_sentences=3).parts) == 3
+    assert analyze(text, max_chars=10_000, split=True, min_sentences=4).parts == ()
+    assert analyze(text, max_chars=10_000, split=False, min_sentences=3).parts == ()
+
+
+def test_weighted_fusion_follows_the_weight() -> None:
+    items = [Scored("semantic", 0.9, 0.0, 0, None), Scored("keyword", 0.3, 12.0, 5, 0),
+             Scored("both", 0.7, 8.0, 2, 1)]
+    assert fuse(items, WEIGHTED.model_copy(update={"dense_weight": 1.0}))[0][0] == "semantic"
+    assert fuse(items, WEIGHTED.model_copy(update={"dense_weight": 0.0}))[0][0] == "keyword"
+    ranked = dict(fuse(items, WEIGHTED))  # cosine min-max normalized, BM25 over the best one
+    assert ranked == pytest.approx({"both": 2 / 3, "semantic": 0.5, "keyword": 0.5})
+    # a query without keywords (no BM25 list) ranks by the dense side alone
+    dense_only = [Scored("a", 0.2, 0.0, 1, None), Scored("b", 0.7, 0.0, 0, None)]
+    assert fuse(dense_only, WEIGHTED)[0][0] == "b"
+
+
+def test_rrf_fusion_uses_ranks_only() -> None:
+    items = [Scored("a", 0.9, 1.0, 0, 3), Scored("b", 0.1, 9.0, 1, 0)]
+    ranked = dict(fuse(items, RankParams(fusion="rrf", dense_weight=0.5, rrf_k=2)))
+    assert ranked["a"] == pytest.approx(1 / 2 + 1 / 5) and ranked["b"] == pytest.approx(1 / 3 + 1 / 2)
+
+
+def test_combine_lets_a_sentence_bring_in_its_own_chunk() -> None:
+    whole = [("w1", 1.0), ("w2", 0.9), ("w3", 0.8), ("w4", 0.7)]
+    part = [("only-part", 1.0), ("w3", 0.5)]
+    combined = [k for k, _ in combine(whole, [part], RankParams(split_weight=1.0, split_k=10))]
+    assert combined.index("only-part") < combined.index("w4")
+    assert combine(whole, [part], RankParams(split_weight=0.0)) == whole
+
+
+def test_diversify_demotes_a_documents_further_chunks_and_caps() -> None:
+    ranked = [("a#0", 1.0), ("a#1", 0.99), ("a#2", 0.98), ("b#0", 0.9), ("c#0", 0.5)]
+    docs = {k: k.split("#")[0] for k, _ in ranked}
+    plain = diversify(ranked, docs, penalty=0.0, per_document=2, top_k=4)
+    assert [k for k, _ in plain] == ["a#0", "a#1", "b#0", "c#0"]
+    spread = diversify(ranked, docs, penalty=0.2, per_document=2, top_k=4)
+    assert [k for k, _ in spread] == ["a#0", "b#0", "a#1", "c#0"]
+    assert spread[2][1] == pytest.approx(0.99 * 0.8)
+    assert [k for k, _ in diversify(ranked, docs, penalty=0.5, per_document=1, top_k=10)] == ["a#0", "b#0", "c#0"]
+
+
+def test_params_take_settings_over_fitted_values() -> None:
+    fitted = fitted_values()
+    assert {"dense_weight", "split_weight", "diversity"} <= set(fitted)
+    params = RankParams.from_settings(SearchSettings())
+    assert params.dense_weight == pytest.approx(float(fitted["dense_weight"]))  # type: ignore[arg-type]
+    assert RankParams.from_settings(SearchSettings(dense_weight=0.9, diversity=0.0)).dense_weight == 0.9
+
+
+# -- through the Searcher -------------------------------------------------------------------------
+@pytest.fixture
+def searcher() -> Iterator[Searcher]:
+    client = QdrantClient(location=":memory:")
+    embedder = HashEmbedder()
+    index = QdrantIndex(client=client, alias="kd", model_id="hash", dimension=embedder.dimension,
+                        chunker_version="t", sparse=BM25Encoder())
+    index.ensure_collection()
+    for name, texts in {
+        "printer": ["printer paper jam clearing", "printer paper jam clearing steps", "printer paper jam again"],
+        "wifi": ["wifi password reset router", "wifi drops every hour"],
+        "billing": ["invoice address change billing", "refund of a double charge"],
+    }.items():
+        doc = Document(workspace="w", source_id="kb", native_id=name, title=name, kind=DocumentKind.ARTICLE)
+        chunks = [Chunk(document_id=doc.id, index=i, text=t, embed_text=t, token_count=4) for i, t in enumerate(texts)]
+        index.replace_document(doc, chunks, embedder.embed_documents(texts))
+    yield Searcher(client=client, alias="kd", embedder=embedder, sparse=BM25Encoder(),
+                   config=SearchSettings(diversity=0.5))
+    client.close()
+
+
+def test_retrieve_reports_distinct_documents_and_diversifies(searcher: Searcher) -> None:
+    result = searcher.retrieve("printer paper jam wifi", workspace="w", top_k=3, per_document=3)
+    assert result.documents == len({h.document_id for h in result.hits}) >= 2
+    assert result.hits[0].document_id == "kb:printer" and result.hits[1].document_id != "kb:printer"
+
+
+def test_multi_need_question_reaches_each_need(searcher: Searcher) -> None:
+    question = ("My printer shows a paper jam every morning. Also the wifi drops every hour at home. "
+                "And I was charged twice, so I want a refund of the double charge.")
+    hits = searcher.search(question, workspace="w", top_k=5, per_document=1)
+    assert {h.document_id for h in hits} == {"kb:printer", "kb:wifi", "kb:billing"}
+
+
+def test_one_list_settings(searcher: Searcher) -> None:
+    for lists in ("dense", "sparse"):
+        one = Searcher(client=searcher.client, alias="kd", embedder=searcher.embedder, sparse=BM25Encoder(),
+                       config=SearchSettings(lists=lists))
+        assert one.search("wifi password", workspace="w")[0].document_id == "kb:wifi"
+
+
+def test_long_query_is_answered_with_a_note(searcher: Searcher) -> None:
+    result = searcher.retrieve("wifi password " + "x" * 20_000, workspace="w")
+    assert result.hits and result.notes and "answered from its first" in result.notes[0]
+
+
+@pytest.mark.parametrize(("query", "top_k"), [("", 5), (" \n\t", 5), ("wifi", 0), ("wifi", MAX_TOP_K + 1)])
+def test_bad_input_is_a_clear_error(searcher: Searcher, query: str, top_k: int) -> None:
+    with pytest.raises(InvalidInput, match=r"query is empty|top_k must be between 1 and 200"):
+        searcher.retrieve(query, workspace="w", top_k=top_k)
+    assert searcher.search("wifi", workspace="w", top_k=MAX_TOP_K)  # the bound itself is allowed
+
+
+def test_weighted_rrf_leans_to_the_heavier_list() -> None:
+    items = [Scored("dense-first", 0.9, 1.0, 0, 5), Scored("bm25-first", 0.1, 9.0, 5, 0)]
+    assert fuse(items, RankParams(fusion="rrf", dense_weight=0.8, rrf_k=10))[0][0] == "dense-first"
+    assert fuse(items, RankParams(fusion="rrf", dense_weight=0.2, rrf_k=10))[0][0] == "bm25-first"
+
+
+def test_heading_similarity_reorders_by_its_weight() -> None:
+    items = [Scored("body-match", 0.9, 5.0, 0, 0, heading=0.1), Scored("heading-match", 0.5, 1.0, 1, 1, heading=0.9)]
+    for fusion in ("weighted", "rrf"):
+        params = RankParams(fusion=fusion, dense_weight=0.5, rrf_k=2)
+        assert fuse(items, params)[0][0] == "body-match"
+        assert fuse(items, params.model_copy(update={"heading_weight": 0.9}))[0][0] == "heading-match"
+
+
+def test_heading_vectors_are_computed_once_and_used(searcher: Searcher) -> None:
+    with_headings = Searcher(client=searcher.client, alias="kd", embedder=searcher.embedder, sparse=BM25Encoder(),
+                             config=SearchSettings(heading_weight=0.5))
+    [pool] = with_headings.candidates([analyze("wifi", max_chars=100, split=False, min_sentences=3)], [None], "w")
+    assert not pool.has_headings and with_headings._headings == {}  # computed by rank, for its best candidates
+    assert with_headings.rank(pool, 3, 2)[0].document_id == "kb:wifi"
+    assert pool.has_headings and any(c.heading > 0 for c in pool.scored[0])  # "wifi" the title matches "wifi"
+    assert "wifi" in with_headings._headings and len(with_headings._headings) == 3  # one per document title
+    [every] = with_headings.candidates([analyze("wifi", max_chars=100, split=False, min_sentences=3)], [None], "w",
+                                       headings=True)
+    assert every.has_headings
