@@ -65,21 +65,21 @@ class IndexEngine:
 
     def index(self, *, model_id: str, dimension: int, chunker_version: str, sparse: BM25Encoder) -> Index:
         """The writer of the collection for this model and chunker, reached through the alias."""
-        q = self.settings
-        if self.edge:
-            return EdgeIndex(store=self.store, alias=q.alias, model_id=model_id, dimension=dimension,
-                             chunker_version=chunker_version, sparse=sparse)
-        return QdrantIndex(client=self.store, alias=q.alias, model_id=model_id, dimension=dimension,
-                           chunker_version=chunker_version, sparse=sparse, shards=q.shards, replicas=q.replicas)
+        made: Index = self._make(EdgeIndex, QdrantIndex, model_id=model_id, dimension=dimension,
+                                 chunker_version=chunker_version, sparse=sparse)
+        return made
 
     def new_index(self, *, model_id: str, dimension: int, chunker_version: str, sparse: BM25Encoder) -> NewIndex:
         """A writer of a new collection beside the live one (a re-index); ``switch_alias`` makes it live."""
+        made: NewIndex = self._make(EdgeBuildIndex, BuildIndex, model_id=model_id, dimension=dimension,
+                                    chunker_version=chunker_version, sparse=sparse)
+        return made
+
+    def _make(self, edge: type[EdgeIndex], qdrant: type[QdrantIndex], **names: Any) -> Any:
         q = self.settings
         if self.edge:
-            return EdgeBuildIndex(store=self.store, alias=q.alias, model_id=model_id, dimension=dimension,
-                                  chunker_version=chunker_version, sparse=sparse)
-        return BuildIndex(client=self.store, alias=q.alias, model_id=model_id, dimension=dimension,
-                          chunker_version=chunker_version, sparse=sparse, shards=q.shards, replicas=q.replicas)
+            return edge(store=self.store, alias=q.alias, **names)
+        return qdrant(client=self.store, alias=q.alias, shards=q.shards, replicas=q.replicas, **names)
 
     def searcher(self, *, alias: str, embedder: QueryEmbedder, sparse: BM25Encoder,
                  config: SearchSettings | None = None) -> Searcher:
