@@ -253,9 +253,6 @@ def _to_sections(elements: Sequence[Element], title: str) -> tuple[str, list[Sec
                 title, heading = title or text, None
             first_title = False
             del stack[depth:]
-            # A page may skip levels (an h2 title, then h4s): pad to the heading's own depth, or
-            # later siblings would stack under the first one instead of replacing it.
-            stack.extend([None] * (depth - len(stack)))
             stack.append(heading)
         else:
             body.append(_render(element, text))
