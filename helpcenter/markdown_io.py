@@ -98,12 +98,11 @@ def read_folder(folder: Path) -> Bundle:
         raise InvalidInput(f"{folder} has no {INDEX_FILE}, so it is not a help-center folder: give the folder "
                            f"`knowdesk help-center export` wrote ({INDEX_FILE} + {ARTICLES}/<slug>.<locale>.md), "
                            "or a JSON export file")
-    if index_path.is_file():
-        try:
-            raw = yaml.safe_load(index_path.read_text(encoding="utf-8")) or {}
-            index = _Index.model_validate(raw)
-        except (yaml.YAMLError, ValidationError, UnicodeDecodeError) as exc:
-            problems.append(f"{INDEX_FILE}: {_brief(exc)}")
+    try:
+        raw = yaml.safe_load(index_path.read_text(encoding="utf-8")) or {}
+        index = _Index.model_validate(raw)
+    except (yaml.YAMLError, ValidationError, UnicodeDecodeError) as exc:
+        problems.append(f"{INDEX_FILE}: {_brief(exc)}")
     files: dict[str, list[tuple[str, _Front, str]]] = {}
     for path in sorted((folder / ARTICLES).glob("*.md")):
         m = _FILE.match(path.name)

@@ -20,7 +20,7 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
-import app.runtime
+import app.runtime as runtime_module
 from agent.decision import Action, HandoffReason
 from agent.sessions import ContactRef
 from app.evaluation import run_evaluation
@@ -66,13 +66,13 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
 def bundled(rt: Runtime) -> Path:
     """``knowdesk eval bundled --report DIR --thresholds evaluation/thresholds.json`` (the CI gate)."""
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    previous = app.runtime._runtime
-    app.runtime._runtime = rt  # the CLI's get_runtime(): the embedded Qdrant allows one client
+    previous = runtime_module._runtime
+    runtime_module._runtime = rt  # the CLI's get_runtime(): the embedded Qdrant allows one client
     try:
         result = CliRunner().invoke(app, ["eval", "bundled", "--report", str(ARTIFACTS), "--thresholds",
                                           str(THRESHOLDS), "--json"])
     finally:
-        app.runtime._runtime = previous
+        runtime_module._runtime = previous
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     print(json.dumps(summary["metrics"], indent=1))  # the measured numbers, in the test log
     assert summary["violations"] == [], summary["violations"]

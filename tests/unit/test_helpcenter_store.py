@@ -146,6 +146,7 @@ def test_markdown_folder_round_trip(store: HelpCenterStore, tmp_path: Path) -> N
     ],
 )
 def test_malformed_markdown_files_are_reported(tmp_path: Path, text: str, error: str) -> None:
+    (tmp_path / "helpcenter.yaml").write_text("default_locale: en\n", encoding="utf-8")
     (tmp_path / "articles").mkdir()
     (tmp_path / "articles" / "a.en.md").write_text(text, encoding="utf-8")
     with pytest.raises(InvalidInput, match=error):
