@@ -132,10 +132,10 @@ def test_sources_sync_retrieve_and_batch(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "sources list" in proc.stderr
     proc = run(home, "retrieve", "x", "--filter", "colour=red", "--json", check=False)
     assert proc.returncode == 1 and json.loads(proc.stdout)["error"] == "invalid_input"
-    proc = run(home, "retrieve", "   ", "--json", check=False)
-    assert proc.returncode == 1 and "query is empty" in json.loads(proc.stdout)["message"]
+    proc = run(home, "retrieve", "   ", "--json", check=False)  # bad usage: exit 2, the fix on stderr
+    assert proc.returncode == 2 and "non-empty" in proc.stderr
     proc = run(home, "retrieve", "coffee", "--top-k", "201", check=False)
-    assert proc.returncode == 2 and "201" in proc.stderr
+    assert proc.returncode == 2 and "200" in proc.stderr  # the bound it broke
 
 
 @pytest.mark.serial  # kills the sync once 10 of 60 documents are done: needs the machine to itself

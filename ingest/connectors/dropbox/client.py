@@ -70,6 +70,7 @@ def build_client(*, secrets: Mapping[str, SecretStr], base_url: str | None, time
     if refresh and not app_key:
         raise ConfigError("KNOWDESK_DROPBOX__REFRESH_TOKEN needs KNOWDESK_DROPBOX__APP_KEY to refresh access tokens")
     session = requests.Session() if base_url else dropbox.create_session()
+    session.hooks["response"].append(_release_error_body)
     if base_url:
         adapter = BaseUrlAdapter(base_url)
         session.mount("https://", adapter)
@@ -85,6 +86,14 @@ def build_client(*, secrets: Mapping[str, SecretStr], base_url: str | None, time
         max_retries_on_rate_limit=0,
         user_agent="knowdesk",
     )
+
+
+def _release_error_body(response: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
+    """Read an error answer's body at once: the SDK raises on a streamed download's 429/5xx without
+    closing it, which would leave the connection open until garbage collection."""
+    if response.status_code >= 400:
+        _ = response.content  # consuming the body releases the connection to the pool
+    return response
 
 
 def classify(exc: Exception, *, what: str) -> KnowdeskError | None:
