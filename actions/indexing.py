@@ -13,11 +13,9 @@ import re
 from collections.abc import Callable
 
 from core.db import Database
-from core.ids import content_hash
-from core.models import Chunk, Document, DocumentKind
-from ingest.state import SyncState
+from core.models import Document, DocumentKind
+from ingest.phrases import PhraseIndexer
 from ingest.sync import Pipeline
-from ingest.write import DocumentWriter, WriteItem
 
 from .models import ActionDef, humanize
 
@@ -43,7 +41,7 @@ def action_document(action: ActionDef) -> Document:
                     content="\n".join(phrases(action)).encode("utf-8"), metadata=meta)
 
 
-class ActionIndexer:
+class ActionIndexer(PhraseIndexer):
     """Keeps the index equal to the enabled actions (an action with no channel is not indexed).
 
     Args:
@@ -51,40 +49,17 @@ class ActionIndexer:
         db: the state database (indexed actions are tracked like a source's documents).
     """
 
-    def __init__(self, *, pipeline: Callable[[], Pipeline], db: Database) -> None:
-        self._pipeline = pipeline
-        self._db = db
+    chunker_version = CHUNKER_VERSION
 
-    def state(self, workspace: str) -> SyncState:
-        return SyncState(db=self._db, workspace=workspace, source=SOURCE_ID)
+    def __init__(self, *, pipeline: Callable[[], Pipeline], db: Database) -> None:
+        super().__init__(pipeline=pipeline, db=db, source_id=SOURCE_ID)
 
     def index(self, action: ActionDef) -> bool:
         """Write an enabled action's phrasings, or remove a disabled one; returns whether it changed."""
         if not action.channels:
             return self.remove(action.workspace, [action.id]) > 0
-        doc = action_document(action)
-        state = self.state(action.workspace)
-        writer = self._writer(state)
-        embedder = writer.embedder
-        known = state.get(doc.id)
-        if known and known.is_current(chunker_version=CHUNKER_VERSION, model_id=embedder.model_id) \
-                and known.fingerprint == doc.fingerprint:
-            return False
         texts = phrases(action)
-        chunks = [Chunk(document_id=doc.id, index=i, text=t, embed_text=t, section=(),
-                        token_count=embedder.count_tokens(t)) for i, t in enumerate(texts)]
-        writer.write([WriteItem(document=doc, chunks=chunks, content_hash=content_hash(*texts))])
-        log.info("indexed action %s (%d phrasings)", action.id, len(chunks))
+        if not self.write_phrases(action_document(action), texts):
+            return False
+        log.info("indexed action %s (%d phrasings)", action.id, len(texts))
         return True
-
-    def remove(self, workspace: str, action_ids: list[str]) -> int:
-        """Delete actions from the index; returns how many were indexed."""
-        state = self.state(workspace)
-        indexed = state.indexed()
-        doc_ids = [indexed[a] for a in action_ids if a in indexed]
-        self._writer(state).delete(workspace, doc_ids)
-        return len(doc_ids)
-
-    def _writer(self, state: SyncState) -> DocumentWriter:
-        """The live pipeline's document writer (read per call, so a switch of the live index is followed)."""
-        return self._pipeline().document_writer(state, chunker_version=CHUNKER_VERSION, keep_content=False)

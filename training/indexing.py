@@ -11,14 +11,12 @@ loads them for every decision.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from core.db import Database
-from core.ids import content_hash
-from core.models import Chunk, Document, DocumentKind
-from ingest.state import SyncState
+from core.models import Document, DocumentKind
+from ingest.phrases import PhraseIndexer
 from ingest.sync import Pipeline
-from ingest.write import DocumentWriter, WriteItem
 from training.models import Scenario, ScenarioKind
 
 log = logging.getLogger(__name__)
@@ -42,7 +40,7 @@ def scenario_document(scenario: Scenario, source_id: str = SOURCE_ID) -> Documen
                     content="\n".join(scenario.triggers).encode("utf-8"), metadata=meta)
 
 
-class ScenarioIndexer:
+class ScenarioIndexer(PhraseIndexer):
     """Keeps the index equal to the published scenario-specific scenarios.
 
     Args:
@@ -51,13 +49,10 @@ class ScenarioIndexer:
         db: the state database (documents are tracked like any source's, source ``training``).
     """
 
-    def __init__(self, *, pipeline: Callable[[], Pipeline], db: Database, source_id: str = SOURCE_ID) -> None:
-        self._pipeline = pipeline
-        self._db = db
-        self.source_id = source_id
+    chunker_version = CHUNKER_VERSION
 
-    def state(self, workspace: str) -> SyncState:
-        return SyncState(db=self._db, workspace=workspace, source=self.source_id)
+    def __init__(self, *, pipeline: Callable[[], Pipeline], db: Database, source_id: str = SOURCE_ID) -> None:
+        super().__init__(pipeline=pipeline, db=db, source_id=source_id)
 
     def index(self, scenario: Scenario) -> bool:
         """Write a published scenario's triggers (specific), or remove it (behavioral).
@@ -66,31 +61,10 @@ class ScenarioIndexer:
         """
         if scenario.kind is not ScenarioKind.SPECIFIC:
             return self.remove(scenario.workspace, [scenario.id]) > 0
-        doc = scenario_document(scenario, self.source_id)
-        state = self.state(scenario.workspace)
-        writer = self._writer(state)
-        embedder = writer.embedder
-        known = state.get(doc.id)
-        if known and known.is_current(chunker_version=CHUNKER_VERSION, model_id=embedder.model_id) \
-                and known.fingerprint == doc.fingerprint:
+        if not self.write_phrases(scenario_document(scenario, self.source_id), list(scenario.triggers)):
             return False
-        chunks = [Chunk(document_id=doc.id, index=i, text=t, embed_text=t, section=(),
-                        token_count=embedder.count_tokens(t)) for i, t in enumerate(scenario.triggers)]
-        writer.write([WriteItem(document=doc, chunks=chunks, content_hash=content_hash(*scenario.triggers))])
-        log.info("indexed scenario %s v%d (%d triggers)", scenario.id, scenario.version, len(chunks))
+        log.info("indexed scenario %s v%d (%d triggers)", scenario.id, scenario.version, len(scenario.triggers))
         return True
-
-    def remove(self, workspace: str, scenario_ids: Iterable[str]) -> int:
-        """Delete scenarios from the index; returns how many were indexed."""
-        state = self.state(workspace)
-        indexed = state.indexed()
-        doc_ids = [indexed[sid] for sid in scenario_ids if sid in indexed]
-        self._writer(state).delete(workspace, doc_ids)
-        return len(doc_ids)
-
-    def _writer(self, state: SyncState) -> DocumentWriter:
-        """The live pipeline's document writer (read per call, so a switch of the live index is followed)."""
-        return self._pipeline().document_writer(state, chunker_version=CHUNKER_VERSION, keep_content=False)
 
     def reconcile(self, workspace: str, published: list[Scenario]) -> tuple[int, int]:
         """Index every published specific scenario and drop every other; returns (written, deleted)."""
