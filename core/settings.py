@@ -160,6 +160,21 @@ class ServerSettings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65535)
 
 
+def _check_webhook(url: str | None, secret: SecretStr | None, name: str) -> None:
+    """A webhook needs an http(s) url and its signing secret: one without the other is a mistake."""
+    if url is None and secret is None:
+        return
+    if url is None:
+        raise ValueError(f"{name}.webhook_secret is set without {name}.webhook_url: set the url too, or unset the secret")
+    if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
+        raise ValueError(f"{name}.webhook_url must be an http:// or https:// url, got {url!r}")
+    if secret is None or not secret.get_secret_value().strip():
+        raise ValueError(
+            f"{name}.webhook_url is set without {name}.webhook_secret: the receiver could not verify "
+            f"the X-Knowdesk-Signature header, so nothing would be sent; set KNOWDESK_{name.upper()}__WEBHOOK_SECRET"
+        )
+
+
 class HelpdeskSettings(BaseModel):
     """Where handoffs go besides the session store: Zendesk, HubSpot, a signed webhook (all optional)."""
 
@@ -177,6 +192,19 @@ class HelpdeskSettings(BaseModel):
     timeout: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)
     retry_base_seconds: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _complete_targets(self) -> HelpdeskSettings:
+        _check_webhook(self.webhook_url, self.webhook_secret, "agent__helpdesk")
+        zendesk = {"zendesk_url": self.zendesk_url, "zendesk_email": self.zendesk_email,
+                   "zendesk_token": self.zendesk_token}
+        missing = [k for k, v in zendesk.items() if v is None]
+        if 0 < len(missing) < len(zendesk):
+            raise ValueError(
+                "a Zendesk handoff target needs zendesk_url, zendesk_email and zendesk_token; missing: "
+                + ", ".join(missing)
+            )
+        return self
 
 
 class AgentSettings(BaseModel):
@@ -320,6 +348,11 @@ class InsightsCsatSettings(BaseModel):
     webhook_timeout: float = Field(default=10.0, gt=0)
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_retry_seconds: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="after")
+    def _complete_webhook(self) -> InsightsCsatSettings:
+        _check_webhook(self.webhook_url, self.webhook_secret, "insights")
+        return self
 
 
 class ActionSettings(BaseModel):
