@@ -189,10 +189,14 @@ class WebhookTarget:
         return str(response.status_code)
 
 
+def has_targets(settings: HelpdeskSettings) -> bool:
+    """Whether the settings configure any delivery target (none by default)."""
+    return bool((settings.zendesk_url and settings.zendesk_token) or settings.hubspot_token or settings.webhook_url)
+
+
 def build_targets(settings: HelpdeskSettings, client: httpx.Client | None = None) -> list[Target]:
     """The targets the settings configure (none by default)."""
-    configured = (settings.zendesk_url and settings.zendesk_token) or settings.hubspot_token or settings.webhook_url
-    if not configured:
+    if not has_targets(settings):
         return []
     client = client or httpx.Client(timeout=settings.timeout)
     targets: list[Target] = []

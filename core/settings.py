@@ -165,7 +165,8 @@ def _check_webhook(url: str | None, secret: SecretStr | None, name: str) -> None
     if url is None and secret is None:
         return
     if url is None:
-        raise ValueError(f"{name}.webhook_secret is set without {name}.webhook_url: set the url too, or unset the secret")
+        raise ValueError(f"{name}.webhook_secret is set without {name}.webhook_url: "
+                         "set the url too, or unset the secret")
     if not url.startswith(("http://", "https://")) or len(url.split("://", 1)[1]) == 0:
         raise ValueError(f"{name}.webhook_url must be an http:// or https:// url, got {url!r}")
     if secret is None or not secret.get_secret_value().strip():

@@ -95,6 +95,12 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
 
 
 def _deliver_handoffs(rt: Runtime) -> None:
+    from agent.helpdesk import has_targets
+
+    # Without a target there is nothing to deliver: do not build the agent (and open the index,
+    # which the embedded engine locks to this process) only to find that out.
+    if not has_targets(rt.settings.agent.helpdesk):
+        return
     outbox = rt.agent.recorder.outbox
     if outbox is not None:  # None when no helpdesk or webhook is configured
         outbox.deliver_due()

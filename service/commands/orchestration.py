@@ -124,7 +124,12 @@ def schedule(
         from flows.deployments import serve_sources
 
         err.print("serving knowdesk deployments (Ctrl-C to stop)")
-        serve_sources(rt, refresh_seconds=refresh)
+        try:
+            serve_sources(rt, refresh_seconds=refresh)
+        except KeyboardInterrupt:
+            err.print("[yellow]stopped:[/] scheduled syncs do not run until `knowdesk schedule` runs again; "
+                      "a sync it was running stops and the next one resumes where it stopped.")
+            raise typer.Exit(130) from None
         return
     from flows.pool import register_on_pool
 
@@ -135,7 +140,12 @@ def schedule(
         return
     err.print(f"keeping knowdesk deployments registered on work pool {pool!r} (Ctrl-C to stop); "
               f"workers: prefect worker start --pool {pool}")
-    register_on_pool(rt, pool, refresh_seconds=refresh)
+    try:
+        register_on_pool(rt, pool, refresh_seconds=refresh)
+    except KeyboardInterrupt:
+        err.print(f"[yellow]stopped:[/] the deployments stay registered on work pool {pool!r} and its workers keep "
+                  "running them, but changes to sources are not picked up until `knowdesk schedule --pool` runs again.")
+        raise typer.Exit(130) from None
 
 
 def runs(

@@ -155,7 +155,16 @@ def test_a_sync_triggered_through_the_api_runs_on_the_served_deployment(stack: d
                    "the schedule to go", stack["procs"])
 
         # Embedded Qdrant storage opens in one process at a time (a Qdrant server has no such
-        # limit): stop the worker, then ask the API.
+        # limit): stop the worker, then ask the API. Ctrl-C stops `schedule` and says what that means.
+        schedule = stack["procs"][1]
+        os.killpg(schedule.pid, signal.SIGINT)
+        try:
+            schedule.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("`knowdesk schedule` did not stop within 60 s of Ctrl-C")
+        log = (stack["logs"] / "schedule.log").read_text()
+        assert schedule.returncode == 130, log[-3000:]
+        assert "stopped:" in log and "knowdesk schedule" in log.split("stopped:")[-1]
         for proc in stack["procs"][1:]:
             _stop(proc)
         with TestClient(create_app(rt)) as client:

@@ -11,7 +11,7 @@ from core.settings import HelpdeskSettings, InsightsCsatSettings
 
 @pytest.mark.parametrize("model", [HelpdeskSettings, InsightsCsatSettings])
 def test_a_webhook_url_without_its_secret_is_refused(model: type) -> None:
-    with pytest.raises(ValidationError, match="webhook_url is set without .*webhook_secret"):
+    with pytest.raises(ValidationError, match=r"webhook_url is set without .*webhook_secret"):
         model(webhook_url="https://hooks.example/knowdesk")
 
 
