@@ -162,6 +162,25 @@ def _signin(request: Request, message: str, since: str, *, status: int) -> Respo
     return response
 
 
+def session_examples(db: Any, workspace: str, session_ids: list[str]) -> list[dict[str, Any]]:
+    """What a support lead recognises a conversation by: ticket, channel, day and the customer's first
+    words (stored redacted), instead of a bare session id. Sessions deleted since are left out."""
+    from agent.sessions import Role, SessionStore
+
+    store = SessionStore(db=db)
+    examples = []
+    for sid in session_ids:
+        try:
+            info = store.get(workspace, sid)
+        except NotFound:
+            continue
+        first = next((m.text for m in store.messages(workspace, sid) if m.role == Role.CUSTOMER), "")
+        excerpt = first if len(first) <= 90 else first[:89].rstrip() + "…"
+        examples.append({"id": sid, "ticket": info.ticket, "channel": info.channel.value,
+                         "day": info.created_at.strftime("%Y-%m-%d"), "excerpt": excerpt})
+    return examples
+
+
 def page_context(rt: Any, workspace: str, since: str, length: timedelta, run: Any) -> dict[str, Any]:
     """Everything the page shows, with chart geometry computed here (the template only draws)."""
     ic = rt.insights
@@ -174,7 +193,8 @@ def page_context(rt: Any, workspace: str, since: str, length: timedelta, run: An
     hi = max([max(v) for v in reasons.values()] + [1])
     reason_chart = line_chart([(r, [float(n) for n in v]) for r, v in reasons.items()], days, lo=0,
                               hi=float(max(5, hi + (-hi % 5))))
-    insights = [{"item": i, "kind_name": KIND_NAMES.get(i.kind.value, i.kind.value), "spark": sparkline(i.series)}
+    insights = [{"item": i, "kind_name": KIND_NAMES.get(i.kind.value, i.kind.value), "spark": sparkline(i.series),
+                 "examples": session_examples(rt.db, workspace, i.example_sessions[:2])}
                 for i in run.insights]
     return {"workspace": workspace, "since": since, "run": run, "insights": insights, "report": report,
             "csat_chart": csat_chart, "reason_chart": reason_chart,

@@ -41,6 +41,10 @@ def test_the_page_needs_a_read_key(site: tuple[str, str]) -> None:
     assert httpx.get(f"{url}/admin/insights", headers={"X-API-Key": "kd_nope_nope"}).status_code == 401
     r = httpx.get(f"{url}/admin/insights", headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 200 and "<svg" in r.text
+    # Themes that are not knowledge gaps point at their conversations by ticket, channel, day and the
+    # customer's first words, never by a bare session id.
+    assert "Read the conversations behind it" in r.text and "Ticket #" in r.text
+    assert 'title="example session"' not in r.text
     r = httpx.get(f"{url}/admin/insights?key={key}", follow_redirects=False)
     assert r.status_code == 401, "a key in the url is never read"
 
