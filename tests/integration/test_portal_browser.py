@@ -72,6 +72,7 @@ def test_open_search_follow_a_result_and_switch_locale(portal: str, tmp_path: Pa
         assert german and german != "Skip a delivery"
         assert b.js("document.querySelector('nav.lang a[aria-current=true]').textContent") == "Deutsch"
         assert b.js("document.querySelector('label[for=q]').textContent") == "Im Hilfe-Center suchen"
+        assert b.js("[...document.querySelectorAll('nav.crumbs li a')].map(a => a.textContent)")[1] == "Abonnements"
         assert b.js("document.documentElement.scrollWidth <= window.innerWidth")
         b.screenshot(ARTIFACTS / "portal.png")
 
