@@ -86,6 +86,8 @@ class ActionDef(Frozen):
     segments: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
     server: str | None = None
+    #: ``x-knowdesk-reply``: sentence templates for the reply (actions/templates.py)
+    reply: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:

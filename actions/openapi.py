@@ -38,6 +38,7 @@ from referencing.jsonschema import DRAFT202012
 from core.errors import InvalidInput
 
 from .models import SAFE_METHODS, ActionDef, AuthScheme, Location, Parameter, SchemeKind, Skipped
+from .templates import parse_templates
 
 log = logging.getLogger(__name__)
 
@@ -243,13 +244,17 @@ class _Parser:
         confirm_flag = op.get("x-knowdesk-confirm")
         confirm = bool(confirm_flag) if isinstance(confirm_flag, bool) else method.upper() not in SAFE_METHODS
         examples = op.get("x-knowdesk-examples") or []
+        try:
+            reply = parse_templates(op.get("x-knowdesk-reply"))
+        except ValueError as exc:
+            raise _Skip(str(exc)) from None
         return ActionDef(
             workspace=self.workspace, id=ident, spec=self.name, method=method.upper(), path=path,
             summary=_text(op.get("summary")), description=_text(op.get("description")),
             tags=tuple(str(t) for t in op.get("tags") or () if isinstance(t, str)),
             parameters=tuple(params), body_media_type=body_media, body_whole=whole, defs=defs,
             dialect=self.version, security=security, confirm=confirm, server=server,
-            examples=tuple(str(e) for e in examples if isinstance(e, str)),
+            examples=tuple(str(e) for e in examples if isinstance(e, str)), reply=reply,
         )
 
     def _parameters(self, shared: list[Any], own: list[Any]) -> list[Parameter]:

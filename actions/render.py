@@ -13,6 +13,7 @@ from typing import Any
 
 from .caller import CallResult, Outcome
 from .models import ActionDef, humanize
+from .templates import fill
 
 MAX_FIELDS = 6
 MAX_ITEMS = 5
@@ -66,16 +67,27 @@ def _fields(obj: dict[str, Any], message: str) -> list[tuple[str, Any]]:
     return (chosen or flat)[:MAX_FIELDS]
 
 
+def _item(item: Any, action: ActionDef, args: dict[str, Any], message: str) -> str:
+    if not isinstance(item, dict):
+        return _fmt(item)
+    if action.reply and (sentence := fill(action.reply, item, args)) is not None:
+        return sentence
+    return _line(item, message)
+
+
 def _line(obj: dict[str, Any], message: str) -> str:
     return "; ".join(f"{_label(k)}: {_fmt(v)}" for k, v in _fields(obj, message))
 
 
 def render_success(action: ActionDef, args: dict[str, Any], result: CallResult, message: str) -> str:
-    """The reply after a successful call."""
+    """The reply after a successful call: the operation's sentence template when one fits,
+    otherwise the fields the customer asked about."""
     body = result.body
     what = _subject(action, args)
     done = "" if action.safe else "Done. "
     if isinstance(body, dict):
+        if action.reply and (sentence := fill(action.reply, body, args)) is not None:
+            return f"{done}{sentence}"
         items = next((v for v in body.values() if isinstance(v, list) and v and isinstance(v[0], dict)), None)
         if items is not None and not any(k.split(".")[-1] in ("id", "status") for k, _ in _flatten(body)):
             body = items
@@ -85,7 +97,7 @@ def render_success(action: ActionDef, args: dict[str, Any], result: CallResult, 
     if isinstance(body, list):
         if not body:
             return f"{done}{what}: nothing found."
-        lines = [f"- {_line(x, message)}" if isinstance(x, dict) else f"- {_fmt(x)}" for x in body[:MAX_ITEMS]]
+        lines = [f"- {_item(x, action, args, message)}" for x in body[:MAX_ITEMS]]
         more = f"\n(and {len(body) - MAX_ITEMS} more)" if len(body) > MAX_ITEMS else ""
         return f"{done}{what}: {len(body)} found.\n" + "\n".join(lines) + more
     if isinstance(body, str) and body.strip():
