@@ -252,6 +252,14 @@ class RunReport(BaseModel):
     started_at: UTCDateTime | None = None
     #: Live counters a connector reports beside the item counts (a crawl: crawled, queued, skipped, failed).
     progress: dict[str, int] = Field(default_factory=dict)
+    #: Items this run will go through, where the source knows it up front (a folder: its files);
+    #: None while unknown (a crawl finds its pages as it goes).
+    total: int | None = None
+
+    @property
+    def done(self) -> int:
+        """Items finished so far: written, unchanged or failed."""
+        return self.written + self.unchanged + self.failed
 
     def summary(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude={"failures"}) | {

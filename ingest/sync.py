@@ -141,6 +141,8 @@ def run_sync(
     def tick(r: RunReport) -> None:  # a connector with live counters (a crawl) exposes `progress`
         if live := getattr(connector, "progress", None):
             r.progress = dict(live)
+        if (expected := getattr(connector, "expected", None)) is not None:  # e.g. a folder's file count
+            r.total = int(expected)
         if progress:
             progress(r)
         if time.monotonic() - last_saved[0] >= LIVE_RUN_SECONDS:  # live counts in `runs` and /runs

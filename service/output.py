@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from core.errors import KnowdeskError
@@ -118,9 +118,25 @@ class ProgressLines:
         if now - self._last < self._every:
             return
         self._last = now
-        self._console.print(f"sync {self._name}: {int(now - self._started)}s, fetched {r.fetched}, written "
+        elapsed = now - self._started
+        where = ""
+        if r.total:
+            where = f" {r.done}/{r.total} ({100 * r.done // r.total}%)"
+            if (left := eta(elapsed, r.done, r.total)) is not None:
+                where += f", about {left} left"
+        self._console.print(f"sync {self._name}: {int(elapsed)}s,{where} fetched {r.fetched}, written "
                             f"{r.written}, unchanged {r.unchanged}, failed {r.failed}, chunks {r.chunks_embedded}",
                             highlight=False, soft_wrap=True)
+
+
+def eta(elapsed: float, done: int, total: int) -> str | None:
+    """The time left at the pace so far ("1m05s"); None before the first item is done."""
+    if done <= 0 or total <= done:
+        return None
+    seconds = round(elapsed * (total - done) / done)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
 class SyncProgress:
@@ -133,6 +149,7 @@ class SyncProgress:
             BarColumn(),
             TextColumn("{task.fields[counts]}"),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             console=console,
             transient=True,
         )
@@ -148,7 +165,9 @@ class SyncProgress:
     def update(self, r: RunReport) -> None:
         self._progress.update(
             self._task,
-            counts=f"fetched {r.fetched}  written {r.written}  "
+            total=r.total,
+            completed=r.done,
+            counts=(f"{r.done}/{r.total}  " if r.total else "") + f"fetched {r.fetched}  written {r.written}  "
             f"unchanged {r.unchanged}  failed {r.failed}  chunks {r.chunks_embedded}"
             + ("  | " + "  ".join(f"{k} {v}" for k, v in r.progress.items()) if r.progress else ""),
         )

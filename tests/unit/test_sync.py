@@ -378,3 +378,41 @@ def test_progress_lines_when_stderr_is_not_a_terminal() -> None:
     lines = ProgressLines(Console(file=buffer, width=200), "docs", every=0.0)
     lines.update(RunReport(source="docs", workspace="acme", fetched=12, written=10))
     assert "sync docs:" in buffer.getvalue() and "fetched 12, written 10" in buffer.getvalue()
+
+
+def test_progress_shows_the_total_and_the_time_left_when_the_source_knows_it() -> None:
+    import io
+
+    from rich.console import Console
+
+    from core.models import RunReport
+    from service.output import ProgressLines, eta
+
+    buffer = io.StringIO()
+    lines = ProgressLines(Console(file=buffer, width=200), "docs", every=0.0)
+    lines.update(RunReport(source="docs", workspace="acme", fetched=12, written=10, unchanged=2, failed=1, total=20))
+    assert "13/20 (65%)" in buffer.getvalue()
+    assert eta(10.0, 5, 20) == "30s" and eta(60.0, 1, 3) == "2m00s" and eta(3600.0, 1, 3) == "2h00m"
+    assert eta(5.0, 0, 20) is None and eta(5.0, 20, 20) is None
+
+
+def test_a_folder_run_records_its_total_while_it_runs(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.sync
+
+    monkeypatch.setattr(ingest.sync, "LIVE_RUN_SECONDS", 0.0)
+    for i in range(5):
+        write(env.root, f"guide-{i}.md", article(f"Guide {i}", 2))
+    state = SyncState(db=env.db, workspace="acme", source="docs")
+    totals: list[int | None] = []
+
+    def look() -> bool:
+        [run] = state.runs(limit=1)
+        totals.append(run["report"].get("total"))
+        return False
+
+    report = env.sync(should_stop=look)
+    assert report.total is not None and report.total >= 5 and report.total == report.done  # every file
+    assert report.total in totals
+    write(env.root, "guide-new.md", article("Guide new", 2))
+    again = env.sync()  # incremental: the files changed since the cursor (and its overlap window)
+    assert again.total is not None and 1 <= again.total == again.done

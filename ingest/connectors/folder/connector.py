@@ -62,6 +62,8 @@ class FolderConnector:
         self._root = Path(options.path)
         self._max_bytes = context.max_file_bytes
         self.skipped: dict[str, int] = {}
+        #: files the current read goes through (known once listed): the run's total
+        self.expected: int | None = None
 
     def check(self) -> str:
         if not self._root.exists():
@@ -90,12 +92,21 @@ class FolderConnector:
         self.check()
         self.skipped = {}
         started = time.time()
+        # Listed first (paths only), so the run knows its total and can show progress against it.
+        wanted: list[tuple[Path, str, os.stat_result | OSError]] = []
         for path in self._files():
-            native = self._native_id(path)
             try:
-                stat = path.stat()
-                if since is not None and stat.st_mtime < since:
-                    continue
+                stat: os.stat_result | OSError = path.stat()
+            except OSError as exc:
+                stat = exc
+            if since is not None and isinstance(stat, os.stat_result) and stat.st_mtime < since:
+                continue
+            wanted.append((path, self._native_id(path), stat))
+        self.expected = len(wanted)
+        for path, native, stat in wanted:
+            try:
+                if isinstance(stat, OSError):
+                    raise stat
                 yield self._document(path, native, stat)
             except OSError as exc:
                 yield FetchFailure(
