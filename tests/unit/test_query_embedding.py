@@ -79,7 +79,7 @@ def _call_all(batcher: QueryBatcher, texts: list[list[str]]) -> tuple[dict[int, 
     def one(i: int) -> None:
         try:
             results[i] = batcher.embed_queries(texts[i])
-        except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
+        except BaseException as exc:  # recorded for the assertion
             errors[i] = exc
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(len(texts))]
