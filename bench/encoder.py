@@ -55,7 +55,8 @@ def compare(texts: list[str], batch: int) -> dict[str, Any]:
     fp32.embed_documents(texts[:2])
     int8.embed_documents(texts[:2])
     spent = {"fp32": 0.0, "int8": 0.0}
-    a, b = [], []
+    a: list[np.ndarray] = []
+    b: list[np.ndarray] = []
     for start in range(0, len(texts), batch):
         part = texts[start:start + batch]
         for name, encoder, out in (("fp32", fp32, a), ("int8", int8, b)):

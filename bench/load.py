@@ -70,7 +70,7 @@ def setup(home: Path, model: str) -> str:
     try:
         _, key = KeyStore(db=db).create(WORKSPACE, scopes=["read", "write"], name="bench-load")
     finally:
-        db.dispose()
+        db.engine.dispose()
     return key
 
 
