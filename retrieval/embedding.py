@@ -84,6 +84,31 @@ def load_model(path: str, device: str) -> SentenceTransformer:
             hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
+def encoder_threads(configured: int | None = None) -> int:
+    """Intra-op threads of one encoder call: ``configured``, else the cores this process may use.
+
+    One call at a time uses them all (ingest bounds calls to the cores, the HTTP server's query
+    batcher makes one call at a time), so torch, ONNX Runtime and the server's threads never
+    oversubscribe the machine."""
+    if configured:
+        return configured
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def check_lengths(counts: Sequence[int], limit: int) -> None:
+    """Raise ValueError when a text's token count is above ``limit`` (the model would truncate it)."""
+    too_long = [(i, n) for i, n in enumerate(counts) if n > limit]
+    if too_long:
+        i, n = too_long[0]
+        raise ValueError(
+            f"{len(too_long)} text(s) exceed the model's {limit} tokens (text {i} has {n}); "
+            "chunk them first, the model would truncate them silently"
+        )
+
+
 class SentenceTransformerEmbedder:
     """Embeds chunks and queries with a local sentence-transformers model (L2-normalized float32).
 
@@ -94,7 +119,7 @@ class SentenceTransformerEmbedder:
             the local Hugging Face cache.
         device: torch device, "cpu" by default.
         batch_size: texts per forward pass.
-        threads: torch intra-op threads; all cores when None.
+        threads: torch intra-op threads; the cores this process may use when None.
 
     Raises:
         ConfigError: the model is not available offline (raised by the constructor).
@@ -117,7 +142,7 @@ class SentenceTransformerEmbedder:
     def _model(self) -> SentenceTransformer:
         import torch
 
-        torch.set_num_threads(self._threads or os.cpu_count() or 1)
+        torch.set_num_threads(encoder_threads(self._threads))
         return load_model(str(self._path), self._device)
 
     @functools.cached_property
@@ -175,14 +200,7 @@ class SentenceTransformerEmbedder:
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        limit = self.max_tokens
-        too_long = [(i, n) for i, n in enumerate(self._count_many(texts)) if n > limit]
-        if too_long:
-            i, n = too_long[0]
-            raise ValueError(
-                f"{len(too_long)} text(s) exceed the model's {limit} tokens (text {i} has {n}); "
-                "chunk them first, the model would truncate them silently"
-            )
+        check_lengths(self._count_many(texts), self.max_tokens)
         return self._encode(list(texts), document=True)
 
     def embed_query(self, text: str) -> np.ndarray:

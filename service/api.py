@@ -31,6 +31,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     """The API application. ``runtime`` defaults to the process's runtime (settings); ``local_token``
     is accepted for read requests of the CLI beside this server (``service.running``)."""
     rt = runtime or get_runtime()
+    rt.batch_queries()  # concurrent requests share encoder calls
     syncs = runs.BackgroundSyncs()
 
     @asynccontextmanager
@@ -40,6 +41,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
         yield
         outbox.stop()
         syncs.shutdown()
+        rt.stop_batching()
 
     app = FastAPI(
         title="knowdesk",

@@ -25,6 +25,8 @@ from bench.retrieval.sets import DevSet, Unit, served
 log = logging.getLogger(__name__)
 
 WORKSPACE = "default"
+MODEL_ENV = "KNOWDESK_EMBEDDING__MODEL"
+ENCODERS_ENV = "KNOWDESK_EMBEDDING__ENCODERS_DIR"
 SOURCE = "devset"
 #: Chunks asked of every system per question (hit@1/5, MRR@10, recall@10 are read from them).
 TOP_K = 10
@@ -57,9 +59,17 @@ def open_runtime(home: Path, env: Mapping[str, str]) -> Any:
     """A runtime on ``home`` with the configuration's KNOWDESK_* overrides applied to its settings."""
     from core.settings import Settings
 
-    with patched_env(env):
+    # int8 encoders built once for every bench home (they are keyed by the source weights' hash)
+    shared = {ENCODERS_ENV: str(Path.home() / ".cache" / "knowdesk" / "encoders")} if _has_encoders_dir() else {}
+    with patched_env(shared | dict(env)):
         settings = Settings(home=home)
     return runtime_class()(settings)
+
+
+def _has_encoders_dir() -> bool:
+    from core.settings import EmbeddingSettings
+
+    return "encoders_dir" in EmbeddingSettings.model_fields
 
 
 def cache_key(dev: DevSet, config: Config) -> str:
@@ -85,9 +95,14 @@ def ingest(dev: DevSet, config: Config, cache: Path, *, fresh: bool) -> tuple[Pa
     if report_file.is_file():
         return home, json.loads(report_file.read_text(encoding="utf-8"))
     cache.mkdir(parents=True, exist_ok=True)
+    base = _model_change(config)
     work = Path(tempfile.mkdtemp(prefix=f"{dev.name}-", dir=cache))
     try:
-        report = _sync(dev, work / "home", config.ingest_env)
+        if base is None:
+            report = _sync(dev, work / "home", config.ingest_env)
+        else:  # another encoder only: knowdesk's own migration of the base index, no re-parse
+            base_home, base_report = ingest(dev, base, cache, fresh=fresh)
+            report = _migrate(base_home, work / "home", config.ingest_env) | {"parsed": base_report}
         (work / "home" / "bench-sync.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
         if home.exists():
             shutil.rmtree(home)
@@ -122,6 +137,33 @@ def _sync(dev: DevSet, home: Path, env: Mapping[str, str]) -> dict[str, Any]:
         raise SystemExit(f"{dev.name}: the sync ended {report.status} with nothing indexed: {report}")
     return {"status": report.status, "documents": report.written, "failed": report.failed,
             "chunks": report.chunks_embedded, "seconds": round(seconds, 1)}
+
+
+def _model_change(config: Config) -> Config | None:
+    """The configuration this one differs from only by its embedding model (its index is then
+    derived from that one's by ``reindex --model``), or None."""
+    if MODEL_ENV not in config.ingest_env:
+        return None
+    rest = {k: v for k, v in config.ingest_env.items() if k != MODEL_ENV}
+    return Config(name=f"{config.name} (base)", ingest_env=rest)
+
+
+def _migrate(base: Path, home: Path, env: Mapping[str, str]) -> dict[str, Any]:
+    """Copy the base home and move its index to the model in ``env`` (``knowdesk reindex all --model``)."""
+    from app.reindex import run_reindex
+
+    shutil.copytree(base, home, ignore=shutil.ignore_patterns(".lock", "bench-sync.json"))
+    rt = open_runtime(home, env)
+    try:
+        started = time.perf_counter()
+        report = run_reindex(rt, model=env[MODEL_ENV])
+        seconds = time.perf_counter() - started
+    finally:
+        close(rt)
+    if report.status != "succeeded":
+        raise SystemExit(f"re-index to {env[MODEL_ENV]} ended {report.status}: {report}")
+    return {"status": report.status, "documents": report.documents, "chunks": report.chunks,
+            "seconds": round(seconds, 1), "via": f"reindex --model {env[MODEL_ENV]}"}
 
 
 @contextmanager
