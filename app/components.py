@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from actions.service import Actions
+from agent.access import AccessStore
 from agent.agent import Agent
 from app.limits import BoundedEmbedder, EnsureOnce
 from app.retrieve import Retrieve
@@ -50,10 +51,12 @@ class Components:
         sparse: the BM25 encoder (stateless, shared by every generation).
         training: the AI profile and scenarios (the agent's ``TrainingReader``).
         pipeline: returns the sync pipeline of the current generation (actions index through it).
+        access: end-user access (``agent.access``): what each verified contact may see.
     """
 
     def __init__(self, *, settings: Settings, db: Database, engine: IndexEngine, live: tuple[str | None, IndexSpec],
-                 sparse: BM25Encoder, training: Training, pipeline: Callable[[], Pipeline]) -> None:
+                 sparse: BM25Encoder, training: Training, pipeline: Callable[[], Pipeline],
+                 access: AccessStore | None = None) -> None:
         self.settings = settings
         self.db = db
         self.engine = engine
@@ -61,6 +64,7 @@ class Components:
         self.sparse = sparse
         self.training = training
         self._pipeline = pipeline
+        self.access = access
 
     @property
     def spec(self) -> IndexSpec:
@@ -117,7 +121,8 @@ class Components:
         from agent.build import build_agent
 
         return build_agent(db=self.db, retriever=self.retrieve, embedder=self.embedder, settings=self.settings.agent,
-                           llm=self.settings.llm, training=self.training, actions=self.actions.runner)
+                           llm=self.settings.llm, training=self.training, actions=self.actions.runner,
+                           access=self.access)
 
     @cached_property
     def insights(self) -> InsightsCsat:
