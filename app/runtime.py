@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from actions.service import Actions
 from agent.access import AccessStore
 from agent.agent import Agent
+from agent.sessions import SessionStore
 from app.components import Components
 from app.content import SqlContentStore
 from app.limits import BoundedEmbedder, EnsureOnce, source_lease
@@ -91,7 +92,7 @@ class Runtime:
         """
         identity = None
         if session_id is not None:
-            identity = self.components.agent.store.get(workspace, session_id).identity
+            identity = SessionStore(db=self.db).get(workspace, session_id).identity
         if identity_token is not None:
             verified = self.access.verify(workspace, identity_token)
             if identity is not None and (verified.subject, verified.email) != (identity.subject, identity.email):
