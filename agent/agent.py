@@ -20,12 +20,13 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from core.errors import Conflict, InvalidInput
-from core.models import DocumentKind, Hit
+from core.models import PUBLIC, DocumentKind, Hit, Viewer
 from core.settings import AgentSettings
 from retrieval.search import SearchFilters, knowledge_by_default
 from training.models import Scenario, TrainingReader
 
 from . import confidence as conf
+from .access import AccessConfig
 from .answering import Answer, ExtractiveAnswerer, coverage
 from .decision import (
     Action,
@@ -66,6 +67,8 @@ class TurnContext:
     notes: list[str] = field(default_factory=list)
     #: The turn's knowledge hits (retrieved once per turn, shared with the answer that may follow).
     knowledge: Callable[[], Sequence[Hit]] = lambda: ()
+    #: What the contact may see: pass it to any search made for this turn.
+    viewer: Viewer = PUBLIC
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,12 @@ class ToolHook(Protocol):
         ...
 
 
+class AccessReader(Protocol):
+    """A workspace's end-user access configuration (``agent.access.AccessStore`` satisfies it)."""
+
+    def get(self, workspace: str) -> AccessConfig: ...
+
+
 class _Timer:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
@@ -120,6 +129,8 @@ class Agent:
         settings: thresholds and weights. training: published scenarios and profile (optional).
         llm: a generated-answer backend (optional; extractive otherwise). recorder: stores
         handoffs and delivers them to helpdesks. actions: the action hook (optional).
+        access: each workspace's group -> audience mapping (``AccessStore``); without it every
+        contact sees public documents only.
     """
 
     def __init__(
@@ -134,8 +145,10 @@ class Agent:
         training: TrainingReader | None = None,
         llm: LLMAnswerer | None = None,
         actions: ActionHook | None = None,
+        access: AccessReader | None = None,
     ) -> None:
         self.store, self.configs, self.retriever, self.cache = store, configs, retriever, cache
+        self.access = access
         self.settings, self.recorder, self.training, self.llm, self.actions = settings, recorder, training, llm, actions
         self.triggers = Triggers(cache=cache, settings=settings)
         self.extractive = ExtractiveAnswerer(cache=cache, max_chars=settings.max_answer_chars)
@@ -160,6 +173,7 @@ class Agent:
         turn = _Turn(
             session=session, config=config, message=message, timer=t, trace=Trace(redactions=redacted.redactions)
         )
+        turn.viewer = self._viewer(turn)
         decision = self._decide(turn, history)
         self.store.add_event(workspace, session_id, "decision", decision.to_json() | {"reply": decision.reply})
         self.store.add_message(workspace, session_id, Role.AGENT, decision.reply)
@@ -236,6 +250,7 @@ class Agent:
                         behavioral=behavioral,
                         notes=turn.notes,
                         knowledge=lambda: self._knowledge(turn),
+                        viewer=turn.viewer,
                     )
                 )
             if outcome is not None:
@@ -336,9 +351,9 @@ class Agent:
             passes.insert(0, knowledge_by_default(SearchFilters(language=turn.language)))
         hits: list[Hit] = []
         for filters in passes:
-            hits = self._visible(turn, self.retriever.search(
+            hits = self.retriever.search(
                 turn.message, workspace=turn.session.workspace, top_k=self.settings.top_k,
-                query_vector=turn.vector, filters=filters))
+                query_vector=turn.vector, filters=filters, viewer=turn.viewer)
             if hits:
                 break
         return hits
@@ -351,18 +366,17 @@ class Agent:
             turn.prefetched = self._retrieve(turn)
         return turn.prefetched
 
-    @staticmethod
-    def _visible(turn: _Turn, hits: list[Hit]) -> list[Hit]:
-        """Drop audience-restricted chunks the contact may not see (all of them on public channels)."""
-        public = turn.session.channel in turn.config.public_channels
-        segments = set(turn.session.contact.segments)
-        out = []
-        for hit in hits:
-            audience = set(hit.payload.get("audience") or ())
-            if audience and (public or not audience & segments):
-                continue
-            out.append(hit)
-        return out
+    def _viewer(self, turn: _Turn) -> Viewer:
+        """What the turn's contact may see: the labels its verified groups open (``agent.access``);
+        public documents only without a verified identity. The contact's segments open nothing."""
+        identity = turn.session.identity
+        if identity is None:
+            return PUBLIC
+        access = self.access.get(turn.session.workspace) if self.access is not None else AccessConfig()
+        groups = access.groups_of(identity)
+        viewer = access.viewer(identity)
+        turn.notes.append(f"verified contact: groups {list(groups)} open {len(viewer.labels)} audience label(s)")
+        return viewer
 
     # -- outcomes -------------------------------------------------------------------------------
     def _scenario_answer(self, turn: _Turn, scenario: Scenario, similarity: float, threshold: float) -> Decision:
@@ -462,6 +476,7 @@ class _Turn:
     scenarios: list[ScenarioTrace] = field(default_factory=list)
     behavioral: list[Scenario] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
+    viewer: Viewer = PUBLIC  # what the contact may see (set once per turn)
     prefetched: list[Hit] | None = None  # retrieved early (the prohibited-topic contrast), reused to answer
     trace_retrieved: list[Retrieved] = field(default_factory=list)
     signals: dict[str, float] = field(default_factory=dict)

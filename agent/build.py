@@ -10,7 +10,7 @@ from core.db import Database
 from core.settings import AgentSettings, LLMSettings
 from training.models import TrainingReader
 
-from .agent import ActionHook, Agent, ToolHook
+from .agent import AccessReader, ActionHook, Agent, ToolHook
 from .handoffs import HandoffRecorder
 from .helpdesk import Outbox, build_targets
 from .llm import LLMAnswerer, build_llm
@@ -32,9 +32,11 @@ def build_agent(
     training: TrainingReader | None = None,
     actions: ActionHook | None = None,
     http: httpx.Client | None = None,
+    access: AccessReader | None = None,
 ) -> Agent:
     """An ``Agent`` over the state database, the index and the model; an LLM only when configured
-    (it then writes the answers and is offered the candidate actions as tools)."""
+    (it then writes the answers and is offered the candidate actions as tools). ``access``: what
+    verified contacts may see (``agent.access.AccessStore``); without it, public documents only."""
     store = SessionStore(db=db)
     cache = VectorCache(embedder=embedder)
     helpdesk = settings.helpdesk
@@ -68,4 +70,5 @@ def build_agent(
         training=training,
         llm=answerer,
         actions=actions,
+        access=access,
     )

@@ -36,7 +36,8 @@ class AgentConfig(Frozen):
     messages about one of them are answered; ``skip_topics``: messages about them go to the team.
     Topic entries are plain language, several phrasings separated by ``;``
     (``"legal threats; lawsuits; suing the company"``), matched by meaning.
-    ``public_channels``: channels that never see audience-restricted content.
+    Who sees audience-restricted content is decided by ``agent.access`` (verified identities),
+    not by the channel (``public_channels``, saved by earlier versions, is dropped on reading).
     """
 
     autopilot: dict[Channel, bool] = Field(default_factory=dict)
@@ -48,7 +49,6 @@ class AgentConfig(Frozen):
     prohibited: bool = True
     low_confidence: bool = True
     clarify: bool = True
-    public_channels: tuple[Channel, ...] = (Channel.WEB,)
     redaction: RedactionConfig = RedactionConfig()
 
     def autopilot_on(self, channel: Channel | str) -> bool:
@@ -64,7 +64,10 @@ class ConfigStore:
     def get(self, workspace: str) -> AgentConfig:
         with self.db.session() as s:
             row = s.get(AgentConfigRow, workspace)
-            return AgentConfig.model_validate(row.config) if row else AgentConfig()
+            if row is None:
+                return AgentConfig()
+            # public_channels (saved before issue 19) no longer decides anything: agent.access does
+            return AgentConfig.model_validate({k: v for k, v in row.config.items() if k != "public_channels"})
 
     def put(self, workspace: str, config: AgentConfig) -> AgentConfig:
         with self.db.session() as s:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from core.models import Channel, DocumentKind, Hit
+from core.models import PUBLIC, Channel, DocumentKind, Hit, Viewer
 from training.models import Scenario, TrainingReader
 
 from .decision import ScenarioTrace
@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 class Retriever(Protocol):
-    """What the agent needs from search (``retrieval.search.Searcher`` satisfies it)."""
+    """What the agent needs from search (``app.retrieve.Retrieve`` satisfies it): ``viewer`` says
+    whose audience restrictions apply; without one, public documents only."""
 
     def search(
         self,
@@ -34,6 +35,7 @@ class Retriever(Protocol):
         top_k: int = 5,
         per_document: int = 2,
         query_vector: np.ndarray | None = None,
+        viewer: Viewer = PUBLIC,
     ) -> list[Hit]: ...
 
 

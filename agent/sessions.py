@@ -22,6 +22,7 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.models import Channel, Frozen
 from core.tables import WorkspaceRow, utcnow
 
+from .access import Identity
 from .redaction import scrub, scrub_json
 from .tables import FIRST_TICKET, ContactRow, EventRow, HandoffRow, MessageRow, SessionRow, TicketCounterRow
 
@@ -73,6 +74,8 @@ class SessionInfo(Frozen):
     channel: Channel
     status: SessionStatus
     contact: Contact
+    #: The contact's verified identity (a signed token when the session was opened), or None.
+    identity: Identity | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -116,15 +119,23 @@ class SessionStore:
         self.db = db
 
     # -- sessions -------------------------------------------------------------------------------
-    def create(self, workspace: str, *, channel: Channel | str, contact: ContactRef | None = None) -> SessionInfo:
-        """Open a session with the next ticket number; the contact is found or created."""
+    def create(self, workspace: str, *, channel: Channel | str, contact: ContactRef | None = None,
+               identity: Identity | None = None) -> SessionInfo:
+        """Open a session with the next ticket number; the contact is found or created.
+
+        ``identity``: the contact's verified identity (``AccessStore.verify``); it names the contact
+        (its email, its subject as the external id), and a ``contact`` given beside it must agree.
+
+        Raises:
+            InvalidInput: an unknown channel, or a contact that contradicts the identity.
+        """
         try:
             channel = Channel(channel)
         except ValueError as exc:
             raise InvalidInput(
                 f"unknown channel {channel!r}; one of {', '.join(c.value for c in Channel)}", channel=channel
             ) from exc
-        ref = contact or ContactRef()
+        ref = _identified(contact or ContactRef(), identity)
         with self.db.session() as s:
             insert_ignore(s, WorkspaceRow.__table__, id=workspace, name=workspace, created_at=utcnow())
         contact_row = self._contact(workspace, ref)
@@ -137,6 +148,7 @@ class SessionStore:
                 channel=channel.value,
                 contact_id=contact_row.id,
                 status=SessionStatus.OPEN.value,
+                identity=identity.model_dump(mode="json") if identity else None,
             )
             s.add(row)
             s.add(
@@ -321,6 +333,20 @@ def _contact(row: ContactRow) -> Contact:
     )
 
 
+def _identified(ref: ContactRef, identity: Identity | None) -> ContactRef:
+    """The contact of a session: ``ref``, named by the verified identity when there is one."""
+    if identity is None:
+        return ref
+    given_email = ref.email.strip().lower() if ref.email else None
+    for what, given, verified in (("email", given_email, identity.email),
+                                  ("external_id", ref.external_id, identity.subject)):
+        if given is not None and verified is not None and given != verified:
+            raise InvalidInput(f"the contact's {what} {given!r} differs from the identity token's ({verified!r}); "
+                               f"omit it or give the token's", field=what)
+    return ref.model_copy(update={"email": identity.email or ref.email,
+                                  "external_id": identity.subject or ref.external_id})
+
+
 def _session(row: SessionRow, contact: ContactRow) -> SessionInfo:
     return SessionInfo(
         id=row.id,
@@ -329,6 +355,7 @@ def _session(row: SessionRow, contact: ContactRow) -> SessionInfo:
         channel=Channel(row.channel),
         status=SessionStatus(row.status),
         contact=_contact(contact),
+        identity=Identity.model_validate(row.identity) if row.identity else None,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.tables import Base, utcnow
@@ -63,6 +63,9 @@ class SessionRow(Base):
     contact_id: Mapped[str] = mapped_column(String(36))
     status: Mapped[str] = mapped_column(String(16), default="open")
     language: Mapped[str | None] = mapped_column(String(16), default=None)
+    #: The verified identity (``agent.access.Identity``) of a session opened with a signed token;
+    #: None without one. Added by migration 1900.
+    identity: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -143,4 +146,16 @@ class AgentConfigRow(Base):
 
     workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AccessRow(Base):
+    """A workspace's end-user access: the group -> audience mapping and the identity-token secret
+    (encrypted at rest; None until an admin sets one)."""
+
+    __tablename__ = "agent_access"
+
+    workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from actions.service import Actions
+from agent.access import AccessStore
 from agent.agent import Agent
 from app.limits import BoundedEmbedder, EnsureOnce
 from app.retrieve import Retrieve
@@ -53,11 +54,12 @@ class Components:
         pipeline: returns the sync pipeline of the current generation (actions index through it).
         batch_queries: gather concurrent callers' query embeddings into shared encoder calls (the
             HTTP server; ``KNOWDESK_SERVER__BATCH_WINDOW_MS``).
+        access: end-user access (``agent.access``): what each verified contact may see.
     """
 
     def __init__(self, *, settings: Settings, db: Database, engine: IndexEngine, live: tuple[str | None, IndexSpec],
                  sparse: BM25Encoder, training: Training, pipeline: Callable[[], Pipeline],
-                 batch_queries: bool = False) -> None:
+                 batch_queries: bool = False, access: AccessStore | None = None) -> None:
         self.settings = settings
         self.batch_queries = batch_queries
         self.db = db
@@ -66,6 +68,7 @@ class Components:
         self.sparse = sparse
         self.training = training
         self._pipeline = pipeline
+        self.access = access
 
     @property
     def spec(self) -> IndexSpec:
@@ -141,7 +144,7 @@ class Components:
 
         return build_agent(db=self.db, retriever=self.retrieve, embedder=self.query_embedder,
                            settings=self.settings.agent, llm=self.settings.llm, training=self.training,
-                           actions=self.actions.runner)
+                           actions=self.actions.runner, access=self.access)
 
     @cached_property
     def insights(self) -> InsightsCsat:

@@ -17,13 +17,16 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from actions.service import Actions
+from agent.access import AccessStore
 from agent.agent import Agent
+from agent.sessions import SessionStore
 from app.components import Components
 from app.content import SqlContentStore
 from app.limits import BoundedEmbedder, EnsureOnce, source_lease
 from core.db import Database, open_database
+from core.errors import InvalidInput
 from core.ids import document_id
-from core.models import Hit, RunReport, Source
+from core.models import PUBLIC, Hit, RunReport, Source, Viewer
 from core.settings import Settings, get_settings
 from helpcenter.service import HelpCenter
 from ingest.chunking import Chunker
@@ -73,6 +76,31 @@ class Runtime:
     def state(self, workspace: str, source: str) -> SyncState:
         return SyncState(db=self.db, workspace=workspace, source=source)
 
+    @cached_property
+    def access(self) -> AccessStore:
+        """End-user access (``agent.access``): group -> audience mappings and identity secrets."""
+        from actions.secrets import build_secret_box
+
+        return AccessStore(db=self.db, cipher=build_secret_box(self.settings.secrets.key, self.settings.home))
+
+    def viewer(self, workspace: str, *, session_id: str | None = None, identity_token: str | None = None) -> Viewer:
+        """Whom a retrieval is for: a session's verified contact, or the contact a signed identity
+        token names (the two together must be the same contact's); public documents only with neither.
+
+        Raises:
+            NotFound: no such session. IdentityRejected: the token fails a check (never public instead).
+            InvalidInput: a token for another contact than the session's.
+        """
+        identity = None
+        if session_id is not None:
+            identity = SessionStore(db=self.db).get(workspace, session_id).identity
+        if identity_token is not None:
+            verified = self.access.verify(workspace, identity_token)
+            if identity is not None and (verified.subject, verified.email) != (identity.subject, identity.email):
+                raise InvalidInput("the identity token names another contact than the session's; give one of the two")
+            identity = verified
+        return self.access.get(workspace).viewer(identity) if identity is not None else PUBLIC
+
     # -- the live generation's components ------------------------------------------------------
     @cached_property
     def engine(self) -> IndexEngine:
@@ -97,7 +125,8 @@ class Runtime:
 
     def _build_components(self, live: tuple[str | None, IndexSpec]) -> Components:
         return Components(settings=self.settings, db=self.db, engine=self.engine, live=live, sparse=self.sparse,
-                          training=self.training, pipeline=self.pipeline, batch_queries=self._batch_queries)
+                          training=self.training, pipeline=self.pipeline, batch_queries=self._batch_queries,
+                          access=self.access)
 
     def batch_queries(self) -> None:
         """Serve many callers at once (the HTTP API): concurrent query embeddings share encoder calls
@@ -283,19 +312,21 @@ class Runtime:
         return self.engine.optimize(self.index)
 
     def retrieve(
-        self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5, per_document: int = 2
+        self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5,
+        per_document: int = 2, viewer: Viewer = PUBLIC,
     ) -> list[Hit]:
         """The retrieve use case (``app.retrieve``) on the live generation: without a ``kind`` filter,
-        knowledge only."""
+        knowledge only; without a ``viewer``, public documents only."""
         self.refresh_index()
         return self.components.retrieve.search(query, workspace=workspace, filters=filters, top_k=top_k,
-                                               per_document=per_document)
+                                               per_document=per_document, viewer=viewer)
 
     def retrieve_many(self, queries: Sequence[tuple[str, SearchFilters | None, int]], *, workspace: str,
-                      per_document: int = 2) -> list[list[Hit]]:
+                      per_document: int = 2, viewer: Viewer = PUBLIC) -> list[list[Hit]]:
         """Several retrievals (query, filters, top_k) in one batch (``knowdesk retrieve --batch``)."""
         self.refresh_index()
-        return self.components.retrieve.search_many(queries, workspace=workspace, per_document=per_document)
+        return self.components.retrieve.search_many(queries, workspace=workspace, per_document=per_document,
+                                                    viewer=viewer)
 
     def remove_source(self, workspace: str, name: str) -> int:
         """Remove a source and every point it indexed; returns the number of documents removed."""

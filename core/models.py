@@ -214,6 +214,40 @@ class Chunk(Frozen):
 MAX_TOP_K = 200
 
 
+class Viewer(Frozen):
+    """Whom a search is for, which decides the audience-restricted documents it may return.
+
+    A document whose ``audience`` is empty is public: every viewer sees it. A restricted document
+    is seen by a viewer holding one of its labels (``group:support@example.com``, ``segment:VIP``),
+    or by ``Viewer.everyone()`` (operator and staff tools only). ``Viewer()``, the default of every
+    search, sees public documents only, so a caller that does not say whom it serves leaks nothing.
+
+    Example::
+
+        Viewer(labels=("segment:Partners",)).allows(["segment:Partners", "segment:VIP"])  # True
+        Viewer().allows(["segment:Partners"])  # False
+    """
+
+    labels: tuple[str, ...] = ()
+    everything: bool = False
+
+    @classmethod
+    def everyone(cls) -> Viewer:
+        """Sees every document of the workspace (the CLI's operator, staff views, evaluation)."""
+        return cls(everything=True)
+
+    def allows(self, audience: Any) -> bool:
+        """Whether a point whose payload ``audience`` is ``audience`` may be shown to this viewer."""
+        if self.everything or not audience:
+            return True
+        labels = [audience] if isinstance(audience, str) else list(audience)
+        return any(label in self.labels for label in labels)
+
+
+#: The viewer of a search that names none: public documents only.
+PUBLIC = Viewer()
+
+
 class Hit(Frozen):
     """One retrieved chunk with its citation."""
 

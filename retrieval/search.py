@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from qdrant_client import QdrantClient, models
 
 from core.errors import InvalidInput
-from core.models import MAX_TOP_K, Channel, DocumentKind, Hit
+from core.models import MAX_TOP_K, PUBLIC, Channel, DocumentKind, Hit, Viewer
 from core.settings import SearchSettings
 from retrieval.candidates import ListQuery, Pool, heading_text, list_at, to_hit
 from retrieval.index import DENSE, SPARSE, alias_target, qdrant_errors, workspace_filter
@@ -88,16 +88,20 @@ class SearchFilters(BaseModel):
         """The set keyword filters, by payload key (``channel`` is applied by ``to_filter``)."""
         return {key: value for key, value in self.model_dump(exclude={"channel"}).items() if value is not None}
 
-    def to_filter(self, workspace: str) -> models.Filter:
-        """The Qdrant filter: the workspace, the keyword filters and the channel restriction."""
+    def to_filter(self, workspace: str, viewer: Viewer = PUBLIC) -> models.Filter:
+        """The Qdrant filter: the workspace, the keyword filters, the channel restriction and what
+        ``viewer`` may see (``audience_filter``)."""
         flt = workspace_filter(workspace, self.conditions())
-        if self.channel is None:
-            return flt
-        allowed = models.Filter(should=[
-            models.FieldCondition(key="meta.channels", match=models.MatchText(text=self.channel)),
-            models.IsEmptyCondition(is_empty=models.PayloadField(key="meta.channels")),
-        ])
-        return models.Filter(must=[flt, allowed])
+        must: list[models.Condition] = [flt]
+        if self.channel is not None:
+            must.append(models.Filter(should=[
+                models.FieldCondition(key="meta.channels", match=models.MatchText(text=self.channel)),
+                models.IsEmptyCondition(is_empty=models.PayloadField(key="meta.channels")),
+            ]))
+        visible = audience_filter(viewer)
+        if visible is not None:
+            must.append(visible)
+        return flt if len(must) == 1 else models.Filter(must=must)
 
     def languages(self) -> list[str]:
         """Languages to stem the query for: the language filter, plus English."""
@@ -106,6 +110,17 @@ class SearchFilters(BaseModel):
 
 
 FILTER_KEYS = tuple(SearchFilters.model_fields)
+
+
+def audience_filter(viewer: Viewer) -> models.Filter | None:
+    """Points ``viewer`` may see: public ones (an empty ``audience``) and those naming one of its
+    labels; None (no condition) for ``Viewer.everyone()``."""
+    if viewer.everything:
+        return None
+    public: list[models.Condition] = [models.IsEmptyCondition(is_empty=models.PayloadField(key="audience"))]
+    if viewer.labels:
+        public.append(models.FieldCondition(key="audience", match=models.MatchAny(any=list(viewer.labels))))
+    return models.Filter(should=public)
 
 
 def parse_filters(pairs: Sequence[str] | Mapping[str, Any] | None) -> SearchFilters:
@@ -209,11 +224,13 @@ class Searcher:
         top_k: int = 5,
         per_document: int = 2,
         query_vector: np.ndarray | None = None,
+        viewer: Viewer = PUBLIC,
     ) -> list[Hit]:
-        """The ``top_k`` best chunks for ``query``, at most ``per_document`` from one document."""
+        """The ``top_k`` best chunks for ``query`` that ``viewer`` may see (public ones unless told),
+        at most ``per_document`` from one document."""
         return self.retrieve(
             query, workspace=workspace, filters=filters, top_k=top_k, per_document=per_document,
-            query_vector=query_vector,
+            query_vector=query_vector, viewer=viewer,
         ).hits
 
     def retrieve(
@@ -225,16 +242,18 @@ class Searcher:
         top_k: int = 5,
         per_document: int = 2,
         query_vector: np.ndarray | None = None,
+        viewer: Viewer = PUBLIC,
     ) -> Retrieval:
         """``search`` with the number of distinct documents and the query's notes."""
-        [result] = self._search([(query, filters, top_k)], workspace, per_document, query_vector)
+        [result] = self._search([(query, filters, top_k)], workspace, per_document, query_vector, viewer)
         return result
 
     def search_many(
-        self, queries: Sequence[tuple[str, SearchFilters | None, int]], workspace: str, per_document: int = 2
+        self, queries: Sequence[tuple[str, SearchFilters | None, int]], workspace: str, per_document: int = 2,
+        viewer: Viewer = PUBLIC,
     ) -> list[list[Hit]]:
         """Several searches: queries embedded in one batch, sent in one batch request."""
-        return [r.hits for r in self._search(queries, workspace, per_document, None)]
+        return [r.hits for r in self._search(queries, workspace, per_document, None, viewer)]
 
     def _search(
         self,
@@ -242,6 +261,7 @@ class Searcher:
         workspace: str,
         per_document: int,
         query_vector: np.ndarray | None,
+        viewer: Viewer,
     ) -> list[Retrieval]:
         for query, _, top_k in queries:
             self._check(query, top_k, per_document)
@@ -253,7 +273,7 @@ class Searcher:
         ]
         if not queries or not self._alias_exists():
             return [Retrieval(hits=[], documents=0, notes=a.notes) for a in analyses]
-        pools = self.candidates(analyses, [f for _, f, _ in queries], workspace, query_vector)
+        pools = self.candidates(analyses, [f for _, f, _ in queries], workspace, query_vector, viewer=viewer)
         return [
             self._rank(pool, top_k, per_document, analysis.notes)
             for pool, analysis, (_, _, top_k) in zip(pools, analyses, queries, strict=True)
@@ -266,11 +286,13 @@ class Searcher:
         workspace: str,
         query_vector: np.ndarray | None = None,
         headings: bool = False,
+        viewer: Viewer = PUBLIC,
     ) -> list[Pool]:
         """The candidate stage: a dense and a BM25 list for each query and each of its parts, all
         embedded in one batch and run as one batch request. ``query_vector`` (one query only) is
         the whole query's vector when the caller has it already. ``headings``: compute every
-        candidate's heading cosine now (``rank`` otherwise computes those it needs)."""
+        candidate's heading cosine now (``rank`` otherwise computes those it needs). ``viewer``: whose
+        audience restrictions apply (public documents only by default)."""
         texts: list[str] = []
         for i, analysis in enumerate(analyses):
             if query_vector is None or i > 0:
@@ -287,7 +309,7 @@ class Searcher:
         want = self.config.lists
         for analysis, flts, vecs in zip(analyses, filters, vectors, strict=True):
             flts = flts or SearchFilters()
-            flt = flts.to_filter(workspace)
+            flt = flts.to_filter(workspace, viewer)
             spans.append([])
             for text, vector in zip([analysis.text, *analysis.parts], vecs, strict=True):
                 dense_at: int | None = None

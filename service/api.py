@@ -19,6 +19,7 @@ from app.runtime import Runtime, get_runtime
 from core.errors import KnowdeskError
 from service import hardening
 from service.background import Periodic
+from service.routes import access as access_routes
 from service.routes import actions as actions_routes
 from service.routes import admin as admin_routes
 from service.routes import evals, helpcenter, portal, retrieval, runs, sessions, sources, training
@@ -93,6 +94,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(insights_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(actions_routes.router)
+    app.include_router(access_routes.router)
     return app
 
 

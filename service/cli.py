@@ -41,6 +41,7 @@ from service.commands.options import (
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
+    from core.models import Viewer
     from ingest.sources import SourceStore
     from service.keys import KeyStore
 
@@ -318,20 +319,33 @@ def retrieve(
     batch: Annotated[
         Path | None, typer.Option("--batch", help="JSONL file: one {query, top_k?, filters?} per line.")
     ] = None,
+    group: Annotated[
+        list[str] | None,
+        typer.Option("--group", help="Search as a verified contact in this group (repeat); see `knowdesk access`."),
+    ] = None,
+    session: Annotated[str | None, typer.Option("--session", help="Search as this session's contact.")] = None,
+    all_audiences: Annotated[
+        bool, typer.Option("--all-audiences", help="Every document, restricted ones too (default: public only).")
+    ] = False,
     workspace: Workspace = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Retrieve cited passages for a query (or for every line of a --batch file)."""
+    """Retrieve cited passages for a query (or for every line of a --batch file).
+
+    Public documents only, as a customer without a verified identity sees them, unless --group,
+    --session or --all-audiences says whom the search is for."""
     rt = _rt()
     ws = workspace_or_default(workspace)
+    viewer = _viewer(rt, ws, group, session, all_audiences)
     if batch is not None:
         if query is not None:
             raise InvalidInput("give either a QUERY or --batch FILE, not both")
         try:
-            failed = output.run_batch(rt, ws, batch)
+            failed = output.run_batch(rt, ws, batch, viewer=viewer)
         except StoreLocked:
             from service.running import batch_via_running_server
 
+            _public_only(viewer)
             failed = output.run_batch(rt, ws, batch, search=batch_via_running_server(rt, ws))
         raise typer.Exit(1 if failed else 0)
     if not query or not query.strip():
@@ -343,8 +357,9 @@ def retrieve(
 
     filters = parse_filters(filter_ or [])
     try:
-        hits = rt.retrieve(query, workspace=ws, filters=filters, top_k=top_k)
+        hits = rt.retrieve(query, workspace=ws, filters=filters, top_k=top_k, viewer=viewer)
     except StoreLocked:
+        _public_only(viewer)
         hits = via_running_server(rt, ws, query, filter_ or [], top_k)
     notes = query_notes(query, rt.settings.search)
     if as_json:
@@ -353,6 +368,32 @@ def retrieve(
         output.print_hits(out, query, hits)
         for note in notes:
             err.print(f"note: {note}")
+
+
+def _viewer(rt: Runtime, ws: str, groups: list[str] | None, session: str | None, everything: bool) -> Viewer:
+    """Whom ``knowdesk retrieve`` searches for (one of --group, --session, --all-audiences, or public)."""
+    from datetime import UTC, datetime, timedelta
+
+    from agent.access import Identity
+    from core.models import PUBLIC, Viewer
+
+    if sum((bool(groups), session is not None, everything)) > 1:
+        raise typer.BadParameter("give one of --group, --session and --all-audiences", param_hint="--group")
+    if everything:
+        return Viewer.everyone()
+    if session is not None:
+        return rt.viewer(ws, session_id=session)
+    if groups:
+        preview = Identity(subject="cli-preview", groups=tuple(groups), expires_at=datetime.now(UTC) + timedelta(1))
+        return rt.access.get(ws).viewer(preview)
+    return PUBLIC
+
+
+def _public_only(viewer: Viewer) -> None:
+    """The running server answers the CLI's local token with public documents only."""
+    if viewer.everything or viewer.labels:
+        raise StoreLocked("the index is open in a running server, which searches public documents only for the CLI; "
+                          "use POST /v1/retrieve there (all_audiences with an admin key, or session_id), or stop it")
 
 
 # -- keys -----------------------------------------------------------------------------------------

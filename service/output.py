@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from core.errors import KnowdeskError
-from core.models import MAX_TOP_K, Hit, RunReport, Source
+from core.models import MAX_TOP_K, PUBLIC, Hit, RunReport, Source, Viewer
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -174,15 +174,17 @@ class SyncProgress:
 
 
 def run_batch(rt: Runtime, workspace: str, path: Path,
-              search: Callable[[Sequence[tuple[str, Any, int]]], list[list[Hit]]] | None = None) -> int:
+              search: Callable[[Sequence[tuple[str, Any, int]]], list[list[Hit]]] | None = None,
+              viewer: Viewer = PUBLIC) -> int:
     """Answer every line of a JSONL file, one JSON line out per line in; returns the error count.
 
-    ``search`` answers a batch of (query, filters, top_k) (default: this process's searcher)."""
+    ``search`` answers a batch of (query, filters, top_k) (default: this process's searcher, for
+    ``viewer``: public documents only unless told)."""
     from retrieval.stages import query_notes
 
     if search is None:
         def search(queries: Sequence[tuple[str, Any, int]]) -> list[list[Hit]]:
-            return rt.retrieve_many(list(queries), workspace=workspace)
+            return rt.retrieve_many(list(queries), workspace=workspace, viewer=viewer)
 
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

@@ -18,6 +18,7 @@ MODULES: list[str] = [
     "insights",
     "actions",
     "samples",
+    "access",
 ]
 
 

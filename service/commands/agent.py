@@ -44,6 +44,8 @@ def register(app: typer.Typer) -> None:
         session: Annotated[str | None, typer.Option("--session", help="Continue this session (id).")] = None,
         channel: Annotated[Channel, typer.Option("--channel", help="The session's channel.")] = Channel.WEB,
         contact: Annotated[str | None, typer.Option("--contact", help="The contact's email.")] = None,
+        identity_token: Annotated[str | None, typer.Option(
+            "--identity-token", help="A signed identity token for a new session (`knowdesk access token`).")] = None,
         workspace: Workspace = None,
         as_json: JsonOut = False,
     ) -> None:
@@ -60,10 +62,15 @@ def register(app: typer.Typer) -> None:
         if session is None:
             from agent.sessions import ContactRef
 
-            info = agent.store.create(ws, channel=channel, contact=ContactRef(email=contact) if contact else None)
+            identity = rt.access.verify(ws, identity_token) if identity_token is not None else None
+            info = agent.store.create(ws, channel=channel, contact=ContactRef(email=contact) if contact else None,
+                                      identity=identity)
             session = info.id
             if not as_json:
                 err.print(f"session {info.id} (ticket #{info.ticket}); continue with --session {info.id}")
+        elif identity_token is not None:
+            raise typer.BadParameter("an identity token is verified when a session opens; leave out --session",
+                                     param_hint="--identity-token")
         decision = agent.handle(ws, session, message)
         if as_json:
             print(json.dumps(decision.to_json()))

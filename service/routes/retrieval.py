@@ -7,13 +7,16 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.models import MAX_TOP_K
+from agent.access import MAX_TOKEN_CHARS
+from core.errors import InvalidInput
+from core.models import MAX_TOP_K, Viewer
 from retrieval.search import parse_filters
 from retrieval.stages import query_notes
 from service import output
 from service.deps import Reader, RuntimeDep
+from service.keys import Scope
 from service.routing import KeyedRoute
-from service.schemas.common import HitsPublic
+from service.schemas.common import HitsPublic, errors
 
 router = APIRouter(prefix="/v1", tags=["retrieval"], route_class=KeyedRoute)
 
@@ -26,16 +29,33 @@ class RetrieveRequest(BaseModel):
     top_k: int = Field(default=5, ge=1, le=MAX_TOP_K)
     per_document: int = Field(default=2, ge=1, le=100)
     filters: dict[str, str | list[str]] = Field(default_factory=dict)
+    #: Search for this session's contact (what its verified identity may see).
+    session_id: str | None = Field(default=None, min_length=1, max_length=64)
+    #: Search for the contact a signed identity token names.
+    identity_token: str | None = Field(default=None, min_length=1, max_length=MAX_TOKEN_CHARS)
+    #: Every document whatever its audience (staff tools): needs an admin key.
+    all_audiences: bool = False
 
 
-@router.post("/retrieve", response_model=HitsPublic)
+@router.post("/retrieve", response_model=HitsPublic, responses=errors(403, 404))
 def retrieve(body: RetrieveRequest, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
-    """Cited passages: `{"query", "documents", "notes", "hits": [{rank, score, title, uri, section, text, ...}]}`."""
+    """Cited passages: `{"query", "documents", "notes", "hits": [{rank, score, title, uri, section, text, ...}]}`.
+
+    Public documents only, unless `session_id` or `identity_token` names a verified contact (then
+    also what its groups open) or an admin key asks for `all_audiences`."""
+    if body.all_audiences:
+        if body.session_id is not None or body.identity_token is not None:
+            raise InvalidInput("all_audiences searches every document; leave session_id and identity_token out")
+        caller.require(Scope.ADMIN)
+        viewer = Viewer.everyone()
+    else:
+        viewer = rt.viewer(caller.workspace, session_id=body.session_id, identity_token=body.identity_token)
     hits = rt.retrieve(
         body.query,
         workspace=caller.workspace,
         filters=parse_filters(body.filters),
         top_k=body.top_k,
         per_document=body.per_document,
+        viewer=viewer,
     )
     return output.retrieve_json(body.query, hits, query_notes(body.query, rt.settings.search))

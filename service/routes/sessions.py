@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.access import MAX_TOKEN_CHARS
 from agent.policy import AgentConfig, ConfigStore
 from agent.sessions import ContactRef, SessionInfo, SessionStatus
 from core.errors import check_size
@@ -31,6 +32,9 @@ class SessionRequest(BaseModel):
 
     channel: Channel = Channel.WEB
     contact: ContactRef | None = None
+    #: A signed identity token (HS256 under the workspace's identity secret, see README "Security"):
+    #: the session's contact is the one it names, and sees what the token's groups open.
+    identity_token: str | None = Field(default=None, min_length=1, max_length=MAX_TOKEN_CHARS)
 
 
 class MessageRequest(BaseModel):
@@ -45,8 +49,12 @@ def _session_json(s: SessionInfo) -> dict[str, Any]:
 
 @router.post("/sessions", status_code=201, response_model=SessionPublic, responses=errors(409))
 def create_session(body: SessionRequest, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
-    """Open a session on a channel for a contact (found by email, phone or external id, or created)."""
-    return _session_json(rt.agent.store.create(caller.workspace, channel=body.channel, contact=body.contact))
+    """Open a session on a channel for a contact (found by email, phone or external id, or created).
+    With `identity_token`, the token is verified first (401 when it fails: never a public session
+    instead) and the contact's verified groups decide which restricted documents it may see."""
+    identity = rt.access.verify(caller.workspace, body.identity_token) if body.identity_token is not None else None
+    return _session_json(rt.agent.store.create(caller.workspace, channel=body.channel, contact=body.contact,
+                                               identity=identity))
 
 
 @router.post("/sessions/{session_id}/messages", response_model=DecisionPublic)

@@ -15,7 +15,7 @@ import qdrant_edge as qe
 
 from core.errors import ConfigError, StoreLocked
 from core.ids import point_id
-from core.models import Chunk, Document, DocumentKind
+from core.models import PUBLIC, Chunk, Document, DocumentKind, Viewer
 from retrieval.edge import EdgeIndex, EdgeSearcher, EdgeStore, edge_filter, edge_sparse
 from retrieval.index import DENSE, SPARSE, QdrantIndex, close_client, open_client, workspace_filter
 from retrieval.search import QueryEmbedder, Searcher, SearchFilters, knowledge_by_default
@@ -472,3 +472,35 @@ def test_edge_optimize_builds_the_index_vacuums_deletes_and_keeps_results(tmp_pa
         assert b.index.optimize() is False  # nothing left to do
     finally:
         b.close()
+
+
+def test_audience_decides_what_each_viewer_sees(backend: Backend) -> None:
+    """The audience condition runs in the engine (before ranking), on both engines: public chunks
+    for every viewer, restricted ones only for a viewer holding one of their labels; a rewrite
+    with a new audience (a permission change at the source) takes effect at once."""
+    vault = "The vault combination is stored in the VPN handbook."
+    backend.write(document(WS, "drive", "public-vpn"), ["VPN handbook for everyone: install the client."])
+    backend.write(document(WS, "drive", "partners-vpn", audience=("segment:Partners",)), [vault])
+    backend.write(document(WS, "drive", "staff-vpn", audience=("group:staff@example.com", "domain:example.com")),
+                  ["Staff VPN handbook: the office gateway address."])
+    seen = {
+        name: {h.document_id for h in backend.searcher.search("VPN handbook", workspace=WS, top_k=20, viewer=viewer,
+                                                                 filters=SearchFilters(source_id="drive"))}
+        for name, viewer in {
+            "public": PUBLIC,
+            "partner": Viewer(labels=("segment:Partners",)),
+            "staff": Viewer(labels=("domain:example.com", "segment:Other")),
+            "everyone": Viewer.everyone(),
+        }.items()
+    }
+    assert seen["public"] == {"drive:public-vpn"}
+    assert seen["partner"] == {"drive:public-vpn", "drive:partners-vpn"}
+    assert seen["staff"] == {"drive:public-vpn", "drive:staff-vpn"}
+    assert seen["everyone"] == {"drive:public-vpn", "drive:partners-vpn", "drive:staff-vpn"}
+    backend.write(document(WS, "drive", "partners-vpn", audience=("segment:Gold",)), [vault], previous=1)
+    partners = Viewer(labels=("segment:Partners",))
+    partner = backend.searcher.search("VPN handbook", workspace=WS, top_k=20, viewer=partners)
+    assert "drive:partners-vpn" not in {h.document_id for h in partner}
+    backend.write(document(WS, "drive", "partners-vpn"), [vault], previous=1)  # made public at the source
+    assert "drive:partners-vpn" in {h.document_id for h in backend.searcher.search("VPN handbook", workspace=WS,
+                                                                                   top_k=20)}

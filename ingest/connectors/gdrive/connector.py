@@ -9,8 +9,8 @@
   of scope or is no longer shared drops out of the complete id listing and is deleted.
 - Google Docs are exported as HTML (headings kept), Sheets as CSV rendered to an HTML table,
   Slides as text; PDF, DOCX, Markdown, HTML and text files are downloaded (``alt=media``).
-- A file whose ``version``/``md5Checksum``/``modifiedTime``/name equals what the last run stored
-  is ``Unchanged`` (not downloaded). Files over the size cap are failures with a reason.
+- A file whose ``version``/``md5Checksum``/``modifiedTime``/name and audience equal what the last
+  run stored is ``Unchanged`` (not downloaded). Files over the size cap are failures with a reason.
 - Audience: the ``audience`` option when set; otherwise from the file's permissions (``anyone``:
   public; else ``domain:``, ``group:``, ``user:`` principals), when the listing returns them.
 """
@@ -296,7 +296,9 @@ class GDriveConnector:
                                                                                  if "." in name else mime)
             self.skipped[key] = self.skipped.get(key, 0) + 1
             return None
-        signature = "|".join(str(meta.get(k, "")) for k in ("version", "md5Checksum", "modifiedTime", "name"))
+        # the audience too: a sharing change must rewrite the document even if no version moved
+        signature = "|".join([*(str(meta.get(k, "")) for k in ("version", "md5Checksum", "modifiedTime", "name")),
+                              ",".join(self._audience(meta))])
         stored = self._store.get(_STORE_PREFIX + meta["id"]) if self._store is not None else None
         if (stored and stored.get("sig") == signature and stored.get("topic") == list(topic)
                 and self._context.is_indexed(meta["id"])):
