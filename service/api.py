@@ -32,11 +32,11 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     """The API application. ``runtime`` defaults to the process's runtime (settings); ``local_token``
     is accepted for read requests of the CLI beside this server (``service.running``)."""
     rt = runtime or get_runtime()
-    rt.batch_queries()  # concurrent requests share encoder calls
     syncs = runs.BackgroundSyncs()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        rt.batch_queries()  # while serving, concurrent requests share encoder calls
         # handoffs whose helpdesk delivery failed are retried while the API runs
         outbox = Periodic("helpdesk-outbox", 30.0, lambda: _deliver_handoffs(rt)).start()
         yield
