@@ -16,6 +16,7 @@ MODULES: list[str] = [
     "agent",
     "evaluation",
     "insights",
+    "feedback",
     "actions",
     "samples",
 ]
