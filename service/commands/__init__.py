@@ -17,6 +17,7 @@ MODULES: list[str] = [
     "evaluation",
     "insights",
     "feedback",
+    "conflicts",
     "actions",
     "samples",
 ]

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Cookie, Depends, Header, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from app.conflicts import latest_conflicts
 from core.errors import AuthError, InvalidInput, NotFound
 from core.tables import utcnow
 from evaluation.feedback_cases import export_dataset
@@ -210,8 +211,10 @@ def page_context(rt: Any, workspace: str, since: str, length: timedelta, run: An
     reason_chart = line_chart([(r, [float(n) for n in v]) for r, v in reasons.items()], days, lo=0,
                               hi=float(max(5, hi + (-hi % 5))))
     feedback = ic.feedback.report(workspace, end - length, end, topics=ic.topics(workspace))
+    conflicts = latest_conflicts(rt, workspace)
     insights = [{"item": i, "kind_name": KIND_NAMES.get(i.kind.value, i.kind.value), "spark": sparkline(i.series)}
                 for i in run.insights]
     return {"workspace": workspace, "since": since, "run": run, "insights": insights, "report": report,
             "csat_chart": csat_chart, "reason_chart": reason_chart, "feedback": feedback,
+            "conflicts": conflicts,
             "periods": ["24h", "7d", "14d", "30d"], "kinds": KIND_NAMES}

@@ -1,8 +1,9 @@
-"""Responses of the feedback routes (votes on agent replies, their report and the export)."""
+"""Responses of the knowledge-loop routes: votes on agent replies, their report and export, conflicting facts."""
 
 from __future__ import annotations
 
 from csat.models import Feedback, FeedbackReport
+from insights.conflicts import ConflictReport
 from service.schemas.common import Public
 
 
@@ -23,3 +24,8 @@ class FeedbackExportPublic(Public):
     name: str
     cases: int
     jsonl: str
+
+
+class ConflictReportPublic(ConflictReport):
+    """A pass of the conflicting-facts finder: chunks read, candidate pairs compared, and each
+    conflicting document pair with both passages, both values and both sources."""

@@ -118,3 +118,4 @@ def test_a_customer_rates_a_reply_and_the_content_team_exports_it(
                                       "--workers", "1"])
     body = json.loads(result.stdout.strip().splitlines()[-1])
     assert (body["totals"]["cases"], body["totals"]["scored"], body["totals"]["passed"]) == (1, 1, 0), body
+
