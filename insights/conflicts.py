@@ -116,8 +116,8 @@ class ConflictFinder:
         for hit, vector in self.chunks.stored_chunks(workspace):
             hits.append(hit)
             vectors.append(vector)
-        found = find_conflicts(hits, np.asarray(vectors, dtype=np.float32).reshape(len(hits), -1), self.settings)
-        pairs, conflicts = found
+        matrix = np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), dtype=np.float32)
+        pairs, conflicts = find_conflicts(hits, matrix, self.settings)
         return ConflictReport(workspace=workspace, computed_at=utcnow(), chunks=len(hits), candidate_pairs=pairs,
                               conflicts=conflicts, seconds=round(time.perf_counter() - started, 3))
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from core.models import DocumentKind, Hit
-from insights.conflicts import FinderSettings, family, find_conflicts
+from insights.conflicts import ConflictFinder, FinderSettings, family, find_conflicts
 from insights.quantities import quantities
 
 
@@ -92,3 +92,20 @@ def test_translations_are_compared_whole_by_the_order_of_their_quantities() -> N
     loose = _find(("help-center:refunds/en", english, "en", 0),
                   ("help-center:refunds/de", "Erstattung innerhalb von 30 Tagen.", "de", 1))
     assert loose == []
+
+
+class _Chunks:
+    def __init__(self, *texts: str) -> None:
+        self.items = [(_hit(f"a:{n}.md", t), np.ones(4, dtype=np.float32)) for n, t in enumerate(texts)]
+
+    def stored_chunks(self, workspace: str) -> list[tuple[Hit, np.ndarray]]:
+        return self.items
+
+
+def test_an_empty_or_tiny_workspace_has_no_conflicts() -> None:
+    for chunks in (_Chunks(), _Chunks("Refunds within 14 days.")):
+        report = ConflictFinder(chunks=chunks).find("w")
+        assert (report.conflicts, report.candidate_pairs) == ([], 0)
+    report = ConflictFinder(chunks=_Chunks("Refunds within 14 days of delivery.", "Refunds within 30 days of delivery.")
+                            ).find("w")
+    assert report.chunks == 2 and [(c.a.value, c.b.value) for c in report.conflicts] == [("14 days", "30 days")]
