@@ -31,6 +31,7 @@ from service.routes import (
     runs,
     sessions,
     sources,
+    streaming,
     training,
 )
 from service.routes import insights as insights_routes
@@ -98,6 +99,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(training.router)
     app.include_router(portal.router)
     app.include_router(sessions.router)
+    app.include_router(streaming.router)
     app.include_router(evals.router)
     app.include_router(insights_routes.router)
     app.include_router(feedback.router)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -119,3 +120,52 @@ def test_a_customer_rates_a_reply_and_the_content_team_exports_it(
     body = json.loads(result.stdout.strip().splitlines()[-1])
     assert (body["totals"]["cases"], body["totals"]["scored"], body["totals"]["passed"]) == (1, 1, 0), body
 
+
+def _events(lines: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    out, name = [], ""
+    for line in lines:
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            out.append((name, json.loads(line.removeprefix("data: "))))
+    return out
+
+
+def test_a_reply_streams_as_server_sent_events_and_is_stored_whole(
+        world: tuple[Runtime, TestClient, dict[str, str]]) -> None:
+    _, client, auth = world
+    sid = client.post("/v1/sessions", json={"channel": "web"}, headers=auth).json()["id"]
+    with client.stream("POST", f"/v1/sessions/{sid}/messages/stream", json={"text": "How do I pause my subscription?"},
+                       headers=auth) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        received = _events(list(r.iter_lines()))
+    names = [n for n, _ in received]
+    assert names[0] == "decision" and names[-2:] == ["citations", "done"] and set(names[1:-2]) == {"text"}
+    head = received[0][1]
+    reply = "".join(d["delta"] for n, d in received if n == "text")
+    citations = received[-2][1]["citations"]
+    assert head["action"] == "answer" and citations and "reply" not in head
+    stored = [e for e in client.get(f"/v1/sessions/{sid}", headers=auth).json()["events"] if e["type"] == "decision"]
+    assert len(stored) == 1 and stored[0]["data"]["reply"] == reply
+    assert stored[0]["data"]["message_id"] == head["message_id"] == received[-1][1]["message_id"]
+    assert stored[0]["data"]["citations"] == citations and stored[0]["data"]["confidence"] == head["confidence"]
+
+    # a client that goes away after the first event: the turn is stored whole all the same
+    with client.stream("POST", f"/v1/sessions/{sid}/messages/stream", json={"text": "How do I skip a delivery?"},
+                       headers=auth) as r:
+        first = next(r.iter_lines())
+        assert first == "event: decision"
+    detail = client.get(f"/v1/sessions/{sid}", headers=auth).json()
+    assert [m["role"] for m in detail["transcript"]] == ["customer", "agent", "customer", "agent"]
+    decisions = [e["data"] for e in detail["events"] if e["type"] == "decision"]
+    assert len(decisions) == 2 and decisions[1]["message_id"] == detail["transcript"][3]["id"]
+    assert decisions[1]["reply"] == detail["transcript"][3]["text"] and decisions[1]["reply"]
+
+    # errors come as JSON with their status, before any event
+    r = client.post("/v1/sessions/nope/messages/stream", json={"text": "hi"}, headers=auth)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/json")
+    assert client.post(f"/v1/sessions/{sid}/messages/stream", json={"text": ""}, headers=auth).status_code == 422
+    client.post(f"/v1/sessions/{sid}/close", headers=auth)
+    r = client.post(f"/v1/sessions/{sid}/messages/stream", json={"text": "still there?"}, headers=auth)
+    assert r.status_code == 409 and "closed" in r.json()["message"]
+    assert len(client.get(f"/v1/sessions/{sid}", headers=auth).json()["transcript"]) == 4
