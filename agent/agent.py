@@ -175,8 +175,14 @@ class Agent:
         )
         turn.viewer = self._viewer(turn)
         decision = self._decide(turn, history)
-        self.store.add_event(workspace, session_id, "decision", decision.to_json() | {"reply": decision.reply})
-        self.store.add_message(workspace, session_id, Role.AGENT, decision.reply)
+        return self.record(workspace, session_id, decision)
+
+    def record(self, workspace: str, session_id: str, decision: Decision) -> Decision:
+        """Store the reply in the transcript and the decision record naming it (``message_id``, the
+        id a customer's feedback on the reply uses); returns the decision with its ``message_id``."""
+        message_id = self.store.add_message(workspace, session_id, Role.AGENT, decision.reply)
+        decision = decision.model_copy(update={"message_id": message_id})
+        self.store.add_event(workspace, session_id, "decision", decision.to_json())
         return decision
 
     # -- the pipeline ---------------------------------------------------------------------------

@@ -6,7 +6,8 @@ Serialised exactly as the HTTP API and ``knowdesk ask --json`` return it::
      "citations": [{"title": "...", "url": "...", "document_id": "..."}],
      "handoff": null,
      "trace": {"redactions": [...], "triggers": [...], "scenarios": [...],
-               "retrieved": [{"document_id": "...", "score": 0.71}], "timings": {"redact_ms": 0.3}}}
+               "retrieved": [{"document_id": "...", "score": 0.71}], "timings": {"redact_ms": 0.3}},
+     "message_id": 42}
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ class Decision(Frozen):
     citations: list[Citation] = Field(default_factory=list)
     handoff: Handoff | None = None
     trace: Trace = Field(default_factory=Trace)
+    #: The reply's id in the session's transcript, once stored (feedback on the reply names it).
+    message_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

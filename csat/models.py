@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field
 
@@ -68,3 +69,51 @@ class CsatReport(Frozen):
     by_resolution: dict[str, Stats]
     by_agent: dict[str, Stats]
     series: list[Point]
+
+
+class Rating(StrEnum):
+    """A vote on one agent reply."""
+
+    UP = "up"
+    DOWN = "down"
+
+
+class Feedback(Frozen):
+    """A vote on an agent reply, with the redacted question, reply and a snapshot of the decision
+    (action, confidence, citations, retrieved documents, scenarios, handoff reason)."""
+
+    id: str
+    session_id: str
+    message_id: int
+    rating: Rating
+    reason: str = ""
+    question: str = ""
+    reply: str = ""
+    decision: dict[str, Any] = Field(default_factory=dict)
+    replaced: bool = False
+    created_at: datetime
+    updated_at: datetime
+
+
+class RatedGroup(Frozen):
+    """Votes of one topic or document: counts and the share of thumbs-down."""
+
+    key: str
+    title: str = ""
+    up: int
+    down: int
+    down_share: float
+
+
+class FeedbackReport(Frozen):
+    """Votes over ``[start, end)``: totals, the worst-rated topics and the documents behind
+    thumbs-down answers (most thumbs-down first), and the latest thumbs-down with their reasons."""
+
+    start: datetime
+    end: datetime
+    up: int
+    down: int
+    down_share: float | None
+    worst_topics: list[RatedGroup]
+    documents: list[RatedGroup]
+    recent_down: list[Feedback]

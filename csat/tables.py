@@ -1,11 +1,11 @@
-"""CSAT tables: survey requests, scores (one per session) and the webhook outbox."""
+"""CSAT tables: survey requests, scores (one per session), the webhook outbox and feedback on replies."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.tables import Base, utcnow
@@ -58,3 +58,28 @@ class CsatOutboxRow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FeedbackRow(Base):
+    """A thumbs up or down on one agent reply, with a redacted snapshot of the decision it rates.
+
+    One vote per reply (``uq_csat_feedback_message``): a second vote replaces the first.
+    """
+
+    __tablename__ = "csat_feedback"
+    __table_args__ = (
+        UniqueConstraint("workspace", "message_id", name="uq_csat_feedback_message"),
+        Index("ix_csat_feedback_workspace", "workspace", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    session_id: Mapped[str] = mapped_column(String(36))
+    message_id: Mapped[int] = mapped_column(Integer)
+    rating: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    question: Mapped[str] = mapped_column(Text, default="")
+    reply: Mapped[str] = mapped_column(Text, default="")
+    decision: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,6 +13,7 @@ from agent.tables import ContactRow, HandoffRow
 from core.db import Database
 from core.settings import InsightsCsatSettings
 from core.tables import utcnow
+from csat.feedback import FeedbackService
 from csat.service import CsatService
 from csat.webhook import CsatWebhook
 
@@ -23,8 +24,10 @@ from .service import Embedder, InsightSettings, InsightsService, SearchArticles,
 class InsightsCsat:
     """Insights and CSAT of every workspace, plus what the analytics page shows."""
 
-    def __init__(self, *, insights: InsightsService, csat: CsatService, db: Database) -> None:
+    def __init__(self, *, insights: InsightsService, csat: CsatService, db: Database,
+                 feedback: FeedbackService | None = None) -> None:
         self.insights, self.csat, self.db = insights, csat, db
+        self.feedback = feedback or FeedbackService(sessions=csat.sessions)
 
     def topics(self, workspace: str) -> dict[str, str]:
         """Session id -> the theme (insight label) it belongs to in the latest run."""
@@ -86,4 +89,4 @@ def build(*, db: Database, embedder: Embedder, retriever: Searcher | None,
                                articles=SearchArticles(retriever=retriever) if retriever is not None else None,
                                settings=InsightSettings(article_threshold=settings.article_threshold))
     return InsightsCsat(insights=insights, csat=CsatService(sessions=sessions, settings=settings, webhook=webhook),
-                        db=db)
+                        db=db, feedback=FeedbackService(sessions=sessions))

@@ -41,3 +41,13 @@ class InsightVectorRow(Base):
     message_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ConflictRunRow(Base):
+    """The latest pass of the conflicting-facts finder over a workspace's knowledge (one per workspace)."""
+
+    __tablename__ = "insight_conflicts"
+
+    workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -23,9 +23,9 @@ from qdrant_client import QdrantClient, models
 
 from core.errors import ConfigError
 from core.ids import chunk_id, point_id
-from core.models import Chunk, Document
+from core.models import Chunk, Document, Hit
 from core.settings import SearchSettings
-from retrieval.candidates import ListQuery
+from retrieval.candidates import ListQuery, to_hit
 from retrieval.edge_store import (
     EdgeStore,
     close_edge_stores,
@@ -36,7 +36,7 @@ from retrieval.edge_store import (
     edge_sparse,
     open_edge_store,
 )
-from retrieval.index import _PAYLOAD_INDEXES, DENSE, SPARSE, UPSERT_BATCH, QdrantIndex, workspace_filter
+from retrieval.index import _PAYLOAD_INDEXES, DENSE, KNOWLEDGE, SPARSE, UPSERT_BATCH, QdrantIndex, workspace_filter
 from retrieval.search import QueryEmbedder, Searcher
 from retrieval.sparse import BM25Encoder
 
@@ -154,7 +154,7 @@ class EdgeIndex(QdrantIndex):
             return int(self.shard.count(qe.CountRequest(exact=True,
                                                         filter=edge_filter(workspace_filter(workspace, filters)))))
 
-    def _scroll(self, flt: models.Filter, payload: list[str], vectors: list[str] | bool) -> Iterator[qe.Record]:
+    def _scroll(self, flt: models.Filter, payload: list[str] | bool, vectors: list[str] | bool) -> Iterator[qe.Record]:
         offset: Any = None
         with edge_errors("scroll points"):
             while True:
@@ -170,6 +170,16 @@ class EdgeIndex(QdrantIndex):
                                ["chunk_id", "chunk_index"], False)
         found = [(int(r.payload["chunk_index"]), str(r.payload["chunk_id"])) for r in records if r.payload]
         return [chunk for _, chunk in sorted(found)]
+
+    def stored_chunks(self, workspace: str, kinds: Sequence[str] = KNOWLEDGE
+                      ) -> Iterator[tuple[Hit, np.ndarray]]:
+        """Every chunk of these kinds with its dense vector (see ``QdrantIndex.stored_chunks``)."""
+        if self.store.alias_target(self.alias) is None:
+            return
+        for r in self._scroll(workspace_filter(workspace, {"kind": list(kinds)}), True, [DENSE]):
+            vector = r.vector.get(DENSE) if isinstance(r.vector, dict) else None
+            if r.payload and vector is not None:
+                yield to_hit(dict(r.payload), 0.0, None), np.asarray(vector, dtype=np.float32)
 
     def existing_vectors(self, workspace: str, chunk_hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """Dense vectors already stored for these chunk hashes (see ``QdrantIndex.existing_vectors``)."""

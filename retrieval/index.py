@@ -24,12 +24,14 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from core.errors import ConfigError, IndexError_, StoreLocked
 from core.ids import chunk_id, point_id
-from core.models import Chunk, Document
+from core.models import Chunk, Document, DocumentKind, Hit
 from retrieval.sparse import BM25Encoder
 
 logger = logging.getLogger(__name__)
 
 DENSE = "dense"
+#: The kinds of knowledge (what answers cite), apart from scenarios and action descriptions.
+KNOWLEDGE = (DocumentKind.ARTICLE.value, DocumentKind.PAGE.value, DocumentKind.FILE.value)
 SPARSE = "bm25"
 UPSERT_BATCH = 256
 DELETE_BATCH = 256
@@ -447,6 +449,27 @@ class QdrantIndex:
                 if offset is None:
                     break
         return [chunk for _, chunk in sorted(found)]
+
+    def stored_chunks(self, workspace: str, kinds: Sequence[str] = KNOWLEDGE
+                      ) -> Iterator[tuple[Hit, np.ndarray]]:
+        """Every chunk of the workspace of these kinds with its dense vector, in pages of 256 (the
+        offline passes over the whole index: conflicting facts). Nothing when no collection exists."""
+        from retrieval.candidates import to_hit  # candidates reads this module's names
+
+        if alias_target(self.client, self.alias) is None:
+            return
+        offset: models.ExtendedPointId | None = None
+        with qdrant_errors("list chunks"):
+            while True:
+                records, offset = self.client.scroll(
+                    self.target, scroll_filter=workspace_filter(workspace, {"kind": list(kinds)}), limit=256,
+                    offset=offset, with_payload=True, with_vectors=[DENSE])
+                for r in records:
+                    vector = r.vector.get(DENSE) if isinstance(r.vector, dict) else None
+                    if r.payload and vector is not None:
+                        yield to_hit(dict(r.payload), 0.0, None), np.asarray(vector, dtype=np.float32)
+                if offset is None:
+                    return
 
     def existing_vectors(self, workspace: str, chunk_hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """Dense vectors already stored for these chunk hashes (the hash of a chunk's embed text),

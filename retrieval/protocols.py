@@ -6,12 +6,12 @@ The write side matches ``ingest.protocols.IndexWriter``, which the sync consumes
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
 
-from core.models import Chunk, Document
+from core.models import Chunk, Document, Hit
 
 
 class Index(Protocol):
@@ -57,6 +57,10 @@ class Index(Protocol):
 
     def document_chunk_ids(self, workspace: str, document_id: str) -> list[str]:
         """Chunk ids of a document, in chunk order."""
+        ...
+
+    def stored_chunks(self, workspace: str, kinds: Sequence[str] = ...) -> Iterator[tuple[Hit, np.ndarray]]:
+        """Every chunk of the workspace of these kinds (default: knowledge) with its dense vector."""
         ...
 
     def existing_vectors(self, workspace: str, chunk_hashes: Sequence[str]) -> Mapping[str, np.ndarray]:

@@ -22,7 +22,19 @@ from service.background import Periodic
 from service.routes import access as access_routes
 from service.routes import actions as actions_routes
 from service.routes import admin as admin_routes
-from service.routes import evals, helpcenter, portal, retrieval, runs, sessions, sources, training
+from service.routes import (
+    conflicts,
+    evals,
+    feedback,
+    helpcenter,
+    portal,
+    retrieval,
+    runs,
+    sessions,
+    sources,
+    streaming,
+    training,
+)
 from service.routes import insights as insights_routes
 from service.routing import allowed_methods
 from service.schemas.common import HealthPublic
@@ -90,8 +102,11 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(training.router)
     app.include_router(portal.router)
     app.include_router(sessions.router)
+    app.include_router(streaming.router)
     app.include_router(evals.router)
     app.include_router(insights_routes.router)
+    app.include_router(feedback.router)
+    app.include_router(conflicts.router)
     app.include_router(admin_routes.router)
     app.include_router(actions_routes.router)
     app.include_router(access_routes.router)

@@ -16,6 +16,8 @@ MODULES: list[str] = [
     "agent",
     "evaluation",
     "insights",
+    "feedback",
+    "conflicts",
     "actions",
     "samples",
     "access",

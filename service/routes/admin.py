@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Cookie, Header, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Cookie, Depends, Header, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from app.conflicts import latest_conflicts
 from core.errors import AuthError, InvalidInput, NotFound
 from core.tables import utcnow
+from evaluation.feedback_cases import export_dataset
 from insights.models import parse_since
 from service import web_session
 from service.deps import RuntimeDep
@@ -77,11 +79,25 @@ def _ticks(lo: float, hi: float) -> list[float]:
     return [lo + i * step for i in range(int(span // step) + 1)]
 
 
-def _principal(rt: Any, authorization: str | None, x_api_key: str | None, session_key: str | None) -> Principal:
-    token = x_api_key or session_key
+def page_key(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+    knowdesk_admin_session: Annotated[str | None, Cookie()] = None,
+) -> str | None:
+    """The key a page request presents: the ``Authorization`` or ``X-API-Key`` header, else the
+    key behind the sign-in session cookie."""
+    token = x_api_key or _sessions(request).key(knowdesk_admin_session)
     if authorization:
         scheme, _, value = authorization.partition(" ")
         token = value if scheme.lower() == "bearer" else authorization
+    return token
+
+
+PageKey = Annotated[str | None, Depends(page_key)]
+
+
+def _principal(rt: Any, token: str | None) -> Principal:
     principal = KeyStore(db=rt.db).verify(token)
     principal.require(Scope.READ)
     return principal
@@ -91,14 +107,12 @@ def _principal(rt: Any, authorization: str | None, x_api_key: str | None, sessio
 def insights_page(
     request: Request,
     rt: RuntimeDep,
+    token: PageKey,
     since: str = "7d",
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
-    knowdesk_admin_session: Annotated[str | None, Cookie()] = None,
 ) -> Response:
     """The analytics page (see the module docstring for how to sign in)."""
     try:
-        caller = _principal(rt, authorization, x_api_key, _sessions(request).key(knowdesk_admin_session))
+        caller = _principal(rt, token)
     except AuthError as exc:
         return _signin(request, exc.message, since, status=exc.http_status)
     try:
@@ -114,6 +128,28 @@ def insights_page(
                            since, status=404)
         since, length = run.since, parse_since(run.since)
     return templates.TemplateResponse(request, "insights.html", page_context(rt, caller.workspace, since, length, run))
+
+
+@router.get("/feedback.jsonl", response_class=PlainTextResponse)
+def feedback_export(
+    request: Request,
+    rt: RuntimeDep,
+    token: PageKey,
+    since: str = "30d",
+) -> Response:
+    """The one-click export of the page: thumbs-down conversations as an evaluation dataset file."""
+    try:
+        caller = _principal(rt, token)
+    except AuthError as exc:
+        return _signin(request, exc.message, since, status=exc.http_status)
+    try:
+        end = utcnow()
+        text, _ = export_dataset(rt.insights.feedback, caller.workspace, start=end - parse_since(since), end=end,
+                                 name=f"feedback-{caller.workspace}")
+    except (InvalidInput, NotFound) as exc:
+        return PlainTextResponse(exc.message + "\n", status_code=exc.http_status)
+    return PlainTextResponse(text, media_type="application/x-ndjson", headers={
+        "Content-Disposition": f'attachment; filename="feedback-{caller.workspace}.jsonl"'})
 
 
 @router.post("/signin", response_class=HTMLResponse)
@@ -193,9 +229,12 @@ def page_context(rt: Any, workspace: str, since: str, length: timedelta, run: An
     hi = max([max(v) for v in reasons.values()] + [1])
     reason_chart = line_chart([(r, [float(n) for n in v]) for r, v in reasons.items()], days, lo=0,
                               hi=float(max(5, hi + (-hi % 5))))
+    feedback = ic.feedback.report(workspace, end - length, end, topics=ic.topics(workspace))
+    conflicts = latest_conflicts(rt, workspace)
     insights = [{"item": i, "kind_name": KIND_NAMES.get(i.kind.value, i.kind.value), "spark": sparkline(i.series),
                  "examples": session_examples(rt.db, workspace, i.example_sessions[:2])}
                 for i in run.insights]
     return {"workspace": workspace, "since": since, "run": run, "insights": insights, "report": report,
-            "csat_chart": csat_chart, "reason_chart": reason_chart,
+            "csat_chart": csat_chart, "reason_chart": reason_chart, "feedback": feedback,
+            "conflicts": conflicts,
             "periods": ["24h", "7d", "14d", "30d"], "kinds": KIND_NAMES}

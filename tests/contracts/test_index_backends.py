@@ -302,6 +302,24 @@ def test_existing_vectors_returns_what_was_stored(backend: Backend) -> None:
     assert backend.index.existing_vectors(OTHER, [c.hash for c in chunks]) == {}
 
 
+def test_stored_chunks_lists_the_workspace_knowledge_with_its_vectors(backend: Backend) -> None:
+    assert list(backend.index.stored_chunks("nobody")) == []
+    listed = list(backend.index.stored_chunks(WS))
+    kinds = {hit.kind for hit, _ in listed}
+    assert listed and kinds <= {"article", "page", "file"}  # scenarios and actions are left out
+    assert {hit.kind for hit, _ in backend.index.stored_chunks(WS, kinds=["scenario"])} == {"scenario"}
+    assert len({hit.chunk_id for hit, _ in listed}) == len(listed) == sum(
+        backend.index.count(WS, kind=k) for k in ("article", "page", "file"))
+    doc = document(WS, "help", "listed", language="en")
+    chunks = backend.write(doc, ["Listed text one.", "Listed text two."])
+    stored = backend.embedder.embed_documents([c.embed_text for c in chunks])
+    mine = sorted(((h, v) for h, v in backend.index.stored_chunks(WS) if h.document_id == doc.id),
+                  key=lambda item: item[0].chunk_id)
+    assert [h.text for h, _ in mine] == ["Listed text one.", "Listed text two."]
+    for (_, vector), expected in zip(mine, stored, strict=True):
+        np.testing.assert_allclose(vector, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_alias_pointing_elsewhere_is_a_config_error(backend: Backend) -> None:
     other = backend.make_index(chunker_version="v2")
     with pytest.raises(ConfigError, match="knowdesk reindex") as info:

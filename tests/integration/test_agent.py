@@ -325,6 +325,7 @@ def test_the_http_api_runs_a_session(rt: Runtime) -> None:
             "citations",
             "handoff",
             "trace",
+            "message_id",
         }
         assert decision["action"] == "answer" and decision["ticket"] == session["ticket"]
         assert set(decision["citations"][0]) == {"title", "url", "document_id"}
