@@ -21,8 +21,9 @@ from service import hardening
 from service.background import Periodic
 from service.routes import actions as actions_routes
 from service.routes import admin as admin_routes
-from service.routes import evals, helpcenter, portal, retrieval, runs, sessions, sources, training
+from service.routes import evals, handoff_pages, helpcenter, portal, retrieval, runs, sessions, sources, training
 from service.routes import insights as insights_routes
+from service.routes import workspace as workspace_routes
 from service.routing import allowed_methods
 from service.schemas.common import HealthPublic
 
@@ -90,6 +91,8 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(evals.router)
     app.include_router(insights_routes.router)
     app.include_router(admin_routes.router)
+    app.include_router(workspace_routes.router)
+    app.include_router(handoff_pages.router)
     app.include_router(actions_routes.router)
     return app
 
