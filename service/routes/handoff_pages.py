@@ -111,9 +111,10 @@ def handoff_page(handoff_id: str, request: Request, rt: RuntimeDep, notice: str 
 @router.post("/handoffs/{handoff_id}/resolve", response_class=HTMLResponse)
 async def resolve(handoff_id: str, request: Request, rt: RuntimeDep) -> Response:
     """Mark the handed-off session resolved, as ``POST /v1/sessions/{id}/resolve`` does."""
-    caller, _, answer = await writer_form(request, rt)
-    if answer is not None or caller is None:
-        return answer or see_other("/admin/handoffs")
+    got = await writer_form(request, rt)
+    if isinstance(got, Response):
+        return got
+    caller, _ = got
     store = SessionStore(db=rt.db)
 
     def mark() -> SessionInfo:

@@ -80,20 +80,20 @@ async def form_of(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), max_num_fields=30).items()}
 
 
-async def writer_form(request: Request, rt: Runtime) -> tuple[Principal | None, dict[str, str], Response | None]:
+async def writer_form(request: Request, rt: Runtime) -> tuple[Principal, dict[str, str]] | Response:
     """A posted form's caller and fields, or the answer refusing it (not signed in, read key, CSRF)."""
     try:
         caller = caller_of(request, rt)
     except AuthError as exc:
-        return None, {}, signin(request, exc)
+        return signin(request, exc)
     form = await form_of(request)
     if not can_write(caller):
-        return caller, form, refused(request, caller, "this key can only read; changes need a key with the "
-                                     "write scope (`knowdesk keys create --scope write`)", 403)
+        return refused(request, caller, "this key can only read; changes need a key with the write scope "
+                       "(`knowdesk keys create --scope write`)", 403)
     if web_session.csrf_problem(request, form.get("csrf")):
-        return caller, form, refused(request, caller, "the form expired or came from another site; reload the "
-                                     "page and send it again", 403)
-    return caller, form, None
+        return refused(request, caller, "the form expired or came from another site; reload the page and send "
+                       "it again", 403)
+    return caller, form
 
 
 def see_other(path: str) -> Response:
@@ -140,7 +140,7 @@ def source_rows(rt: Runtime, caller: Principal) -> list[dict[str, Any]]:
     for s in listed:
         last = next(iter(rt.state(caller.workspace, s["name"]).runs(limit=1)), None)
         rows.append({**s, "last": last, "report": (last or {}).get("report") or {},
-                     "next": next_sync(schedules.get(s["name"]), last and last["started_at"])})
+                     "next": next_sync(schedules.get(s["name"]), last["started_at"] if last else None)})
     return rows
 
 
@@ -202,9 +202,10 @@ def _option_field(kind: str, options: dict[str, Any]) -> str:
 @router.post("/sources", response_class=HTMLResponse)
 async def sources_add(request: Request, rt: RuntimeDep) -> Response:
     """The add form: stored and back to the list, or the form again with each problem by its field."""
-    caller, form, answer = await writer_form(request, rt)
-    if answer is not None or caller is None:
-        return answer or see_other("/admin/sources")
+    got = await writer_form(request, rt)
+    if isinstance(got, Response):
+        return got
+    caller, form = got
     problems = await run_in_threadpool(add_errors, form, rt, caller)
     values = {k: form.get(k, "") for k in ("name", "kind", "path", "url", "enabled")}  # no secret field exists
     if problems:
@@ -215,9 +216,10 @@ async def sources_add(request: Request, rt: RuntimeDep) -> Response:
 
 @router.post("/sources/{name}/enabled", response_class=HTMLResponse)
 async def sources_enable(name: str, request: Request, rt: RuntimeDep) -> Response:
-    caller, form, answer = await writer_form(request, rt)
-    if answer is not None or caller is None:
-        return answer or see_other("/admin/sources")
+    got = await writer_form(request, rt)
+    if isinstance(got, Response):
+        return got
+    caller, form = got
     on = form.get("enabled") == "on"
     try:
         await run_in_threadpool(rt.sources.update, caller.workspace, name, enabled=on)
@@ -230,9 +232,10 @@ async def sources_enable(name: str, request: Request, rt: RuntimeDep) -> Respons
 @router.post("/sources/{name}/sync", response_class=HTMLResponse)
 async def sources_sync(name: str, request: Request, rt: RuntimeDep) -> Response:
     """Start a sync as the API does, then show its run once its record exists (a few seconds at most)."""
-    caller, form, answer = await writer_form(request, rt)
-    if answer is not None or caller is None:
-        return answer or see_other("/admin/sources")
+    got = await writer_form(request, rt)
+    if isinstance(got, Response):
+        return got
+    caller, form = got
     req = runs.SyncRequest(full=form.get("full") == "on")
     try:
         newest = await run_in_threadpool(_newest, rt, caller.workspace, name)

@@ -111,7 +111,7 @@ def test_a_sync_from_the_page_has_a_run_page_and_progress(site: tuple[Runtime, T
 def test_read_keys_see_pages_without_forms_and_their_posts_are_refused(site: tuple[Runtime, TestClient, Path]) -> None:
     rt, client, docs = site
     rt.sources.add(Source(workspace="default", name="handbook", kind=SourceKind.FOLDER, options={"path": str(docs)}))
-    handoff = _handoff(rt)
+    handoff = record_handoff(rt)
     csrf = sign_in(client, rt, "read")
     page = client.get("/admin/sources")
     assert 'data-source="handbook"' in page.text and 'action="/admin/sources"' not in page.text
@@ -129,7 +129,7 @@ def test_read_keys_see_pages_without_forms_and_their_posts_are_refused(site: tup
     assert client.post("/admin/sources/handbook/sync", data={"csrf": csrf}).status_code == 401
 
 
-def _handoff(rt: Runtime, channel: Channel = Channel.EMAIL) -> str:
+def record_handoff(rt: Runtime, channel: Channel = Channel.EMAIL) -> str:
     store = SessionStore(db=rt.db)
     session = store.create("default", channel=channel)
     store.add_message("default", session.id, Role.CUSTOMER, "My refund never arrived, I want a person")
@@ -142,7 +142,7 @@ def _handoff(rt: Runtime, channel: Channel = Channel.EMAIL) -> str:
 
 def test_the_handoff_queue_filters_and_resolves_with_csrf(site: tuple[Runtime, TestClient, Path]) -> None:
     rt, client, _ = site
-    email, web = _handoff(rt, Channel.EMAIL), _handoff(rt, Channel.WEB)
+    email, web = record_handoff(rt, Channel.EMAIL), record_handoff(rt, Channel.WEB)
     csrf = sign_in(client, rt, "write", "/admin/handoffs")
     queue = client.get("/admin/handoffs").text
     assert f'data-handoff="{email}"' in queue and f'data-handoff="{web}"' in queue
