@@ -246,6 +246,25 @@ async def sources_sync(name: str, request: Request, rt: RuntimeDep) -> Response:
     return see_other(f"/admin/sources/{quote(name)}/runs/next?after={after}")
 
 
+@router.post("/sources/{name}/cancel", response_class=HTMLResponse)
+async def sources_cancel(name: str, request: Request, rt: RuntimeDep) -> Response:
+    """Stop the source's running sync as ``POST /v1/sources/{name}/cancel`` does (it finishes the
+    documents in flight and deletes nothing), then back to the run page."""
+    got = await writer_form(request, rt)
+    if isinstance(got, Response):
+        return got
+    caller, form = got
+    try:
+        answer = await run_in_threadpool(runs.cancel, name, caller, rt, request)
+    except KnowdeskError as exc:
+        return refused(request, caller, exc.message, exc.http_status)
+    back = form.get("run", "")
+    notice = quote("cancelling: it stops after the documents in flight" if answer["status"] == "cancelling"
+                   else "no sync of this source is running")
+    return see_other(f"/admin/sources/{quote(name)}/runs/{quote(back)}?notice={notice}" if back
+                     else f"/admin/sources?notice={notice}")
+
+
 def _newest(rt: Runtime, workspace: str, name: str) -> dict[str, Any] | None:
     rt.sources.get(workspace, name)
     return next(iter(rt.state(workspace, name).runs(limit=1)), None)
@@ -291,7 +310,7 @@ def progress(run: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/sources/{name}/runs/{run_id}", response_class=HTMLResponse)
-def run_page(name: str, run_id: str, request: Request, rt: RuntimeDep) -> Response:
+def run_page(name: str, run_id: str, request: Request, rt: RuntimeDep, notice: str = "") -> Response:
     try:
         caller = caller_of(request, rt)
     except AuthError as exc:
@@ -300,7 +319,7 @@ def run_page(name: str, run_id: str, request: Request, rt: RuntimeDep) -> Respon
         run = find_run(rt, caller, name, run_id)
     except NotFound as exc:
         return refused(request, caller, exc.message, 404)
-    return render(request, "run.html", caller, {"name": name, "run": run})
+    return render(request, "run.html", caller, {"name": name, "run": run, "notice": notice[:200]})
 
 
 @router.get("/sources/{name}/runs/{run_id}/progress")

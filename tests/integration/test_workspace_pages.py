@@ -104,6 +104,17 @@ def test_a_sync_from_the_page_has_a_run_page_and_progress(site: tuple[Runtime, T
     page = client.get(r.headers["location"])
     assert page.status_code == 200 and 'id="count-written">1<' in page.text and "run.js" not in page.text
     assert client.get("/admin/sources/handbook/runs/nope").status_code == 404
+    run_id = r.headers["location"].rsplit("/", 1)[1]
+    r = client.post("/admin/sources/handbook/cancel", data={"csrf": csrf, "run": run_id})
+    assert r.status_code == 200 and "no sync of this source is running" in r.text and 'id="cancel"' not in r.text
+    r = client.post("/admin/sources/handbook/sync", data={"csrf": csrf, "full": "on"}, follow_redirects=False)
+    assert r.headers["location"] == f"/admin/sources/handbook/runs/next?after={run_id}"
+    for _ in range(1200):
+        runs = rt.state("default", "handbook").runs(limit=1)
+        if runs[0]["id"] != run_id and runs[0]["status"] != "running":
+            break
+        time.sleep(0.1)
+    assert runs[0]["mode"] == "full" and runs[0]["status"] == "succeeded"
     assert client.get("/admin/static/run.js").headers["content-type"].startswith("text/javascript")
     assert client.get("/admin/static/..%2fbase.html").status_code == 404
 
@@ -118,6 +129,7 @@ def test_read_keys_see_pages_without_forms_and_their_posts_are_refused(site: tup
     assert "Sync now" not in page.text and str(docs) not in page.text, "a read key sees no option values"
     for path, data in [("/admin/sources", {"name": "x", "kind": "folder", "path": str(docs)}),
                        ("/admin/sources/handbook/sync", {}), ("/admin/sources/handbook/enabled", {}),
+                       ("/admin/sources/handbook/cancel", {}),
                        (f"/admin/handoffs/{handoff}/resolve", {})]:
         r = client.post(path, data={"csrf": csrf, **data}, follow_redirects=False)
         assert r.status_code == 403 and "write scope" in r.text, path
