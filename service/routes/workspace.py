@@ -100,7 +100,7 @@ def see_other(path: str) -> Response:
     return RedirectResponse(path, status_code=303)
 
 
-@router.get("/static/{name}", include_in_schema=False)
+@router.get("/static/{name}", include_in_schema=False, response_class=FileResponse)
 def static(name: str) -> Response:
     """The pages' scripts (no inline script: the CSP forbids it)."""
     path = STATIC / name

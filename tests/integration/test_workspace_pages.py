@@ -139,6 +139,8 @@ def test_read_keys_see_pages_without_forms_and_their_posts_are_refused(site: tup
 
     client.cookies.clear()
     assert client.post("/admin/sources/handbook/sync", data={"csrf": csrf}).status_code == 401
+    r = client.get("/admin/sources/handbook/runs/any/progress")
+    assert r.status_code == 401 and r.json()["error"] == "unauthorized"
 
 
 def record_handoff(rt: Runtime, channel: Channel = Channel.EMAIL) -> str:
