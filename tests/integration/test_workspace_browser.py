@@ -112,6 +112,11 @@ def test_add_a_source_watch_its_sync_and_resolve_a_handoff(site: tuple[str, str,
         assert b.js("document.querySelector('#count-written').textContent") == "2"
         assert b.js("document.querySelector('#count-total').textContent") == "2"
         assert b.js("document.querySelector('#run-done').textContent").startswith("2 of 2")
+        # the JSON the page's script polls answers this browser's session (its cookie covers /admin)
+        progress = b.page("Runtime.evaluate", {
+            "expression": "fetch(document.querySelector('#run').dataset.progress).then(r => r.json())",
+            "awaitPromise": True, "returnByValue": True})["result"]["value"]
+        assert progress["status"] == "succeeded" and progress["done"] == progress["total"] == 2
         shoot(b, "run")
 
         b.goto(f"{url}/admin/sources")
