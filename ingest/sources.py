@@ -74,6 +74,11 @@ class SourceStore:
             rows = s.scalars(select(SourceRow).where(SourceRow.workspace == workspace).order_by(SourceRow.name))
             return [_source(r) for r in rows]
 
+    def schedules(self, workspace: str) -> dict[str, str | None]:
+        """Source name -> its stored schedule (``cron:<expr>``, ``interval:<seconds>`` or None)."""
+        with self._db.session() as s:
+            return {r.name: r.schedule for r in s.scalars(select(SourceRow).where(SourceRow.workspace == workspace))}
+
     def update(
         self,
         workspace: str,

@@ -26,6 +26,7 @@ from service.routes import (
     conflicts,
     evals,
     feedback,
+    handoff_pages,
     helpcenter,
     portal,
     retrieval,
@@ -36,6 +37,7 @@ from service.routes import (
     training,
 )
 from service.routes import insights as insights_routes
+from service.routes import workspace as workspace_routes
 from service.routing import allowed_methods
 from service.schemas.common import HealthPublic
 
@@ -108,6 +110,8 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(feedback.router)
     app.include_router(conflicts.router)
     app.include_router(admin_routes.router)
+    app.include_router(workspace_routes.router)
+    app.include_router(handoff_pages.router)
     app.include_router(actions_routes.router)
     app.include_router(access_routes.router)
     return app

@@ -32,6 +32,8 @@ router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates" / "admin"))
 PALETTE = ["#7a3e0f", "#1f6feb", "#2da44e", "#bf3989", "#9a6700", "#57606a", "#cf222e", "#8250df"]
 _SINCE = re.compile(r"^\d{1,4}[mhdw]$")
+#: Where a sign-in may send the browser back to: an admin page of this site, never another host.
+_NEXT = re.compile(r"^/admin/[A-Za-z0-9_./?=&%-]*$")
 KIND_NAMES = {"knowledge_gap": "Knowledge gap", "complaint": "Complaint", "request": "Request", "other": "Other"}
 
 
@@ -161,13 +163,15 @@ async def signin(request: Request, rt: RuntimeDep) -> Response:
     if not _SINCE.match(since):
         since = "7d"
     if problem := web_session.csrf_problem(request, form.get("csrf")):
-        return _signin(request, problem, since, status=403)
+        return _signin(request, problem, since, status=403, next_path=form.get("next", ""))
+    back = form.get("next", "")
+    back = back if _NEXT.match(back) else ""
     key = form.get("key", "").strip()
     try:
         KeyStore(db=rt.db).verify(key).require(Scope.READ)
     except AuthError as exc:
-        return _signin(request, exc.message, since, status=exc.http_status)
-    response = RedirectResponse(f"/admin/insights?since={since}", status_code=303)
+        return _signin(request, exc.message, since, status=exc.http_status, next_path=back)
+    response = RedirectResponse(back or f"/admin/insights?since={since}", status_code=303)
     web_session.set_cookie(response, request, web_session.SESSION_COOKIE, _sessions(request).create(key))
     response.delete_cookie(web_session.CSRF_COOKIE, path=web_session.PATH)
     return response
@@ -189,11 +193,12 @@ def _sessions(request: Request) -> web_session.WebSessions:
     return sessions
 
 
-def _signin(request: Request, message: str, since: str, *, status: int) -> Response:
-    """The sign-in form, with a fresh CSRF token in a hidden field and in its cookie."""
+def _signin(request: Request, message: str, since: str, *, status: int, next_path: str = "") -> Response:
+    """The sign-in form, with a fresh CSRF token in a hidden field and in its cookie; ``next_path``
+    (an admin page) is where a successful sign-in goes instead of the insights page."""
     token = web_session.csrf_token()
-    response = templates.TemplateResponse(request, "signin.html", {"message": message, "since": since,
-                                                                   "csrf": token}, status_code=status)
+    context = {"message": message, "since": since, "csrf": token, "next": next_path if _NEXT.match(next_path) else ""}
+    response = templates.TemplateResponse(request, "signin.html", context, status_code=status)
     web_session.set_cookie(response, request, web_session.CSRF_COOKIE, token, max_age=3600)
     return response
 

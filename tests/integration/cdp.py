@@ -127,6 +127,11 @@ class Browser:
         self._loads(lambda: (self.page("Input.dispatchKeyEvent", {"type": "keyDown", "text": "\r", **enter}),
                              self.page("Input.dispatchKeyEvent", {"type": "keyUp", **enter})))
 
+    def fill(self, selector: str, text: str) -> None:
+        """Type ``text`` into a field as a person would, replacing what it held."""
+        self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.focus(); e.select(); }})()")
+        self.page("Input.insertText", {"text": text})
+
     def click(self, selector: str) -> None:
         """A real mouse click in the middle of the element (scrolled into view first)."""
         box = self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView();"

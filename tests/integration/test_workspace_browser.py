@@ -1,0 +1,144 @@
+"""The workspace pages in headless Chromium (Debian's ``chromium``), walked as a content editor would:
+sign in, add a folder source through the form (a wrong folder first: the message by the field,
+nothing stored), sync it and watch the run page until it finishes, then open the handoff queue,
+open a handoff and mark it resolved. Screenshots at 1280 and 390 px go to ``test-artifacts/``,
+each checked for sideways scrolling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.runtime import Runtime
+from core.models import Channel
+from core.settings import Settings, SourcesSettings
+from service.api import create_app
+from service.keys import KeyStore
+from tests.fixtures.app_server import serve_app
+from tests.integration.cdp import Browser, chromium_path
+from tests.integration.test_workspace_pages import record_handoff
+
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[str, str, Runtime, Path]]:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in [("refunds.md", "# Refunds\n\nRefunds reach your card within five working days.\n"),
+                       ("shipping.md", "# Shipping\n\nParcels leave the warehouse every weekday at noon.\n")]:
+        (docs / name).write_text(text, encoding="utf-8")
+    rt = Runtime(Settings(home=tmp_path / "home", sources=SourcesSettings(allowed_roots=[tmp_path])))
+    _, key = KeyStore(db=rt.db).create("default", scopes=["write"])
+    for channel in (Channel.EMAIL, Channel.WEB, Channel.WHATSAPP):
+        record_handoff(rt, channel)
+    try:
+        with serve_app(create_app(rt), name="workspace-server") as url:
+            yield url, key, rt, docs
+    finally:
+        rt.qdrant.close()
+
+
+def shoot(b: Browser, name: str) -> None:
+    """Screenshots at 1280 px and 390 px, each without sideways scrolling."""
+    for width, label in ((1280, "desktop"), (390, "phone")):
+        if width == 390:
+            b.phone()
+        else:
+            b.page("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 900, "deviceScaleFactor": 1,
+                                                          "mobile": False})
+        assert b.js("document.documentElement.scrollWidth <= window.innerWidth"), f"{name} scrolls sideways at {width}"
+        b.screenshot(ARTIFACTS / f"admin-{name}-{label}.png")
+    b.page("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 900, "deviceScaleFactor": 1,
+                                                  "mobile": False})
+
+
+def wait_for(b: Browser, expression: str, seconds: float = 180.0) -> Any:
+    """Poll ``expression`` until truthy; the page may be reloading in between."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            value = b.js(expression)
+        except RuntimeError:  # evaluated while the page navigated
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{expression} stayed false for {seconds} s; page: {b.js('location.href')}")
+
+
+def test_add_a_source_watch_its_sync_and_resolve_a_handoff(site: tuple[str, str, Runtime, Path],
+                                                            tmp_path: Path) -> None:
+    if chromium_path() is None:
+        pytest.fail("the browser test needs Debian's chromium: `apt-get install -y chromium` "
+                    "(`make test` installs it when run as root)", pytrace=False)
+    url, key, rt, docs = site
+    with Browser(tmp_path / "profile") as b:
+        b.page("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 900, "deviceScaleFactor": 1,
+                                                      "mobile": False})
+        b.goto(f"{url}/admin/sources")
+        b.type_and_enter("#key", key)
+        assert b.js("location.pathname") == "/admin/sources"
+        assert b.js("document.documentElement.lang") == "en"
+        assert b.js("document.querySelector('nav.pages a[aria-current=page]').textContent") == "Sources"
+        # every field of the form has its label
+        assert b.js("[...document.querySelectorAll('form.add-source input:not([type=hidden]), form.add-source "
+                    "select')].every(e => document.querySelector(`label[for=\"${e.id}\"]`))")
+
+        b.fill("#name", "handbook")
+        b.fill("#path", str(docs.parent / "no-such-folder"))
+        b.click("form.add-source button[type=submit]")
+        assert "does not exist" in b.js("document.querySelector('#path-error').textContent")
+        assert b.js("document.querySelector('#path').getAttribute('aria-invalid')") == "true"
+        assert b.js("document.querySelector('#name').value") == "handbook", "what was typed is kept"
+        assert rt.sources.list("default") == [], "nothing stored"
+
+        b.fill("#path", str(docs))
+        b.click("form.add-source button[type=submit]")
+        assert "added handbook" in b.js("document.querySelector('.notice').textContent")
+        assert b.js("document.querySelector('tr[data-source=handbook] td[data-label=\"Last run\"]').textContent"
+                    ).strip() == "never synced"
+        shoot(b, "sources")
+
+        b.click("tr[data-source=handbook] form[action$='/sync'] button")
+        wait_for(b, "/\\/runs\\/[0-9a-f-]+$/.test(location.pathname) && "
+                    "document.querySelector('#run-status').textContent === 'succeeded'")
+        assert b.js("document.querySelector('#count-written').textContent") == "2"
+        assert b.js("document.querySelector('#count-total').textContent") == "2"
+        assert b.js("document.querySelector('#run-done').textContent").startswith("2 of 2")
+        # the JSON the page's script polls answers this browser's session (its cookie covers /admin)
+        progress = b.page("Runtime.evaluate", {
+            "expression": "fetch(document.querySelector('#run').dataset.progress).then(r => r.json())",
+            "awaitPromise": True, "returnByValue": True})["result"]["value"]
+        assert progress["status"] == "succeeded" and progress["done"] == progress["total"] == 2
+        shoot(b, "run")
+
+        b.goto(f"{url}/admin/sources")
+        assert b.js("document.querySelector('tr[data-source=handbook] .status').textContent") == "succeeded"
+
+        b.click("nav.pages a[href='/admin/handoffs']")
+        assert b.js("document.querySelectorAll('table.handoffs tbody tr').length") == 3
+        b.js("document.querySelector('#f-channel').value = 'whatsapp'")
+        b.click("form.filters button")
+        assert b.js("location.search").count("channel=whatsapp") == 1
+        assert b.js("[...document.querySelectorAll('table.handoffs tbody tr')].map(r => r.dataset.channel)") == [
+            "whatsapp"]
+        b.goto(f"{url}/admin/handoffs")
+        shoot(b, "handoffs")
+
+        b.click("tr[data-channel=email] a")
+        assert "My refund never arrived" in b.js("document.querySelector('ol.transcript').textContent")
+        assert b.js("document.querySelector('ul.passages a').href") == "https://docs.example.com/refunds"
+        shoot(b, "handoff")
+        b.click("#resolve")
+        assert b.js("document.querySelector('#session-status').textContent") == "resolved"
+        assert "resolved" in b.js("document.querySelector('.notice').textContent")
+        assert b.js("document.querySelector('#resolve')") is None
+        b.goto(f"{url}/admin/handoffs")
+        assert b.js("document.querySelectorAll('table.handoffs tbody tr').length") == 2
