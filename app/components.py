@@ -24,7 +24,7 @@ from app.retrieve import Retrieve
 from core.db import Database
 from core.settings import Settings
 from ingest.chunking import Chunker
-from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.embedders import AnyEmbedder, build_embedder
 from retrieval.factory import IndexEngine
 from retrieval.generations import IndexSpec
 from retrieval.protocols import Index
@@ -67,10 +67,8 @@ class Components:
         return self.live[1]
 
     @cached_property
-    def embedder(self) -> SentenceTransformerEmbedder:
-        e = self.settings.embedding
-        return SentenceTransformerEmbedder(model=self.spec.model, device=e.device, batch_size=e.batch_size,
-                                           threads=e.threads)
+    def embedder(self) -> AnyEmbedder:
+        return build_embedder(self.spec.model, self.settings.embedding)
 
     @cached_property
     def bounded_embedder(self) -> BoundedEmbedder:

@@ -30,7 +30,7 @@ from core.tables import SourceRow, utcnow
 from ingest.chunking import Chunker
 from ingest.protocols import Embedder, IndexWriter
 from ingest.write import DocumentWriter, WriteItem
-from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.embedders import build_embedder
 from retrieval.generations import Generations, IndexSpec
 from retrieval.protocols import NewIndex
 
@@ -126,9 +126,7 @@ def migrate_index(rt: Runtime, spec: IndexSpec, *, drop_old: bool = False,
     """
     started = time.perf_counter()
     alias = rt.settings.qdrant.alias
-    e = rt.settings.embedding
-    embedder = SentenceTransformerEmbedder(model=spec.model, device=e.device, batch_size=e.batch_size,
-                                           threads=e.threads)
+    embedder = build_embedder(spec.model, rt.settings.embedding)
     chunker = Chunker(tokens=embedder, max_tokens=spec.max_tokens, overlap_tokens=spec.overlap_tokens)
     index = rt.engine.new_index(model_id=embedder.model_id, dimension=embedder.dimension,
                                 chunker_version=chunker.version, sparse=rt.sparse)

@@ -33,7 +33,7 @@ from ingest.parsing import Parser
 from ingest.sources import SourceStore
 from ingest.state import SqlConnectorStore, SyncState
 from ingest.sync import Pipeline, SyncOptions, run_sync
-from retrieval.embedding import SentenceTransformerEmbedder
+from retrieval.embedders import AnyEmbedder
 from retrieval.factory import IndexEngine
 from retrieval.generations import Generations, IndexSpec
 from retrieval.protocols import Index
@@ -117,7 +117,7 @@ class Runtime:
         return self.components.live
 
     @property
-    def embedder(self) -> SentenceTransformerEmbedder:
+    def embedder(self) -> AnyEmbedder:
         return self.components.embedder
 
     @property
