@@ -72,3 +72,17 @@ def test_a_question_in_an_unread_script_is_refused_clearly_after_the_switch(rt: 
         rt.retrieve("ᚺᚹᛖᚱ ᛁᛋ ᛗᛁ ᛈᚨᛋᚹᛟᚱᛞ", workspace="default")
     # mixed-language text in covered scripts is fine
     assert top_documents(rt, "password vergessen, what now? necesito uno nuevo")[0] == "reset-password"
+
+
+def test_the_agent_answers_a_german_question_from_the_english_article_and_says_so(rt: Runtime) -> None:
+    from agent.decision import Action
+
+    run_reindex(rt, model="multilingual-e5-small")
+    agent = rt.agent
+    session = agent.store.create("default", channel="web")
+    decision = agent.handle("default", session.id,
+                            "Ich habe mein Passwort vergessen und komme nicht mehr in mein Konto. Was soll ich tun?")
+    assert decision.trace.language == "de"
+    assert decision.action == Action.ANSWER, decision.trace.notes
+    assert decision.citations[0].document_id.endswith("reset-password")
+    assert decision.reply.endswith("Diese Antwort stammt aus einem Artikel auf Englisch.")
