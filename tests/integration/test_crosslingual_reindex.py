@@ -55,7 +55,7 @@ def test_reindex_to_the_multilingual_model_switches_the_alias_and_answers_across
 
     report = run_reindex(rt, model="multilingual-e5-small")
 
-    assert report.status == "succeeded" and report.documents == 6 and report.chunks > 0
+    assert report.status == "succeeded" and report.documents >= 6 and report.chunks > 0
     assert report.switched_from == before
     after = live_collection(rt.qdrant, "knowdesk")
     assert after != before and after is not None and "multilingual-e5-small-q4" in after
