@@ -81,10 +81,11 @@ def embedding_cost(texts: list[str], queries: list[str]) -> dict[str, Any]:
     """ms per chunk (one batch of ``texts``) and per question (one at a time) of both embedders,
     on the same texts, in alternating order, best of two rounds each."""
     from retrieval.e5 import E5Embedder
+    from retrieval.embedders import AnyEmbedder
     from retrieval.embedding import SentenceTransformerEmbedder
 
     threads = os.cpu_count() or 1
-    models = {"MiniLM": SentenceTransformerEmbedder(model="all-MiniLM-L6-v2", threads=threads),
+    models: dict[str, AnyEmbedder] = {"MiniLM": SentenceTransformerEmbedder(model="all-MiniLM-L6-v2", threads=threads),
               "e5": E5Embedder(threads=threads)}
     for m in models.values():
         m.embed_documents(texts[:2])
