@@ -41,7 +41,7 @@ from .decision import (
     TriggerResult,
 )
 from .handoffs import HandoffRecorder, handoff_reply
-from .language import detect_language
+from .language import detect_language, source_language_note
 from .llm import LLMAnswerer, LLMUnavailable
 from .meaning import VectorCache, clauses
 from .policy import AgentConfig, ConfigStore, Triggers
@@ -323,7 +323,10 @@ class Agent:
         confidence = conf.combine(signals, settings) if answer else 0.0
         turn.confidence = confidence
         if answer is not None and confidence >= settings.answer_threshold:
-            return self._decision(turn, Action.ANSWER, answer.reply, confidence, answer.citations)
+            cited = {c.document_id for c in answer.citations}
+            note = source_language_note(turn.language, [h.language for h in hits if h.document_id in cited])
+            reply = f"{answer.reply}\n\n{note}" if note else answer.reply
+            return self._decision(turn, Action.ANSWER, reply, confidence, answer.citations)
         asked_before = _last_action(self.store.events(turn.session.workspace, turn.session.id)) == Action.CLARIFY
         if turn.config.clarify and hits and confidence >= settings.clarify_threshold and not asked_before:
             titles = list(dict.fromkeys(h.title for h in hits if h.title))[:2]

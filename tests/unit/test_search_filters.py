@@ -134,3 +134,12 @@ def test_bad_queries_are_invalid_input(client: QdrantClient, query: str, top_k: 
     searcher = Searcher(client=client, alias="kd", embedder=HashEmbedder(), sparse=BM25Encoder())
     with pytest.raises(InvalidInput):
         searcher.search(query, workspace="w1", top_k=top_k)
+
+
+def test_an_unknown_language_code_is_refused_with_the_code_named() -> None:
+    assert parse_filters(["language=pt-BR,deu,zh_Hant"]).language == ["pt-BR", "deu", "zh_Hant"]
+    for bad in ("xx", "english", "de,zz", "d", "en-"):
+        with pytest.raises(InvalidInput, match="unknown language code"):
+            parse_filters([f"language={bad}"])
+    with pytest.raises(InvalidInput, match="'qq'"):
+        parse_filters({"language": ["en", "qq"]})

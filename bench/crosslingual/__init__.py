@@ -1,0 +1,1 @@
+"""Cross-lingual retrieval benchmark (issue 21): ``python -m bench.crosslingual``."""
