@@ -37,7 +37,7 @@ class Retrieve:
         workspace: str,
         filters: SearchFilters | None = None,
         top_k: int = 5,
-        per_document: int = 2,
+        per_document: int | None = None,
         query_vector: np.ndarray | None = None,
     ) -> list[Hit]:
         """The ``top_k`` best chunks for ``query`` (knowledge only unless ``filters`` names kinds)."""
@@ -45,7 +45,7 @@ class Retrieve:
                                     per_document=per_document, query_vector=query_vector)
 
     def search_many(
-        self, queries: Sequence[tuple[str, SearchFilters | None, int]], workspace: str, per_document: int = 2
+        self, queries: Sequence[tuple[str, SearchFilters | None, int]], workspace: str, per_document: int | None = None
     ) -> list[list[Hit]]:
         """Several searches (query, filters, top_k) embedded and sent in one batch."""
         return self.searcher.search_many([(q, knowledge_by_default(f), k) for q, f, k in queries],

@@ -266,7 +266,7 @@ class Runtime:
         return self.engine.optimize(self.index)
 
     def retrieve(
-        self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5, per_document: int = 2
+        self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5, per_document: int | None = None
     ) -> list[Hit]:
         """The retrieve use case (``app.retrieve``) on the live generation: without a ``kind`` filter,
         knowledge only."""
@@ -275,7 +275,7 @@ class Runtime:
                                                per_document=per_document)
 
     def retrieve_many(self, queries: Sequence[tuple[str, SearchFilters | None, int]], *, workspace: str,
-                      per_document: int = 2) -> list[list[Hit]]:
+                      per_document: int | None = None) -> list[list[Hit]]:
         """Several retrievals (query, filters, top_k) in one batch (``knowdesk retrieve --batch``)."""
         self.refresh_index()
         return self.components.retrieve.search_many(queries, workspace=workspace, per_document=per_document)
