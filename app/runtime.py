@@ -266,7 +266,8 @@ class Runtime:
         return self.engine.optimize(self.index)
 
     def retrieve(
-        self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5, per_document: int | None = None
+        self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5,
+        per_document: int | None = None,
     ) -> list[Hit]:
         """The retrieve use case (``app.retrieve``) on the live generation: without a ``kind`` filter,
         knowledge only."""

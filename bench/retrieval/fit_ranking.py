@@ -9,7 +9,8 @@ per-document cap) are replayed for each candidate value, and scored with the har
 Objective, so that no set and no query type dominates: the mean over sets of the mean over the
 set's query types of original -> (hit@1 + hit@5) / 2, paraphrase -> hit@5, multi -> recall@10.
 Search: coordinate ascent over a grid (fusion kind, dense weight, diversity, the sentence
-combination's weight and constant, the default cap's scope and size), two rounds; a value is taken only when it gains ``MIN_GAIN``.
+combination's weight and constant, the default cap's scope and size), two
+rounds; a value is taken only when it gains ``MIN_GAIN``.
 ``--write`` stores the values in ``retrieval/fitted/fusion.json`` with the objective before/after.
 """
 
@@ -117,7 +118,8 @@ def prepare(dev: DevSet, cache: Path, split: str = "fit") -> tuple[Prepared, Any
     return Prepared(dev, questions, pools, units, searcher), rt
 
 
-def evaluate(prepared: Sequence[Prepared], params: Any, per_document: int | None = None) -> tuple[float, dict[str, Any]]:
+def evaluate(prepared: Sequence[Prepared], params: Any,
+             per_document: int | None = None) -> tuple[float, dict[str, Any]]:
     per_set = {p.dev.name: p.metrics(params, per_document=per_document) for p in prepared}
     return sum(objective(m) for m in per_set.values()) / len(per_set), per_set
 
