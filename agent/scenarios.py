@@ -33,7 +33,7 @@ class Retriever(Protocol):
         workspace: str,
         filters: Any = None,
         top_k: int = 5,
-        per_document: int = 2,
+        per_document: int | None = None,
         query_vector: np.ndarray | None = None,
         viewer: Viewer = PUBLIC,
     ) -> list[Hit]: ...

@@ -46,7 +46,7 @@ class Retrieve:
         workspace: str,
         filters: SearchFilters | None = None,
         top_k: int = 5,
-        per_document: int = 2,
+        per_document: int | None = None,
         query_vector: np.ndarray | None = None,
         viewer: Viewer = PUBLIC,
     ) -> list[Hit]:
@@ -57,7 +57,7 @@ class Retrieve:
         return visible(hits, viewer)
 
     def search_many(
-        self, queries: Sequence[tuple[str, SearchFilters | None, int]], workspace: str, per_document: int = 2,
+        self, queries: Sequence[tuple[str, SearchFilters | None, int]], workspace: str, per_document: int | None = None,
         viewer: Viewer = PUBLIC,
     ) -> list[list[Hit]]:
         """Several searches (query, filters, top_k) embedded and sent in one batch, all for ``viewer``."""

@@ -313,7 +313,7 @@ class Runtime:
 
     def retrieve(
         self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5,
-        per_document: int = 2, viewer: Viewer = PUBLIC,
+        per_document: int | None = None, viewer: Viewer = PUBLIC,
     ) -> list[Hit]:
         """The retrieve use case (``app.retrieve``) on the live generation: without a ``kind`` filter,
         knowledge only; without a ``viewer``, public documents only."""
@@ -322,7 +322,7 @@ class Runtime:
                                                per_document=per_document, viewer=viewer)
 
     def retrieve_many(self, queries: Sequence[tuple[str, SearchFilters | None, int]], *, workspace: str,
-                      per_document: int = 2, viewer: Viewer = PUBLIC) -> list[list[Hit]]:
+                      per_document: int | None = None, viewer: Viewer = PUBLIC) -> list[list[Hit]]:
         """Several retrievals (query, filters, top_k) in one batch (``knowdesk retrieve --batch``)."""
         self.refresh_index()
         return self.components.retrieve.search_many(queries, workspace=workspace, per_document=per_document,

@@ -118,6 +118,12 @@ class SearchSettings(BaseModel):
     split_weight: float | None = Field(default=None, ge=0.0, le=10.0)
     #: Demote every further chunk of a document already in the results (0 = off).
     diversity: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: What the cap counts when a caller sets no ``per_document``: chunks of one ``document``, or of
+    #: one ``section`` (document + heading path: a long section's overlapping pieces, not a
+    #: document's other sections); unset: fitted.
+    cap_scope: Literal["document", "section"] | None = None
+    #: How many chunks of one document (or section) such a search keeps; unset: fitted.
+    cap: int | None = Field(default=None, ge=1, le=100)
     #: Queries longer than this are answered from their first part (with a note).
     max_query_chars: int = Field(default=10_000, ge=100, le=1_000_000)
 

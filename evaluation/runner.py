@@ -39,7 +39,7 @@ class Retriever(Protocol):
 
     def search(
         self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5,
-        per_document: int = 2,
+        per_document: int | None = None,
     ) -> list[Hit]: ...
 
 

@@ -253,6 +253,9 @@ def _to_sections(elements: Sequence[Element], title: str) -> tuple[str, list[Sec
                 title, heading = title or text, None
             first_title = False
             del stack[depth:]
+            # A page may skip levels (an h2 title, then h3s; an article whose first heading is an
+            # h2): pad to the heading's own depth, or later siblings nest under the first one.
+            stack.extend([None] * (depth - len(stack)))
             stack.append(heading)
         else:
             body.append(_render(element, text))

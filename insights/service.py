@@ -56,7 +56,7 @@ class ArticleFinder(Protocol):
 
 class Searcher(Protocol):
     def search(self, query: str, *, workspace: str, filters: SearchFilters | None = None, top_k: int = 5,
-               per_document: int = 2) -> list[Hit]: ...
+               per_document: int | None = None) -> list[Hit]: ...
 
 
 class SearchArticles:

@@ -23,7 +23,16 @@ from core.settings import SearchSettings
 from retrieval.candidates import ListQuery, Pool, heading_text, list_at, to_hit
 from retrieval.index import DENSE, SPARSE, alias_target, qdrant_errors, workspace_filter
 from retrieval.sparse import DEFAULT_LANGUAGE, BM25Encoder, is_language_tag
-from retrieval.stages import QueryAnalysis, RankParams, analyze, combine, diversify, fuse, heading_candidates
+from retrieval.stages import (
+    QueryAnalysis,
+    RankParams,
+    analyze,
+    cap_groups,
+    combine,
+    diversify,
+    fuse,
+    heading_candidates,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -230,12 +239,13 @@ class Searcher:
         workspace: str,
         filters: SearchFilters | None = None,
         top_k: int = 5,
-        per_document: int = 2,
+        per_document: int | None = None,
         query_vector: np.ndarray | None = None,
         viewer: Viewer = PUBLIC,
     ) -> list[Hit]:
         """The ``top_k`` best chunks for ``query`` that ``viewer`` may see (public ones unless told),
-        at most ``per_document`` from one document."""
+        at most ``per_document`` from one document (unset: the settings' cap, ``RankParams.cap``
+        chunks per document or per section)."""
         return self.retrieve(
             query, workspace=workspace, filters=filters, top_k=top_k, per_document=per_document,
             query_vector=query_vector, viewer=viewer,
@@ -248,7 +258,7 @@ class Searcher:
         workspace: str,
         filters: SearchFilters | None = None,
         top_k: int = 5,
-        per_document: int = 2,
+        per_document: int | None = None,
         query_vector: np.ndarray | None = None,
         viewer: Viewer = PUBLIC,
     ) -> Retrieval:
@@ -257,7 +267,7 @@ class Searcher:
         return result
 
     def search_many(
-        self, queries: Sequence[tuple[str, SearchFilters | None, int]], workspace: str, per_document: int = 2,
+        self, queries: Sequence[tuple[str, SearchFilters | None, int]], workspace: str, per_document: int | None = None,
         viewer: Viewer = PUBLIC,
     ) -> list[list[Hit]]:
         """Several searches: queries embedded in one batch, sent in one batch request."""
@@ -267,7 +277,7 @@ class Searcher:
         self,
         queries: Sequence[tuple[str, SearchFilters | None, int]],
         workspace: str,
-        per_document: int,
+        per_document: int | None,
         query_vector: np.ndarray | None,
         viewer: Viewer,
     ) -> list[Retrieval]:
@@ -358,8 +368,9 @@ class Searcher:
                 cache.popitem(last=False)
         return found
 
-    def rank(self, pool: Pool, top_k: int, per_document: int, params: RankParams | None = None) -> list[Hit]:
-        """The stages after the candidates: fusion, sub-query combination, diversification, cap."""
+    def rank(self, pool: Pool, top_k: int, per_document: int | None, params: RankParams | None = None) -> list[Hit]:
+        """The stages after the candidates: fusion, sub-query combination, diversification, cap
+        (``per_document`` chunks a document; unset: ``params.cap`` per ``params.cap_scope``)."""
         p = params or self.params
         if self.config.lists != "both":  # one list: its own order (RRF over a single list)
             p = p.model_copy(update={"fusion": "rrf", "heading_weight": 0.0})
@@ -370,11 +381,12 @@ class Searcher:
             scored = pool.scored if p.split else pool.scored[:1]
         rankings = [fuse(items, p) for items in scored]
         ranked = combine(rankings[0], rankings[1:], p)
-        documents = {key: str((pool.payloads[key]).get("document_id", "")) for key, _ in ranked}
-        chosen = diversify(ranked, documents, penalty=p.diversity, per_document=per_document, top_k=top_k)
+        scope = "document" if per_document is not None else p.cap_scope
+        groups = cap_groups(pool.payloads, (key for key, _ in ranked), scope)
+        chosen = diversify(ranked, groups, penalty=p.diversity, per_document=per_document or p.cap, top_k=top_k)
         return [to_hit(pool.payloads[key], score, pool.cosine(key)) for key, score in chosen]
 
-    def _rank(self, pool: Pool, top_k: int, per_document: int, notes: tuple[str, ...]) -> Retrieval:
+    def _rank(self, pool: Pool, top_k: int, per_document: int | None, notes: tuple[str, ...]) -> Retrieval:
         hits = self.rank(pool, top_k, per_document)
         return Retrieval(hits=hits, documents=len({h.document_id for h in hits}), notes=notes)
 
@@ -390,12 +402,12 @@ class Searcher:
             return [response.points for response in self.client.query_batch_points(self.alias, requests=requests)]
 
     @staticmethod
-    def _check(query: str, top_k: int, per_document: int) -> None:
+    def _check(query: str, top_k: int, per_document: int | None) -> None:
         if not isinstance(query, str) or not query.strip():
             raise InvalidInput("the query is empty; type a question or keywords")
         if not 1 <= top_k <= MAX_TOP_K:
             raise InvalidInput(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}", top_k=top_k)
-        if per_document < 1:
+        if per_document is not None and per_document < 1:
             raise InvalidInput(f"per_document must be at least 1, got {per_document}")
 
     def _alias_exists(self) -> bool:

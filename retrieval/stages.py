@@ -15,7 +15,7 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Literal, NamedTuple
 
@@ -58,6 +58,9 @@ class RankParams(BaseModel):
     split_weight: float = Field(default=0.5, ge=0.0)
     split_k: float = Field(default=10.0, gt=0.0)
     diversity: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: The cap of a search whose caller sets no ``per_document``: ``cap`` chunks per document or per section.
+    cap_scope: Literal["document", "section"] = "document"
+    cap: int = Field(default=2, ge=1)
 
     @classmethod
     def from_settings(cls, settings: SearchSettings) -> RankParams:
@@ -76,6 +79,8 @@ class RankParams(BaseModel):
             rrf_k=_pick(None, fitted, "rrf_k", RRF_K),
             heading_weight=_pick(settings.heading_weight, fitted, "heading_weight", 0.0),
             diversity=_pick(settings.diversity, fitted, "diversity", 0.0),
+            cap_scope=settings.cap_scope or ("section" if fitted.get("cap_scope") == "section" else "document"),
+            cap=int(_pick(settings.cap, fitted, "cap", 2)),
         )
 
 
@@ -236,11 +241,25 @@ def combine(whole: Ranking, parts: Sequence[Ranking], params: RankParams) -> Ran
     return sorted(total.items(), key=lambda kv: -kv[1])
 
 
+def cap_groups(payloads: Mapping[str, Mapping[str, object]], keys: Iterable[str], scope: str) -> dict[str, str]:
+    """Each candidate's cap group: its document, or its document and section path (``scope="section"``)."""
+    groups = {}
+    for key in keys:
+        payload = payloads[key]
+        group = str(payload.get("document_id", ""))
+        section = payload.get("section") or ()
+        if scope == "section" and isinstance(section, list | tuple):
+            group = "\x1f".join([group, *(str(s) for s in section)])
+        groups[key] = group
+    return groups
+
+
 def diversify(
     ranked: Ranking, documents: Mapping[str, str], *, penalty: float, per_document: int, top_k: int
 ) -> Ranking:
     """The ``top_k`` best after demoting each further chunk of an already chosen document by
     ``(1 - penalty)`` per chunk chosen before it, and at most ``per_document`` chunks a document.
+    ``documents`` maps each candidate to its cap group (``cap_groups``: a document or a section).
 
     With ``penalty=0`` this is the plain per-document cap over the ranking's order.
     """

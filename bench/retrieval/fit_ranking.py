@@ -9,7 +9,8 @@ per-document cap) are replayed for each candidate value, and scored with the har
 Objective, so that no set and no query type dominates: the mean over sets of the mean over the
 set's query types of original -> (hit@1 + hit@5) / 2, paraphrase -> hit@5, multi -> recall@10.
 Search: coordinate ascent over a grid (fusion kind, dense weight, diversity, the sentence
-combination's weight and constant), two rounds; a value is taken only when it gains ``MIN_GAIN``.
+combination's weight and constant, the default cap's scope and size), two
+rounds; a value is taken only when it gains ``MIN_GAIN``.
 ``--write`` stores the values in ``retrieval/fitted/fusion.json`` with the objective before/after.
 """
 
@@ -40,6 +41,8 @@ GRID: dict[str, list[Any]] = {
     "diversity": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5],
     "split_weight": [0.0, 0.25, 0.5, 0.75, 1.0, 1.5],
     "split_k": [5.0, 10.0, 30.0, 60.0],
+    "cap_scope": ["document", "section"],
+    "cap": [1, 2, 3, 5, 10],
 }
 OBJECTIVE = {"original": ("hit@1", "hit@5"), "paraphrase": ("hit@5",), "multi": ("recall@10",)}
 BATCH = 16
@@ -55,9 +58,10 @@ class Prepared:
                  searcher: Any) -> None:
         self.dev, self.questions, self.pools, self.units, self.searcher = dev, questions, pools, units, searcher
 
-    def metrics(self, params: Any, lists: str = "both", per_document: int = 2) -> dict[str, dict[str, float]]:
+    def metrics(self, params: Any, lists: str = "both", per_document: int | None = None) -> dict[str, dict[str, float]]:
         """Mean metrics per query type with these ranking parameters (``lists``: keep one list only,
-        ranked in its own order, as ``KNOWDESK_SEARCH__LISTS`` does)."""
+        ranked in its own order, as ``KNOWDESK_SEARCH__LISTS`` does; ``per_document``: a caller's
+        document cap, unset: the parameters' ``cap`` per ``cap_scope`` as retrieve's default)."""
         rows: dict[str, list[dict[str, float]]] = {}
         for q, pool in zip(self.questions, self.pools, strict=True):
             if lists != "both":
@@ -114,7 +118,8 @@ def prepare(dev: DevSet, cache: Path, split: str = "fit") -> tuple[Prepared, Any
     return Prepared(dev, questions, pools, units, searcher), rt
 
 
-def evaluate(prepared: Sequence[Prepared], params: Any, per_document: int = 2) -> tuple[float, dict[str, Any]]:
+def evaluate(prepared: Sequence[Prepared], params: Any,
+             per_document: int | None = None) -> tuple[float, dict[str, Any]]:
     per_set = {p.dev.name: p.metrics(params, per_document=per_document) for p in prepared}
     return sum(objective(m) for m in per_set.values()) / len(per_set), per_set
 
@@ -152,12 +157,14 @@ def main(argv: list[str] | None = None) -> int:
             p, rt = prepare(dev, args.cache)
             prepared.append(p)
             runtimes.append(rt)
-        before = RankParams(fusion="rrf", dense_weight=0.5, rrf_k=2.0, split=False, diversity=0.0)
+        before = RankParams(fusion="rrf", dense_weight=0.5, rrf_k=2.0, split=False, diversity=0.0,
+                            cap_scope="document", cap=2)
         before_value, before_sets = evaluate(prepared, before)
-        start = RankParams(fusion="weighted", dense_weight=0.5, split=True, split_weight=0.0, diversity=0.0)
+        start = RankParams(fusion="weighted", dense_weight=0.5, split=True, split_weight=0.0, diversity=0.0,
+                           cap_scope="document", cap=2)
         fitted, value = ascend(prepared, start)
         _, after_sets = evaluate(prepared, fitted)
-        # what the per-document cap (retrieve's per_document, 2 by default) costs with the fitted values
+        # what a caller's document cap (retrieve's per_document) costs with the fitted values
         caps = {cap: round(evaluate(prepared, fitted, cap)[0], 4) for cap in (1, 2, 3, 5, 10)}
     finally:
         for rt in runtimes:

@@ -27,7 +27,8 @@ class RetrieveRequest(BaseModel):
     #: Longer than ``KNOWDESK_SEARCH__MAX_QUERY_CHARS`` (10,000): answered from its first part, with a note.
     query: str = Field(min_length=1, max_length=1_000_000)
     top_k: int = Field(default=5, ge=1, le=MAX_TOP_K)
-    per_document: int = Field(default=2, ge=1, le=100)
+    #: Chunks of one document at most; unset: the search settings' cap (``KNOWDESK_SEARCH__CAP``/``CAP_SCOPE``).
+    per_document: int | None = Field(default=None, ge=1, le=100)
     filters: dict[str, str | list[str]] = Field(default_factory=dict)
     #: Search for this session's contact (what its verified identity may see).
     session_id: str | None = Field(default=None, min_length=1, max_length=64)

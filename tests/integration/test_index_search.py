@@ -245,10 +245,14 @@ def test_language_filter_stems_german_queries(store: Store) -> None:
 
 
 def test_per_document_cap(store: Store) -> None:
-    hits = store.searcher.search("refund request approved", workspace=WS, top_k=5)
+    hits = store.searcher.search("refund request approved", workspace=WS, top_k=5, per_document=2)
     per_doc = [h.document_id for h in hits]
     assert len(hits) == 5
     assert per_doc.count("docs:refund-handbook") == 2
+    # without per_document: the settings' cap, 2 chunks of one section by default
+    default = store.searcher.search("refund request approved", workspace=WS, top_k=5)
+    sections = [(h.document_id, h.section) for h in default]
+    assert len(default) == 5 and max(sections.count(s) for s in sections) <= 2
     uncapped = store.searcher.search("refund request approved", workspace=WS, top_k=5, per_document=10)
     assert [h.document_id for h in uncapped].count("docs:refund-handbook") > 2
 

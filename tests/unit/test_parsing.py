@@ -78,6 +78,24 @@ def test_html_headings_become_section_paths(parser: Parser) -> None:
     assert parsed.language == "en"
 
 
+def test_sibling_sections_under_a_skipped_level_replace_each_other(parser: Parser) -> None:
+    # PostgreSQL's pages open with an h2 title and go straight to h3 sections.
+    page = (b"<html><body><h2>25.1. SQL Dump</h2><p>Intro text.</p>"
+            b"<h3>25.1.1. Restoring the Dump</h3><p>Use psql to restore.</p>"
+            b"<h3>25.1.2. Using pg_dumpall</h3><p>Dumps every database.</p></body></html>")
+    parsed = parser.parse(doc(page))
+
+    assert [s.path for s in parsed.sections] == [(), ("25.1.1. Restoring the Dump",), ("25.1.2. Using pg_dumpall",)]
+
+
+def test_an_article_whose_headings_start_at_h2_keeps_them_siblings(parser: Parser) -> None:
+    # A help-center article titled apart from its body: "##" sections, "###" under them.
+    body = "Intro.\n\n## Reading\n\nRead it.\n\n## Codes\n\nA table.\n\n### E-12\n\nClear the burrs.\n"
+    parsed = parser.parse(doc(body, "text/markdown", title="Error codes"))
+
+    assert [s.path for s in parsed.sections] == [(), ("Reading",), ("Codes",), ("Codes", "E-12")]
+
+
 def test_markdown_headings_and_a_document_title_that_differs(parser: Parser) -> None:
     parsed = parser.parse(doc(MARKDOWN, "text/markdown", title="Help center"))
 

@@ -14,7 +14,17 @@ from core.settings import SearchSettings
 from retrieval.index import QdrantIndex
 from retrieval.search import MAX_TOP_K, Searcher
 from retrieval.sparse import BM25Encoder
-from retrieval.stages import RankParams, Scored, analyze, combine, diversify, fitted_values, fuse, sentences
+from retrieval.stages import (
+    RankParams,
+    Scored,
+    analyze,
+    cap_groups,
+    combine,
+    diversify,
+    fitted_values,
+    fuse,
+    sentences,
+)
 from tests.fakes import HashEmbedder
 
 WEIGHTED = RankParams(fusion="weighted", dense_weight=0.5, diversity=0.0)
@@ -76,6 +86,40 @@ def test_diversify_demotes_a_documents_further_chunks_and_caps() -> None:
     assert [k for k, _ in spread] == ["a#0", "b#0", "a#1", "c#0"]
     assert spread[2][1] == pytest.approx(0.99 * 0.8)
     assert [k for k, _ in diversify(ranked, docs, penalty=0.5, per_document=1, top_k=10)] == ["a#0", "b#0", "c#0"]
+
+
+def test_a_section_cap_keeps_a_documents_other_sections_and_drops_a_sections_pieces() -> None:
+    payloads = {
+        "faq#0": {"document_id": "faq", "section": ["Install", "Disk"]},
+        "faq#1": {"document_id": "faq", "section": ["Install", "Disk"]},  # the same long section, next piece
+        "faq#2": {"document_id": "faq", "section": ["Install", "Network"]},
+        "faq#3": {"document_id": "faq", "section": []},
+        "other#0": {"document_id": "other"},
+    }
+    ranked = [(k, 1.0 - i / 10) for i, k in enumerate(payloads)]
+    by_section = cap_groups(payloads, payloads, "section")
+    assert len(set(by_section.values())) == 4
+    assert [k for k, _ in diversify(ranked, by_section, penalty=0.0, per_document=1, top_k=10)] == [
+        "faq#0", "faq#2", "faq#3", "other#0"]
+    by_document = cap_groups(payloads, payloads, "document")
+    assert set(by_document.values()) == {"faq", "other"}
+    assert [k for k, _ in diversify(ranked, by_document, penalty=0.0, per_document=1, top_k=10)] == [
+        "faq#0", "other#0"]
+
+
+def test_the_default_cap_follows_settings_and_a_callers_per_document_counts_documents(searcher: Searcher) -> None:
+    by_section = Searcher(client=searcher.client, alias="kd", embedder=searcher.embedder, sparse=BM25Encoder(),
+                          config=SearchSettings(diversity=0.0, cap_scope="section", cap=1, split=False))
+    assert by_section.params.cap_scope == "section" and by_section.params.cap == 1
+    # the fixture's chunks have no section: one section per document, so one chunk each
+    hits = by_section.search("printer paper jam", workspace="w", top_k=5)
+    assert len(hits) == len({h.document_id for h in hits})
+    many = Searcher(client=searcher.client, alias="kd", embedder=searcher.embedder, sparse=BM25Encoder(),
+                    config=SearchSettings(diversity=0.0, cap_scope="document", cap=3, split=False))
+    printer = [h for h in many.search("printer paper jam", workspace="w", top_k=5) if h.document_id == "kb:printer"]
+    assert len(printer) == 3
+    assert len([h for h in many.search("printer paper jam", workspace="w", top_k=5, per_document=1)
+                if h.document_id == "kb:printer"]) == 1
 
 
 def test_params_take_settings_over_fitted_values() -> None:
