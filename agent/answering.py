@@ -158,7 +158,12 @@ class ExtractiveAnswerer:
     def answer(self, question: str, vector: np.ndarray, hits: Sequence[Hit]) -> Answer | None:
         """The reply for ``question`` from ``hits`` (best first), or None when nothing is quotable."""
         top = list(hits[: self.max_chunks])
-        units = [u for i, h in enumerate(top) for u in units_of(h.text, i, h.section[-1] if h.section else "")]
+        # A code the customer quotes (E-12, INV-2026-...) keys the passage that answers it (a table row, a
+        # section starting with it); when the best chunks hold none, the lower hits that do are read too.
+        codes = {t for t in terms(question) if any(c.isdigit() for c in t)}
+        if codes and not any(_keys(u, codes) for i, h in enumerate(top) for u in _units(h, i)):
+            top += [h for h in hits[self.max_chunks:] if any(_keys(u, codes) for u in _units(h, 0))][:2]
+        units = [u for i, h in enumerate(top) for u in _units(h, i)]
         if not units:
             return None
         sims = self.cache.vectors([u.embed_text for u in units]) @ np.asarray(vector, dtype=np.float32)
@@ -169,9 +174,8 @@ class ExtractiveAnswerer:
             scores = [sc + (0.08 if "\n" in u.text else 0.0) for sc, u in zip(scores, units, strict=True)]
         # A code or number the customer quotes (E-12, 2FA, 250 g) must be in the answer when the document has it;
         # a unit keyed by it (a table row starting with it) is the answer itself.
-        codes = {t for t in terms(question) if any(c.isdigit() for c in t)}
         quoted = [k for k in range(len(units)) if codes & terms(units[k].text)]
-        keyed = [k for k in quoted if codes & terms(units[k].text[:24])]
+        keyed = [k for k in quoted if _keys(units[k], codes)]
         best = max(keyed or range(len(units)), key=lambda k: scores[k])
         document = top[units[best].hit].document_id
         chosen: list[int] = [best]
@@ -200,6 +204,15 @@ class ExtractiveAnswerer:
             documents=[document],
             best_unit_score=round(float(sims[best]), 4),
         )
+
+
+def _units(hit: Hit, index: int) -> list[Unit]:
+    return units_of(hit.text, index, hit.section[-1] if hit.section else "")
+
+
+def _keys(unit: Unit, codes: set[str]) -> bool:
+    """Whether the unit is keyed by one of the codes: it starts with it (a table row, a definition)."""
+    return bool(codes & terms(unit.text[:24]))
 
 
 def _join(units: Sequence[Unit]) -> str:
