@@ -72,6 +72,9 @@ _EN_GUARD = _any(
     r"(?:human|person|agent|someone)",
     r"\b(?:don't|do not|dont|never)\W+(?:\w+\W+){0,1}?(?:transfer|connect|escalate|put me)\b",
     r"\bdo i (?:need|have) to (?:talk|speak|call|contact)\b",
+    # when the team is there, not a request to reach it now
+    r"^\W*(?:when|what time|what hours)\b(?![^?]*\b(?:call me|talk to|speak to|contact me)\b)[^?]*"
+    r"\b(?:available|open|online)\b|\b(?:support|opening|business) hours\b",
     r"\bare you (?:a |an )?(?:human|bot|robot|real person|machine)\b",
     r"\b(?:human|operator) error\b|\brepresentative sample\b|\bhuman signature\b|\bi'm a human\b|\bperson limit\b",
     r"\b(?:speak|talk)\w* (?:to|with) (?:the|my) (?:mill|app)\b|\bcall (?:my|the) (?:mill|firmware)\b",

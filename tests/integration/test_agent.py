@@ -375,7 +375,14 @@ def test_knowdesk_ask_prints_the_decision(rt: Runtime, monkeypatch: pytest.Monke
 
 @pytest.mark.parametrize(
     "message",
-    ["", "   ", "x" * 50_000, "😀😀🎉🔥", "https://brewly.example/de/articles/skip-a-delivery", "Hola 你好 Привет مرحبا"],
+    [
+        "",
+        "   ",
+        "x" * 50_000,
+        "😀😀🎉🔥",
+        "https://brewly.example/de/articles/skip-a-delivery",
+        "Hola 你好 Привет مرحبا",
+    ],
     ids=["empty", "blank", "50k", "emoji", "url", "mixed-scripts"],
 )
 def test_bad_input_gets_a_decision_with_a_reason(make_agent, message: str) -> None:  # type: ignore[no-untyped-def]

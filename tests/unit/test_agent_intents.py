@@ -36,6 +36,7 @@ def test_a_request_for_a_person_is_found_in_each_language(text: str, language: s
         "Can I speak to the Mill with Alexa?",
         "Ich habe schon mit jemandem gesprochen, alles erledigt.",
         "Is your support team available on public holidays?",
+        "When is your chat support available?",
     ],
 )
 def test_people_mentioned_without_a_request_are_not_a_request(text: str) -> None:
