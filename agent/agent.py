@@ -19,7 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict
 from core.models import PUBLIC, DocumentKind, Hit, Viewer
 from core.settings import AgentSettings
 from retrieval.search import SearchFilters, knowledge_by_default
@@ -28,6 +28,7 @@ from training.models import Scenario, TrainingReader
 from . import confidence as conf
 from .access import AccessConfig
 from .answering import Answer, ExtractiveAnswerer, coverage
+from .courtesy import pleasantry
 from .decision import (
     Action,
     Citation,
@@ -50,7 +51,9 @@ from .scenarios import Retriever, ScenarioMatcher
 from .sessions import Role, SessionInfo, SessionStatus, SessionStore
 
 log = logging.getLogger(__name__)
-
+#: How much of a message the triggers and the retrieval read, and at most how many of its clauses.
+MAX_ANALYSED_CHARS = 4000
+MAX_CLAUSES = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,15 +169,19 @@ class Agent:
         with t("redact_ms"):
             redacted = Redactor(config.redaction).redact(text)
         message = redacted.text.strip()
-        if not message:
-            raise InvalidInput("the message is empty; send the customer's text")
         history = self.store.messages(workspace, session_id)
         self.store.add_message(workspace, session_id, Role.CUSTOMER, message)
         turn = _Turn(
-            session=session, config=config, message=message, timer=t, trace=Trace(redactions=redacted.redactions)
+            session=session,
+            config=config,
+            message=message[:MAX_ANALYSED_CHARS],
+            timer=t,
+            trace=Trace(redactions=redacted.redactions),
         )
         turn.viewer = self._viewer(turn)
-        decision = self._decide(turn, history)
+        if len(message) > MAX_ANALYSED_CHARS:
+            turn.notes.append(f"long message ({len(message)} characters): the first {MAX_ANALYSED_CHARS} were read")
+        decision = self._decide(turn, history) if message else self._empty(turn)
         return self.record(workspace, session_id, decision)
 
     def record(self, workspace: str, session_id: str, decision: Decision) -> Decision:
@@ -202,33 +209,34 @@ class Agent:
             turn.triggers.append(trigger)
             return self._handoff(turn, HandoffReason.AUTOPILOT_OFF, None, history)
         with t("embed_ms"):
-            parts = clauses(turn.message) or [turn.message]
-            vectors = self.cache.vectors([turn.message, *parts])
+            head = turn.message
+            parts = (clauses(head) or [head])[:MAX_CLAUSES]
+            vectors = self.cache.vectors([head, *parts])
             turn.vector = vectors[0]
         with t("triggers_ms"):
             gate = self.triggers.topic_gate(vectors, config)
             if gate is not None:
                 turn.triggers.append(gate)
-            human = self.triggers.human_request(parts, vectors[1:], config.human_request)
+            human = self.triggers.human_request(head, parts, turn.vector, config.human_request)
             earlier = [m.text for m in history if m.role == Role.CUSTOMER]
             previous = self.cache.vectors(earlier) if earlier else None
-            frustration, turn.sentiment = self.triggers.frustration(
-                turn.message, turn.vector, previous, config.frustration
-            )
+            frustration, turn.sentiment = self.triggers.frustration(head, turn.vector, previous, config.frustration)
             prohibited = self.triggers.prohibited(vectors, config.prohibited_topics, config.prohibited)
             turn.triggers += [human, frustration, prohibited]
         if gate is not None and gate.fired:
             return self._handoff(turn, HandoffReason.TOPIC_SKIPPED, gate.score, history)
         if prohibited.fired and prohibited.score < self.settings.prohibited_strong_threshold:
             prohibited = self._contrast_with_knowledge(turn, prohibited)
+        # a prohibited topic keeps its own reason; then an explicit request beats frustration,
+        # which beats low confidence (decided later, when the answer is scored)
         for result, reason in (
-            (human, HandoffReason.HUMAN_REQUESTED),
             (prohibited, HandoffReason.PROHIBITED_TOPIC),
+            (human, HandoffReason.HUMAN_REQUESTED),
             (frustration, HandoffReason.FRUSTRATION),
         ):
             if result.fired:
                 return self._handoff(turn, reason, result.score, history)
-        turn.language = detect_language(turn.message)
+        turn.language = detect_language(head)
         with t("scenarios_ms"):
             behavioral = self.scenarios.behavioral(session.workspace, session.channel, session.contact.segments)
             turn.behavioral = behavioral
@@ -261,10 +269,22 @@ class Agent:
                 )
             if outcome is not None:
                 return self._action(turn, outcome, history)
+        # after the actions, so a "yes" or "no thanks" to a confirmation reaches them
+        polite = pleasantry(turn.message)
+        if polite is not None:
+            turn.signals = {"pleasantry": 1.0}
+            turn.notes.append(f"pleasantry ({polite.kind.value}, {polite.language}): a courteous reply, no ticket")
+            return self._decision(turn, Action.ANSWER, polite.reply, 1.0, [])
         if match is not None and not match.scenario.is_instruction:
             return self._scenario_answer(turn, match.scenario, match.similarity, match.threshold)
         instruction = match.scenario.answer if match is not None else None
         return self._answer(turn, history, instruction)
+
+    def _empty(self, turn: _Turn) -> Decision:
+        """Nothing left to read (an empty message, or only personal data that was redacted)."""
+        turn.notes.append("empty message: asked for the question instead of answering")
+        reply = "I didn't get any text in your message. What can I help you with?"
+        return self._decision(turn, Action.CLARIFY, reply, 0.0, [])
 
     def _contrast_with_knowledge(self, turn: _Turn, prohibited: TriggerResult) -> TriggerResult:
         """A message the help content explains at least as well as it matches a prohibited topic is
@@ -453,7 +473,7 @@ class Agent:
                 "scenarios": turn.scenarios,
                 "retrieved": turn.trace_retrieved,
                 "timings": turn.timer.timings,
-                "signals": turn.signals,
+                "signals": {t.name: t.score for t in turn.triggers} | turn.signals,
                 "language": turn.language,
                 "notes": turn.notes,
             }

@@ -3,9 +3,12 @@
 Every trigger has a switch (``AgentConfig``) and a threshold (``AgentSettings``) and returns a
 score in [0, 1] that goes into the trace whether it fired or not:
 
-- ``human_request``: the best similarity of a clause with ways of asking for a person, or a
-  request verb plus a person word; a clause that negates it ("no need for a human") scores 0.
-- ``frustration``: VADER's negative sentiment plus shouting, insults and a repeated question.
+- ``human_request``: per-language request rules (``intents.py``) on the message and each clause,
+  and the fitted classifier on the message's vector (``classifier.py``); a clause that negates or
+  reports a past contact ("no need for a human", "I talked to an agent") does not count, and such
+  a message is not taken from the classifier either.
+- ``frustration``: per-language frustration words, VADER's negative sentiment with shouting and a
+  repeated question, and the fitted classifier; the highest of them.
 - ``prohibited``: the best similarity of the message or a clause with the prohibited topics.
 """
 
@@ -23,7 +26,10 @@ from core.models import Channel, Frozen
 from core.settings import AgentSettings
 from core.tables import WorkspaceRow, utcnow
 
+from .classifier import IntentModel
 from .decision import Sentiment, TriggerResult
+from .intents import frustration_score, human_rule, is_guarded, shouting
+from .language import detect_language
 from .meaning import VectorCache
 from .redaction import RedactionConfig
 from .tables import AgentConfigRow
@@ -81,37 +87,8 @@ class ConfigStore:
         return config
 
 
-HUMAN_PHRASES = (
-    "I want to talk to a person",
-    "can I speak to a human",
-    "connect me with a real person",
-    "transfer me to a customer service agent",
-    "I need to talk to someone from your support team",
-    "let me chat with a live agent",
-    "get me a representative",
-    "is there a human I can talk to",
-    "put me through to an operator",
-    "I want a real human, not a bot",
-)
-_PERSON = (
-    r"(?:humans?|persons?|people|agents?|representatives?|reps?|someone|somebody|operators?|staff|managers?"
-    r"|supervisors?|team)"
-)
-_PERSON_WORD = re.compile(rf"\b{_PERSON}\b", re.IGNORECASE)
-_REQUEST = re.compile(
-    r"\b(?:talk|speak|chat|connect|transfer|put me through|call me|escalate|reach|want|need|get me)\b", re.IGNORECASE
-)
-_NEGATION = re.compile(
-    r"\b(?:no|not|never|without|don't|dont|do not|doesn't|needn't|no need|rather than|instead of)\b|n't\b",
-    re.IGNORECASE,
-)
-_INSULTS = re.compile(
-    r"\b(?:useless|stupid|idiot\w*|garbage|rubbish|pathetic|incompetent|ridiculous|joke|scam\w*|worst|crap\w*|"
-    r"terrible|awful|hopeless|dumb|clowns?|waste of time|fed up|sick of|shit\w*|damn\w*|wtf)\b",
-    re.IGNORECASE,
-)
-_UPPER_WORD = re.compile(r"\b[A-Z]{3,}\b")
 _WORD = re.compile(r"\b[A-Za-z]{3,}\b")
+_UPPER_WORD = re.compile(r"\b[A-Z]{3,}\b")
 
 
 class Triggers:
@@ -122,10 +99,15 @@ class Triggers:
         settings: thresholds.
     """
 
-    def __init__(self, *, cache: VectorCache, settings: AgentSettings) -> None:
+    def __init__(self, *, cache: VectorCache, settings: AgentSettings, model: IntentModel | None = None) -> None:
         self.cache = cache
         self.settings = settings
         self._vader = SentimentIntensityAnalyzer()
+        if model is None:
+            model = IntentModel.load()
+        # the fitted weights mean something only for the embedding model they were fitted on
+        same = getattr(cache.embedder, "model_id", None) == model.model
+        self.model = model if same else IntentModel(reasons={}, model="")
 
     # -- topic gate -----------------------------------------------------------------------------
     def topic_gate(self, vectors: np.ndarray, config: AgentConfig) -> TriggerResult | None:
@@ -162,29 +144,37 @@ class Triggers:
         return owners[variants.index(found[1].phrase)], round(_unit(found[1].score), 4)
 
     # -- triggers -------------------------------------------------------------------------------
-    def human_request(self, parts: Sequence[str], vectors: np.ndarray, enabled: bool) -> TriggerResult:
-        """``parts``/``vectors``: the message's clauses and their vectors (same order)."""
+    RULE_SCORE = 0.95
+
+    def human_request(self, text: str, parts: Sequence[str], vector: np.ndarray, enabled: bool) -> TriggerResult:
+        """``parts``: the message's clauses; ``vector``: the whole message's vector."""
         threshold = self.settings.human_request_threshold
-        best, best_part, negated = 0.0, None, []
-        sims = vectors @ self.cache.vectors(HUMAN_PHRASES).T if len(parts) else np.zeros((0, 1))
-        for i, part in enumerate(parts):
-            person = _PERSON_WORD.search(part)
-            score = float(sims[i].max()) if len(sims) else 0.0
-            if person and _REQUEST.search(part):
-                score = max(score, 0.75)
-            if person and _NEGATION.search(part[: person.start()]):
-                negated.append(part)
-                continue
-            if score > best:
-                best, best_part = score, part
-        best = _unit(best)
+        guarded = [p for p in (text, *parts) if is_guarded(p)]
+        rule_hit, clause = None, None
+        for candidate in dict.fromkeys((text, *parts)):
+            hit = human_rule(candidate)
+            if hit.language is not None:
+                rule_hit, clause = hit, candidate
+                break
+        score = self.RULE_SCORE if rule_hit is not None else 0.0
+        detail: dict[str, object] = {
+            "clause": clause,
+            "negated_clauses": len([p for p in guarded if p != text or not parts]),
+            "rule": rule_hit.matched if rule_hit else None,
+            "rule_language": rule_hit.language if rule_hit else None,
+        }
+        learned = self._learned("human_requested", text, vector, threshold)
+        if learned is not None:
+            detail["model_probability"], model_score = learned
+            if not guarded:
+                score = max(score, model_score)
         return TriggerResult(
             name="human_request",
             enabled=enabled,
-            score=round(best, 4),
+            score=round(score, 4),
             threshold=threshold,
-            fired=enabled and best >= threshold,
-            detail={"clause": best_part, "negated_clauses": len(negated)},
+            fired=enabled and score >= threshold,
+            detail=detail,
         )
 
     def sentiment(self, text: str) -> Sentiment:
@@ -200,24 +190,45 @@ class Triggers:
         negative = max(0.0, -sentiment.compound)
         words = [w for w in _WORD.findall(text) if w not in _PLACEHOLDERS]
         upper = [w for w in _UPPER_WORD.findall(text) if w not in _PLACEHOLDERS]
-        shouting = 1.0 if len(upper) >= 2 and len(upper) >= 0.5 * max(1, len(words)) else 0.0
+        shout = 1.0 if len(upper) >= 2 and len(upper) >= 0.5 * max(1, len(words)) else 0.0
         if "!!" in text or "?!" in text:
-            shouting = max(shouting, 0.5)
-        insults = min(1.0, 0.6 * len(_INSULTS.findall(text)))
+            shout = max(shout, 0.5)
         repeated = 0.0
         if previous is not None and len(previous):
             repeated = 1.0 if float(np.max(previous @ vector)) >= 0.88 else 0.0
-        score = min(1.0, 0.55 * negative + 0.25 * shouting + 0.35 * insults + 0.35 * repeated)
+        words_score, hit = frustration_score(text)
+        signals = min(1.0, 0.55 * negative + 0.25 * shout + 0.35 * repeated)
+        score = max(words_score, signals)
         threshold = self.settings.frustration_threshold
+        detail: dict[str, object] = {
+            "sentiment": sentiment.compound,
+            "shouting": max(shout, shouting(text)),
+            "insults": words_score,
+            "repeated": repeated,
+            "rule": hit.matched,
+            "rule_language": hit.language,
+        }
+        learned = self._learned("frustration", text, vector, threshold)
+        if learned is not None:
+            detail["model_probability"], model_score = learned
+            score = max(score, model_score)
         result = TriggerResult(
             name="frustration",
             enabled=enabled,
-            score=round(score, 4),
+            score=round(min(1.0, score), 4),
             threshold=threshold,
             fired=enabled and score >= threshold,
-            detail={"sentiment": sentiment.compound, "shouting": shouting, "insults": insults, "repeated": repeated},
+            detail=detail,
         )
         return result, sentiment
+
+    def _learned(self, reason: str, text: str, vector: np.ndarray, threshold: float) -> tuple[float, float] | None:
+        """The classifier's (probability, score), only for text that is not detected as another
+        language than English: the sentence model is English-only, and its vectors of other
+        languages put unrelated questions near requests ("Comment supprimer mon compte ?")."""
+        if detect_language(text) not in (None, "en"):
+            return None
+        return self.model.score(reason, vector, trigger_threshold=threshold)
 
     def prohibited(self, vectors: np.ndarray, topics: Sequence[str], enabled: bool) -> TriggerResult:
         threshold = self.settings.prohibited_threshold

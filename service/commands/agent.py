@@ -28,11 +28,16 @@ def print_decision(console: Console, decision: Decision, *, message: str | None 
     """A decision for people: the reply, its citations, confidence and, for a handoff, why."""
     if message:
         console.print(f"[bold]customer:[/] {message}")
-    console.print(f"[bold]agent[/] ({decision.action.value}, confidence {decision.confidence:.2f}): {decision.reply}")
+    h = decision.handoff
+    if h is not None and h.trigger_score is not None and h.reason != "low_confidence":
+        # a trigger decided, not the answer's confidence: show the score that caused the handoff
+        why = f"{h.reason.value} {h.trigger_score:.2f}"
+    else:
+        why = f"confidence {decision.confidence:.2f}"
+    console.print(f"[bold]agent[/] ({decision.action.value}, {why}): {decision.reply}")
     for c in decision.citations:
         console.print(f"  [dim]source:[/] {c.title}" + (f" <{c.url}>" if c.url else ""))
-    if decision.handoff:
-        h = decision.handoff
+    if h is not None:
         score = f", trigger score {h.trigger_score:.2f}" if h.trigger_score is not None else ""
         console.print(f"  [yellow]handoff:[/] {h.reason.value}{score}; ticket #{decision.ticket}")
 

@@ -372,3 +372,47 @@ def test_knowdesk_ask_prints_the_decision(rt: Runtime, monkeypatch: pytest.Monke
         assert follow.exit_code == 0 and "human_requested" in follow.stdout
     finally:
         reset_runtime()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "",
+        "   ",
+        "x" * 50_000,
+        "😀😀🎉🔥",
+        "https://brewly.example/de/articles/skip-a-delivery",
+        "Hola 你好 Привет مرحبا",
+    ],
+    ids=["empty", "blank", "50k", "emoji", "url", "mixed-scripts"],
+)
+def test_bad_input_gets_a_decision_with_a_reason(make_agent, message: str) -> None:  # type: ignore[no-untyped-def]
+    d = ask(make_agent(), message)
+    assert d.reply and (d.action != Action.HANDOFF or d.handoff.reason)
+    if not message.strip():
+        assert d.action == Action.CLARIFY and any("empty" in n for n in d.trace.notes)
+    if len(message) > 10_000:
+        assert any("long message" in n for n in d.trace.notes)
+
+
+@pytest.mark.parametrize("message", ["Thank you!", "ok great, thanks", "Hello", "bye", "Merci beaucoup", "👍"])
+def test_pleasantries_get_a_courteous_reply_and_no_ticket(make_agent, message: str) -> None:  # type: ignore[no-untyped-def]
+    agent = make_agent()
+    d = ask(agent, message)
+    assert d.action == Action.ANSWER and d.handoff is None and d.trace.signals["pleasantry"] == 1.0
+    assert not agent.store.handoffs(WS, session_id=d.session_id)
+
+
+def test_a_trigger_handoff_records_every_signal_with_its_value(make_agent) -> None:  # type: ignore[no-untyped-def]
+    d = ask(make_agent(), "Quiero hablar con una persona, por favor")
+    assert d.action == Action.HANDOFF and d.handoff.reason == HandoffReason.HUMAN_REQUESTED
+    human = next(t for t in d.trace.triggers if t.name == "human_request")
+    assert d.handoff.trigger_score == human.score >= human.threshold and human.detail["rule_language"] == "es"
+    assert {"human_request", "frustration", "prohibited_topic"} <= set(d.trace.signals)
+    assert d.trace.signals["human_request"] == human.score
+
+
+def test_a_legal_threat_keeps_its_reason_over_a_request_for_a_person(make_agent) -> None:  # type: ignore[no-untyped-def]
+    agent = make_agent(prohibited_topics=("legal threats; lawsuits; suing the company; taking you to court",))
+    d = ask(agent, "I am going to sue you and take you to court, put me through to your manager")
+    assert d.action == Action.HANDOFF and d.handoff.reason == HandoffReason.PROHIBITED_TOPIC

@@ -1,0 +1,85 @@
+"""The learned part of the handoff triggers: one logistic regression per reason over the sentence
+vector of the whole message (the retrieval model's, L2-normalized).
+
+The coefficients live in ``agent/fitted/intents.json``, written by ``evaluation/fit_intents.py``
+from the fit part of ``evaluation/datasets/handoff_triggers.jsonl``, with each reason's probability
+threshold chosen there for precision. A missing file or a different model leaves the rules alone
+(``score`` returns None), so a workspace on another embedding model still gets every rule.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import ConfigError
+
+FITTED = Path(__file__).parent / "fitted" / "intents.json"
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonModel:
+    """One reason's weights, bias and the probability from which it counts as detected."""
+
+    weights: np.ndarray
+    bias: float
+    threshold: float
+
+    def probability(self, vector: np.ndarray) -> float:
+        z = float(np.dot(self.weights, vector)) + self.bias
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+class IntentModel:
+    """The fitted per-reason classifiers for one embedding model.
+
+    Args:
+        reasons: reason -> its fitted model. model: the embedding model they were fitted on.
+    """
+
+    def __init__(self, *, reasons: dict[str, ReasonModel], model: str) -> None:
+        self.reasons, self.model = reasons, model
+
+    @classmethod
+    def load(cls, path: Path = FITTED) -> IntentModel:
+        """Reads a fitted file; an empty model when the file does not exist.
+
+        Raises:
+            ConfigError: the file is not a fitted intents file.
+        """
+        if not path.exists():
+            return cls(reasons={}, model="")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            reasons = {
+                name: ReasonModel(
+                    weights=np.asarray(entry["weights"], dtype=np.float32),
+                    bias=float(entry["bias"]),
+                    threshold=float(entry["threshold"]),
+                )
+                for name, entry in data["reasons"].items()
+            }
+            return cls(reasons=reasons, model=str(data["model"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path} is not a fitted intents file ({exc}); re-run evaluation/fit_intents.py") from exc
+
+    def score(self, reason: str, vector: np.ndarray, *, trigger_threshold: float) -> tuple[float, float] | None:
+        """(probability, score on the trigger's scale) or None without a fitted model of that size.
+
+        The score maps the fitted threshold onto ``trigger_threshold`` (linear on each side), so
+        the trigger fires exactly when the probability reaches the threshold chosen at fitting.
+        """
+        fitted = self.reasons.get(reason)
+        if fitted is None or fitted.weights.shape != np.shape(vector):
+            return None
+        p = fitted.probability(np.asarray(vector, dtype=np.float32))
+        t = min(max(fitted.threshold, 1e-6), 1 - 1e-6)
+        if p < t:
+            scaled = trigger_threshold * p / t
+        else:
+            scaled = trigger_threshold + (1.0 - trigger_threshold) * (p - t) / (1.0 - t)
+        return round(p, 4), round(min(1.0, max(0.0, scaled)), 4)

@@ -1,0 +1,1 @@
+"""Fitted handoff classifiers (``intents.json``), written by ``evaluation/fit_intents.py``."""
