@@ -31,6 +31,8 @@ class ActionPublic(Public):
     segments: list[str]
     examples: list[str]
     server: str | None
+    #: ``x-knowdesk-reply``: the sentence templates the reply is filled from (README "Actions")
+    reply: list[str] = []
     title: str
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -17,13 +19,14 @@ def e5() -> E5Embedder:
     return E5Embedder(batch_size=4)
 
 
-def test_names_select_the_e5_embedder_and_others_stay_with_sentence_transformers() -> None:
+def test_names_select_the_e5_embedder_and_others_stay_with_sentence_transformers(tmp_path: Path) -> None:
     assert is_e5("multilingual-e5-small") and is_e5(" Intfloat/Multilingual-E5-Small ") and is_e5(MODEL_ID)
     assert not is_e5("all-MiniLM-L6-v2")
-    assert isinstance(build_embedder("multilingual-e5-small", EmbeddingSettings()), E5Embedder)
-    assert isinstance(build_embedder("all-MiniLM-L6-v2", EmbeddingSettings()), SentenceTransformerEmbedder)
+    settings = EmbeddingSettings()
+    assert isinstance(build_embedder("multilingual-e5-small", settings=settings, home=tmp_path), E5Embedder)
+    assert isinstance(build_embedder("all-MiniLM-L6-v2", settings=settings, home=tmp_path), SentenceTransformerEmbedder)
     with pytest.raises(ConfigError, match="not available offline"):
-        build_embedder("multilingual-e5-large", EmbeddingSettings())
+        build_embedder("multilingual-e5-large", settings=EmbeddingSettings(), home=tmp_path)
 
 
 def test_vectors_are_384_float32_unit_length(e5: E5Embedder) -> None:
