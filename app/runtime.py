@@ -27,7 +27,7 @@ from core.db import Database, open_database
 from core.errors import InvalidInput
 from core.ids import document_id
 from core.models import PUBLIC, Hit, RunReport, Source, Viewer
-from core.settings import Settings, get_settings
+from core.settings import Settings, get_settings, knowdesk_env
 from helpcenter.service import HelpCenter
 from ingest.chunking import Chunker
 from ingest.connectors.base import ConnectorContext
@@ -252,11 +252,11 @@ class Runtime:
         return Training(store=TrainingStore(db=self.db), indexer=ScenarioIndexer(pipeline=self.pipeline, db=self.db))
 
     def connector_context(self, source: Source | None = None, *, rebuild: bool = False) -> ConnectorContext:
-        """What a connector gets: limits, secrets, its state store, and whether a document is indexed
-        (so it never reports ``Unchanged`` for one that is not; during a rebuild nothing is)."""
+        """What a connector gets: limits, the ``KNOWDESK_*`` variables its credentials come from (read
+        now), its state store, and whether a document is indexed (so it never reports ``Unchanged``
+        for one that is not; during a rebuild nothing is)."""
         if source is None:
-            return ConnectorContext(max_file_bytes=self.settings.sync.max_file_bytes,
-                                    secrets=self.settings.connector_secrets())
+            return ConnectorContext(max_file_bytes=self.settings.sync.max_file_bytes, env=knowdesk_env())
         store = SqlConnectorStore(db=self.db, workspace=source.workspace, source=source.name)
         state = self.state(source.workspace, source.name)
 
@@ -265,7 +265,7 @@ class Runtime:
             return not rebuild and known is not None and known.status == "done"
 
         return ConnectorContext(max_file_bytes=self.settings.sync.max_file_bytes, store=store,
-                                secrets=self.settings.connector_secrets(), indexed=indexed)
+                                env=knowdesk_env(), indexed=indexed)
 
     def index_lost_source(self, source: Source) -> bool:
         """True when the state has documents of ``source`` but the index has none of its points

@@ -10,6 +10,8 @@ Only composition roots (``service/``, ``flows/`` and ``build_*()`` factories) ca
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -252,62 +254,6 @@ class AgentSettings(BaseModel):
     helpdesk: HelpdeskSettings = HelpdeskSettings()
 
 
-class ZendeskSettings(BaseModel):
-    """Zendesk credentials: an agent's or admin's email and API token (Basic ``email/token``)."""
-
-    model_config = {"extra": "forbid"}
-
-    email: str | None = None
-    api_token: SecretStr | None = None
-
-
-class ConfluenceSettings(BaseModel):
-    """Confluence credentials: Cloud ``username`` (email) + ``api_token``, or a Data Center
-    personal access token ``token``."""
-
-    model_config = {"extra": "forbid"}
-
-    username: str | None = None
-    api_token: SecretStr | None = None
-    token: SecretStr | None = None
-
-
-class NotionSettings(BaseModel):
-    """Notion credentials: an internal integration's secret."""
-
-    model_config = {"extra": "forbid"}
-
-    token: SecretStr | None = None
-
-
-class GDriveSettings(BaseModel):
-    """Google Drive credentials: a service account key (``service_account_file`` path or
-    ``service_account_json`` content, optionally impersonating ``subject``), or an OAuth user
-    token (``token``, and/or ``refresh_token`` with ``client_id`` and ``client_secret``)."""
-
-    model_config = {"extra": "forbid"}
-
-    service_account_file: str | None = None
-    service_account_json: SecretStr | None = None
-    subject: str | None = None
-    token: SecretStr | None = None
-    refresh_token: SecretStr | None = None
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-
-
-class DropboxSettings(BaseModel):
-    """Dropbox credentials: an ``access_token``, or a ``refresh_token`` with the ``app_key``
-    (and ``app_secret`` unless the token came from PKCE)."""
-
-    model_config = {"extra": "forbid"}
-
-    access_token: SecretStr | None = None
-    refresh_token: SecretStr | None = None
-    app_key: str | None = None
-    app_secret: SecretStr | None = None
-
-
 class OrchestrationSettings(BaseModel):
     """Syncs, schedules and re-indexes (flows/). ``PREFECT_API_URL`` selects a Prefect server."""
 
@@ -441,24 +387,10 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     helpcenter: HelpCenterSettings = HelpCenterSettings()
     orchestration: OrchestrationSettings = OrchestrationSettings()
-    zendesk: ZendeskSettings = ZendeskSettings()
-    confluence: ConfluenceSettings = ConfluenceSettings()
-    notion: NotionSettings = NotionSettings()
-    gdrive: GDriveSettings = GDriveSettings()
-    dropbox: DropboxSettings = DropboxSettings()
     insights: InsightsCsatSettings = InsightsCsatSettings()
     actions: ActionSettings = ActionSettings()
     secrets: SecretsSettings = SecretsSettings()
 
-    def connector_secrets(self) -> dict[str, SecretStr]:
-        """SaaS credentials for ``ConnectorContext.secrets``, keyed by the env var's nested name
-        (``zendesk__api_token`` for ``KNOWDESK_ZENDESK__API_TOKEN``); unset ones are left out."""
-        out: dict[str, SecretStr] = {}
-        for section in ("zendesk", "confluence", "notion", "gdrive", "dropbox"):
-            for name, value in getattr(self, section).model_dump().items():
-                if value is not None:
-                    out[f"{section}__{name}"] = value if isinstance(value, SecretStr) else SecretStr(str(value))
-        return out
     agent: AgentSettings = AgentSettings()
 
     @property
@@ -472,6 +404,21 @@ class Settings(BaseSettings):
         if self.qdrant.url:
             return None
         return (self.qdrant.path or self.home / "qdrant").resolve()
+
+
+def knowdesk_env() -> dict[str, str]:
+    """The process's ``KNOWDESK_*`` variables, read now (what a connector's credentials come from)."""
+    return {key: value for key, value in os.environ.items() if key.upper().startswith("KNOWDESK_")}
+
+
+def env_section(section: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``KNOWDESK_<SECTION>__<NAME>`` variables of ``environ`` (the process's by default) as
+    ``{name: value}``, names lower-cased and matched case-insensitively as ``Settings`` matches its
+    own. For a section whose model lives outside core: a connector's credentials
+    (``ingest/connectors/<kind>/credentials.py``) validate what this returns."""
+    prefix = f"KNOWDESK_{section.upper()}__"
+    env = os.environ if environ is None else environ
+    return {key[len(prefix):].lower(): value for key, value in env.items() if key.upper().startswith(prefix)}
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict
 
 from core.models import Document, FetchFailure, Frozen
 
@@ -95,12 +95,14 @@ class IdLister(Protocol):
 
 
 class ConnectorContext(BaseModel):
-    """What a connector gets besides its source: secrets and limits from settings, and its
-    state store (None when the caller has no database, e.g. a bare listing)."""
+    """What a connector gets besides its source: the variables its credentials come from, limits from
+    settings, and its state store (None when the caller has no database, e.g. a bare listing)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-    secrets: Mapping[str, SecretStr] = {}
+    #: The ``KNOWDESK_*`` variables a connector's credentials model reads (``Credentials.from_env``);
+    #: the composition root passes the process's, so a context built without them has no secrets.
+    env: Mapping[str, str] = {}
     max_file_bytes: int = 50 * 1024 * 1024
     store: Any = None
     indexed: Any = None

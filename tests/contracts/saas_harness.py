@@ -85,7 +85,7 @@ class SyncHarness:
 
 
 class StoredContext:
-    """What the runtime gives a connector beyond secrets: its store (in the state database) and the
+    """What the runtime gives a connector beyond credentials: its store (in the state database) and the
     check whether a document is indexed, for the tests of incremental behaviour (attachments)."""
 
     def __init__(self, db: Database, *, workspace: str, source: str) -> None:
@@ -94,9 +94,9 @@ class StoredContext:
         self.store = SqlConnectorStore(db=db, workspace=workspace, source=source)
         self.state = SyncState(db=db, workspace=workspace, source=source)
 
-    def context(self, secrets: Any) -> ConnectorContext:
+    def context(self) -> ConnectorContext:
         def indexed(native_id: str) -> bool:
             known = self.state.get(document_id(self.source_id, native_id))
             return known is not None and known.status == "done"
 
-        return ConnectorContext(secrets=secrets, store=self.store, indexed=indexed)
+        return ConnectorContext(store=self.store, indexed=indexed)

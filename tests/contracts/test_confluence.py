@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
 from qdrant_client import QdrantClient
 
 from core.db import Database
@@ -13,13 +12,14 @@ from core.errors import ConfigError, RateLimited, SourceAuthError, SourceNotFoun
 from core.models import Document, Source, SourceKind
 from ingest.connectors.base import Checkpoint, Connector, ConnectorContext
 from ingest.connectors.confluence.connector import ConfluenceConnector, ConfluenceOptions
+from ingest.connectors.confluence.credentials import ConfluenceCredentials
 from ingest.parsing import Parser
 from tests.contracts.connector_contract import ConnectorContract, ContractEnv
 from tests.contracts.saas_harness import Sleeps, SyncHarness, fast_retry
 from tests.fixtures.loopback import Fault, LoopbackServer, serve
 from tests.fixtures.loopback.confluence import API_TOKEN, PAT, USERNAME, FakeConfluence
 
-SECRETS = {"confluence__username": SecretStr(USERNAME), "confluence__api_token": SecretStr(API_TOKEN)}
+ENV = {"KNOWDESK_CONFLUENCE__USERNAME": USERNAME, "KNOWDESK_CONFLUENCE__API_TOKEN": API_TOKEN}
 
 STORAGE = """<p>Refunds are issued to the original card.</p>
 <ac:structured-macro ac:name="toc"/>
@@ -37,14 +37,15 @@ class ConfluenceFixture:
         self.server = server
         self.fake = FakeConfluence(server)
         self.sleeps = Sleeps()
-        self.secrets = dict(SECRETS)
+        self.env = dict(ENV)
         self.source = Source(workspace="acme", name="wiki", kind=SourceKind.CONFLUENCE,
                              options={"base_url": server.url, "spaces": ["DOC"], **options})
         self.keys: dict[str, str] = {}
 
     def connector(self) -> Connector:
         return ConfluenceConnector(source=self.source, options=ConfluenceOptions(**self.source.options),
-                                   context=ConnectorContext(secrets=self.secrets), retry=fast_retry(self.sleeps))
+                                   context=ConnectorContext(),
+                                   credentials=ConfluenceCredentials.from_env(self.env), retry=fast_retry(self.sleeps))
 
     def add(self, key: str, title: str, body: str) -> str:
         self.keys[key] = self.fake.add(title, f"<p>{body}</p>")
@@ -185,13 +186,13 @@ def test_two_thousand_pages_are_all_listed(cf: ConfluenceFixture) -> None:
 
 def test_check_names_the_credential_or_permission_at_fault(cf: ConfluenceFixture) -> None:
     assert "DOC (Product docs)" in cf.connector().check()
-    cf.secrets = {"confluence__token": SecretStr(PAT)}
+    cf.env = {"KNOWDESK_CONFLUENCE__TOKEN": PAT}
     assert "Wendy Writer" in cf.connector().check()
-    cf.secrets = {"confluence__username": SecretStr(USERNAME), "confluence__api_token": SecretStr("nope")}
+    cf.env = {"KNOWDESK_CONFLUENCE__USERNAME": USERNAME, "KNOWDESK_CONFLUENCE__API_TOKEN": "nope"}
     with pytest.raises(SourceAuthError, match="KNOWDESK_CONFLUENCE__API_TOKEN") as info:
         cf.connector().check()
     assert "401" in info.value.message and cf.sleeps.calls == []
-    cf.secrets = dict(SECRETS)
+    cf.env = dict(ENV)
     cf.fake.forbidden = True
     with pytest.raises(SourceAuthError, match="403"):
         cf.connector().check()
@@ -199,6 +200,6 @@ def test_check_names_the_credential_or_permission_at_fault(cf: ConfluenceFixture
     cf.source = cf.source.model_copy(update={"options": cf.source.options | {"spaces": ["NOPE"]}})
     with pytest.raises(SourceNotFound, match="NOPE"):
         cf.connector().check()
-    cf.secrets = {}
+    cf.env = {}
     with pytest.raises(ConfigError, match="KNOWDESK_CONFLUENCE__TOKEN"):
         cf.connector().check()

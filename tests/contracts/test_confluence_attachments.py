@@ -14,6 +14,7 @@ from core.db import Database
 from core.models import Document, FetchFailure
 from ingest.connectors.base import Connector
 from ingest.connectors.confluence.connector import ConfluenceConnector, ConfluenceOptions
+from ingest.connectors.confluence.credentials import ConfluenceCredentials
 from ingest.connectors.confluence.restrictions import NO_SHARED_AUDIENCE, combine
 from ingest.parsing import DOCX, PDF
 from retrieval.search import Searcher, SearchFilters
@@ -40,7 +41,8 @@ class StoredConfluence(ConfluenceFixture):
 
     def connector(self) -> Connector:
         return ConfluenceConnector(source=self.source, options=ConfluenceOptions(**self.source.options),
-                                   context=self.stored.context(self.secrets),
+                                   context=self.stored.context(),
+                                   credentials=ConfluenceCredentials.from_env(self.env),
                                    retry=fast_retry(self.sleeps))
 
     def set_options(self, **options: object) -> None:

@@ -21,6 +21,7 @@ from core.models import RunReport, Source, SourceKind
 from ingest.chunking import Chunker
 from ingest.connectors.base import Connector, ConnectorContext
 from ingest.connectors.dropbox.connector import DropboxConnector, DropboxOptions
+from ingest.connectors.dropbox.credentials import DropboxCredentials
 from ingest.connectors.http import RetryPolicy
 from ingest.connectors.registry import build_connector, validate_options
 from ingest.parsing import Parser
@@ -55,9 +56,9 @@ class DropboxSource:
         self.store = SqlConnectorStore(db=db, workspace="acme", source="dbx")
 
     def connector(self, token: str | None = None) -> DropboxConnector:
-        secrets = {"dropbox__access_token": SecretStr(token or self.fake.token)}
         return DropboxConnector(source=self.source, options=DropboxOptions(**self.source.options),
-                                context=ConnectorContext(secrets=secrets, store=self.store, max_file_bytes=200_000),
+                                context=ConnectorContext(store=self.store, max_file_bytes=200_000),
+                                credentials=DropboxCredentials(access_token=SecretStr(token or self.fake.token)),
                                 retry=RetryPolicy(max_attempts=4, sleep=self.sleeps.append))
 
     def add(self, key: str, title: str, body: str) -> str:
@@ -284,7 +285,7 @@ def test_options_and_credentials_are_validated(server: LoopbackServer) -> None:
     with pytest.raises(ConfigError, match="KNOWDESK_DROPBOX__ACCESS_TOKEN"):
         build_connector(source)
     with pytest.raises(ConfigError, match="APP_KEY"):
-        build_connector(source, ConnectorContext(secrets={"dropbox__refresh_token": SecretStr("r")}))
+        build_connector(source, ConnectorContext(env={"KNOWDESK_DROPBOX__REFRESH_TOKEN": "r"}))
 
 
 def test_a_refresh_token_gets_an_access_token_from_the_token_endpoint(server: LoopbackServer,
@@ -295,9 +296,9 @@ def test_a_refresh_token_gets_an_access_token_from_the_token_endpoint(server: Lo
                                                         "expires_in": 14400})
     source = Source(workspace="acme", name="dbx", kind=SourceKind.DROPBOX,
                     options={"base_url": server.url, "folders": "/Support"})
-    connector = build_connector(source, ConnectorContext(secrets={
-        "dropbox__refresh_token": SecretStr("refresh-me"), "dropbox__app_key": SecretStr("appkey"),
-        "dropbox__app_secret": SecretStr("appsecret")}))
+    connector = build_connector(source, ConnectorContext(env={  # names matched case-insensitively, as Settings does
+        "KNOWDESK_DROPBOX__REFRESH_TOKEN": "refresh-me", "knowdesk_dropbox__app_key": "appkey",
+        "KNOWDESK_DROPBOX__APP_SECRET": "appsecret", "KNOWDESK_NOTION__TOKEN": "another connector's"}))
     assert len(list(connector.list_ids())) == 1  # type: ignore[attr-defined]
     token_request = server.requests_to("^/oauth2/token$")[0]
     assert b"grant_type=refresh_token" in token_request.body and b"refresh_token=refresh-me" in token_request.body

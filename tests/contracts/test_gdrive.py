@@ -22,6 +22,7 @@ from core.models import RunReport, Source, SourceKind
 from ingest.chunking import Chunker
 from ingest.connectors.base import ConnectorContext
 from ingest.connectors.gdrive.connector import GDriveConnector, GDriveOptions
+from ingest.connectors.gdrive.credentials import GDriveCredentials
 from ingest.connectors.http import RetryPolicy
 from ingest.connectors.registry import build_connector, validate_options
 from ingest.parsing import Parser
@@ -59,9 +60,9 @@ class DriveSource:
         self.store = SqlConnectorStore(db=db, workspace="acme", source="drive")
 
     def connector(self, token: str | None = None) -> GDriveConnector:
-        secrets = {"gdrive__token": SecretStr(token or self.fake.token)}
         return GDriveConnector(source=self.source, options=GDriveOptions(**self.source.options),
-                               context=ConnectorContext(secrets=secrets, store=self.store, max_file_bytes=200_000),
+                               context=ConnectorContext(store=self.store, max_file_bytes=200_000),
+                               credentials=GDriveCredentials(token=SecretStr(token or self.fake.token)),
                                retry=RetryPolicy(max_attempts=4, sleep=self.sleeps.append))
 
     def add(self, key: str, title: str, body: str) -> str:
@@ -286,4 +287,6 @@ def test_options_and_credentials_are_validated(server: LoopbackServer) -> None:
     with pytest.raises(ConfigError, match="KNOWDESK_GDRIVE__SERVICE_ACCOUNT_FILE"):
         build_connector(source)
     with pytest.raises(ConfigError, match="not a valid key file"):
-        build_connector(source, ConnectorContext(secrets={"gdrive__service_account_json": SecretStr("{}")}))
+        build_connector(source, ConnectorContext(env={"KNOWDESK_GDRIVE__SERVICE_ACCOUNT_JSON": "{}"}))
+    with pytest.raises(ConfigError, match="unknown variable KNOWDESK_GDRIVE__SERVICE_ACOUNT_FILE"):
+        build_connector(source, ConnectorContext(env={"KNOWDESK_GDRIVE__SERVICE_ACOUNT_FILE": "/k.json"}))

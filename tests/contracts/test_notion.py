@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
 from qdrant_client import QdrantClient
 
 from core.db import Database
@@ -14,6 +13,7 @@ from core.models import Document, Source, SourceKind
 from ingest.connectors.base import Connector, ConnectorContext
 from ingest.connectors.http import RateGate
 from ingest.connectors.notion.connector import NotionConnector, NotionOptions
+from ingest.connectors.notion.credentials import NotionCredentials
 from ingest.state import SqlConnectorStore
 from tests.contracts.connector_contract import ConnectorContract, ContractEnv
 from tests.contracts.saas_harness import Sleeps, SyncHarness, fast_retry
@@ -27,7 +27,7 @@ class NotionFixture:
         self.fake = FakeNotion(server)
         self.sleeps = Sleeps()
         self.gate_sleeps = Sleeps()
-        self.secrets = {"notion__token": SecretStr(TOKEN)}
+        self.env = {"KNOWDESK_NOTION__TOKEN": TOKEN}
         self.source = Source(workspace="acme", name="notion", kind=SourceKind.NOTION, options={"base_url": server.url})
         self.store = SqlConnectorStore(db=db, workspace="acme", source="notion")
         self.keys: dict[str, str] = {}
@@ -35,7 +35,8 @@ class NotionFixture:
     def connector(self) -> Connector:
         gate = RateGate(3, clock=lambda: 0.0, sleep=self.gate_sleeps)  # a frozen clock: every wait is recorded
         return NotionConnector(source=self.source, options=NotionOptions(**self.source.options),
-                               context=ConnectorContext(secrets=self.secrets, store=self.store),
+                               context=ConnectorContext(store=self.store),
+                               credentials=NotionCredentials.from_env(self.env),
                                retry=fast_retry(self.sleeps), gate=gate)
 
     def add(self, key: str, title: str, body: str) -> str:
@@ -161,14 +162,14 @@ def test_two_thousand_pages_are_all_listed(nt: NotionFixture) -> None:
 
 def test_check_names_the_credential_or_permission_at_fault(nt: NotionFixture) -> None:
     assert "Acme" in nt.connector().check()
-    nt.secrets = {"notion__token": SecretStr("wrong")}
+    nt.env = {"KNOWDESK_NOTION__TOKEN": "wrong"}
     with pytest.raises(SourceAuthError, match="KNOWDESK_NOTION__TOKEN") as info:
         nt.connector().check()
     assert "401" in info.value.message and nt.sleeps.calls == []
-    nt.secrets = {"notion__token": SecretStr(TOKEN)}
+    nt.env = {"KNOWDESK_NOTION__TOKEN": TOKEN}
     nt.fake.forbidden = True
     with pytest.raises(SourceAuthError, match="403"):
         nt.connector().check()
-    nt.secrets = {}
+    nt.env = {}
     with pytest.raises(ConfigError, match="KNOWDESK_NOTION__TOKEN"):
         nt.connector().check()

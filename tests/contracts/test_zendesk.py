@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
 from qdrant_client import QdrantClient
 
 from core.db import Database
@@ -14,12 +13,13 @@ from core.models import Document, Source, SourceKind
 from ingest.connectors.base import Checkpoint, Connector, ConnectorContext
 from ingest.connectors.registry import validate_options
 from ingest.connectors.zendesk.connector import ZendeskConnector, ZendeskOptions
+from ingest.connectors.zendesk.credentials import ZendeskCredentials
 from tests.contracts.connector_contract import ConnectorContract, ContractEnv
 from tests.contracts.saas_harness import Sleeps, SyncHarness, fast_retry
 from tests.fixtures.loopback import Fault, LoopbackServer, serve
 from tests.fixtures.loopback.zendesk import EMAIL, TOKEN, FakeZendesk
 
-SECRETS = {"zendesk__email": SecretStr(EMAIL), "zendesk__api_token": SecretStr(TOKEN)}
+ENV = {"KNOWDESK_ZENDESK__EMAIL": EMAIL, "KNOWDESK_ZENDESK__API_TOKEN": TOKEN}
 
 
 class ZendeskFixture:
@@ -27,14 +27,15 @@ class ZendeskFixture:
         self.server = server
         self.fake = FakeZendesk(server)
         self.sleeps = Sleeps()
-        self.secrets = dict(SECRETS)
+        self.env = dict(ENV)
         self.source = Source(workspace="acme", name="zd", kind=SourceKind.ZENDESK,
                              options={"base_url": server.url, **options})
         self.keys: dict[str, int] = {}
 
     def connector(self) -> Connector:
         return ZendeskConnector(source=self.source, options=ZendeskOptions(**self.source.options),
-                                context=ConnectorContext(secrets=self.secrets), retry=fast_retry(self.sleeps))
+                                context=ConnectorContext(), credentials=ZendeskCredentials.from_env(self.env),
+                                retry=fast_retry(self.sleeps))
 
     def add(self, key: str, title: str, body: str) -> str:
         self.keys[key] = self.fake.add(title, f"<p>{body}</p>")
@@ -150,12 +151,12 @@ def test_two_thousand_articles_are_all_listed(zd: ZendeskFixture) -> None:
 
 def test_check_names_the_credential_or_permission_at_fault(zd: ZendeskFixture, server: LoopbackServer) -> None:
     assert "agent" in zd.connector().check()
-    zd.secrets["zendesk__api_token"] = SecretStr("wrong")
+    zd.env["KNOWDESK_ZENDESK__API_TOKEN"] = "wrong"
     with pytest.raises(SourceAuthError, match="KNOWDESK_ZENDESK__API_TOKEN") as info:
         zd.connector().check()
     assert "401" in info.value.message and "wrong" not in info.value.message
     assert zd.sleeps.calls == [], "a 401 is never retried"
-    zd.secrets = dict(SECRETS)
+    zd.env = dict(ENV)
     zd.fake.forbidden = True
     with pytest.raises(SourceAuthError, match="403"):
         zd.connector().check()
@@ -163,7 +164,7 @@ def test_check_names_the_credential_or_permission_at_fault(zd: ZendeskFixture, s
     zd.fake.role = "end-user"
     with pytest.raises(SourceAuthError, match="agent or admin"):
         zd.connector().check()
-    zd.secrets = {}
+    zd.env = {}
     with pytest.raises(ConfigError, match="KNOWDESK_ZENDESK__EMAIL and KNOWDESK_ZENDESK__API_TOKEN"):
         zd.connector().check()
 

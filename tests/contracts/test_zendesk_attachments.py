@@ -12,6 +12,7 @@ from core.db import Database
 from core.models import Document, FetchFailure
 from ingest.connectors.base import Connector
 from ingest.connectors.zendesk.connector import ZendeskConnector, ZendeskOptions
+from ingest.connectors.zendesk.credentials import ZendeskCredentials
 from ingest.parsing import DOCX, PDF
 from retrieval.search import Searcher, SearchFilters
 from retrieval.sparse import BM25Encoder
@@ -37,7 +38,7 @@ class StoredZendesk(ZendeskFixture):
 
     def connector(self) -> Connector:
         return ZendeskConnector(source=self.source, options=ZendeskOptions(**self.source.options),
-                                context=self.stored.context(self.secrets),
+                                context=self.stored.context(), credentials=ZendeskCredentials.from_env(self.env),
                                 retry=fast_retry(self.sleeps))
 
 

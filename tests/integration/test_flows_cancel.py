@@ -18,11 +18,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
 from app.runtime import Runtime
 from core.models import Source, SourceKind
-from core.settings import Settings, ZendeskSettings
+from core.settings import Settings
 from retrieval.index import close_clients
 from service.api import create_app
 from service.keys import KeyStore
@@ -73,7 +72,9 @@ def gated(server: LoopbackServer) -> Iterator[tuple[FakeZendesk, threading.Event
 @pytest.fixture
 def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, Runtime]]:
     monkeypatch.delenv("PREFECT_API_URL", raising=False)  # the in-process path
-    settings = Settings(home=tmp_path / "home", zendesk=ZendeskSettings(email=EMAIL, api_token=SecretStr(TOKEN)))
+    monkeypatch.setenv("KNOWDESK_ZENDESK__EMAIL", EMAIL)  # the runtime reads the credentials as a user sets them
+    monkeypatch.setenv("KNOWDESK_ZENDESK__API_TOKEN", TOKEN)
+    settings = Settings(home=tmp_path / "home")
     rt = Runtime(settings)
     try:
         with TestClient(create_app(rt)) as client:

@@ -43,6 +43,7 @@ from core.errors import ConfigError, KnowdeskError, SourceAuthError, SourceError
 from core.models import Document, DocumentKind, FetchFailure, Source
 from ingest.connectors.attachments import MB, AttachmentRef, Attachments, as_int
 from ingest.connectors.base import Checkpoint, ConnectorContext, ConnectorOptions, Item
+from ingest.connectors.confluence.credentials import ConfluenceCredentials
 from ingest.connectors.confluence.render import storage_to_html
 from ingest.connectors.confluence.restrictions import AncestorRestrictions
 from ingest.connectors.http import RetryPolicy, error_for_status
@@ -80,17 +81,18 @@ class ConfluenceConnector:
     """Reads Confluence pages.
 
     Args:
-        source, options, context: as for every connector; ``context.secrets`` holds
-            ``confluence__username`` + ``confluence__api_token`` (Cloud) or ``confluence__token``
-            (a Data Center personal access token).
+        source, options, context: as for every connector.
+        credentials: ``username`` + ``api_token`` (Cloud) or ``token`` (a Data Center personal
+            access token), from ``KNOWDESK_CONFLUENCE__*``.
         retry: the retry policy of every request (tests pass one with a recording ``sleep``).
     """
 
     Options: ClassVar[type[ConnectorOptions]] = ConfluenceOptions
 
     def __init__(self, *, source: Source, options: ConfluenceOptions, context: ConnectorContext,
-                 retry: RetryPolicy | None = None) -> None:
+                 credentials: ConfluenceCredentials, retry: RetryPolicy | None = None) -> None:
         self._source = source
+        self._credentials = credentials
         self._opts = options
         self._context = context
         self._retry = retry or RetryPolicy()
@@ -351,18 +353,18 @@ class ConfluenceConnector:
 
     def _client(self) -> Any:
         if self._api is None:
-            s = self._context.secrets
+            s = self._credentials
             # retry_with_header=False: the client would otherwise sleep on a 429 itself (for real, once);
             # our RetryPolicy owns every wait so it stays bounded and testable.
             kwargs: dict[str, Any] = {"url": self._opts.base_url, "timeout": self._opts.timeout,
                                       "retry_with_header": False, "backoff_and_retry": False}
             if self._opts.cloud is not None:
                 kwargs["cloud"] = self._opts.cloud
-            if "confluence__token" in s:
-                kwargs["token"] = s["confluence__token"].get_secret_value()
-            elif "confluence__username" in s and "confluence__api_token" in s:
-                kwargs["username"] = s["confluence__username"].get_secret_value()
-                kwargs["password"] = s["confluence__api_token"].get_secret_value()
+            if s.token is not None:
+                kwargs["token"] = s.token.get_secret_value()
+            elif s.username is not None and s.api_token is not None:
+                kwargs["username"] = s.username
+                kwargs["password"] = s.api_token.get_secret_value()
             else:
                 raise ConfigError(f"the Confluence source {self._source.name!r} needs credentials: set "
                                   "KNOWDESK_CONFLUENCE__USERNAME and KNOWDESK_CONFLUENCE__API_TOKEN (Cloud) or "

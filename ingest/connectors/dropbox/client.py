@@ -10,17 +10,16 @@ own retries are turned off: our ``RetryPolicy`` retries, honouring 429 Retry-Aft
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import dropbox
 import requests
 from dropbox import exceptions as dbx_exc
-from pydantic import SecretStr
 from requests.adapters import HTTPAdapter
 
 from core.errors import ConfigError, KnowdeskError, RateLimited, SourceAuthError, SourceError, SourceNotFound
+from ingest.connectors.dropbox.credentials import DropboxCredentials
 from ingest.connectors.http import error_for_status
 
 log = logging.getLogger(__name__)
@@ -48,20 +47,16 @@ class BaseUrlAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-def build_client(*, secrets: Mapping[str, SecretStr], base_url: str | None, timeout: float = 60.0) -> Any:
-    """The SDK client from the ``dropbox__*`` secrets (``Settings.connector_secrets``): ``access_token``,
+def build_client(*, credentials: DropboxCredentials, base_url: str | None, timeout: float = 60.0) -> Any:
+    """The SDK client from ``KNOWDESK_DROPBOX__*``: ``access_token``,
     or ``refresh_token`` with ``app_key`` (and ``app_secret``).
 
     Raises:
         ConfigError: no usable credentials in settings.
     """
 
-    def secret(name: str) -> str | None:
-        value = secrets.get(f"dropbox__{name}")
-        return value.get_secret_value() if value is not None and value.get_secret_value() else None
-
-    access, refresh = secret("access_token"), secret("refresh_token")
-    app_key, app_secret = secret("app_key"), secret("app_secret")
+    access, refresh = credentials.secret("access_token"), credentials.secret("refresh_token")
+    app_key, app_secret = credentials.secret("app_key"), credentials.secret("app_secret")
     if not access and not refresh:
         raise ConfigError(
             "no Dropbox credentials: set KNOWDESK_DROPBOX__ACCESS_TOKEN, or KNOWDESK_DROPBOX__REFRESH_TOKEN "

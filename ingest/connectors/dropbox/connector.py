@@ -28,6 +28,7 @@ from core.errors import KnowdeskError, SourceAuthError
 from core.models import Document, DocumentKind, FetchFailure, Source
 from ingest.connectors.base import Checkpoint, ConnectorContext, ConnectorOptions, ConnectorStore, Item, Unchanged
 from ingest.connectors.dropbox.client import build_client, classify, is_reset
+from ingest.connectors.dropbox.credentials import DropboxCredentials
 from ingest.connectors.http import RetryPolicy
 from ingest.connectors.options import StrList
 from ingest.parsing import SUPPORTED_MEDIA_TYPES, media_type_for
@@ -71,14 +72,14 @@ class DropboxConnector:
     Options = DropboxOptions
 
     def __init__(self, *, source: Source, options: DropboxOptions, context: ConnectorContext,
-                 retry: RetryPolicy | None = None) -> None:
+                 credentials: DropboxCredentials, retry: RetryPolicy | None = None) -> None:
         self._source = source
         self._opts = options
         self._max_bytes = context.max_file_bytes
         self._context = context
         self._store: ConnectorStore | None = context.store
         self._retry = retry or RetryPolicy()
-        self._client = build_client(secrets=context.secrets, base_url=options.base_url)
+        self._client = build_client(credentials=credentials, base_url=options.base_url)
         self._links_ok = options.shared_links
         self.skipped: dict[str, int] = {}
 

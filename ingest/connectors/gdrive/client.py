@@ -10,7 +10,6 @@ The client's own retries stay off (``num_retries=0``): our ``RetryPolicy`` retri
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,9 @@ from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
-from pydantic import SecretStr
 
 from core.errors import ConfigError, KnowdeskError, RateLimited, SourceAuthError, SourceError
+from ingest.connectors.gdrive.credentials import GDriveCredentials
 from ingest.connectors.http import error_for_status, parse_retry_after
 
 SCOPES = ["https://www.googleapis.com/auth/drive.readonly"]
@@ -33,19 +32,15 @@ CREDENTIALS = "the Google Drive credentials (KNOWDESK_GDRIVE__SERVICE_ACCOUNT_FI
 _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "sharingRateLimitExceeded"}
 
 
-def credentials_from(secrets: Mapping[str, SecretStr]) -> Any:
-    """Service account or OAuth user credentials from the ``gdrive__*`` secrets.
+def credentials_from(secrets: GDriveCredentials) -> Any:
+    """Service account or OAuth user credentials from ``KNOWDESK_GDRIVE__*``.
 
     Raises:
         ConfigError: none configured, or a key file that cannot be read.
     """
 
-    def secret(name: str) -> str | None:
-        value = secrets.get(f"gdrive__{name}")
-        return value.get_secret_value() or None if value is not None else None
-
-    info_text = secret("service_account_json")
-    key_file = secret("service_account_file")
+    info_text = secrets.secret("service_account_json")
+    key_file = secrets.secret("service_account_file")
     if key_file and not info_text:
         try:
             info_text = Path(key_file).expanduser().read_text(encoding="utf-8")
@@ -57,22 +52,22 @@ def credentials_from(secrets: Mapping[str, SecretStr]) -> Any:
             creds = service_account.Credentials.from_service_account_info(info, scopes=SCOPES)  # type: ignore[no-untyped-call]
         except (ValueError, KeyError) as exc:
             raise ConfigError(f"the Google service account key is not a valid key file: {exc}") from exc
-        subject = secret("subject")
+        subject = secrets.secret("subject")
         return creds.with_subject(subject) if subject else creds
-    token, refresh = secret("token"), secret("refresh_token")
+    token, refresh = secrets.secret("token"), secrets.secret("refresh_token")
     if token or refresh:
         return user_credentials.Credentials(  # type: ignore[no-untyped-call]
-            token=token, refresh_token=refresh, client_id=secret("client_id"),
-            client_secret=secret("client_secret"), token_uri=TOKEN_URI, scopes=SCOPES)
+            token=token, refresh_token=refresh, client_id=secrets.secret("client_id"),
+            client_secret=secrets.secret("client_secret"), token_uri=TOKEN_URI, scopes=SCOPES)
     raise ConfigError(
         "no Google Drive credentials: set KNOWDESK_GDRIVE__SERVICE_ACCOUNT_FILE (or __SERVICE_ACCOUNT_JSON) "
         "for a service account, or KNOWDESK_GDRIVE__TOKEN / __REFRESH_TOKEN with __CLIENT_ID and __CLIENT_SECRET"
     )
 
 
-def build_service(*, secrets: Mapping[str, SecretStr], base_url: str | None, timeout: float = 60.0) -> Any:
+def build_service(*, credentials: GDriveCredentials, base_url: str | None, timeout: float = 60.0) -> Any:
     """The Drive v3 service object, offline discovery, pointed at ``base_url`` when given."""
-    creds = credentials_from(secrets)
+    creds = credentials_from(credentials)
     options = {"api_endpoint": base_url.rstrip("/") + "/drive/v3/"} if base_url else None
     http = google_auth_httplib2.AuthorizedHttp(creds, http=httplib2.Http(timeout=timeout))
     return build("drive", "v3", http=http, static_discovery=True, cache_discovery=False, client_options=options,

@@ -30,6 +30,7 @@ from core.errors import KnowdeskError, SourceAuthError
 from core.models import Document, DocumentKind, FetchFailure, Source
 from ingest.connectors.base import Checkpoint, ConnectorContext, ConnectorOptions, ConnectorStore, Item, Unchanged
 from ingest.connectors.gdrive.client import build_service, classify
+from ingest.connectors.gdrive.credentials import GDriveCredentials
 from ingest.connectors.http import RetryPolicy
 from ingest.connectors.options import StrList
 from ingest.parsing import SUPPORTED_MEDIA_TYPES, media_type_for
@@ -78,14 +79,14 @@ class GDriveConnector:
     Options = GDriveOptions
 
     def __init__(self, *, source: Source, options: GDriveOptions, context: ConnectorContext,
-                 retry: RetryPolicy | None = None) -> None:
+                 credentials: GDriveCredentials, retry: RetryPolicy | None = None) -> None:
         self._source = source
         self._opts = options
         self._max_bytes = context.max_file_bytes
         self._context = context
         self._store: ConnectorStore | None = context.store
         self._retry = retry or RetryPolicy()
-        self._api = build_service(secrets=context.secrets, base_url=options.base_url)
+        self._api = build_service(credentials=credentials, base_url=options.base_url)
         self._folders: dict[str, dict[str, Any]] = {}  # folder id -> {name, parents}
         self.skipped: dict[str, int] = {}
 

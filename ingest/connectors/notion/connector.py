@@ -31,6 +31,7 @@ from core.errors import ConfigError, KnowdeskError, SourceAuthError, SourceError
 from core.models import Document, DocumentKind, FetchFailure, Source
 from ingest.connectors.base import Checkpoint, ConnectorContext, ConnectorOptions, Item
 from ingest.connectors.http import RateGate, RetryPolicy, error_for_status
+from ingest.connectors.notion.credentials import NotionCredentials
 from ingest.connectors.notion.render import page_title, render_blocks
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ class NotionConnector:
     """Reads the Notion pages an integration can see.
 
     Args:
-        source, options, context: as for every connector; ``context.secrets`` holds ``notion__token``.
+        source, options, context: as for every connector.
+        credentials: the integration's secret (``KNOWDESK_NOTION__TOKEN``).
         retry: the retry policy of every request.
         gate: the request rate gate (tests pass one with a fake clock and a recording sleep).
     """
@@ -62,8 +64,10 @@ class NotionConnector:
     Options: ClassVar[type[ConnectorOptions]] = NotionOptions
 
     def __init__(self, *, source: Source, options: NotionOptions, context: ConnectorContext,
-                 retry: RetryPolicy | None = None, gate: RateGate | None = None) -> None:
+                 credentials: NotionCredentials, retry: RetryPolicy | None = None,
+                 gate: RateGate | None = None) -> None:
         self._source = source
+        self._credentials = credentials
         self._opts = options
         self._context = context
         self._retry = retry or RetryPolicy()
@@ -252,7 +256,7 @@ class NotionConnector:
 
     def _client(self) -> Client:
         if self._api is None:
-            token = self._context.secrets.get("notion__token")
+            token = self._credentials.token
             if token is None:
                 raise ConfigError(f"the Notion source {self._source.name!r} needs credentials: set "
                                   "KNOWDESK_NOTION__TOKEN to the integration's secret")

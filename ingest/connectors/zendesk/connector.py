@@ -45,6 +45,7 @@ from ingest.connectors.base import Checkpoint, ConnectorContext, ConnectorOption
 from ingest.connectors.http import RetryPolicy
 from ingest.connectors.options import StrList
 from ingest.connectors.zendesk.client import ZendeskClient
+from ingest.connectors.zendesk.credentials import ZendeskCredentials
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +70,17 @@ class ZendeskConnector:
     """Reads a Zendesk Help Center through its REST API.
 
     Args:
-        source, options, context: as for every connector; ``context.secrets`` holds
-            ``zendesk__email`` and ``zendesk__api_token``.
+        source, options, context: as for every connector.
+        credentials: ``KNOWDESK_ZENDESK__EMAIL`` and ``__API_TOKEN`` (the registry reads them).
         retry: the retry policy of every request (tests pass one with a recording ``sleep``).
     """
 
     Options: ClassVar[type[ConnectorOptions]] = ZendeskOptions
 
     def __init__(self, *, source: Source, options: ZendeskOptions, context: ConnectorContext,
-                 retry: RetryPolicy | None = None) -> None:
+                 credentials: ZendeskCredentials, retry: RetryPolicy | None = None) -> None:
         self._source = source
+        self._credentials = credentials
         self._opts = options
         self._context = context
         self._retry = retry or RetryPolicy()
@@ -308,15 +310,13 @@ class ZendeskConnector:
 
     def _client(self) -> ZendeskClient:
         if self._api is None:
-            secrets = self._context.secrets
-            missing = [f"KNOWDESK_ZENDESK__{k.upper()}" for k in ("email", "api_token")
-                       if f"zendesk__{k}" not in secrets]
-            if missing:
+            creds = self._credentials
+            if creds.email is None or creds.api_token is None:
+                missing = [creds.variable(k) for k in ("email", "api_token") if getattr(creds, k) is None]
                 raise ConfigError(f"the Zendesk source {self._source.name!r} needs credentials: "
                                   f"set {' and '.join(missing)}")
-            self._api = ZendeskClient(base_url=self._opts.base_url,
-                                      email=secrets["zendesk__email"].get_secret_value(),
-                                      api_token=secrets["zendesk__api_token"].get_secret_value(),
+            self._api = ZendeskClient(base_url=self._opts.base_url, email=creds.email,
+                                      api_token=creds.api_token.get_secret_value(),
                                       retry=self._retry, timeout=self._opts.timeout)
             weakref.finalize(self, self._api.close)  # the contract has no close(): release sockets with us
         return self._api
