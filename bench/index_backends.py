@@ -80,8 +80,8 @@ def _latency(searcher: Any, embedder: Any, queries: list[str]) -> dict[str, Any]
 
 def _engine(engine: str, root: Path, size: int, embedder: Any, texts: list[str], vectors: np.ndarray,
             queries: list[str]) -> dict[str, Any]:
-    from retrieval.edge import EdgeIndex, EdgeSearcher, EdgeStore
-    from retrieval.index import QdrantIndex, close_client, open_client
+    from retrieval.edge import EdgeCandidates, EdgeIndex, EdgeStore
+    from retrieval.index import QdrantCandidates, QdrantIndex, close_client, open_client
     from retrieval.search import Searcher
     from retrieval.sparse import BM25Encoder
 
@@ -90,11 +90,11 @@ def _engine(engine: str, root: Path, size: int, embedder: Any, texts: list[str],
     if engine == "local":
         client = open_client(url=None, api_key=None, path=root / "qdrant", timeout=60)
         index: Any = QdrantIndex(client=client, **common)
-        searcher: Any = Searcher(client=client, embedder=embedder, sparse=BM25Encoder())
+        searcher: Any = Searcher(engine=QdrantCandidates(client=client), embedder=embedder, sparse=BM25Encoder())
     else:
         store = EdgeStore(root=root / "edge")
         index = EdgeIndex(store=store, **common)
-        searcher = EdgeSearcher(store=store, embedder=embedder, sparse=BM25Encoder())
+        searcher = Searcher(engine=EdgeCandidates(store=store), embedder=embedder, sparse=BM25Encoder())
     out: dict[str, Any] = {"fill_s": round(_fill(index, size, texts, vectors), 1)}
     out |= _latency(searcher, embedder, queries)
     if engine == "edge":

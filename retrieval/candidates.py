@@ -10,7 +10,7 @@ import numpy as np
 from qdrant_client import models
 
 from core.models import DocumentKind, Hit
-from retrieval.index import DENSE
+from retrieval.points import DENSE
 from retrieval.stages import Scored
 
 

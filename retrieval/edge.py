@@ -4,7 +4,8 @@ Qdrant's Rust engine in-process (``qdrant-edge-py``) instead of qdrant-client's 
 Layout under the store's folder (``KNOWDESK_HOME/edge`` by default): one shard folder per
 collection (named as ``QdrantIndex`` names collections) and, for each alias, a pointer file
 ``<alias>.alias`` holding the collection's name, replaced atomically (write a temp file, rename).
-Points, payloads and point ids are those of ``QdrantIndex``, so both engines hold the same data.
+Points, payloads and point ids come from ``retrieval.points`` as ``QdrantIndex``'s do, so both
+engines hold the same data; neither class builds on the other's.
 
 Edge runs no background optimizer: writes land in appendable segments that are searched exactly,
 with payload indexes; ``EdgeIndex.optimize()`` builds HNSW and vacuums deletes when asked.
@@ -19,12 +20,9 @@ from typing import Any, cast
 
 import numpy as np
 import qdrant_edge as qe
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
-from core.errors import ConfigError
-from core.ids import chunk_id, point_id
 from core.models import Chunk, Document, Hit
-from core.settings import SearchSettings
 from retrieval.candidates import ListQuery, to_hit
 from retrieval.edge_store import (
     EdgeStore,
@@ -36,20 +34,31 @@ from retrieval.edge_store import (
     edge_sparse,
     open_edge_store,
 )
-from retrieval.index import _PAYLOAD_INDEXES, DENSE, KNOWLEDGE, SPARSE, UPSERT_BATCH, QdrantIndex, workspace_filter
-from retrieval.search import QueryEmbedder, Searcher
+from retrieval.points import (
+    DENSE,
+    KNOWLEDGE,
+    PAYLOAD_INDEXES,
+    SPARSE,
+    UPSERT_BATCH,
+    check_vectors,
+    chunk_point,
+    collection_name,
+    other_collection,
+    other_dimension,
+    surplus_ids,
+    workspace_filter,
+)
 from retrieval.sparse import BM25Encoder
 
-__all__ = ["EdgeIndex", "EdgeSearcher", "EdgeStore", "close_edge_stores", "edge_filter", "edge_sparse",
+__all__ = ["EdgeCandidates", "EdgeIndex", "EdgeStore", "close_edge_stores", "edge_filter", "edge_sparse",
            "open_edge_store"]
 
 logger = logging.getLogger(__name__)
 
-_NO_CLIENT = cast(QdrantClient, None)  # the base classes' client is never used by the Edge classes
 
-
-class EdgeIndex(QdrantIndex):
-    """``QdrantIndex`` on Qdrant Edge: the same collection name, point ids, payloads and methods.
+class EdgeIndex:
+    """The ``Index`` on Qdrant Edge: the collection name, point ids, payloads and methods of
+    ``QdrantIndex`` (``retrieval.points``).
 
     Args:
         store: from ``open_edge_store``.
@@ -67,9 +76,21 @@ class EdgeIndex(QdrantIndex):
 
     def __init__(self, *, store: EdgeStore, alias: str = "knowdesk", model_id: str, dimension: int,
                  chunker_version: str, sparse: BM25Encoder, use_alias_target: bool = False) -> None:
-        super().__init__(client=_NO_CLIENT, alias=alias, model_id=model_id, dimension=dimension,
-                         chunker_version=chunker_version, sparse=sparse, use_alias_target=use_alias_target)
         self.store = store
+        self.alias = alias
+        self.dimension = dimension
+        self.sparse = sparse
+        self.collection_name = collection_name(alias, model_id, chunker_version, dimension)
+        self._use_alias_target = use_alias_target
+        self._target: str | None = None
+
+    @property
+    def target(self) -> str:
+        """The collection writes go to (after ``ensure_collection``)."""
+        if self._target is None:
+            self.ensure_collection()
+        assert self._target is not None
+        return self._target
 
     @property
     def shard(self) -> qe.EdgeShard:
@@ -95,17 +116,16 @@ class EdgeIndex(QdrantIndex):
         shard = self.store.create(self.collection_name, config)
         with edge_errors("create payload indexes"):
             existing = shard.info().payload_schema
-            for field, schema in _PAYLOAD_INDEXES.items():
+            for field, schema in PAYLOAD_INDEXES.items():
                 if field not in existing:
                     shard.update(qe.UpdateOperation.create_field_index(field, edge_schema(schema)))
 
     def _adopt(self, current: str) -> str:
         if not self._use_alias_target:
-            return super()._adopt(current)  # raises the ConfigError, without touching the client
+            raise other_collection(self.alias, current, self.collection_name)
         size = _dense_size(self.store, current)
         if size != self.dimension:
-            raise ConfigError(f"collection {current!r} holds {size}-dimensional vectors, the model makes "
-                              f"{self.dimension}; re-index (`knowdesk reindex`)", live=current)
+            raise other_dimension(current, size, self.dimension)
         logger.warning("writing into %s, the alias target, not %s", current, self.collection_name)
         return current
 
@@ -113,21 +133,16 @@ class EdgeIndex(QdrantIndex):
         self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray, previous_chunks: int | None = None
     ) -> None:
         """Replace the document's points with one point per chunk (see ``QdrantIndex.replace_document``)."""
-        if len(chunks) != len(vectors):
-            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors for {document.id}")
-        if len(chunks) and np.asarray(vectors).shape[1] != self.dimension:
-            raise ValueError(f"vectors have size {np.asarray(vectors).shape[1]}, expected {self.dimension}")
+        check_vectors(document, chunks, vectors, self.dimension)
         shard = self.shard
-        points = [edge_point(self._point(document, c, v)) for c, v in zip(chunks, vectors, strict=True)]
+        points = [edge_point(chunk_point(document, c, v, self.sparse)) for c, v in zip(chunks, vectors, strict=True)]
         with edge_errors(f"write {document.id}"):
             # Delete first: a document that shrank must leave no trailing chunks behind.
             if previous_chunks is None:
                 flt = workspace_filter(document.workspace, {"document_id": document.id})
                 shard.update(qe.UpdateOperation.delete_points_by_filter(edge_filter(flt)))
             elif previous_chunks > len(chunks):
-                surplus: list[Any] = [point_id(document.workspace, chunk_id(document.id, n))
-                                      for n in range(len(chunks), previous_chunks)]
-                shard.update(qe.UpdateOperation.delete_points(surplus))
+                shard.update(qe.UpdateOperation.delete_points(surplus_ids(document, len(chunks), previous_chunks)))
             for start in range(0, len(points), UPSERT_BATCH):
                 shard.update(qe.UpdateOperation.upsert_points(points[start:start + UPSERT_BATCH]))
         logger.debug("wrote %d chunks of %s", len(points), document.id)
@@ -207,26 +222,27 @@ def _dense_size(store: EdgeStore, collection: str) -> int | None:
     return int(size) if size is not None else None
 
 
-class EdgeSearcher(Searcher):
-    """``Searcher`` on Qdrant Edge: the same candidate lists and stages.
+class EdgeCandidates:
+    """The Qdrant Edge part of a search (``protocols.CandidateSearch``): the same candidate lists as
+    ``QdrantCandidates``, run as one batch on the live shard.
 
     Args:
         store: from ``open_edge_store``.
-        alias, embedder, sparse, config: as ``Searcher`` (``alias`` may name a collection directly).
+        alias: an alias, or a collection's own name.
     """
 
-    def __init__(self, *, store: EdgeStore, alias: str = "knowdesk", embedder: QueryEmbedder,
-                 sparse: BM25Encoder, config: SearchSettings | None = None) -> None:
-        super().__init__(client=_NO_CLIENT, alias=alias, embedder=embedder, sparse=sparse, config=config)
+    def __init__(self, *, store: EdgeStore, alias: str = "knowdesk") -> None:
         self.store = store
+        self.alias = alias
         self._collection: str | None = None
 
-    def _alias_exists(self) -> bool:
+    def exists(self) -> bool:
+        """Whether the alias (or collection) exists; once resolved, the collection stays."""
         if self._collection is None:
             self._collection = self.store.resolve(self.alias)
         return self._collection is not None
 
-    def _run(self, lists: Sequence[ListQuery]) -> list[Sequence[Any]]:
+    def run(self, lists: Sequence[ListQuery]) -> list[Sequence[Any]]:
         """The candidate lists as Edge requests, run as one batch on the live shard."""
         requests = [self._request(q) for q in lists]
         with edge_errors("search"):

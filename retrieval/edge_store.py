@@ -23,7 +23,7 @@ import qdrant_edge as qe
 from qdrant_client import models
 
 from core.errors import ConfigError, IndexError_, StoreLocked
-from retrieval.index import DENSE, SPARSE
+from retrieval.points import DENSE, SPARSE
 
 logger = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import QdrantSettings, SearchSettings
-from retrieval.edge import EdgeIndex, EdgeSearcher, open_edge_store
+from retrieval.edge import EdgeCandidates, EdgeIndex, open_edge_store
 from retrieval.generations import BuildIndex, EdgeBuildIndex, live_collection
-from retrieval.index import QdrantIndex, open_client
-from retrieval.protocols import Index, NewIndex
+from retrieval.index import QdrantCandidates, QdrantIndex, open_client
+from retrieval.protocols import CandidateSearch, Index, NewIndex
 from retrieval.search import QueryEmbedder, Searcher
 from retrieval.sparse import BM25Encoder
 
@@ -65,29 +65,28 @@ class IndexEngine:
 
     def index(self, *, model_id: str, dimension: int, chunker_version: str, sparse: BM25Encoder) -> Index:
         """The writer of the collection for this model and chunker, reached through the alias."""
-        made: Index = self._make(EdgeIndex, QdrantIndex, model_id=model_id, dimension=dimension,
-                                 chunker_version=chunker_version, sparse=sparse)
-        return made
+        names = self._names(model_id=model_id, dimension=dimension, chunker_version=chunker_version, sparse=sparse)
+        if self.edge:
+            return EdgeIndex(store=self.store, **names)
+        return QdrantIndex(client=self.store, shards=self.settings.shards, replicas=self.settings.replicas, **names)
 
     def new_index(self, *, model_id: str, dimension: int, chunker_version: str, sparse: BM25Encoder) -> NewIndex:
         """A writer of a new collection beside the live one (a re-index); ``switch_alias`` makes it live."""
-        made: NewIndex = self._make(EdgeBuildIndex, BuildIndex, model_id=model_id, dimension=dimension,
-                                    chunker_version=chunker_version, sparse=sparse)
-        return made
-
-    def _make(self, edge: type[EdgeIndex], qdrant: type[QdrantIndex], **names: Any) -> Any:
-        q = self.settings
+        names = self._names(model_id=model_id, dimension=dimension, chunker_version=chunker_version, sparse=sparse)
         if self.edge:
-            return edge(store=self.store, alias=q.alias, **names)
-        return qdrant(client=self.store, alias=q.alias, shards=q.shards, replicas=q.replicas, **names)
+            return EdgeBuildIndex(store=self.store, **names)
+        return BuildIndex(client=self.store, shards=self.settings.shards, replicas=self.settings.replicas, **names)
+
+    def _names(self, **names: Any) -> dict[str, Any]:
+        return {"alias": self.settings.alias, **names}
 
     def searcher(self, *, alias: str, embedder: QueryEmbedder, sparse: BM25Encoder,
                  config: SearchSettings | None = None) -> Searcher:
         """The search pipeline over ``alias`` (an alias, or a collection's own name); ``config``: its
         stages (``Settings.search``)."""
-        if self.edge:
-            return EdgeSearcher(store=self.store, alias=alias, embedder=embedder, sparse=sparse, config=config)
-        return Searcher(client=self.store, alias=alias, embedder=embedder, sparse=sparse, config=config)
+        engine: CandidateSearch = (EdgeCandidates(store=self.store, alias=alias) if self.edge
+                                   else QdrantCandidates(client=self.store, alias=alias))
+        return Searcher(engine=engine, embedder=embedder, sparse=sparse, config=config)
 
     def live_collection(self) -> str | None:
         """The collection the alias points to, or None before the first write."""

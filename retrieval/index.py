@@ -1,4 +1,6 @@
-"""The Qdrant index: client, collection schema, per-document writes and deletes.
+"""The qdrant-client engine: client, collections, per-document writes and deletes (``QdrantIndex``)
+and the candidate lists of a search (``QdrantCandidates``), a Qdrant server or qdrant-client's
+local mode. What it shares with the Edge engine (schema, points, filters) is in ``points.py``.
 
 One collection per embedding model, chunker version and dimension, reached through an alias
 (``knowdesk``) so a re-index can build a new collection and swap the alias. Every point carries
@@ -11,10 +13,9 @@ import atexit
 import contextlib
 import functools
 import logging
-import re
 import threading
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,30 +25,28 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from core.errors import ConfigError, IndexError_, StoreLocked
 from core.ids import chunk_id, point_id
-from core.models import Chunk, Document, DocumentKind, Hit
+from core.models import Chunk, Document, Hit
+from retrieval.candidates import ListQuery, to_hit
+from retrieval.points import (
+    DELETE_BATCH,
+    DENSE,
+    KNOWLEDGE,
+    PAYLOAD_INDEXES,
+    SPARSE,
+    UPSERT_BATCH,
+    check_vectors,
+    chunk_point,
+    collection_name,
+    other_collection,
+    other_dimension,
+    surplus_ids,
+    workspace_filter,
+)
 from retrieval.sparse import BM25Encoder
 
 logger = logging.getLogger(__name__)
 
-DENSE = "dense"
-#: The kinds of knowledge (what answers cite), apart from scenarios and action descriptions.
-KNOWLEDGE = (DocumentKind.ARTICLE.value, DocumentKind.PAGE.value, DocumentKind.FILE.value)
-SPARSE = "bm25"
-UPSERT_BATCH = 256
-DELETE_BATCH = 256
-
 _LOCAL_INDEX_WARNING = "Payload indexes have no effect in the local Qdrant"
-_PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType | models.KeywordIndexParams] = {
-    "workspace": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
-    "source_id": models.PayloadSchemaType.KEYWORD,
-    "document_id": models.PayloadSchemaType.KEYWORD,
-    "kind": models.PayloadSchemaType.KEYWORD,
-    "language": models.PayloadSchemaType.KEYWORD,
-    "topic": models.PayloadSchemaType.KEYWORD,
-    "audience": models.PayloadSchemaType.KEYWORD,
-    "updated_at": models.PayloadSchemaType.DATETIME,
-    "chunk_hash": models.PayloadSchemaType.KEYWORD,  # vector reuse looks chunks up by text hash
-}
 
 _clients: dict[tuple[str, ...], QdrantClient] = {}
 _clients_lock = threading.Lock()
@@ -161,27 +160,6 @@ def close_clients() -> None:
         _clients.clear()
 
 
-def slug(value: str) -> str:
-    """Lowercase ``[a-z0-9_]`` form of a name, for collection names."""
-    return re.sub(r"[^a-z0-9_]+", "_", value.lower()).strip("_") or "x"
-
-
-def match(key: str, value: str | Sequence[str]) -> models.FieldCondition:
-    """A keyword condition: equal to one value, or any of several."""
-    if isinstance(value, str):
-        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-    return models.FieldCondition(key=key, match=models.MatchAny(any=list(value)))
-
-
-def workspace_filter(workspace: str, conditions: Mapping[str, str | Sequence[str] | None]) -> models.Filter:
-    """A filter that always holds the workspace condition (tenant isolation), plus the others."""
-    if not workspace:
-        raise ValueError("a workspace is required")
-    must: list[models.Condition] = [match("workspace", workspace)]
-    must += [match(key, value) for key, value in conditions.items() if value is not None]
-    return models.Filter(must=must)
-
-
 @contextlib.contextmanager
 def qdrant_errors(operation: str) -> Iterator[None]:
     """Turn transport and server errors into ``IndexError_`` (retryable)."""
@@ -240,7 +218,7 @@ class QdrantIndex:
         self.alias = alias
         self.dimension = dimension
         self.sparse = sparse
-        self.collection_name = f"{slug(alias)}__{slug(model_id)}__{slug(chunker_version)}__d{dimension}"
+        self.collection_name = collection_name(alias, model_id, chunker_version, dimension)
         self._shards = shards
         self._replicas = replicas
         self._on_disk = on_disk
@@ -280,22 +258,11 @@ class QdrantIndex:
 
     def _adopt(self, current: str) -> str:
         if not self._use_alias_target:
-            raise ConfigError(
-                f"the live index (alias {self.alias!r}) is collection {current!r}, built with another "
-                f"embedding model or chunker than the configured one ({self.collection_name!r}). "
-                "Re-index to switch (`knowdesk reindex`), or restore the previous model setting.",
-                alias=self.alias,
-                live=current,
-                configured=self.collection_name,
-            )
+            raise other_collection(self.alias, current, self.collection_name)
         vectors = self.client.get_collection(current).config.params.vectors
         size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
         if size != self.dimension:
-            raise ConfigError(
-                f"collection {current!r} holds {size}-dimensional vectors, the model makes "
-                f"{self.dimension}; re-index (`knowdesk reindex`)",
-                live=current,
-            )
+            raise other_dimension(current, size, self.dimension)
         logger.warning("writing into %s, the alias target, not %s", current, self.collection_name)
         return current
 
@@ -315,7 +282,7 @@ class QdrantIndex:
 
     def _create_payload_indexes(self) -> None:
         existing = self.client.get_collection(self.collection_name).payload_schema
-        for field, schema in _PAYLOAD_INDEXES.items():
+        for field, schema in PAYLOAD_INDEXES.items():
             if field in existing:
                 continue
             # Local mode ignores payload indexes; create them anyway so both modes stay congruent.
@@ -338,12 +305,10 @@ class QdrantIndex:
         Raises:
             ValueError: chunks and vectors differ in number, or a vector has the wrong size.
         """
-        if len(chunks) != len(vectors):
-            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors for {document.id}")
-        if len(chunks) and np.asarray(vectors).shape[1] != self.dimension:
-            raise ValueError(f"vectors have size {np.asarray(vectors).shape[1]}, expected {self.dimension}")
+        check_vectors(document, chunks, vectors, self.dimension)
         target = self.target
-        points = [self._point(document, chunk, vector) for chunk, vector in zip(chunks, vectors, strict=True)]
+        points = [chunk_point(document, chunk, vector, self.sparse)
+                  for chunk, vector in zip(chunks, vectors, strict=True)]
         with qdrant_errors(f"write {document.id}"):
             # Delete first: a document that shrank must leave no trailing chunks behind.
             if previous_chunks is None and self._has_point(target, document.workspace, chunk_id(document.id, 0)):
@@ -353,10 +318,8 @@ class QdrantIndex:
                 )
                 self.client.delete(target, points_selector=selector, wait=True)
             elif previous_chunks is not None and previous_chunks > len(chunks):
-                surplus = [
-                    point_id(document.workspace, chunk_id(document.id, n)) for n in range(len(chunks), previous_chunks)
-                ]
-                self.client.delete(target, points_selector=models.PointIdsList(points=list(surplus)), wait=True)
+                surplus = surplus_ids(document, len(chunks), previous_chunks)
+                self.client.delete(target, points_selector=models.PointIdsList(points=surplus), wait=True)
             for start in range(0, len(points), UPSERT_BATCH):
                 self.client.upsert(target, points=points[start : start + UPSERT_BATCH], wait=True)
         logger.debug("wrote %d chunks of %s", len(points), document.id)
@@ -364,35 +327,6 @@ class QdrantIndex:
     def _has_point(self, target: str, workspace: str, chunk: str) -> bool:
         found = self.client.retrieve(target, ids=[point_id(workspace, chunk)], with_payload=False, with_vectors=False)
         return bool(found)
-
-    def _point(self, document: Document, chunk: Chunk, vector: np.ndarray) -> models.PointStruct:
-        payload: dict[str, Any] = {
-            "workspace": document.workspace,
-            "source_id": document.source_id,
-            "document_id": document.id,
-            "native_id": document.native_id,
-            "chunk_index": chunk.index,
-            "chunk_id": chunk.id,
-            "kind": str(document.kind),
-            "title": document.title,
-            "uri": document.uri,
-            "section": list(chunk.section),
-            "language": document.language,
-            "topic": list(document.topic),
-            "audience": list(document.audience),
-            "updated_at": document.updated_at.isoformat() if document.updated_at else None,
-            "text": chunk.text,
-            "chunk_hash": chunk.hash,
-            "meta": dict(document.metadata),
-        }
-        return models.PointStruct(
-            id=point_id(document.workspace, chunk.id),
-            vector={
-                DENSE: np.asarray(vector, dtype=np.float32).tolist(),
-                SPARSE: self.sparse.encode_document(chunk.embed_text, document.language),
-            },
-            payload=payload,
-        )
 
     def delete_documents(self, workspace: str, document_ids: Sequence[str]) -> None:
         """Remove every point of these documents in the workspace."""
@@ -454,8 +388,6 @@ class QdrantIndex:
                       ) -> Iterator[tuple[Hit, np.ndarray]]:
         """Every chunk of the workspace of these kinds with its dense vector, in pages of 256 (the
         offline passes over the whole index: conflicting facts). Nothing when no collection exists."""
-        from retrieval.candidates import to_hit  # candidates reads this module's names
-
         if alias_target(self.client, self.alias) is None:
             return
         offset: models.ExtendedPointId | None = None
@@ -499,3 +431,39 @@ class QdrantIndex:
                     if offset is None or len(found) == len(part):
                         break
         return found
+
+
+class QdrantCandidates:
+    """The qdrant-client part of a search (``protocols.CandidateSearch``): the candidate lists as one
+    batch request over an alias, or a collection's own name.
+
+    Args:
+        client: from ``open_client``.
+        alias: the alias ``QdrantIndex`` maintains, or a collection's name.
+    """
+
+    def __init__(self, *, client: QdrantClient, alias: str = "knowdesk") -> None:
+        self.client = client
+        self.alias = alias
+        self._ready = False
+
+    def exists(self) -> bool:
+        """Whether the alias (or collection) exists; once seen, it stays."""
+        # Nothing ingested yet means no alias: an empty answer, not an error.
+        if not self._ready:
+            with qdrant_errors("look up the index"):
+                self._ready = alias_target(self.client, self.alias) is not None or (
+                    self.client.collection_exists(self.alias)
+                )
+        return self._ready
+
+    def run(self, lists: Sequence[ListQuery]) -> list[Sequence[Any]]:
+        """Execute the candidate lists (one batch request)."""
+        requests = [
+            models.QueryRequest(
+                query=q.query, using=q.using, filter=q.filter, limit=q.limit, with_payload=True, with_vector=[DENSE]
+            )
+            for q in lists
+        ]
+        with qdrant_errors("search"):
+            return [response.points for response in self.client.query_batch_points(self.alias, requests=requests)]

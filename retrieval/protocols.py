@@ -1,5 +1,7 @@
-"""What every index engine offers (qdrant-client's ``QdrantIndex``, Qdrant Edge's ``EdgeIndex``),
-so callers hold an ``Index`` from ``retrieval.factory`` and never a concrete engine class.
+"""What every index engine offers (qdrant-client's ``QdrantIndex`` and ``QdrantCandidates``, Qdrant
+Edge's ``EdgeIndex`` and ``EdgeCandidates``), so callers hold an ``Index`` or a ``Searcher`` from
+``retrieval.factory`` and never a concrete engine class. The engines share code through plain
+functions (``retrieval.points``), not through a base class.
 
 The write side matches ``ingest.protocols.IndexWriter``, which the sync consumes.
 """
@@ -7,11 +9,12 @@ The write side matches ``ingest.protocols.IndexWriter``, which the sync consumes
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from core.models import Chunk, Document, Hit
+from retrieval.candidates import ListQuery
 
 
 class Index(Protocol):
@@ -81,4 +84,25 @@ class NewIndex(Index, Protocol):
 
     def drop(self) -> None:
         """Delete this collection (a failed build)."""
+        ...
+
+
+class CandidateSearch(Protocol):
+    """The engine's part of a search: ``retrieval.search.Searcher`` runs the stages around it.
+
+    Example::
+
+        if source.exists():
+            results = source.run(lists)  # one list of scored points per ``ListQuery``
+    """
+
+    #: The alias searched, or a collection's own name.
+    alias: str
+
+    def exists(self) -> bool:
+        """Whether the alias (or collection) exists yet: nothing indexed means empty answers."""
+        ...
+
+    def run(self, lists: Sequence[ListQuery]) -> list[Sequence[Any]]:
+        """The candidate lists run as one batch: points with ``id``, ``score``, ``payload``, ``vector``."""
         ...

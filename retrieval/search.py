@@ -15,13 +15,14 @@ from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-from qdrant_client import QdrantClient, models
+from qdrant_client import models
 
 from core.errors import InvalidInput
 from core.models import MAX_TOP_K, PUBLIC, Channel, DocumentKind, Hit, Viewer
 from core.settings import SearchSettings
 from retrieval.candidates import ListQuery, Pool, heading_text, list_at, to_hit
-from retrieval.index import DENSE, SPARSE, alias_target, qdrant_errors, workspace_filter
+from retrieval.points import DENSE, SPARSE, workspace_filter
+from retrieval.protocols import CandidateSearch
 from retrieval.sparse import DEFAULT_LANGUAGE, BM25Encoder, is_language_tag
 from retrieval.stages import (
     QueryAnalysis,
@@ -190,15 +191,16 @@ class Retrieval(BaseModel):
 
 
 class Searcher:
-    """The search pipeline over the live alias; satisfies the ``Retriever`` role.
+    """The search pipeline over the live alias, on either engine; satisfies the ``Retriever`` role.
 
     Stages (``retrieval.stages``, switched by ``SearchSettings``): query analysis -> candidates
     (a dense and a BM25 list per (sub-)query, one batch request) -> second stage (fusion) ->
     sub-query combination -> diversification over documents with the per-document cap -> hits.
+    Only the candidate lists are the engine's (``engine``); ``retrieval.factory`` chooses it.
 
     Args:
-        client: from ``retrieval.index.open_client``.
-        alias: the alias ``QdrantIndex`` maintains.
+        engine: runs the candidate lists over an alias: ``retrieval.index.QdrantCandidates`` or
+            ``retrieval.edge.EdgeCandidates``.
         embedder: anything with ``embed_query``/``embed_queries`` (same model as the index).
         sparse: the BM25 encoder the index used.
         config: the stages' settings (``Settings.search``); defaults when omitted.
@@ -209,21 +211,20 @@ class Searcher:
 
     Example::
 
-        searcher = Searcher(client=client, alias="knowdesk", embedder=embedder, sparse=BM25Encoder())
+        searcher = Searcher(engine=QdrantCandidates(client=client, alias="knowdesk"), embedder=embedder,
+                            sparse=BM25Encoder())
         hits = searcher.search("cancel my plan", workspace="default", filters=SearchFilters(kind="article"))
     """
 
     def __init__(
         self,
         *,
-        client: QdrantClient,
-        alias: str = "knowdesk",
+        engine: CandidateSearch,
         embedder: QueryEmbedder,
         sparse: BM25Encoder,
         config: SearchSettings | None = None,
     ) -> None:
-        self.client = client
-        self.alias = alias
+        self.engine = engine
         self.embedder = embedder
         self.sparse = sparse
         self.config = config or SearchSettings()
@@ -289,7 +290,7 @@ class Searcher:
                     min_sentences=self.params.split_min_sentences)
             for q, _, _ in queries
         ]
-        if not queries or not self._alias_exists():
+        if not queries or not self.engine.exists():
             return [Retrieval(hits=[], documents=0, notes=a.notes) for a in analyses]
         pools = self.candidates(analyses, [f for _, f, _ in queries], workspace, query_vector, viewer=viewer)
         return [
@@ -342,7 +343,7 @@ class Searcher:
                     lists.append(ListQuery(terms, SPARSE, flt, self.config.candidates))
                 spans[-1].append((dense_at, sparse_at))
         # nothing indexed yet: empty lists, not an error
-        results = self._run(lists) if self._alias_exists() else [[] for _ in lists]
+        results = self.engine.run(lists) if self.engine.exists() else [[] for _ in lists]
         pools = [
             Pool.build([(list_at(results, d), list_at(results, s)) for d, s in span], vecs)
             for span, vecs in zip(spans, vectors, strict=True)
@@ -390,17 +391,6 @@ class Searcher:
         hits = self.rank(pool, top_k, per_document)
         return Retrieval(hits=hits, documents=len({h.document_id for h in hits}), notes=notes)
 
-    def _run(self, lists: Sequence[ListQuery]) -> list[Sequence[Any]]:
-        """Execute the candidate lists (one batch request); the engine-specific step of a search."""
-        requests = [
-            models.QueryRequest(
-                query=q.query, using=q.using, filter=q.filter, limit=q.limit, with_payload=True, with_vector=[DENSE]
-            )
-            for q in lists
-        ]
-        with qdrant_errors("search"):
-            return [response.points for response in self.client.query_batch_points(self.alias, requests=requests)]
-
     @staticmethod
     def _check(query: str, top_k: int, per_document: int | None) -> None:
         if not isinstance(query, str) or not query.strip():
@@ -409,15 +399,6 @@ class Searcher:
             raise InvalidInput(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}", top_k=top_k)
         if per_document is not None and per_document < 1:
             raise InvalidInput(f"per_document must be at least 1, got {per_document}")
-
-    def _alias_exists(self) -> bool:
-        # Nothing ingested yet means no alias: an empty answer, not an error. Once seen, it stays.
-        if not self._ready:
-            with qdrant_errors("look up the index"):
-                self._ready = alias_target(self.client, self.alias) is not None or (
-                    self.client.collection_exists(self.alias)
-                )
-        return self._ready
 
 
 #: What customer-facing retrieval returns when no kind is asked for: knowledge, not the agent's

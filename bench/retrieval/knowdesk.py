@@ -185,7 +185,7 @@ def close(rt: Any) -> None:
 
 def indexed_units(rt: Any) -> list[Unit]:
     """Every chunk knowdesk indexed for the set, read back from the index once (all systems' units)."""
-    from retrieval.index import workspace_filter
+    from retrieval.points import workspace_filter
 
     fields = ["chunk_id", "uri", "title", "section", "text", "chunk_index"]
     flt = workspace_filter(WORKSPACE, {})
@@ -269,7 +269,7 @@ def retriever(rt: Any, config: Config) -> Callable[[str], list[tuple[str, float]
 
 
 def _keep_one_list(searcher: Any, using: str) -> None:
-    from retrieval.index import DENSE, SPARSE
+    from retrieval.points import DENSE, SPARSE
 
     plan = getattr(searcher, "_plan", None)
     if plan is None:

@@ -71,9 +71,20 @@ def measure(searcher: Any, embedder: Any, qs: list[str]) -> dict[str, Any]:
 
 def run_configs(root: Path, n: int, configs: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
     """Measure the searcher importable here (the current one with ``configs``, or the old one)."""
-    from retrieval.edge import EdgeSearcher, EdgeStore
+    from retrieval.edge import EdgeStore
     from retrieval.embedding import SentenceTransformerEmbedder
     from retrieval.sparse import BM25Encoder
+
+    def make_searcher(store: Any, **kwargs: Any) -> Any:
+        try:  # the searcher over an engine's candidate lists (this code)
+            from retrieval.edge import EdgeCandidates
+            from retrieval.search import Searcher
+        except ImportError:  # a baseline ref from before the engine split has its own EdgeSearcher
+            from retrieval.edge import EdgeSearcher  # type: ignore[attr-defined]
+
+            return EdgeSearcher(store=store, alias=ALIAS, embedder=embedder, sparse=BM25Encoder(), **kwargs)
+        return Searcher(engine=EdgeCandidates(store=store, alias=ALIAS), embedder=embedder, sparse=BM25Encoder(),
+                        **kwargs)
 
     embedder = SentenceTransformerEmbedder(model="all-MiniLM-L6-v2", threads=1)  # fair under CPU contention
     store = EdgeStore(root=root)
@@ -85,7 +96,7 @@ def run_configs(root: Path, n: int, configs: dict[str, dict[str, Any]] | None) -
                 from core.settings import SearchSettings
 
                 kwargs["config"] = SearchSettings(**overrides)
-            searcher = EdgeSearcher(store=store, alias=ALIAS, embedder=embedder, sparse=BM25Encoder(), **kwargs)
+            searcher = make_searcher(store, **kwargs)
             out[name] = {kind: measure(searcher, embedder, qs) for kind, qs in queries(n).items()}
             print(name, json.dumps(out[name]), flush=True)
     finally:

@@ -74,7 +74,7 @@ class SyncHarness:
 
     def payload(self, native_id: str) -> dict[str, Any]:
         """The payload of a document's first point (empty when it has none)."""
-        from retrieval.index import workspace_filter
+        from retrieval.points import workspace_filter
 
         records, _ = self.index.client.scroll(
             self.index.target,

@@ -17,6 +17,7 @@ from ingest.connectors.confluence.connector import ConfluenceConnector, Confluen
 from ingest.connectors.confluence.credentials import ConfluenceCredentials
 from ingest.connectors.confluence.restrictions import NO_SHARED_AUDIENCE, combine
 from ingest.parsing import DOCX, PDF
+from retrieval.index import QdrantCandidates
 from retrieval.search import Searcher, SearchFilters
 from retrieval.sparse import BM25Encoder
 from tests.contracts.saas_harness import StoredContext, SyncHarness, fast_retry
@@ -91,7 +92,8 @@ def test_pdf_and_docx_attachments_are_indexed_under_their_page(
     assert payload["topic"] == ["Product docs", "Billing", "Refunds"] and payload["audience"] == []
     assert payload["uri"] == f"{server.url}/download/attachments/{page}/chargeback-checklist.docx?version=1&api=v2"
 
-    searcher = Searcher(client=memory_qdrant, alias="saas", embedder=harness.embedder, sparse=BM25Encoder())
+    searcher = Searcher(engine=QdrantCandidates(client=memory_qdrant, alias="saas"),
+                        embedder=harness.embedder, sparse=BM25Encoder())
     hits = searcher.search("second approver finance", workspace="acme", filters=SearchFilters(kind="file"))
     assert hits and hits[0].document_id == f"wiki:{page}/attachments/{pdf}"
     hits = searcher.search("chargeback notice bank", workspace="acme", filters=SearchFilters(kind="file"))

@@ -16,8 +16,10 @@ import qdrant_edge as qe
 from core.errors import ConfigError, StoreLocked
 from core.ids import point_id
 from core.models import PUBLIC, Chunk, Document, DocumentKind, Viewer
-from retrieval.edge import EdgeIndex, EdgeSearcher, EdgeStore, edge_filter, edge_sparse
-from retrieval.index import DENSE, SPARSE, QdrantIndex, close_client, open_client, workspace_filter
+from retrieval.edge import EdgeCandidates, EdgeIndex, EdgeStore, edge_filter, edge_sparse
+from retrieval.index import QdrantCandidates, QdrantIndex, close_client, open_client
+from retrieval.points import DENSE, SPARSE, workspace_filter
+from retrieval.protocols import Index
 from retrieval.search import QueryEmbedder, Searcher, SearchFilters, knowledge_by_default
 from retrieval.sparse import BM25Encoder
 from tests.fakes import HashEmbedder
@@ -105,7 +107,7 @@ class Backend:
         self.index = self.make_index()
         self.searcher = self.make_searcher()
 
-    def make_index(self, chunker_version: str = "v1", **kwargs: Any) -> QdrantIndex:
+    def make_index(self, chunker_version: str = "v1", **kwargs: Any) -> Index:
         common: dict[str, Any] = {"alias": self.alias, "model_id": self.embedder.model_id,
                                   "dimension": self.embedder.dimension, "chunker_version": chunker_version,
                                   "sparse": BM25Encoder(), **kwargs}
@@ -116,8 +118,9 @@ class Backend:
     def make_searcher(self, embedder: QueryEmbedder | None = None) -> Searcher:
         e = embedder or self.embedder
         if self.engine == "local":
-            return Searcher(client=self.client, alias=self.alias, embedder=e, sparse=BM25Encoder())
-        return EdgeSearcher(store=self.store, alias=self.alias, embedder=e, sparse=BM25Encoder())
+            return Searcher(engine=QdrantCandidates(client=self.client, alias=self.alias),
+                            embedder=e, sparse=BM25Encoder())
+        return Searcher(engine=EdgeCandidates(store=self.store, alias=self.alias), embedder=e, sparse=BM25Encoder())
 
     def write(self, doc: Document, texts: list[str], previous: int | None = None) -> list[Chunk]:
         chunks = chunks_of(doc, texts)

@@ -14,6 +14,7 @@ from ingest.connectors.base import Connector
 from ingest.connectors.zendesk.connector import ZendeskConnector, ZendeskOptions
 from ingest.connectors.zendesk.credentials import ZendeskCredentials
 from ingest.parsing import DOCX, PDF
+from retrieval.index import QdrantCandidates
 from retrieval.search import Searcher, SearchFilters
 from retrieval.sparse import BM25Encoder
 from tests.contracts.saas_harness import StoredContext, SyncHarness, fast_retry
@@ -83,7 +84,8 @@ def test_pdf_and_docx_attachments_are_indexed_under_their_article(
     assert payload["language"] == "en" and payload["audience"] == [] and payload["kind"] == "file"
     assert payload["uri"] == f"{server.url}/hc/article_attachments/{pdf}/descaling-guide.pdf"
 
-    searcher = Searcher(client=memory_qdrant, alias="saas", embedder=harness.embedder, sparse=BM25Encoder())
+    searcher = Searcher(engine=QdrantCandidates(client=memory_qdrant, alias="saas"),
+                        embedder=harness.embedder, sparse=BM25Encoder())
     hits = searcher.search("citric acid descaling", workspace="acme", filters=SearchFilters(kind="file"))
     assert hits and hits[0].document_id == f"zd:{art}/attachments/{pdf}"
     assert "citric acid" in hits[0].text

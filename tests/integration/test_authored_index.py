@@ -20,7 +20,7 @@ from helpcenter.store import HelpCenterStore
 from ingest.chunking import Chunker
 from ingest.parsing import Parser
 from ingest.sync import Pipeline
-from retrieval.index import QdrantIndex
+from retrieval.index import QdrantCandidates, QdrantIndex
 from retrieval.search import Searcher, SearchFilters
 from retrieval.sparse import BM25Encoder
 from training.drafts import ScenarioDraft
@@ -45,7 +45,7 @@ class World:
                              publisher=HelpCenterPublisher(pipeline=lambda: self.pipeline, state=StateFactory(db=db)))
         self.training = Training(store=TrainingStore(db=db),
                                  indexer=ScenarioIndexer(pipeline=lambda: self.pipeline, db=db))
-        self.searcher = Searcher(client=client, embedder=embedder, sparse=BM25Encoder())
+        self.searcher = Searcher(engine=QdrantCandidates(client=client), embedder=embedder, sparse=BM25Encoder())
 
     def titles(self, query: str, filters: SearchFilters = ARTICLES, top_k: int = 5) -> list[str]:
         return [h.title for h in self.searcher.search(query, workspace=WS, filters=filters, top_k=top_k)]

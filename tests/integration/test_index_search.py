@@ -18,7 +18,7 @@ from qdrant_client import QdrantClient
 from core.errors import ConfigError, StoreLocked
 from core.models import Chunk, Document, DocumentKind
 from retrieval.embedding import SentenceTransformerEmbedder
-from retrieval.index import QdrantIndex, close_client, open_client
+from retrieval.index import QdrantCandidates, QdrantIndex, close_client, open_client
 from retrieval.search import Searcher, SearchFilters
 from retrieval.sparse import BM25Encoder
 
@@ -160,7 +160,8 @@ class Store:
         self.client = open_client(url=None, api_key=None, path=path, timeout=10)
         self.index = self.make_index()
         self.index.ensure_collection()
-        self.searcher = Searcher(client=self.client, alias="kd", embedder=embedder, sparse=self.index.sparse)
+        self.searcher = Searcher(engine=QdrantCandidates(client=self.client, alias="kd"),
+                                 embedder=embedder, sparse=self.index.sparse)
 
     def make_index(self, chunker_version: str = "v1", **kwargs: object) -> QdrantIndex:
         return QdrantIndex(

@@ -30,7 +30,7 @@ from ingest.parsing import Parser
 from ingest.sources import SourceStore
 from ingest.state import SqlConnectorStore, SyncState
 from ingest.sync import Pipeline, SyncOptions, run_sync
-from retrieval.index import QdrantIndex
+from retrieval.index import QdrantCandidates, QdrantIndex
 from retrieval.search import Searcher
 from retrieval.sparse import BM25Encoder
 from tests.contracts.connector_contract import ConnectorContract, ContractEnv
@@ -160,7 +160,8 @@ class _Env:
         self.index = QdrantIndex(client=qdrant, alias="web", model_id=self.embedder.model_id,
                                  dimension=self.embedder.dimension, chunker_version=chunker.version,
                                  sparse=BM25Encoder())
-        self.searcher = Searcher(client=qdrant, alias="web", embedder=self.embedder, sparse=BM25Encoder())
+        self.searcher = Searcher(engine=QdrantCandidates(client=qdrant, alias="web"),
+                                 embedder=self.embedder, sparse=BM25Encoder())
         self.pipeline = Pipeline(parser=Parser(), chunker=chunker, embedder=self.embedder, writer=self.index,
                                  options=SyncOptions(shrink_guard_ratio=1.0))
         self.state = SyncState(db=db, workspace=WS, source="docs")

@@ -12,7 +12,7 @@ from qdrant_client import QdrantClient
 
 from core.errors import InvalidInput
 from core.models import Chunk, Document, DocumentKind
-from retrieval.index import QdrantIndex
+from retrieval.index import QdrantCandidates, QdrantIndex
 from retrieval.search import Searcher, SearchFilters, parse_filters
 from retrieval.sparse import BM25Encoder
 
@@ -105,7 +105,7 @@ def _write(index: QdrantIndex, embedder: HashEmbedder, workspace: str, name: str
 
 def test_search_plumbing(client: QdrantClient) -> None:
     embedder = HashEmbedder()
-    searcher = Searcher(client=client, alias="kd", embedder=embedder, sparse=BM25Encoder())
+    searcher = Searcher(engine=QdrantCandidates(client=client, alias="kd"), embedder=embedder, sparse=BM25Encoder())
     assert searcher.search("refund", workspace="w1") == []  # nothing ingested yet
     assert searcher.search_many([("refund", None, 3)], "w1") == [[]]
 
@@ -131,7 +131,8 @@ def test_search_plumbing(client: QdrantClient) -> None:
 
 @pytest.mark.parametrize(("query", "top_k"), [("", 5), ("   ", 5), ("refund", 0), ("refund", 201)])
 def test_bad_queries_are_invalid_input(client: QdrantClient, query: str, top_k: int) -> None:
-    searcher = Searcher(client=client, alias="kd", embedder=HashEmbedder(), sparse=BM25Encoder())
+    searcher = Searcher(engine=QdrantCandidates(client=client, alias="kd"),
+                        embedder=HashEmbedder(), sparse=BM25Encoder())
     with pytest.raises(InvalidInput):
         searcher.search(query, workspace="w1", top_k=top_k)
 

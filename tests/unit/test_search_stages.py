@@ -11,7 +11,7 @@ from qdrant_client import QdrantClient
 from core.errors import InvalidInput
 from core.models import Chunk, Document, DocumentKind
 from core.settings import SearchSettings
-from retrieval.index import QdrantIndex
+from retrieval.index import QdrantCandidates, QdrantIndex
 from retrieval.search import MAX_TOP_K, Searcher
 from retrieval.sparse import BM25Encoder
 from retrieval.stages import (
@@ -108,13 +108,13 @@ def test_a_section_cap_keeps_a_documents_other_sections_and_drops_a_sections_pie
 
 
 def test_the_default_cap_follows_settings_and_a_callers_per_document_counts_documents(searcher: Searcher) -> None:
-    by_section = Searcher(client=searcher.client, alias="kd", embedder=searcher.embedder, sparse=BM25Encoder(),
+    by_section = Searcher(engine=searcher.engine, embedder=searcher.embedder, sparse=BM25Encoder(),
                           config=SearchSettings(diversity=0.0, cap_scope="section", cap=1, split=False))
     assert by_section.params.cap_scope == "section" and by_section.params.cap == 1
     # the fixture's chunks have no section: one section per document, so one chunk each
     hits = by_section.search("printer paper jam", workspace="w", top_k=5)
     assert len(hits) == len({h.document_id for h in hits})
-    many = Searcher(client=searcher.client, alias="kd", embedder=searcher.embedder, sparse=BM25Encoder(),
+    many = Searcher(engine=searcher.engine, embedder=searcher.embedder, sparse=BM25Encoder(),
                     config=SearchSettings(diversity=0.0, cap_scope="document", cap=3, split=False))
     printer = [h for h in many.search("printer paper jam", workspace="w", top_k=5) if h.document_id == "kb:printer"]
     assert len(printer) == 3
@@ -146,7 +146,7 @@ def searcher() -> Iterator[Searcher]:
         doc = Document(workspace="w", source_id="kb", native_id=name, title=name, kind=DocumentKind.ARTICLE)
         chunks = [Chunk(document_id=doc.id, index=i, text=t, embed_text=t, token_count=4) for i, t in enumerate(texts)]
         index.replace_document(doc, chunks, embedder.embed_documents(texts))
-    yield Searcher(client=client, alias="kd", embedder=embedder, sparse=BM25Encoder(),
+    yield Searcher(engine=QdrantCandidates(client=client, alias="kd"), embedder=embedder, sparse=BM25Encoder(),
                    config=SearchSettings(diversity=0.5))
     client.close()
 
@@ -166,7 +166,7 @@ def test_multi_need_question_reaches_each_need(searcher: Searcher) -> None:
 
 def test_one_list_settings(searcher: Searcher) -> None:
     for lists in ("dense", "sparse"):
-        one = Searcher(client=searcher.client, alias="kd", embedder=searcher.embedder, sparse=BM25Encoder(),
+        one = Searcher(engine=searcher.engine, embedder=searcher.embedder, sparse=BM25Encoder(),
                        config=SearchSettings(lists=lists))
         assert one.search("wifi password", workspace="w")[0].document_id == "kb:wifi"
 
@@ -198,7 +198,7 @@ def test_heading_similarity_reorders_by_its_weight() -> None:
 
 
 def test_heading_vectors_are_computed_once_and_used(searcher: Searcher) -> None:
-    with_headings = Searcher(client=searcher.client, alias="kd", embedder=searcher.embedder, sparse=BM25Encoder(),
+    with_headings = Searcher(engine=searcher.engine, embedder=searcher.embedder, sparse=BM25Encoder(),
                              config=SearchSettings(heading_weight=0.5))
     [pool] = with_headings.candidates([analyze("wifi", max_chars=100, split=False, min_sentences=3)], [None], "w")
     assert not pool.has_headings and with_headings._headings == {}  # computed by rank, for its best candidates
