@@ -74,7 +74,8 @@ class RedactionConfig(Frozen):
     phones: bool = True
     cards: bool = True
     ibans: bool = True
-    national_ids: tuple[str, ...] = Field(default=DEFAULT_NATIONAL_IDS)
+    national_ids: tuple[str, ...] = Field(default=DEFAULT_NATIONAL_IDS, json_schema_extra={
+        "items": {"type": "string", "enum": sorted(NATIONAL_IDS)}})
     phone_regions: tuple[str, ...] = ("US", "GB", "DE")
 
     @field_validator("national_ids")
