@@ -68,6 +68,7 @@ def _scenario_schema(schema: dict[str, Any]) -> None:
     props = schema["properties"]
     props["title"].update(declared(NON_BLANK, MAX_TITLE))
     props["answer"].update(declared(NON_BLANK, MAX_TEXT))
+    props["answer"].pop("default", None)  # required: the empty default is refused
     props["triggers"].update(declared(items={"type": "string", "pattern": NON_BLANK, "maxLength": MAX_TRIGGER},
                                       maxItems=MAX_TRIGGERS))
     props["segments"].update(declared(items={"type": "string", "pattern": SEGMENT.pattern}))

@@ -89,7 +89,7 @@ def positive_data_acceptance(ctx: Any, response: Any, case: Any) -> bool | None:
             label == case.operation.label and status == response.status_code and marks(error, case)
             for label, status, marks, _why in ACCEPTED_REJECTIONS):
         return None
-    return openapi_checks.positive_data_acceptance(ctx, response, case)  # type: ignore[no-any-return]
+    return openapi_checks.positive_data_acceptance(ctx, response, case)
 
 
 #: Every Schemathesis response check (``positive_data_acceptance`` with the listed exceptions).
