@@ -29,7 +29,7 @@ from .secrets import SecretBox, SecretUnreadable
 from .tables import ActionNetworkRow, ActionRow, ActionSecretRow, ActionSessionRow, ActionSpecRow
 
 log = logging.getLogger(__name__)
-_HOST = re.compile(r"^[A-Za-z0-9.-]+$")
+HOST_NAME = re.compile(r"^[A-Za-z0-9.-]+$")
 SECRET_FIELDS: dict[SchemeKind, tuple[str, ...]] = {
     SchemeKind.API_KEY: ("value",),
     SchemeKind.BEARER: ("token",),
@@ -279,7 +279,7 @@ class ActionStore:
             try:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
-                if not _HOST.match(entry):
+                if not HOST_NAME.match(entry):
                     raise InvalidInput(f"{entry!r} is neither an IP address, a network nor a host name") from None
             clean.append(entry)
         with self.db.session() as s:

@@ -41,7 +41,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from core.db import Database, insert_ignore
 from core.errors import AuthError, ConfigError, InvalidInput
-from core.models import PUBLIC, Frozen, UTCDateTime, Viewer
+from core.models import PUBLIC, WHITESPACE, Frozen, UTCDateTime, Viewer
 from core.tables import WorkspaceRow, utcnow
 
 from .tables import AccessRow
@@ -54,6 +54,13 @@ MAX_GROUPS = 200
 UNREACHABLE = "confluence:no-shared-audience"
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 _CONTACT_KEY = re.compile(r"^(email|domain|sub):[^\s\x00-\x1f\x7f]{1,320}$")
+#: The same rules as JSON Schema patterns (ECMA-262 reading, whitespace as ``str.strip`` sees it):
+#: a name or label of 1-200 printable characters without leading or trailing spaces, a contact key.
+_EDGE = f"[^\\x00-\\x1f\\x7f{WHITESPACE}]"
+_NAME_PATTERN = f"^{_EDGE}([^\\x00-\\x1f\\x7f]{{0,198}}{_EDGE})?$"
+_CONTACT_KEY_PATTERN = f"^(email|domain|sub):[^\\x00-\\x1f\\x7f{WHITESPACE}]{{1,320}}$"
+_LABEL: dict[str, Any] = {"type": "string", "pattern": _NAME_PATTERN, "not": {"const": UNREACHABLE}}
+_LABELS: dict[str, Any] = {"type": "array", "items": _LABEL}
 
 
 class IdentityRejected(AuthError):
@@ -97,8 +104,10 @@ class AccessConfig(Frozen):
     ``{"domain:example.com": ["staff"]}``. Both only ever add to what a token grants.
     """
 
-    groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    contacts: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    groups: dict[str, tuple[str, ...]] = Field(default_factory=dict, json_schema_extra={
+        "propertyNames": {"pattern": _NAME_PATTERN}, "additionalProperties": _LABELS})
+    contacts: dict[str, tuple[str, ...]] = Field(default_factory=dict, json_schema_extra={
+        "propertyNames": {"pattern": _CONTACT_KEY_PATTERN}, "additionalProperties": _LABELS})
 
     @field_validator("groups", "contacts", mode="before")
     @classmethod

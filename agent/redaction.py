@@ -63,6 +63,8 @@ NATIONAL_IDS: dict[str, tuple[re.Pattern[str], Callable[[str], bool]]] = {
     "fr_nir": (re.compile(r"(?<!\d)[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?!\d)", re.I),
                nir.is_valid),
 }
+#: A national id kind in the published schema.
+_KIND_SCHEMA: dict[str, Any] = {"type": "string", "enum": sorted(NATIONAL_IDS)}
 DEFAULT_NATIONAL_IDS = ("us_ssn", "gb_nino", "es_dni", "es_nie", "it_codice_fiscale", "br_cpf", "fr_nir")
 
 
@@ -74,7 +76,7 @@ class RedactionConfig(Frozen):
     phones: bool = True
     cards: bool = True
     ibans: bool = True
-    national_ids: tuple[str, ...] = Field(default=DEFAULT_NATIONAL_IDS)
+    national_ids: tuple[str, ...] = Field(default=DEFAULT_NATIONAL_IDS, json_schema_extra={"items": _KIND_SCHEMA})
     phone_regions: tuple[str, ...] = ("US", "GB", "DE")
 
     @field_validator("national_ids")

@@ -43,7 +43,7 @@ class Role(StrEnum):
 class ContactRef(Frozen):
     """How a session names its contact: an email, a phone number or a custom id (at least one)."""
 
-    email: str | None = Field(default=None, max_length=320)
+    email: str | None = Field(default=None, max_length=320, json_schema_extra={"pattern": "@"})
     phone: str | None = Field(default=None, max_length=64)
     external_id: str | None = Field(default=None, max_length=200)
     name: str = Field(default="", max_length=200)

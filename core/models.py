@@ -16,6 +16,13 @@ from core import ids
 
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _SLUG_RE = re.compile(_SLUG)
+#: The characters ``str.strip`` removes, for a JSON Schema character class: ``\s`` as ECMA-262 reads
+#: it (what published patterns mean) plus the separators and NEL Python also counts as whitespace.
+WHITESPACE = r"\s\x1c-\x1f\x85"
+#: A ``pattern`` for a text that is not blank once stripped.
+NON_BLANK = f"[^{WHITESPACE}]"
+#: A source's name (its source id): 1-63 lowercase letters, digits, ``-`` or ``_``.
+SOURCE_NAME = _SLUG
 
 
 def check_name(value: str, what: str = "name") -> str:

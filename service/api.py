@@ -73,7 +73,8 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     async def _knowdesk_error(_: Request, exc: KnowdeskError) -> JSONResponse:
         retry = getattr(exc, "retry_after", None)
         headers = {"Retry-After": str(max(1, round(retry)))} if exc.http_status == 429 and retry else None
-        return JSONResponse(hardening.clean_text(exc.to_dict()), status_code=exc.http_status, headers=headers)
+        body = hardening.documented_problems(exc.to_dict())
+        return JSONResponse(hardening.clean_text(body), status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

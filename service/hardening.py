@@ -46,6 +46,17 @@ def error(status: int, code: str, message: str, **fields: Any) -> JSONResponse:
     return JSONResponse(clean_text({"error": code, "message": message, **fields}), status_code=status)
 
 
+def documented_problems(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with ``problems`` in the documented shape (``{"field", "message"}`` each): a domain
+    error may list its problems as plain texts (a dataset's bad lines, a spec's problems), which
+    concern the request body as a whole."""
+    problems = body.get("problems")
+    if not isinstance(problems, list) or all(isinstance(p, dict) for p in problems):
+        return body
+    return body | {"problems": [p if isinstance(p, dict) else {"field": "body", "message": str(p)}
+                                for p in problems]}
+
+
 def problems_of(exc: ValidationError) -> list[dict[str, str]]:
     return [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]} for e in exc.errors()]
 

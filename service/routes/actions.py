@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from actions.models import ActionDef
+from actions.store import HOST_NAME
 from core.models import Channel
 from service.deps import Admin, Reader, RuntimeDep, Writer
 from service.routing import KeyedRoute
@@ -59,7 +60,10 @@ class SecretRequest(BaseModel):
 class AllowRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    allow: list[str] = Field(description="Private IPs, networks or host names actions may reach.")
+    #: The schema's pattern names host names and IPv4 addresses; IPv6 addresses and networks
+    #: (``10.0.0.0/8``) are accepted too.
+    allow: list[str] = Field(description="Private IPs, networks or host names actions may reach.",
+                             json_schema_extra={"items": {"type": "string", "pattern": HOST_NAME.pattern}})
 
 
 class HeadersRequest(BaseModel):

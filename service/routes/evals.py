@@ -22,7 +22,11 @@ MAX_CASES = 500
 class EvalRequest(BaseModel):
     """One of: ``dataset: "bundled"``, ``jsonl`` (the dataset file's text) or ``cases`` (+ ``header``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    #: Exactly one of the three (the route checks it too, with its message).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["dataset"], "properties": {"dataset": {"const": "bundled"}}},
+        {"required": ["jsonl"], "properties": {"jsonl": {"type": "string"}}},
+        {"required": ["cases"], "properties": {"cases": {"type": "array"}}}]})
 
     dataset: str | None = Field(default=None, description='"bundled": the Brewly sample dataset')
     jsonl: str | None = Field(default=None, max_length=5_000_000)

@@ -21,7 +21,7 @@ from evaluation.feedback_cases import export_dataset
 from insights.models import parse_since
 from service.deps import Reader, RuntimeDep, Writer
 from service.routing import KeyedRoute
-from service.schemas.common import errors
+from service.schemas.common import Since, errors
 from service.schemas.feedback import FeedbackExportPublic, FeedbackPublic, FeedbackReportPublic
 
 router = APIRouter(prefix="/v1", tags=["feedback"], route_class=KeyedRoute)
@@ -57,7 +57,7 @@ def get_feedback(session_id: str, message_id: MessageId, caller: Reader, rt: Run
 
 
 @router.get("/analytics/feedback", response_model=FeedbackReportPublic)
-def feedback_analytics(caller: Reader, rt: RuntimeDep, since: str = Query(default="30d"),
+def feedback_analytics(caller: Reader, rt: RuntimeDep, since: Since = "30d",
                        limit: int = Query(default=10, ge=1, le=100)) -> dict[str, Any]:
     """Votes of the window: totals, worst-rated topics (insight theme, else the cited article) and
     the documents behind thumbs-down answers, most thumbs-down first."""
@@ -69,7 +69,7 @@ def feedback_analytics(caller: Reader, rt: RuntimeDep, since: str = Query(defaul
 
 
 @router.get("/feedback/export", response_model=FeedbackExportPublic, responses=errors(404))
-def export_feedback(caller: Reader, rt: RuntimeDep, since: str = Query(default="30d")) -> dict[str, Any]:
+def export_feedback(caller: Reader, rt: RuntimeDep, since: Since = "30d") -> dict[str, Any]:
     """Thumbs-down conversations of the window as an evaluation dataset (404 when there are none);
     save ``jsonl`` to a file and run ``knowdesk eval --dataset FILE``."""
     end = utcnow()

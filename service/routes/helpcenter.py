@@ -6,20 +6,30 @@ Write responses carry ``index``: what the change did to the index (written, dele
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from core.errors import NotFound
-from core.models import StoredInt
-from helpcenter.models import Article, ArticleInput, Status, Topic, TopicInput, TranslationInput
+from core.models import NON_BLANK, WHITESPACE, StoredInt
+from helpcenter.models import (
+    LOCALE,
+    MAX_TITLE,
+    SLUG,
+    Article,
+    ArticleInput,
+    Status,
+    Topic,
+    TopicInput,
+    TranslationInput,
+)
 from helpcenter.publisher import PublishReport
 from retrieval.search import SearchFilters
 from service import output
 from service.deps import Reader, RuntimeDep, Writer
 from service.routing import KeyedRoute
-from service.schemas.common import errors
+from service.schemas.common import declared, errors
 from service.schemas.helpcenter import (
     ArticleChangePublic,
     ArticleDeletedPublic,
@@ -39,50 +49,66 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_SLUG = declared(SLUG.pattern)
+_TITLE = declared(NON_BLANK, MAX_TITLE)
+#: Translated names by locale (a locale the help center is configured for: ``KNOWDESK_HELPCENTER__LOCALES``).
+_NAMES = declared(propertyNames={"pattern": LOCALE.pattern}, additionalProperties={"type": "string", **_TITLE})
+#: Markdown text: not blank, no NUL; at most ``KNOWDESK_HELPCENTER__MAX_BODY_BYTES`` in UTF-8
+#: (the schema's character limit fits the default 200 KiB at 4 bytes a character).
+_MARKDOWN = declared(f"^[^\\x00]*[^\\x00{WHITESPACE}][^\\x00]*$", 50_000)
+
+
+#: A locale in a path: one of the configured locales (``KNOWDESK_HELPCENTER__LOCALES``).
+LocaleParam = Annotated[str, WithJsonSchema({"type": "string", "pattern": LOCALE.pattern})]
+
+
 class TopicBody(_Body):
-    id: str
-    name: str
-    names: dict[str, str] = Field(default_factory=dict)
-    parent: str | None = None
+    id: str = Field(json_schema_extra=_SLUG)
+    name: str = Field(json_schema_extra=_TITLE)
+    names: dict[str, str] = Field(default_factory=dict, json_schema_extra=_NAMES)
+    #: Another existing topic (one level deep).
+    parent: str | None = Field(default=None, json_schema_extra=_SLUG)
     position: StoredInt = 0
 
 
 class TopicUpdate(_Body):
-    name: str | None = None
-    names: dict[str, str] | None = None
-    parent: str | None = None
+    name: str | None = Field(default=None, json_schema_extra=_TITLE)
+    names: dict[str, str] | None = Field(default=None, json_schema_extra=_NAMES)
+    parent: str | None = Field(default=None, json_schema_extra=_SLUG)
     position: StoredInt | None = None
 
 
 class ArticleBody(_Body):
-    slug: str
-    topic: str
-    locale: str | None = None
-    title: str
-    body: str
+    slug: str = Field(json_schema_extra=_SLUG)
+    #: An existing topic.
+    topic: str = Field(json_schema_extra=_SLUG)
+    #: A configured locale (default: the help center's default locale).
+    locale: str | None = Field(default=None, json_schema_extra=declared(LOCALE.pattern))
+    title: str = Field(json_schema_extra=_TITLE)
+    body: str = Field(json_schema_extra=_MARKDOWN)
     position: StoredInt = 0
     publish: bool = False
 
 
 class ArticleUpdate(_Body):
-    topic: str | None = None
+    topic: str | None = Field(default=None, json_schema_extra=_SLUG)
     position: StoredInt | None = None
-    default_locale: str | None = None
+    default_locale: str | None = Field(default=None, json_schema_extra=declared(LOCALE.pattern))
 
 
 class TranslationBody(_Body):
-    title: str
-    body: str
+    title: str = Field(json_schema_extra=_TITLE)
+    body: str = Field(json_schema_extra=_MARKDOWN)
     publish: bool = False
 
 
 class Locales(_Body):
-    locales: list[str] | None = None
+    locales: list[str] | None = Field(default=None, json_schema_extra=declared(items={"pattern": LOCALE.pattern}))
 
 
 class SearchBody(_Body):
-    query: str = Field(min_length=1, max_length=4000)
-    locale: str | None = None
+    query: str = Field(min_length=1, max_length=4000, json_schema_extra=declared(NON_BLANK))
+    locale: str | None = Field(default=None, json_schema_extra=declared(LOCALE.pattern))
     top_k: int = Field(default=5, ge=1, le=50)
 
 
@@ -178,7 +204,8 @@ def delete_article(slug: str, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
 
 
 @router.get("/articles/{slug}/{locale}", response_model=LocaleTextPublic)
-def get_translation(slug: str, locale: str, caller: Reader, rt: RuntimeDep, published: bool = False) -> dict[str, Any]:
+def get_translation(slug: str, locale: LocaleParam, caller: Reader, rt: RuntimeDep,
+                    published: bool = False) -> dict[str, Any]:
     """One locale's text. Missing (or, with ``published=true``, unpublished) falls back to the
     default locale: ``fallback`` says so and ``served_locale`` names the locale returned."""
     hc = rt.helpcenter
@@ -199,7 +226,8 @@ def get_translation(slug: str, locale: str, caller: Reader, rt: RuntimeDep, publ
 
 
 @router.put("/articles/{slug}/{locale}", response_model=ArticleChangePublic)
-def put_translation(slug: str, locale: str, body: TranslationBody, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
+def put_translation(slug: str, locale: LocaleParam, body: TranslationBody, caller: Writer,
+                    rt: RuntimeDep) -> dict[str, Any]:
     """Write one locale's text (a new locale starts as a draft unless ``publish``). When the locale
     is published, the index is updated before the response."""
     hc = rt.helpcenter
@@ -212,7 +240,7 @@ def put_translation(slug: str, locale: str, body: TranslationBody, caller: Write
 
 
 @router.delete("/articles/{slug}/{locale}", response_model=ArticleChangePublic)
-def delete_translation(slug: str, locale: str, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
+def delete_translation(slug: str, locale: LocaleParam, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     article, report = rt.helpcenter.delete_translation(caller.workspace, slug, locale)
     return _changed(article, report)
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.models import NON_BLANK
 from core.tables import utcnow
 from insights.models import InsightKind, parse_since
 from service.deps import Reader, RuntimeDep, Writer
 from service.insights_gate import gate
 from service.keys import Scope
 from service.routing import KeyedRoute
-from service.schemas.common import errors
+from service.schemas.common import Since, errors
 from service.schemas.insights import (
     AssigneePublic,
     CsatAnalyticsPublic,
@@ -30,7 +31,11 @@ router = APIRouter(prefix="/v1", tags=["insights and CSAT"], route_class=KeyedRo
 class CsatRequest(BaseModel):
     """A customer's score (1-5) and comment (required for 1 and 2)."""
 
-    model_config = ConfigDict(extra="forbid")
+    #: Scores below ``KNOWDESK_INSIGHTS__COMMENT_REQUIRED_BELOW`` (3) need a non-blank comment:
+    #: the schema states the default.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "if": {"properties": {"score": {"maximum": 2}}},
+        "then": {"required": ["comment"], "properties": {"comment": {"pattern": NON_BLANK}}}})
 
     score: int = Field(ge=1, le=5)
     comment: str = Field(default="", max_length=4000)
@@ -43,7 +48,7 @@ class AssigneeRequest(BaseModel):
 
 
 @router.get("/insights", response_model=InsightsPublic, responses=errors(403, 404, 429))
-def get_insights(request: Request, caller: Reader, rt: RuntimeDep, since: str = "7d",
+def get_insights(request: Request, caller: Reader, rt: RuntimeDep, since: Since = "7d",
                  kind: InsightKind | None = None, refresh: bool = False) -> dict[str, Any]:
     """The latest stored insights of the window. A write key computes them when none is stored or
     with ``refresh`` (rate limited per workspace, identical concurrent requests computed once);
@@ -80,7 +85,7 @@ def request_survey(session_id: str, caller: Writer, rt: RuntimeDep) -> dict[str,
 
 
 @router.get("/analytics/csat", response_model=CsatAnalyticsPublic)
-def csat_analytics(caller: Reader, rt: RuntimeDep, since: str = Query(default="30d")) -> dict[str, Any]:
+def csat_analytics(caller: Reader, rt: RuntimeDep, since: Since = "30d") -> dict[str, Any]:
     """CSAT per channel, topic (insight theme), AI-only vs handed-off and human agent; daily series."""
     end = utcnow()
     ic = rt.insights

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InvalidInput, check_size
-from core.models import Source, SourceKind
+from core.models import SOURCE_NAME, Source, SourceKind
 from ingest.sources import folder_problem
 from service import output, source_policy
 from service.deps import Reader, RuntimeDep, Writer
@@ -26,8 +26,10 @@ MAX_OPTIONS_BYTES = 64 * 1024
 class SourceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: str = Field(json_schema_extra={"pattern": SOURCE_NAME})
     kind: SourceKind
+    #: Checked against the kind's connector options (a 400 names what is wrong); the connectors load
+    #: lazily, so the schema does not spell them out.
     options: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
 

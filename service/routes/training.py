@@ -12,11 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.models import Channel
+from core.models import NON_BLANK, Channel
 from retrieval.search import SearchFilters
 from service.deps import Reader, RuntimeDep, Writer
 from service.routing import KeyedRoute
-from service.schemas.common import errors
+from service.schemas.common import declared, errors
 from service.schemas.training import (
     AIProfilePublic,
     DirectoriesPublic,
@@ -29,17 +29,63 @@ from service.schemas.training import (
     TrainingReindexPublic,
     VersionsPublic,
 )
-from training.drafts import ProfileDraft, ScenarioDraft, ScenarioRecord, ScenarioStatus, slugify
+from training.drafts import (
+    ID,
+    MAX_TEXT,
+    MAX_TITLE,
+    MAX_TRIGGER,
+    MAX_TRIGGERS,
+    SEGMENT,
+    ProfileDraft,
+    ScenarioDraft,
+    ScenarioRecord,
+    ScenarioStatus,
+    slugify,
+)
 from training.models import ScenarioKind
 
 router = APIRouter(prefix="/v1/training", tags=["training"], route_class=KeyedRoute)
 
 
+def _profile_schema(schema: dict[str, Any]) -> None:
+    """What ``ProfileDraft.checked`` accepts, declared: a non-blank name and bounded texts."""
+    props = schema["properties"]
+    props["name"].update(declared(NON_BLANK, MAX_TITLE))
+    for text in ("persona", "ground_rules"):
+        props[text].update(declared(max_length=MAX_TEXT))
+
+
 class ProfileBody(ProfileDraft):
+    model_config = ConfigDict(json_schema_extra=_profile_schema)
+
     publish: bool = False
 
 
+def _scenario_schema(schema: dict[str, Any]) -> None:
+    """What ``ScenarioDraft.checked`` and ``check_id`` accept, declared (each checks it itself too):
+    a non-blank title and answer, trigger questions for a specific scenario and none for a
+    behavioral one, segments and ids by their patterns."""
+    props = schema["properties"]
+    props["title"].update(declared(NON_BLANK, MAX_TITLE))
+    props["answer"].update(declared(NON_BLANK, MAX_TEXT))
+    props["answer"].pop("default", None)  # required: the empty default is refused
+    props["triggers"].update(declared(items={"type": "string", "pattern": NON_BLANK, "maxLength": MAX_TRIGGER},
+                                      maxItems=MAX_TRIGGERS))
+    props["segments"].update(declared(items={"type": "string", "pattern": SEGMENT.pattern}))
+    props["directory"].update(declared(max_length=200))
+    props["id"].update(declared(ID.pattern))
+    schema["required"] = sorted({*schema.get("required", []), "answer"})
+    schema["oneOf"] = [
+        {"properties": {"kind": {"const": ScenarioKind.SPECIFIC.value}, "triggers": {"minItems": 1}},
+         "required": ["triggers"]},
+        {"properties": {"kind": {"const": ScenarioKind.BEHAVIORAL.value}, "triggers": {"maxItems": 0}}},
+    ]
+
+
 class ScenarioBody(ScenarioDraft):
+    model_config = ConfigDict(json_schema_extra=_scenario_schema)
+
+    #: Default: from the title.
     id: str | None = None
     publish: bool = False
 

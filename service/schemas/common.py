@@ -10,6 +10,22 @@ Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-tim
 """An ISO 8601 timestamp, sent exactly as the store renders it."""
 
 
+#: A time window ``parse_since`` accepts: a number and a unit (m, h, d, w), above zero and at most
+#: ten years (the schema's pattern names a subset: minutes below 10^6, hours below 10^4).
+SINCE_PATTERN = (r"^([1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|([1-9][0-9]{0,2}|[12][0-9]{3}|3[0-5][0-9]{2}|36[0-4][0-9]|3650)d"
+                 r"|([1-9][0-9]?|[1-4][0-9]{2}|5[01][0-9]|52[0-1])w)$")
+Since = Annotated[str, WithJsonSchema({"type": "string", "pattern": SINCE_PATTERN,
+                                       "description": "A time window: a number and a unit, e.g. 7d, 24h, 30m or 2w."})]
+"""The ``since`` query parameter (checked by ``insights.models.parse_since``, which names what is wrong)."""
+
+
+def declared(pattern: str | None = None, max_length: int | None = None, **more: Any) -> dict[str, Any]:
+    """``json_schema_extra`` for a field: a rule the route checks itself (with its own message),
+    declared in the published schema so clients and the fuzzer know it. A ``pattern`` constrains
+    strings only, so it also fits an optional field's ``anyOf``."""
+    return {k: v for k, v in {"pattern": pattern, "maxLength": max_length, **more}.items() if v is not None}
+
+
 class Public(BaseModel):
     """Base of response models: a body with a field the model does not name fails the response
     (a 500 in tests) instead of silently dropping data."""
