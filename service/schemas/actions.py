@@ -32,8 +32,6 @@ class ActionPublic(Public):
     examples: list[str]
     reply: list[str] = Field(description="x-knowdesk-reply: sentence templates for the reply.")
     server: str | None
-    #: ``x-knowdesk-reply``: the sentence templates the reply is filled from (README "Actions")
-    reply: list[str] = []
     title: str
 
 
