@@ -92,13 +92,14 @@ def token(secret: str, **claims: Any) -> str:
     return sign_token(secret, {"aud": WS, "exp": int(time.time()) + 600} | claims)
 
 
-def test_restricted_documents_reach_only_contacts_whose_groups_open_them(tmp_path: Path,
-                                                                         server: LoopbackServer) -> None:
+def test_restricted_documents_reach_only_contacts_whose_groups_open_them(
+        tmp_path: Path, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = DriveFake(server)
     fake.add("Support", FOLDER, "root", file_id=ROOT)
     ids = {key: fake.add(f"{key}.md", "text/markdown", ROOT, f"# {title}\n\n{body}\n".encode(),
                          permissions=perms).id for key, (title, body, perms) in FILES.items()}
-    rt = Runtime(Settings(home=tmp_path / "home", gdrive={"token": fake.token}))
+    monkeypatch.setenv("KNOWDESK_GDRIVE__TOKEN", fake.token)  # the Drive connector's credentials
+    rt = Runtime(Settings(home=tmp_path / "home"))
     source = rt.sources.add(Source(workspace=WS, name="drive", kind=SourceKind.GDRIVE,
                                    options={"base_url": server.url, "folders": ROOT}))
     assert rt.sync(source).written == 3
