@@ -67,6 +67,16 @@ class IntentModel:
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path} is not a fitted intents file ({exc}); re-run evaluation/fit_intents.py") from exc
 
+    def fits(self, model_id: str | None) -> bool:
+        """Whether vectors of ``model_id`` are the ones fitted on: the same model, or its int8 encoder
+        (derived from the same weights, cosine >= 0.98 to them)."""
+        if not model_id or not self.model:
+            return False
+        from retrieval.embedders import INT8_SUFFIX, is_int8
+
+        base = model_id.strip()[: -len(INT8_SUFFIX)] if is_int8(model_id) else model_id.strip()
+        return base == self.model
+
     def score(self, reason: str, vector: np.ndarray, *, trigger_threshold: float) -> tuple[float, float] | None:
         """(probability, score on the trigger's scale) or None without a fitted model of that size.
 

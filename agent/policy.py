@@ -106,8 +106,8 @@ class Triggers:
         if model is None:
             model = IntentModel.load()
         # the fitted weights mean something only for the embedding model they were fitted on
-        same = getattr(cache.embedder, "model_id", None) == model.model
-        self.model = model if same else IntentModel(reasons={}, model="")
+        fits = model.fits(getattr(cache.embedder, "model_id", None))
+        self.model = model if fits else IntentModel(reasons={}, model="")
 
     # -- topic gate -----------------------------------------------------------------------------
     def topic_gate(self, vectors: np.ndarray, config: AgentConfig) -> TriggerResult | None:

@@ -100,3 +100,10 @@ def test_the_shipped_fit_loads_and_a_broken_file_is_a_clear_error(tmp_path: Path
     broken.write_text(json.dumps({"reasons": {"x": {}}}), encoding="utf-8")
     with pytest.raises(ConfigError, match="fit_intents"):
         IntentModel.load(broken)
+
+
+def test_the_fit_applies_to_its_model_and_that_model_s_int8_encoder_only() -> None:
+    model = IntentModel(reasons={}, model="all-MiniLM-L6-v2")
+    assert model.fits("all-MiniLM-L6-v2") and model.fits("all-MiniLM-L6-v2-int8")
+    assert not model.fits("multilingual-e5-small") and not model.fits(None) and not model.fits("")
+    assert not IntentModel(reasons={}, model="").fits("all-MiniLM-L6-v2")
