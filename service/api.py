@@ -23,10 +23,12 @@ from service.routes import access as access_routes
 from service.routes import actions as actions_routes
 from service.routes import admin as admin_routes
 from service.routes import (
+    chat_pages,
     conflicts,
     evals,
     feedback,
     handoff_pages,
+    help_pages,
     helpcenter,
     portal,
     retrieval,
@@ -113,6 +115,8 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(admin_routes.router)
     app.include_router(workspace_routes.router)
     app.include_router(handoff_pages.router)
+    app.include_router(help_pages.router)
+    app.include_router(chat_pages.router)
     app.include_router(actions_routes.router)
     app.include_router(access_routes.router)
     return app

@@ -122,3 +122,13 @@ def test_compare_names_a_title_change_and_counts_lines(hc: HelpCenter) -> None:
     d = compare(v1, v2)
     assert d.title == ("Refunds", "Refund times") and (d.added, d.removed) == (2, 1) and (d.old, d.new) == (1, 2)
     assert compare(v2, v2).title is None and compare(v2, v2).lines == ()
+
+
+def test_save_and_publish_is_one_change(hc: HelpCenter) -> None:
+    refuse = hc.publisher.refuse  # type: ignore[attr-defined]
+    with pytest.raises(ParseError):
+        hc.put_translation(WS, "refunds", text("Refunds", refuse), publish=True)
+    en = hc.store.get(WS, "refunds").translation("en")
+    assert en is not None and (en.body, en.status) == ("Refunds take five days.", Status.DRAFT), "nothing kept"
+    article, _ = hc.put_translation(WS, "refunds", text("Refunds", "Ten days."), publish=True)
+    assert article.translations[0].status is Status.PUBLISHED and article.translations[0].body == "Ten days."
