@@ -137,8 +137,9 @@ async def start(request: Request, rt: RuntimeDep) -> Response:
         session = await run_in_threadpool(lambda: rt.agent.store.create(caller.workspace, channel=channel,
                                                                         contact=contact))
     except KnowdeskError as exc:
-        return await run_in_threadpool(lambda: chat_page(request, rt, caller, None, values=values,
-                                                         errors={"email": exc.message}, status=exc.http_status))
+        errors, status = {"email": exc.message}, exc.http_status
+        return await run_in_threadpool(lambda: chat_page(request, rt, caller, None, values=values, errors=errors,
+                                                         status=status))
     return see_other(f"/admin/chat?session={quote(session.id)}")
 
 
@@ -168,6 +169,7 @@ async def send(session_id: str, request: Request, rt: RuntimeDep) -> Response:
     try:
         decision = await run_in_threadpool(rt.agent.handle, caller.workspace, session_id, body.text)
     except Conflict as exc:
+        errors = {"text": exc.message}
         return await run_in_threadpool(lambda: chat_page(request, rt, caller, session, values={"text": text},
-                                                         errors={"text": exc.message}, status=409))
+                                                         errors=errors, status=409))
     return see_other(f"/admin/chat?session={quote(session_id)}#message-{decision.message_id}")

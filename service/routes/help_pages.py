@@ -25,7 +25,7 @@ from helpcenter.versions import compare
 from service.deps import RuntimeDep
 from service.keys import Principal
 from service.routes.portal import render_markdown
-from service.routes.workspace import can_write, caller_of, refused, render, see_other, signin, writer_form
+from service.routes.workspace import caller_of, can_write, refused, render, see_other, signin, writer_form
 
 router = APIRouter(prefix="/admin/help", tags=["admin"], include_in_schema=False)
 #: An article's form: its body may be 200 KiB of UTF-8, each byte up to 3 characters once form-encoded.

@@ -7,6 +7,7 @@ each checked for sideways scrolling."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,17 +74,24 @@ def wait_for(b: Browser, expression: str, seconds: float = 180.0) -> Any:
     raise AssertionError(f"{expression} stayed false for {seconds} s; page: {b.js('location.href')}")
 
 
-def test_add_a_source_watch_its_sync_and_resolve_a_handoff(site: tuple[str, str, Runtime, Path],
-                                                            tmp_path: Path) -> None:
+@contextmanager
+def signed_in(tmp_path: Path, url: str, key: str, path: str) -> Iterator[Browser]:
+    """A desktop-sized Chromium signed in through the form that ``path`` shows."""
     if chromium_path() is None:
         pytest.fail("the browser test needs Debian's chromium: `apt-get install -y chromium` "
                     "(`make test` installs it when run as root)", pytrace=False)
-    url, key, rt, docs = site
     with Browser(tmp_path / "profile") as b:
         b.page("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 900, "deviceScaleFactor": 1,
                                                       "mobile": False})
-        b.goto(f"{url}/admin/sources")
+        b.goto(f"{url}{path}")
         b.type_and_enter("#key", key)
+        yield b
+
+
+def test_add_a_source_watch_its_sync_and_resolve_a_handoff(site: tuple[str, str, Runtime, Path],
+                                                            tmp_path: Path) -> None:
+    url, key, rt, docs = site
+    with signed_in(tmp_path, url, key, "/admin/sources") as b:
         assert b.js("location.pathname") == "/admin/sources"
         assert b.js("document.documentElement.lang") == "en"
         assert b.js("document.querySelector('nav.pages a[aria-current=page]').textContent") == "Sources"
@@ -158,14 +166,8 @@ def ask(b: Browser, question: str) -> dict[str, Any]:
 
 def test_write_and_publish_an_article_and_see_the_chat_answer_change(site: tuple[str, str, Runtime, Path],
                                                                       tmp_path: Path) -> None:
-    if chromium_path() is None:
-        pytest.fail("the browser test needs Debian's chromium: `apt-get install -y chromium`", pytrace=False)
     url, key, rt, _ = site
-    with Browser(tmp_path / "profile") as b:
-        b.page("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 900, "deviceScaleFactor": 1,
-                                                      "mobile": False})
-        b.goto(f"{url}/admin/help")
-        b.type_and_enter("#key", key)
+    with signed_in(tmp_path, url, key, "/admin/help") as b:
         assert b.js("document.querySelector('nav.pages a[aria-current=page]').textContent") == "Help center"
         b.fill("#topic-id", "billing")
         b.type_and_enter("#topic-name", "Billing")  # the keyboard sends the form
