@@ -37,6 +37,7 @@ from service.routes import (
     sources,
     streaming,
     training,
+    training_pages,
 )
 from service.routes import insights as insights_routes
 from service.routes import workspace as workspace_routes
@@ -117,6 +118,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(handoff_pages.router)
     app.include_router(help_pages.router)
     app.include_router(chat_pages.router)
+    app.include_router(training_pages.router)
     app.include_router(actions_routes.router)
     app.include_router(access_routes.router)
     return app

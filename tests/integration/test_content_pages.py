@@ -5,35 +5,24 @@ scopes (read keys see, their posts are 403) and CSRF, and the chat's decision af
 
 from __future__ import annotations
 
+import html
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.runtime import Runtime
-from core.settings import Settings
 from helpcenter.models import ArticleInput, Status, TopicInput, TranslationInput
-from service.api import create_app
 from tests.integration.test_workspace_pages import sign_in
 
 pytestmark = pytest.mark.slow
 WS = "default"
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[Runtime, TestClient]]:
-    rt = Runtime(Settings(home=tmp_path / "home"))
-    with TestClient(create_app(rt), base_url="http://testserver") as client:
-        yield rt, client
-    rt.qdrant.close()
-
-
-def error_of(html: str, field_id: str) -> str:
-    found = re.search(rf'id="{field_id}-error">([^<]*)<', html)
+def error_of(page: str, field_id: str) -> str:
+    found = re.search(rf'id="{field_id}-error">([^<]*)<', page)
     assert found, f"no message by #{field_id}"
-    return found.group(1)
+    return html.unescape(found.group(1))
 
 
 def seed(rt: Runtime, *, publish: bool = True) -> None:
@@ -44,8 +33,8 @@ def seed(rt: Runtime, *, publish: bool = True) -> None:
                          status=Status.PUBLISHED if publish else Status.DRAFT),)))
 
 
-def test_topic_and_article_forms_answer_by_field_and_store_nothing(site: tuple[Runtime, TestClient]) -> None:
-    rt, client = site
+def test_topic_and_article_forms_answer_by_field_and_store_nothing(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
     csrf = sign_in(client, rt, "write", "/admin/help")
     r = client.post("/admin/help/topics", data={"csrf": csrf, "id": "Bad Id", "name": "Billing"})
     assert r.status_code == 422 and "is invalid" in error_of(r.text, "topic-id")
@@ -85,8 +74,8 @@ def test_topic_and_article_forms_answer_by_field_and_store_nothing(site: tuple[R
     assert 'data-article="refunds"' in listing and 'class="badge published"' in listing
 
 
-def test_the_editor_previews_saves_publishes_and_unpublishes(site: tuple[Runtime, TestClient]) -> None:
-    rt, client = site
+def test_the_editor_previews_saves_publishes_and_unpublishes(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
     seed(rt, publish=False)
     csrf = sign_in(client, rt, "write", "/admin/help/articles/refunds/en")
     page = client.get("/admin/help/articles/refunds/en").text
@@ -125,8 +114,8 @@ def test_the_editor_previews_saves_publishes_and_unpublishes(site: tuple[Runtime
     assert r.status_code == 404
 
 
-def test_versions_show_a_diff_and_roll_back(site: tuple[Runtime, TestClient]) -> None:
-    rt, client = site
+def test_versions_show_a_diff_and_roll_back(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
     seed(rt)
     csrf = sign_in(client, rt, "write", "/admin/help/articles/refunds/en/versions")
     client.post("/admin/help/articles/refunds/en", data={"csrf": csrf, "title": "Refund times",
@@ -151,8 +140,8 @@ def test_versions_show_a_diff_and_roll_back(site: tuple[Runtime, TestClient]) ->
     assert client.get("/admin/help/articles/refunds/de/versions").status_code == 404
 
 
-def test_stale_translations_are_flagged(site: tuple[Runtime, TestClient]) -> None:
-    rt, client = site
+def test_stale_translations_are_flagged(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
     seed(rt)
     csrf = sign_in(client, rt, "write", "/admin/help")
     r = client.get("/admin/help/articles/refunds?locale=de", follow_redirects=False)
@@ -171,8 +160,8 @@ def test_stale_translations_are_flagged(site: tuple[Runtime, TestClient]) -> Non
     assert 'id="stale-note"' in editor and 'lang="de"' in editor and "Refunds take ten days." in editor
 
 
-def test_read_keys_see_without_forms_and_posts_need_write_and_csrf(site: tuple[Runtime, TestClient]) -> None:
-    rt, client = site
+def test_read_keys_see_without_forms_and_posts_need_write_and_csrf(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
     seed(rt)
     session = rt.agent.store.create(WS, channel="web")
     csrf = sign_in(client, rt, "read", "/admin/help")
@@ -201,8 +190,8 @@ def test_read_keys_see_without_forms_and_posts_need_write_and_csrf(site: tuple[R
     assert client.post("/admin/help/topics", data={"csrf": csrf, "id": "x", "name": "X"}).status_code == 401
 
 
-def test_the_chat_shows_each_decision_and_follows_an_edit(site: tuple[Runtime, TestClient]) -> None:
-    rt, client = site
+def test_the_chat_shows_each_decision_and_follows_an_edit(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
     seed(rt)
     csrf = sign_in(client, rt, "write", "/admin/chat")
     r = client.post("/admin/chat/sessions", data={"csrf": csrf, "channel": "fax", "email": "a@b.example"})

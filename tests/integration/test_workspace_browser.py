@@ -229,3 +229,31 @@ def test_write_and_publish_an_article_and_see_the_chat_answer_change(site: tuple
         assert b.js("document.documentElement.lang") == "en"
         shoot(b, "chat-answered")
 
+
+
+def test_write_a_training_scenario_and_the_profile(site: tuple[str, str, Runtime, Path], tmp_path: Path) -> None:
+    url, key, rt, _ = site
+    with signed_in(tmp_path, url, key, "/admin/training") as b:
+        b.click("#new-scenario")
+        assert b.js("[...document.querySelectorAll('form.scenario input:not([type=hidden]), form.scenario select, "
+                    "form.scenario textarea')].every(e => document.querySelector(`label[for=\"${e.id}\"]`))")
+        b.fill("#title", "Where is my order")
+        b.fill("#answer", "Track it at /orders.")
+        b.js("document.querySelector('#channel-email').click()")  # ticking loads no page
+        b.click("#save-button")
+        assert "trigger question" in b.js("document.querySelector('#triggers-error').textContent")
+        assert b.js("document.querySelector('#channel-email').checked"), "what was ticked is kept"
+        assert rt.training.store.scenarios("default") == [], "nothing stored"
+        b.fill("#triggers", "Where is my order?\nwhere's my parcel")
+        b.js("document.querySelector('#publish-now').click()")
+        b.click("#save-button")
+        assert b.js("document.querySelector('h1').textContent") == "Where is my order"
+        assert rt.training.scenario("default", "where-is-my-order") is not None
+        shoot(b, "scenario")
+        b.goto(f"{url}/admin/training")
+        shoot(b, "training")
+        b.click("#profile-link")
+        b.fill("#name", "Ada")
+        b.click("#save-publish")
+        assert "the agent uses it now" in b.js("document.querySelector('.notice').textContent")
+        shoot(b, "profile")
