@@ -162,7 +162,8 @@ async def scenario_add(request: Request, rt: RuntimeDep) -> Response:
     if errors:
         return await run_in_threadpool(lambda: scenario_page(request, rt, caller, None, values=values,
                                                              errors=errors, status=422))
-    what = "published" if form.get("publish") == "on" else "saved as a draft (the agent does not use drafts)"
+    what = ("published: the agent uses it now" if form.get("publish") == "on"
+            else "saved as a draft (the agent does not use drafts)")
     return see_other(f"/admin/training/scenarios/{quote(sid)}?notice={quote(what)}")
 
 
