@@ -22,14 +22,16 @@ from app.runtime import Runtime
 from core.errors import AuthError, Conflict, InvalidInput, KnowdeskError, NotFound
 from helpcenter.models import Article, ArticleInput, Status, TopicInput, TranslationInput
 from helpcenter.versions import compare
+from service import hardening
 from service.deps import RuntimeDep
 from service.keys import Principal
 from service.routes.portal import render_markdown
 from service.routes.workspace import caller_of, can_write, refused, render, see_other, signin, writer_form
 
 router = APIRouter(prefix="/admin/help", tags=["admin"], include_in_schema=False)
-#: An article's form: its body may be 200 KiB of UTF-8, each byte up to 3 characters once form-encoded.
-EDITOR_FORM_BYTES = 1024 * 1024
+#: An article's form: as large as the server takes (a 200 KiB body may triple once form-encoded), so an
+#: overlong body is refused by the store's rule, by its field, with the text kept.
+EDITOR_FORM_BYTES = hardening.MAX_BODY_BYTES
 #: The store's field names -> the form's.
 FIELDS = {"topic id": "id", "topic name": "name", "default_locale": "locale"}
 

@@ -88,6 +88,10 @@ def test_the_editor_previews_saves_publishes_and_unpublishes(admin_site: tuple[R
     assert rt.helpcenter.store.get(WS, "refunds").translations[0].body.startswith("Refunds reach")
     assert len(rt.helpcenter.store.versions(WS, "refunds", "en")) == 1, "a preview stores nothing"
 
+    huge = "Refunds take ten days. " * 12_000  # 276 000 bytes: over the 200 KiB a body may hold
+    r = client.post("/admin/help/articles/refunds/en", data={"csrf": csrf, "title": "Refunds", "body": huge,
+                                                             "do": "save"})
+    assert r.status_code == 422 and "at most 204800" in error_of(r.text, "body") and huge.strip() in r.text
     r = client.post("/admin/help/articles/refunds/en", data={"csrf": csrf, "title": "", "body": "Ten days.",
                                                              "do": "publish"})
     assert r.status_code == 422 and "give a title" in error_of(r.text, "title") and "Ten days." in r.text
