@@ -5,11 +5,16 @@ person reads (title, changed lines, folded context)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 
-from core.db import Database
+from core.db import _MIGRATIONS as MIGRATIONS
+from core.db import Database, make_engine, migrate
 from core.errors import NotFound, ParseError
 from helpcenter.models import Article, ArticleInput, HelpCenterRules, Status, Topic, TopicInput, TranslationInput
 from helpcenter.publisher import PublishReport
@@ -132,3 +137,24 @@ def test_save_and_publish_is_one_change(hc: HelpCenter) -> None:
     assert en is not None and (en.body, en.status) == ("Refunds take five days.", Status.DRAFT), "nothing kept"
     article, _ = hc.put_translation(WS, "refunds", text("Refunds", "Ten days."), publish=True)
     assert article.translations[0].status is Status.PUBLISHED and article.translations[0].body == "Ten days."
+
+
+def test_the_migration_keeps_texts_saved_before_it_as_version_one(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    migrate(engine)
+    store = HelpCenterStore(db=Database(engine=engine), rules=HelpCenterRules(locales=("en", "de")))
+    store.create_topic(WS, TopicInput(id="billing", name="Billing"))
+    store.create_article(WS, ArticleInput(slug="refunds", topic="billing", default_locale="en",
+                                          translations=(text("Refunds", "Five days."),)))
+    store.put_translation(WS, "refunds", text("Refunds", "Ten days."))
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:  # back to before versions: the texts stay, their history goes
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "2110@0700")
+        assert "helpcenter_versions" not in sa.inspect(conn).get_table_names()
+    migrate(engine)
+    assert [(v.version, v.body, v.note) for v in store.versions(WS, "refunds", "en")] == [
+        (1, "Ten days.", "text before versions were kept")]
+    store.put_translation(WS, "refunds", text("Refunds", "Two days."))
+    assert [v.version for v in store.versions(WS, "refunds", "en")] == [2, 1]
