@@ -78,6 +78,18 @@ class Article(Frozen):
         return None
 
 
+class Version(Frozen):
+    """One saved text of a translation; ``version`` counts from 1 per article and locale."""
+
+    slug: str
+    locale: str
+    version: int
+    title: str
+    body: str
+    note: str = ""
+    created_at: UTCDateTime
+
+
 class TopicInput(Frozen):
     """A topic to create or replace."""
 

@@ -69,12 +69,30 @@ class HelpCenter:
             return self._guarded(workspace, slug, before, lambda: self.store.update_article(
                 workspace, slug, topic=topic, position=position, default_locale=default_locale))
 
-    def put_translation(self, workspace: str, slug: str, data: TranslationInput) -> tuple[Article, PublishReport]:
-        """Write a locale's text; when that locale is published the index follows at once."""
+    def put_translation(self, workspace: str, slug: str, data: TranslationInput, *, note: str = "edited",
+                        publish: bool = False) -> tuple[Article, PublishReport]:
+        """Write a locale's text (a changed text becomes its next version, described by ``note``);
+        when that locale is published, or ``publish`` publishes it, the index follows at once. The
+        text and the status change together: when the text cannot be indexed, neither is kept."""
+
+        def change() -> Article:
+            article = self.store.put_translation(workspace, slug, data, note=note)[0]
+            return self.store.set_status(workspace, slug, Status.PUBLISHED, [data.locale]) if publish else article
+
         with self._lock(workspace):
             before = self.store.get(workspace, slug)
-            return self._guarded(workspace, slug, before,
-                                 lambda: self.store.put_translation(workspace, slug, data)[0])
+            return self._guarded(workspace, slug, before, change)
+
+    def rollback(self, workspace: str, slug: str, locale: str, version: int) -> tuple[Article, PublishReport]:
+        """Make version ``version`` of a translation its text again, as a new version (history is
+        never rewritten); its status is kept, so a published translation is re-indexed at once.
+
+        Raises:
+            NotFound: no such article, translation or version.
+        """
+        old = self.store.version(workspace, slug, locale, version)
+        return self.put_translation(workspace, slug, TranslationInput(locale=locale, title=old.title, body=old.body),
+                                    note=f"rollback to version {version}")
 
     def publish(self, workspace: str, slug: str,
                 locales: Sequence[str] | None = None) -> tuple[Article, PublishReport]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core.db import Database, insert_ignore
@@ -25,8 +25,9 @@ from helpcenter.models import (
     TopicInput,
     Translation,
     TranslationInput,
+    Version,
 )
-from helpcenter.tables import ArticleRow, TopicRow, TranslationRow
+from helpcenter.tables import ArticleRow, TopicRow, TranslationRow, VersionRow
 
 
 class HelpCenterStore:
@@ -162,15 +163,17 @@ class HelpCenterStore:
             row.updated_at = utcnow()
         return self.get(workspace, slug)
 
-    def put_translation(self, workspace: str, slug: str, data: TranslationInput) -> tuple[Article, bool]:
-        """Create or edit one locale's text (its status unchanged; new ones are drafts).
+    def put_translation(self, workspace: str, slug: str, data: TranslationInput, *,
+                        note: str = "edited") -> tuple[Article, bool]:
+        """Create or edit one locale's text (its status unchanged; new ones are drafts); a changed
+        text becomes the locale's next version, described by ``note``.
 
         Returns the article and whether anything changed.
         """
         data = self.rules.translation(data)
         with self._db.session() as s:
             article = self._article_row(s, workspace, slug)
-            changed = _upsert_translation(s, workspace, article, data, keep_status=True)
+            changed = _upsert_translation(s, workspace, article, data, keep_status=True, note=note)
             if changed:
                 article.updated_at = utcnow()
         return self.get(workspace, slug), changed
@@ -198,6 +201,7 @@ class HelpCenterStore:
     def delete_article(self, workspace: str, slug: str) -> Article:
         article = self.get(workspace, slug)
         with self._db.session() as s:
+            s.execute(delete(VersionRow).where(VersionRow.workspace == workspace, VersionRow.slug == slug))
             s.execute(delete(TranslationRow).where(TranslationRow.workspace == workspace, TranslationRow.slug == slug))
             s.execute(delete(ArticleRow).where(ArticleRow.workspace == workspace, ArticleRow.slug == slug))
         return article
@@ -210,13 +214,17 @@ class HelpCenterStore:
         if article.translation(locale) is None:
             raise NotFound(f"article {slug!r} has no {locale!r} translation", slug=slug, locale=locale)
         with self._db.session() as s:
+            s.execute(delete(VersionRow).where(VersionRow.workspace == workspace, VersionRow.slug == slug,
+                                               VersionRow.locale == locale))
             s.execute(delete(TranslationRow).where(TranslationRow.workspace == workspace, TranslationRow.slug == slug,
                                                    TranslationRow.locale == locale))
         return self.get(workspace, slug)
 
     def restore(self, workspace: str, article: Article) -> None:
-        """Put back an article exactly as it was (undoes a change that could not be indexed)."""
+        """Put back an article exactly as it was (undoes a change that could not be indexed), its
+        versions too: each locale keeps those up to the last one holding the restored text."""
         with self._db.session() as s:
+            _trim_versions(s, workspace, article)
             s.execute(delete(TranslationRow).where(TranslationRow.workspace == workspace,
                                                    TranslationRow.slug == article.slug))
             s.execute(delete(ArticleRow).where(ArticleRow.workspace == workspace, ArticleRow.slug == article.slug))
@@ -264,7 +272,7 @@ class HelpCenterStore:
                 dirty = (row.topic, row.position, row.default_locale) != (a.topic, a.position, a.default_locale)
                 row.topic, row.position, row.default_locale = a.topic, a.position, a.default_locale
                 for t in _default_first(a):
-                    dirty |= _upsert_translation(s, workspace, row, t, keep_status=False)
+                    dirty |= _upsert_translation(s, workspace, row, t, keep_status=False, note="imported")
                 if dirty:
                     row.updated_at = utcnow()
                     changed.append(a.slug)
@@ -279,6 +287,30 @@ class HelpCenterStore:
         elif (row.name, row.names, row.parent, row.position) != (t.name, dict(t.names), t.parent, t.position):
             row.name, row.names, row.parent, row.position = t.name, dict(t.names), t.parent, t.position
             row.updated_at = utcnow()
+
+    # -- versions ----------------------------------------------------------------------------------
+    def versions(self, workspace: str, slug: str, locale: str) -> list[Version]:
+        """Every saved text of one translation, newest first (NotFound without that translation)."""
+        self._translation(workspace, slug, locale)
+        with self._db.session() as s:
+            rows = s.scalars(select(VersionRow).where(VersionRow.workspace == workspace, VersionRow.slug == slug,
+                                                      VersionRow.locale == locale)
+                             .order_by(VersionRow.version.desc()))
+            return [_version(r) for r in rows]
+
+    def version(self, workspace: str, slug: str, locale: str, number: int) -> Version:
+        self._translation(workspace, slug, locale)
+        with self._db.session() as s:
+            row = s.get(VersionRow, (workspace, slug, locale, number))
+            if row is None:
+                raise NotFound(f"article {slug!r} has no version {number} in {locale!r}; its versions are listed "
+                               "on its history", slug=slug, locale=locale, version=number)
+            return _version(row)
+
+    def _translation(self, workspace: str, slug: str, locale: str) -> None:
+        self.rules.locale(locale)
+        if self.get(workspace, slug).translation(locale) is None:
+            raise NotFound(f"article {slug!r} has no {locale!r} translation", slug=slug, locale=locale)
 
     def _check_bundle(self, workspace: str, bundle: Bundle) -> tuple[list[TopicInput], list[ArticleInput]]:
         problems: list[str] = []
@@ -353,8 +385,9 @@ def _default_first(data: ArticleInput) -> list[TranslationInput]:
 
 
 def _upsert_translation(s: Session, workspace: str, article: ArticleRow, data: TranslationInput, *,
-                        keep_status: bool) -> bool:
-    """Write one translation; False when nothing changed (timestamps untouched)."""
+                        keep_status: bool, note: str = "") -> bool:
+    """Write one translation; False when nothing changed (timestamps untouched). A new text is
+    kept as the translation's next version."""
     row = s.get(TranslationRow, (workspace, article.slug, data.locale))
     is_default = data.locale == article.default_locale
     default = None if is_default else s.get(TranslationRow, (workspace, article.slug, article.default_locale))
@@ -365,6 +398,7 @@ def _upsert_translation(s: Session, workspace: str, article: ArticleRow, data: T
                              body=data.body, status=status, updated_at=when,
                              source_updated_at=default.updated_at if default else None,
                              published_at=when if status == Status.PUBLISHED.value else None))
+        _add_version(s, workspace, article.slug, data, note or "created")
         s.flush()
         return True
     status = row.status if keep_status else data.status.value
@@ -372,6 +406,7 @@ def _upsert_translation(s: Session, workspace: str, article: ArticleRow, data: T
         return False
     if (row.title, row.body) != (data.title, data.body):
         row.title, row.body, row.updated_at = data.title, data.body, when
+        _add_version(s, workspace, article.slug, data, note or "edited")
         if default is not None:
             row.source_updated_at = default.updated_at
     if row.status != status:
@@ -379,6 +414,33 @@ def _upsert_translation(s: Session, workspace: str, article: ArticleRow, data: T
         row.published_at = utcnow() if status == Status.PUBLISHED.value else None
     s.flush()
     return True
+
+
+def _add_version(s: Session, workspace: str, slug: str, data: TranslationInput, note: str) -> None:
+    last = s.scalar(select(func.max(VersionRow.version)).where(
+        VersionRow.workspace == workspace, VersionRow.slug == slug, VersionRow.locale == data.locale)) or 0
+    s.add(VersionRow(workspace=workspace, slug=slug, locale=data.locale, version=last + 1, title=data.title,
+                     body=data.body, note=note[:200], created_at=utcnow()))
+
+
+def _trim_versions(s: Session, workspace: str, article: Article) -> None:
+    """Drop the versions a failed change added: per locale, those after the last one equal to the
+    restored text (all of a locale the restored article lacks)."""
+    rows = list(s.scalars(select(VersionRow).where(VersionRow.workspace == workspace,
+                                                   VersionRow.slug == article.slug)))
+    for locale in {r.locale for r in rows}:
+        own = article.translation(locale)
+        mine = sorted((r for r in rows if r.locale == locale), key=lambda r: r.version)
+        keep = max((r.version for r in mine if own and (r.title, r.body) == (own.title, own.body)), default=0)
+        for r in mine:
+            if r.version > keep:
+                s.delete(r)
+    s.flush()
+
+
+def _version(row: VersionRow) -> Version:
+    return Version(slug=row.slug, locale=row.locale, version=row.version, title=row.title, body=row.body,
+                   note=row.note, created_at=row.created_at)
 
 
 def _ensure_workspace(s: Session, workspace: str) -> None:

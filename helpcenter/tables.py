@@ -55,3 +55,19 @@ class TranslationRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     source_updated_at: Mapped[datetime | None] = mapped_column(default=None)
     published_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class VersionRow(Base):
+    """One saved text of a translation (migration 2110): every change of its title or body adds the
+    next version; rows are never changed after insert, and go with their translation."""
+
+    __tablename__ = "helpcenter_versions"
+
+    workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), primary_key=True)
+    locale: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,10 +23,12 @@ from service.routes import access as access_routes
 from service.routes import actions as actions_routes
 from service.routes import admin as admin_routes
 from service.routes import (
+    chat_pages,
     conflicts,
     evals,
     feedback,
     handoff_pages,
+    help_pages,
     helpcenter,
     portal,
     retrieval,
@@ -35,6 +37,7 @@ from service.routes import (
     sources,
     streaming,
     training,
+    training_pages,
 )
 from service.routes import insights as insights_routes
 from service.routes import workspace as workspace_routes
@@ -113,6 +116,9 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(admin_routes.router)
     app.include_router(workspace_routes.router)
     app.include_router(handoff_pages.router)
+    app.include_router(help_pages.router)
+    app.include_router(chat_pages.router)
+    app.include_router(training_pages.router)
     app.include_router(actions_routes.router)
     app.include_router(access_routes.router)
     return app

@@ -74,20 +74,22 @@ def refused(request: Request, caller: Principal, message: str, status: int) -> R
     return render(request, "refused.html", caller, {"message": message}, status=status)
 
 
-async def form_of(request: Request) -> dict[str, str]:
+async def form_of(request: Request, max_bytes: int = MAX_FORM_BYTES) -> dict[str, str]:
     raw = await request.body()
-    if len(raw) > MAX_FORM_BYTES:
+    if len(raw) > max_bytes:
         return {}
     return {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), max_num_fields=30).items()}
 
 
-async def writer_form(request: Request, rt: Runtime) -> tuple[Principal, dict[str, str]] | Response:
-    """A posted form's caller and fields, or the answer refusing it (not signed in, read key, CSRF)."""
+async def writer_form(request: Request, rt: Runtime, *,
+                      max_bytes: int = MAX_FORM_BYTES) -> tuple[Principal, dict[str, str]] | Response:
+    """A posted form's caller and fields, or the answer refusing it (not signed in, read key, CSRF);
+    ``max_bytes`` bounds the form (an article's body needs more than the default)."""
     try:
         caller = caller_of(request, rt)
     except AuthError as exc:
         return signin(request, exc)
-    form = await form_of(request)
+    form = await form_of(request, max_bytes)
     if not can_write(caller):
         return refused(request, caller, "this key can only read; changes need a key with the write scope "
                        "(`knowdesk keys create --scope write`)", 403)

@@ -7,6 +7,7 @@ each checked for sideways scrolling."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,17 +74,24 @@ def wait_for(b: Browser, expression: str, seconds: float = 180.0) -> Any:
     raise AssertionError(f"{expression} stayed false for {seconds} s; page: {b.js('location.href')}")
 
 
-def test_add_a_source_watch_its_sync_and_resolve_a_handoff(site: tuple[str, str, Runtime, Path],
-                                                            tmp_path: Path) -> None:
+@contextmanager
+def signed_in(tmp_path: Path, url: str, key: str, path: str) -> Iterator[Browser]:
+    """A desktop-sized Chromium signed in through the form that ``path`` shows."""
     if chromium_path() is None:
         pytest.fail("the browser test needs Debian's chromium: `apt-get install -y chromium` "
                     "(`make test` installs it when run as root)", pytrace=False)
-    url, key, rt, docs = site
     with Browser(tmp_path / "profile") as b:
         b.page("Emulation.setDeviceMetricsOverride", {"width": 1280, "height": 900, "deviceScaleFactor": 1,
                                                       "mobile": False})
-        b.goto(f"{url}/admin/sources")
+        b.goto(f"{url}{path}")
         b.type_and_enter("#key", key)
+        yield b
+
+
+def test_add_a_source_watch_its_sync_and_resolve_a_handoff(site: tuple[str, str, Runtime, Path],
+                                                            tmp_path: Path) -> None:
+    url, key, rt, docs = site
+    with signed_in(tmp_path, url, key, "/admin/sources") as b:
         assert b.js("location.pathname") == "/admin/sources"
         assert b.js("document.documentElement.lang") == "en"
         assert b.js("document.querySelector('nav.pages a[aria-current=page]').textContent") == "Sources"
@@ -142,3 +150,110 @@ def test_add_a_source_watch_its_sync_and_resolve_a_handoff(site: tuple[str, str,
         assert b.js("document.querySelector('#resolve')") is None
         b.goto(f"{url}/admin/handoffs")
         assert b.js("document.querySelectorAll('table.handoffs tbody tr').length") == 2
+
+
+def ask(b: Browser, question: str) -> dict[str, Any]:
+    """Send ``question`` in the chat panel; the last reply with its decision."""
+    b.fill("#text", question)
+    b.click("#send")
+    return dict(b.js("(() => { const li = [...document.querySelectorAll('ol.chat li.agent')].pop();"
+                     " const d = li.querySelector('.decision');"
+                     " return {reply: li.querySelector('.text').textContent, action: d.dataset.action,"
+                     " confidence: d.querySelector('.confidence').textContent,"
+                     " reason: d.querySelector('.reason').textContent,"
+                     " citations: [...d.querySelectorAll('.citations a')].map(a => a.getAttribute('href'))}; })()"))
+
+
+def test_write_and_publish_an_article_and_see_the_chat_answer_change(site: tuple[str, str, Runtime, Path],
+                                                                      tmp_path: Path) -> None:
+    url, key, rt, _ = site
+    with signed_in(tmp_path, url, key, "/admin/help") as b:
+        assert b.js("document.querySelector('nav.pages a[aria-current=page]').textContent") == "Help center"
+        b.fill("#topic-id", "billing")
+        b.type_and_enter("#topic-name", "Billing")  # the keyboard sends the form
+        assert "topic Billing added" in b.js("document.querySelector('.notice').textContent")
+
+        b.click("#new-article")
+        assert b.js("[...document.querySelectorAll('form.new-article input:not([type=hidden]), form.new-article "
+                    "select, form.new-article textarea')].every(e => document.querySelector(`label[for=\"${e.id}\"]`))")
+        b.fill("#slug", "Refunds Policy")
+        b.js("document.querySelector('#topic').value = 'billing'")
+        b.fill("#title", "Refunds")
+        b.fill("#body", "# Refunds\n\nRefunds reach your card within five working days.")
+        b.click("form.new-article button[type=submit]")
+        assert "is invalid" in b.js("document.querySelector('#slug-error').textContent")
+        assert b.js("document.querySelector('#body').value").endswith("five working days."), "what was typed is kept"
+        assert rt.helpcenter.store.articles("default") == [], "nothing stored"
+        b.fill("#slug", "refunds")
+        b.click("form.new-article button[type=submit]")
+        assert b.js("location.pathname") == "/admin/help/articles/refunds/en"
+        assert b.js("document.querySelector('#status').textContent") == "draft"
+
+        b.click("nav.pages a[href='/admin/chat']")
+        b.fill("#email", "ana@example.com")
+        b.click("#start-button")
+        before = ask(b, "How long do refunds take?")
+        assert "/help/en/articles/refunds" not in before["citations"], "a draft is not what the agent answers from"
+        assert before["action"] == "handoff" and "handed off" in before["reason"]
+        assert b.js("document.querySelector('#handed-off-note') !== null")
+
+        b.goto(f"{url}/admin/help/articles/refunds/en")
+        b.click("#save-publish")
+        assert b.js("document.querySelector('#status').textContent") == "published"
+        b.goto(f"{url}/admin/chat")
+        b.fill("#email", "ana@example.com")
+        b.click("#start-button")  # the last conversation went to the team: a new one
+        chat = f"{url}{b.js('location.pathname + location.search')}"
+        published = ask(b, "How long do refunds take?")
+        assert published["action"] == "answer" and "five working days" in published["reply"]
+        assert published["citations"] == ["/help/en/articles/refunds"] and published["reason"]
+        assert 0 < float(published["confidence"]) <= 1
+
+        b.goto(f"{url}/admin/help/articles/refunds/en")
+        b.fill("#body", "# Refunds\n\nRefunds reach your card within *ten* working days.")
+        b.type_and_enter("#title", "")  # Enter in the title previews: nothing stored
+        assert b.js("document.querySelector('#preview em').textContent") == "ten"
+        assert "five" in rt.helpcenter.store.get("default", "refunds").translations[0].body
+        shoot(b, "article")
+        b.click("#save-button")
+        assert "the agent answers from it now" in b.js("document.querySelector('.notice').textContent")
+        b.click("#all-versions")
+        assert b.js("document.querySelector('ol.diff li.added').textContent").endswith("*ten* working days.")
+        shoot(b, "versions")
+        b.goto(f"{url}/admin/help")
+        shoot(b, "help")
+
+        b.goto(chat)
+        edited = ask(b, "How long do refunds take?")
+        assert "ten working days" in edited["reply"] and "five" not in edited["reply"], edited
+        assert b.js("document.documentElement.lang") == "en"
+        shoot(b, "chat-answered")
+
+
+
+def test_write_a_training_scenario_and_the_profile(site: tuple[str, str, Runtime, Path], tmp_path: Path) -> None:
+    url, key, rt, _ = site
+    with signed_in(tmp_path, url, key, "/admin/training") as b:
+        b.click("#new-scenario")
+        assert b.js("[...document.querySelectorAll('form.scenario input:not([type=hidden]), form.scenario select, "
+                    "form.scenario textarea')].every(e => document.querySelector(`label[for=\"${e.id}\"]`))")
+        b.fill("#title", "Where is my order")
+        b.fill("#answer", "Track it at /orders.")
+        b.js("document.querySelector('#channel-email').click()")  # ticking loads no page
+        b.click("#save-button")
+        assert "trigger question" in b.js("document.querySelector('#triggers-error').textContent")
+        assert b.js("document.querySelector('#channel-email').checked"), "what was ticked is kept"
+        assert rt.training.store.scenarios("default") == [], "nothing stored"
+        b.fill("#triggers", "Where is my order?\nwhere's my parcel")
+        b.js("document.querySelector('#publish-now').click()")
+        b.click("#save-button")
+        assert b.js("document.querySelector('h1').textContent") == "Where is my order"
+        assert rt.training.scenario("default", "where-is-my-order") is not None
+        shoot(b, "scenario")
+        b.goto(f"{url}/admin/training")
+        shoot(b, "training")
+        b.click("#profile-link")
+        b.fill("#name", "Ada")
+        b.click("#save-publish")
+        assert "the agent uses it now" in b.js("document.querySelector('.notice').textContent")
+        shoot(b, "profile")

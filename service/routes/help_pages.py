@@ -1,0 +1,278 @@
+"""The help center in the browser (``/admin/help``): topics and their articles with every
+translation (stale ones flagged), a Markdown editor with a server-rendered preview, draft /
+publish / unpublish, and each translation's versions with a diff and a rollback.
+
+Every read and change goes through ``rt.helpcenter`` (``helpcenter.service.HelpCenter``), the use
+cases ``/v1/help-center`` calls: the same checks, and a published text is indexed before the page
+answers. A read key sees every page (the editor shows the text, not the form); changes need the
+write scope and a CSRF token (``service/routes/workspace.py``). A refused form comes back with the
+message by its field and what was typed, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from app.runtime import Runtime
+from core.errors import AuthError, Conflict, InvalidInput, KnowdeskError, NotFound
+from helpcenter.models import Article, ArticleInput, Status, TopicInput, TranslationInput
+from helpcenter.versions import compare
+from service import hardening
+from service.deps import RuntimeDep
+from service.keys import Principal
+from service.routes.portal import render_markdown
+from service.routes.workspace import caller_of, can_write, refused, render, see_other, signin, writer_form
+
+router = APIRouter(prefix="/admin/help", tags=["admin"], include_in_schema=False)
+#: An article's form: as large as the server takes (a 200 KiB body may triple once form-encoded), so an
+#: overlong body is refused by the store's rule, by its field, with the text kept.
+EDITOR_FORM_BYTES = hardening.MAX_BODY_BYTES
+#: The store's field names -> the form's.
+FIELDS = {"topic id": "id", "topic name": "name", "default_locale": "locale"}
+
+
+def field_of(exc: KnowdeskError, default: str) -> str:
+    """The form field an error of the help center's use cases is about."""
+    if isinstance(exc, Conflict):
+        return "slug" if "slug" in exc.fields else "id"
+    name = str(exc.fields.get("field") or default)
+    return FIELDS.get(name, name)
+
+
+def text_of(form: dict[str, str], field: str) -> str:
+    """A typed text as stored: the browser's CRLF line ends become LF."""
+    return form.get(field, "").replace("\r\n", "\n")
+
+
+# -- topics and articles ------------------------------------------------------------------------
+def listing(rt: Runtime, caller: Principal, *, stale_only: bool) -> list[dict[str, Any]]:
+    """Topics in order (sub-topics after their parent), each with its articles."""
+    hc = rt.helpcenter
+    topics = hc.store.topics(caller.workspace)
+    articles = hc.store.articles(caller.workspace)
+    if stale_only:
+        articles = [a for a in articles if any(t.stale for t in a.translations)]
+    ordered = [t for t in topics if t.parent is None]
+    ordered = [x for top in ordered for x in (top, *[t for t in topics if t.parent == top.id])]
+    return [{"topic": t, "articles": [a for a in articles if a.topic == t.id]} for t in ordered]
+
+
+def help_page(request: Request, rt: Runtime, caller: Principal, *, stale_only: bool = False, notice: str = "",
+              values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+              status: int = 200) -> Response:
+    groups = listing(rt, caller, stale_only=stale_only)
+    return render(request, "help.html", caller, {
+        "groups": groups, "stale_only": stale_only, "notice": notice, "values": values or {},
+        "errors": errors or {}, "parents": [g["topic"] for g in groups if g["topic"].parent is None],
+        "count": sum(len(g["articles"]) for g in groups)}, status=status)
+
+
+@router.get("", response_class=HTMLResponse)
+def help_list(request: Request, rt: RuntimeDep, stale: str = "", notice: str = "") -> Response:
+    try:
+        caller = caller_of(request, rt)
+    except AuthError as exc:
+        return signin(request, exc)
+    return help_page(request, rt, caller, stale_only=stale == "1", notice=notice[:200])
+
+
+@router.post("/topics", response_class=HTMLResponse)
+async def topic_add(request: Request, rt: RuntimeDep) -> Response:
+    got = await writer_form(request, rt)
+    if isinstance(got, Response):
+        return got
+    caller, form = got
+    values = {k: form.get(k, "").strip() for k in ("id", "name", "parent")}
+    data = TopicInput(id=values["id"], name=values["name"], parent=values["parent"] or None)
+    try:
+        await run_in_threadpool(rt.helpcenter.create_topic, caller.workspace, data)
+    except (InvalidInput, Conflict) as exc:
+        errors = {field_of(exc, "id"): exc.message}
+        return await run_in_threadpool(lambda: help_page(request, rt, caller, values=values, errors=errors,
+                                                         status=422))
+    return see_other(f"/admin/help?notice={quote('topic ' + values['name'] + ' added')}#topic-{values['id']}")
+
+
+def new_page(request: Request, rt: Runtime, caller: Principal, values: dict[str, str],
+             errors: dict[str, str] | None = None, status: int = 200) -> Response:
+    hc = rt.helpcenter
+    topics = [("", "choose a topic")] + [(t.id, f"{t.name} ({t.id})") for t in hc.store.topics(caller.workspace)]
+    return render(request, "help_new.html", caller, {
+        "values": values, "errors": errors or {}, "topic_options": topics,
+        "locale_options": [(x, x) for x in hc.store.rules.locales]}, status=status)
+
+
+@router.get("/new", response_class=HTMLResponse)
+def article_new(request: Request, rt: RuntimeDep, topic: str = "") -> Response:
+    try:
+        caller = caller_of(request, rt)
+    except AuthError as exc:
+        return signin(request, exc)
+    if not can_write(caller):
+        return refused(request, caller, "writing an article needs a key with the write scope", 403)
+    return new_page(request, rt, caller, {"topic": topic[:64], "locale": rt.settings.helpcenter.default_locale})
+
+
+@router.post("/articles", response_class=HTMLResponse)
+async def article_add(request: Request, rt: RuntimeDep) -> Response:
+    got = await writer_form(request, rt, max_bytes=EDITOR_FORM_BYTES)
+    if isinstance(got, Response):
+        return got
+    caller, form = got
+    values = {k: form.get(k, "").strip() for k in ("slug", "topic", "locale", "title")}
+    values |= {"body": text_of(form, "body"), "publish": form.get("publish", "")}
+    locale = values["locale"] or rt.settings.helpcenter.default_locale
+    data = ArticleInput(slug=values["slug"], topic=values["topic"], default_locale=locale, translations=(
+        TranslationInput(locale=locale, title=values["title"], body=values["body"],
+                         status=Status.PUBLISHED if values["publish"] == "on" else Status.DRAFT),))
+    try:
+        await run_in_threadpool(rt.helpcenter.create_article, caller.workspace, data)
+    except (InvalidInput, Conflict) as exc:
+        errors = {field_of(exc, "body"): exc.message}
+        return await run_in_threadpool(lambda: new_page(request, rt, caller, values, errors, 422))
+    what = ("published: the agent answers from it now" if values["publish"] == "on"
+            else "saved as a draft (the agent does not see drafts)")
+    return see_other(f"/admin/help/articles/{quote(values['slug'])}/{locale}?notice={quote(what)}")
+
+
+# -- one translation: the editor ---------------------------------------------------------------
+def editor_page(request: Request, rt: Runtime, caller: Principal, article: Article, locale: str, *,
+                values: dict[str, str] | None = None, errors: dict[str, str] | None = None, notice: str = "",
+                preview: str | None = None, status: int = 200) -> Response:
+    own = article.translation(locale)
+    default = article.translation(article.default_locale)
+    if values is None:
+        values = {"title": own.title, "body": own.body} if own else {"title": "", "body": ""}
+    shown = preview if preview is not None else values.get("body", "")
+    hc = rt.helpcenter
+    return render(request, "help_article.html", caller, {
+        "article": article, "locale": locale, "own": own, "default": default, "values": values,
+        "errors": errors or {}, "notice": notice, "preview_html": render_markdown(shown) if shown.strip() else "",
+        "previewing": preview is not None, "locales": hc.store.rules.locales,
+        "default_html": render_markdown(default.body) if default and default.locale != locale else "",
+        "topic": next((t for t in hc.store.topics(caller.workspace) if t.id == article.topic), None),
+        "versions": hc.store.versions(caller.workspace, article.slug, locale) if own else [],
+        "portal": f"{hc.publisher.base_url}/{locale}/articles/{article.slug}"}, status=status)
+
+
+def _found(rt: Runtime, caller: Principal, slug: str, locale: str) -> Article:
+    rt.helpcenter.store.rules.locale(locale)
+    return rt.helpcenter.store.get(caller.workspace, slug)
+
+
+@router.get("/articles/{slug}", response_class=HTMLResponse)
+def article_default(slug: str, request: Request, rt: RuntimeDep, locale: str = "") -> Response:
+    """The article in its default locale, or in the locale the "add a translation" form names."""
+    try:
+        caller = caller_of(request, rt)
+        article = rt.helpcenter.store.get(caller.workspace, slug)
+    except AuthError as exc:
+        return signin(request, exc)
+    except NotFound as exc:
+        return refused(request, caller, exc.message, 404)
+    return see_other(f"/admin/help/articles/{quote(slug)}/{quote(locale or article.default_locale)}")
+
+
+@router.get("/articles/{slug}/{locale}", response_class=HTMLResponse)
+def article_edit(slug: str, locale: str, request: Request, rt: RuntimeDep, notice: str = "") -> Response:
+    try:
+        caller = caller_of(request, rt)
+        article = _found(rt, caller, slug, locale)
+    except AuthError as exc:
+        return signin(request, exc)
+    except (NotFound, InvalidInput) as exc:
+        return refused(request, caller, exc.message, 404)
+    return editor_page(request, rt, caller, article, locale, notice=notice[:200])
+
+
+@router.post("/articles/{slug}/{locale}", response_class=HTMLResponse)
+async def article_save(slug: str, locale: str, request: Request, rt: RuntimeDep) -> Response:
+    """``do=preview`` renders the typed text (nothing stored); ``save`` keeps the status (a published
+    text is live at once); ``publish`` saves and publishes, or neither when the text is refused."""
+    got = await writer_form(request, rt, max_bytes=EDITOR_FORM_BYTES)
+    if isinstance(got, Response):
+        return got
+    caller, form = got
+    try:
+        article = await run_in_threadpool(_found, rt, caller, slug, locale)
+    except (NotFound, InvalidInput) as exc:
+        return refused(request, caller, exc.message, 404)
+    values = {"title": form.get("title", "").strip(), "body": text_of(form, "body")}
+    do = form.get("do", "save")
+    if do == "preview":
+        return await run_in_threadpool(lambda: editor_page(request, rt, caller, article, locale, values=values,
+                                                           preview=values["body"]))
+    data = TranslationInput(locale=locale, title=values["title"], body=values["body"])
+    try:
+        saved, _ = await run_in_threadpool(lambda: rt.helpcenter.put_translation(
+            caller.workspace, slug, data, publish=do == "publish"))
+    except KnowdeskError as exc:
+        errors = {field_of(exc, "body"): exc.message}
+        return await run_in_threadpool(lambda: editor_page(request, rt, caller, article, locale, values=values,
+                                                           errors=errors, status=422))
+    own = saved.translation(locale)
+    what = ("saved and published: the agent answers from it now" if do == "publish"
+            else "saved; it is published, so the agent answers from it now" if own and own.status is Status.PUBLISHED
+            else "saved as a draft (the agent does not see drafts)")
+    return see_other(f"/admin/help/articles/{quote(slug)}/{locale}?notice={quote(what)}")
+
+
+@router.post("/articles/{slug}/{locale}/status", response_class=HTMLResponse)
+async def article_status(slug: str, locale: str, request: Request, rt: RuntimeDep) -> Response:
+    got = await writer_form(request, rt)
+    if isinstance(got, Response):
+        return got
+    caller, form = got
+    hc, on = rt.helpcenter, form.get("publish") == "on"
+    try:
+        await run_in_threadpool(hc.publish if on else hc.unpublish, caller.workspace, slug, [locale])
+    except KnowdeskError as exc:
+        return refused(request, caller, exc.message, exc.http_status)
+    what = "published: the agent answers from it now" if on else "unpublished: back to a draft, out of the index"
+    return see_other(f"/admin/help/articles/{quote(slug)}/{locale}?notice={quote(what)}")
+
+
+# -- versions ----------------------------------------------------------------------------------
+@router.get("/articles/{slug}/{locale}/versions", response_class=HTMLResponse)
+def versions_page(slug: str, locale: str, request: Request, rt: RuntimeDep, old: int = 0, new: int = 0,
+                  notice: str = "") -> Response:
+    """Every saved text of the translation and the diff of two (default: the last change)."""
+    try:
+        caller = caller_of(request, rt)
+        article = _found(rt, caller, slug, locale)
+        versions = rt.helpcenter.store.versions(caller.workspace, slug, locale)
+    except AuthError as exc:
+        return signin(request, exc)
+    except (NotFound, InvalidInput) as exc:
+        return refused(request, caller, exc.message, 404)
+    by_number = {v.version: v for v in versions}
+    latest = versions[0]
+    b = by_number.get(new) or latest
+    a = by_number.get(old) or (by_number.get(b.version - 1) or b)
+    current = article.translation(locale)
+    return render(request, "help_versions.html", caller, {
+        "article": article, "locale": locale, "versions": versions, "a": a, "b": b, "notice": notice[:200],
+        "diff": compare(a, b), "current": latest.version if current and (current.title, current.body) == (
+            latest.title, latest.body) else None})
+
+
+@router.post("/articles/{slug}/{locale}/versions/{number}/rollback", response_class=HTMLResponse)
+async def rollback(slug: str, locale: str, number: int, request: Request, rt: RuntimeDep) -> Response:
+    """Version ``number``'s text becomes the current one again (a new version; the status is kept)."""
+    got = await writer_form(request, rt)
+    if isinstance(got, Response):
+        return got
+    caller, _ = got
+    try:
+        article, _ = await run_in_threadpool(rt.helpcenter.rollback, caller.workspace, slug, locale, number)
+    except KnowdeskError as exc:
+        return refused(request, caller, exc.message, exc.http_status)
+    own = article.translation(locale)
+    live = " and is live (published)" if own and own.status is Status.PUBLISHED else " (a draft)"
+    return see_other(f"/admin/help/articles/{quote(slug)}/{locale}/versions?"
+                     f"notice={quote(f'version {number} is the current text again{live}')}")

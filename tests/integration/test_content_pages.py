@@ -1,0 +1,238 @@
+"""The help-center pages (/admin/help) and the chat panel (/admin/chat) through TestClient: every
+form's bad input (the message by its field, what was typed kept, nothing stored), the editor's
+preview / save / publish / unpublish, versions with their diff and rollback, stale translations,
+scopes (read keys see, their posts are 403) and CSRF, and the chat's decision after an edit."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.runtime import Runtime
+from helpcenter.models import ArticleInput, Status, TopicInput, TranslationInput
+from tests.integration.test_workspace_pages import sign_in
+
+pytestmark = pytest.mark.slow
+WS = "default"
+
+
+def error_of(page: str, field_id: str) -> str:
+    found = re.search(rf'id="{field_id}-error">([^<]*)<', page)
+    assert found, f"no message by #{field_id}"
+    return html.unescape(found.group(1))
+
+
+def seed(rt: Runtime, *, publish: bool = True) -> None:
+    hc = rt.helpcenter
+    hc.create_topic(WS, TopicInput(id="billing", name="Billing"))
+    hc.create_article(WS, ArticleInput(slug="refunds", topic="billing", default_locale="en", translations=(
+        TranslationInput(locale="en", title="Refunds", body="Refunds reach your card within five working days.",
+                         status=Status.PUBLISHED if publish else Status.DRAFT),)))
+
+
+def test_topic_and_article_forms_answer_by_field_and_store_nothing(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
+    csrf = sign_in(client, rt, "write", "/admin/help")
+    r = client.post("/admin/help/topics", data={"csrf": csrf, "id": "Bad Id", "name": "Billing"})
+    assert r.status_code == 422 and "is invalid" in error_of(r.text, "topic-id")
+    assert 'value="Bad Id"' in r.text and 'value="Billing"' in r.text, "what was typed is kept"
+    r = client.post("/admin/help/topics", data={"csrf": csrf, "id": "billing", "name": " "})
+    assert r.status_code == 422 and "give a title" in error_of(r.text, "topic-name")
+    r = client.post("/admin/help/topics", data={"csrf": csrf, "id": "cards", "name": "Cards", "parent": "nope"})
+    assert r.status_code == 422 and "unknown parent" in error_of(r.text, "topic-parent")
+    assert rt.helpcenter.store.topics(WS) == []
+    r = client.post("/admin/help/topics", data={"csrf": csrf, "id": "billing", "name": "Billing"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/admin/help?notice=")
+    r = client.post("/admin/help/topics", data={"csrf": csrf, "id": "billing", "name": "Again"})
+    assert r.status_code == 422 and "already exists" in error_of(r.text, "topic-id")
+
+    assert client.get("/admin/help/new?topic=billing").status_code == 200
+    typed = {"csrf": csrf, "slug": "refunds", "topic": "billing", "locale": "en", "title": "Refunds",
+             "body": "Refunds take **five** days.\r\n"}
+    for change, field, message in [({"body": " \r\n "}, "body", "body is empty"),
+                                   ({"slug": "Refunds!"}, "slug", "is invalid"),
+                                   ({"topic": "nope"}, "topic", "unknown topic"),
+                                   ({"title": ""}, "title", "give a title"),
+                                   ({"locale": "xx"}, "locale", "unknown locale")]:
+        r = client.post("/admin/help/articles", data=typed | change)
+        assert r.status_code == 422 and message in error_of(r.text, field), change
+        kept = (typed | change)["title"]
+        assert f'value="{kept}"' in r.text, "what was typed is kept"
+        assert "body" in change or "Refunds take **five** days." in r.text
+    assert rt.helpcenter.store.articles(WS) == [], "nothing stored from a refused form"
+    r = client.post("/admin/help/articles", data=typed | {"publish": "on"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/admin/help/articles/refunds/en?notice=")
+    en = rt.helpcenter.store.get(WS, "refunds").translations[0]
+    assert (en.body, en.status) == ("Refunds take **five** days.", Status.PUBLISHED), "CRLF becomes LF"
+    r = client.post("/admin/help/articles", data=typed)
+    assert r.status_code == 422 and "already exists" in error_of(r.text, "slug")
+    listing = client.get("/admin/help").text
+    assert 'data-article="refunds"' in listing and 'class="badge published"' in listing
+
+
+def test_the_editor_previews_saves_publishes_and_unpublishes(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
+    seed(rt, publish=False)
+    csrf = sign_in(client, rt, "write", "/admin/help/articles/refunds/en")
+    page = client.get("/admin/help/articles/refunds/en").text
+    assert 'lang="en"' in page and "Save and publish" in page and 'id="status">draft<' in page
+    body = "Refunds take *ten* days.\n\n<script>alert(1)</script>"
+    r = client.post("/admin/help/articles/refunds/en", data={"csrf": csrf, "title": "Refunds", "body": body,
+                                                             "do": "preview"})
+    assert r.status_code == 200 and "<em>ten</em>" in r.text and "<script>alert" not in r.text
+    assert "not saved" in r.text and "Refunds take *ten* days." in r.text, "the typed text stays in the form"
+    assert rt.helpcenter.store.get(WS, "refunds").translations[0].body.startswith("Refunds reach")
+    assert len(rt.helpcenter.store.versions(WS, "refunds", "en")) == 1, "a preview stores nothing"
+
+    huge = "Refunds take ten days. " * 12_000  # 276 000 bytes: over the 200 KiB a body may hold
+    r = client.post("/admin/help/articles/refunds/en", data={"csrf": csrf, "title": "Refunds", "body": huge,
+                                                             "do": "save"})
+    assert r.status_code == 422 and "at most 204800" in error_of(r.text, "body") and huge.strip() in r.text
+    r = client.post("/admin/help/articles/refunds/en", data={"csrf": csrf, "title": "", "body": "Ten days.",
+                                                             "do": "publish"})
+    assert r.status_code == 422 and "give a title" in error_of(r.text, "title") and "Ten days." in r.text
+    assert rt.helpcenter.store.get(WS, "refunds").translations[0].status is Status.DRAFT, "nothing published"
+
+    r = client.post("/admin/help/articles/refunds/en", data={"csrf": csrf, "title": "Refunds",
+                                                             "body": "Refunds take ten days.", "do": "publish"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and "published" in r.headers["location"]
+    en = rt.helpcenter.store.get(WS, "refunds").translations[0]
+    assert (en.body, en.status) == ("Refunds take ten days.", Status.PUBLISHED)
+    assert "refunds/en" in rt.state(WS, "help-center").indexed(), "published: in the index"
+    r = client.post("/admin/help/articles/refunds/en/status", data={"csrf": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and "unpublished" in r.headers["location"]
+    assert rt.helpcenter.store.get(WS, "refunds").translations[0].status is Status.DRAFT
+    assert "refunds/en" not in rt.state(WS, "help-center").indexed()
+    r = client.post("/admin/help/articles/refunds/en/status", data={"csrf": csrf, "publish": "on"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and rt.helpcenter.store.get(WS, "refunds").translations[0].status is Status.PUBLISHED
+
+    assert client.get("/admin/help/articles/nope/en").status_code == 404
+    assert client.get("/admin/help/articles/refunds/xx").status_code == 404
+    r = client.post("/admin/help/articles/nope/en", data={"csrf": csrf, "title": "T", "body": "B"})
+    assert r.status_code == 404
+
+
+def test_versions_show_a_diff_and_roll_back(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
+    seed(rt)
+    csrf = sign_in(client, rt, "write", "/admin/help/articles/refunds/en/versions")
+    client.post("/admin/help/articles/refunds/en", data={"csrf": csrf, "title": "Refund times",
+                                                         "body": "Refunds reach your card within ten working days.",
+                                                         "do": "save"})
+    page = client.get("/admin/help/articles/refunds/en/versions").text
+    assert "Changes from version 1 to version 2" in page
+    hidden = '<span class="visually-hidden">'
+    assert f'<li class="removed">{hidden}removed: </span>Refunds reach your card within five' in page
+    assert f'<li class="added">{hidden}added: </span>Refunds reach your card within ten' in page
+    assert 'id="title-change"' in page and 'data-version="2"' in page
+    same = client.get("/admin/help/articles/refunds/en/versions?old=2&new=2").text
+    assert "These are the same version." in same
+    r = client.post("/admin/help/articles/refunds/en/versions/1/rollback", data={"csrf": csrf},
+                    follow_redirects=False)
+    assert r.status_code == 303 and "version%201%20is%20the%20current%20text%20again" in r.headers["location"]
+    en = rt.helpcenter.store.get(WS, "refunds").translations[0]
+    assert (en.title, en.status) == ("Refunds", Status.PUBLISHED) and "five" in en.body
+    assert rt.helpcenter.store.versions(WS, "refunds", "en")[0].note == "rollback to version 1"
+    r = client.post("/admin/help/articles/refunds/en/versions/9/rollback", data={"csrf": csrf})
+    assert r.status_code == 404 and "no version 9" in r.text
+    assert client.get("/admin/help/articles/refunds/de/versions").status_code == 404
+
+
+def test_stale_translations_are_flagged(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
+    seed(rt)
+    csrf = sign_in(client, rt, "write", "/admin/help")
+    r = client.get("/admin/help/articles/refunds?locale=de", follow_redirects=False)
+    assert r.headers["location"] == "/admin/help/articles/refunds/de"
+    assert "No de text yet" in client.get("/admin/help/articles/refunds/de").text
+    r = client.post("/admin/help/articles/refunds/de", data={"csrf": csrf, "title": "Erstattungen",
+                                                             "body": "Fünf Werktage.", "do": "save"},
+                    follow_redirects=False)
+    assert r.status_code == 303 and "draft" in r.headers["location"]
+    assert 'data-article="refunds"' not in client.get("/admin/help?stale=1").text, "a fresh translation"
+    client.post("/admin/help/articles/refunds/en", data={"csrf": csrf, "title": "Refunds",
+                                                         "body": "Refunds take ten days.", "do": "save"})
+    listing = client.get("/admin/help?stale=1").text
+    assert 'data-article="refunds"' in listing and 'class="badge stale"' in listing
+    editor = client.get("/admin/help/articles/refunds/de").text
+    assert 'id="stale-note"' in editor and 'lang="de"' in editor and "Refunds take ten days." in editor
+
+
+def test_read_keys_see_without_forms_and_posts_need_write_and_csrf(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
+    seed(rt)
+    session = rt.agent.store.create(WS, channel="web")
+    csrf = sign_in(client, rt, "read", "/admin/help")
+    for path in ("/admin/help", "/admin/help/articles/refunds/en", "/admin/help/articles/refunds/en/versions",
+                 f"/admin/chat?session={session.id}"):
+        page = client.get(path)
+        assert page.status_code == 200 and 'method="post"' not in page.text.replace('action="/admin/signin"', ""), path
+    assert client.get("/admin/help/new").status_code == 403
+    for path, data in [("/admin/help/topics", {"id": "x", "name": "X"}),
+                       ("/admin/help/articles", {"slug": "x", "topic": "billing", "title": "X", "body": "Y"}),
+                       ("/admin/help/articles/refunds/en", {"title": "X", "body": "Y", "do": "save"}),
+                       ("/admin/help/articles/refunds/en/status", {}),
+                       ("/admin/help/articles/refunds/en/versions/1/rollback", {}),
+                       ("/admin/chat/sessions", {"channel": "web"}),
+                       (f"/admin/chat/{session.id}/messages", {"text": "hello"})]:
+        r = client.post(path, data={"csrf": csrf, **data}, follow_redirects=False)
+        assert r.status_code == 403 and "write scope" in r.text, path
+    assert [t.id for t in rt.helpcenter.store.topics(WS)] == ["billing"]
+    assert rt.agent.store.messages(WS, session.id) == []
+
+    csrf = sign_in(client, rt, "write", "/admin/help")
+    r = client.post("/admin/help/articles/refunds/en", data={"csrf": "forged", "title": "X", "body": "Y"})
+    assert r.status_code == 403 and "expired" in r.text
+    assert rt.helpcenter.store.get(WS, "refunds").translations[0].title == "Refunds"
+    client.cookies.clear()
+    assert client.post("/admin/help/topics", data={"csrf": csrf, "id": "x", "name": "X"}).status_code == 401
+
+
+def test_the_chat_shows_each_decision_and_follows_an_edit(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
+    seed(rt)
+    csrf = sign_in(client, rt, "write", "/admin/chat")
+    r = client.post("/admin/chat/sessions", data={"csrf": csrf, "channel": "fax", "email": "a@b.example"})
+    assert r.status_code == 422 and "choose one of" in error_of(r.text, "channel") and 'value="a@b.example"' in r.text
+    r = client.post("/admin/chat/sessions", data={"csrf": csrf, "channel": "email", "email": "not-an-address",
+                                                  "name": "Ana"})
+    assert r.status_code == 422 and "not an email address" in error_of(r.text, "email") and 'value="Ana"' in r.text
+    r = client.post("/admin/chat/sessions", data={"csrf": csrf, "channel": "email", "email": "ana@example.com",
+                                                  "name": "Ana"}, follow_redirects=False)
+    assert r.status_code == 303
+    session_id = r.headers["location"].split("session=", 1)[1]
+    session = rt.agent.store.get(WS, session_id)
+    assert session.channel.value == "email" and session.contact.email == "ana@example.com"
+
+    r = client.post(f"/admin/chat/{session_id}/messages", data={"csrf": csrf, "text": " "})
+    assert r.status_code == 422 and "message first" in error_of(r.text, "text")
+    long = "refund " * 1200
+    r = client.post(f"/admin/chat/{session_id}/messages", data={"csrf": csrf, "text": long})
+    assert r.status_code == 422 and "at most 8000" in error_of(r.text, "text") and long.strip() in r.text
+    assert rt.agent.store.messages(WS, session_id) == [], "nothing sent"
+
+    def ask() -> str:
+        r = client.post(f"/admin/chat/{session_id}/messages", data={"csrf": csrf,
+                                                                   "text": "How long do refunds take?"})
+        assert r.status_code == 200
+        replies = re.findall(r'<li class="agent" id="message-\d+">.*?<span class="text">([^<]*)</span>', r.text,
+                             re.S)
+        decision = r.text.rsplit('<div class="decision"', 1)[1]
+        assert re.search(r'class="confidence">\d\.\d\d<', decision) and 'class="reason">' in decision
+        assert 'href="/help/en/articles/refunds"' in decision, "the citation links the article"
+        return replies[-1]
+
+    first = ask()
+    assert "five working days" in first
+    client.post("/admin/help/articles/refunds/en", data={"csrf": csrf, "title": "Refunds", "do": "save",
+                                                         "body": "Refunds reach your card within ten working days."})
+    second = ask()
+    assert "ten working days" in second and "five" not in second, "the reply follows the published edit"
+    assert client.get("/admin/chat?session=nope").status_code == 404
+    assert client.post("/admin/chat/nope/messages", data={"csrf": csrf, "text": "hi"}).status_code == 404
