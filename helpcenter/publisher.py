@@ -37,6 +37,8 @@ class PublishReport(Frozen):
     deleted: int = 0
     chunks_embedded: int = 0
     documents: tuple[str, ...] = ()
+    #: Knowledge CI held the change (``knowdesk knowledge-ci show ID``): nothing above went live.
+    pending_change: str | None = None
 
     def __add__(self, other: PublishReport) -> PublishReport:
         return PublishReport(written=self.written + other.written, unchanged=self.unchanged + other.unchanged,
