@@ -2,10 +2,10 @@
 for a 200-case dataset, against a full replay of the same dataset measured in the same run.
 
 World: the quickstart's knowledge (sample help center, training and files) indexed with the real
-model. Dataset: the bundled ``brewly-v1`` (140 cases) and the first 60 cases of ``answerability-v1``
+model. Dataset: the bundled ``brewly-v1`` (140 cases) and the first 61 cases of ``answerability-v1``
 (questions on the same knowledge), 200 cases. Steps:
 
-1. ``full``: every case played against the live index (what a review costs without a baseline, and
+1. ``full``: every case played on an unchanged copy of the live index (a review without a kept baseline;
    what replaying the whole dataset for every change would cost);
 2. ``review``: a planted edit (``PLANTED``) and a harmless one published through the gate with a
    warm baseline: stage, find the reachable cases, replay them, diff;
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from app.knowledge_ci.hooks import wire_helpcenter
-from app.knowledge_ci.replay import live_stamp, play
+from app.knowledge_ci.replay import live_stamp
 from app.knowledge_ci.service import KnowledgeCI
 from app.runtime import Runtime
 from bench.common import save
@@ -56,9 +56,9 @@ HARMLESS = ("how-brewly-works", "Everything is managed on", "Everything (orders,
 
 
 def dataset_200(folder: Path) -> Path:
-    """brewly-v1 and the first 60 cases of answerability-v1 as one 200-case dataset file."""
+    """brewly-v1 (139 cases) and the first 61 cases of answerability-v1 as one 200-case dataset file."""
     brewly = bundled_dataset_path().read_text(encoding="utf-8").splitlines()
-    extra = (DATASETS / "answerability.jsonl").read_text(encoding="utf-8").splitlines()[1:61]
+    extra = (DATASETS / "answerability.jsonl").read_text(encoding="utf-8").splitlines()[1:62]
     header = json.loads(brewly[0]) | {"name": "kci-bench-200"}
     path = folder / "kci-200.jsonl"
     path.write_text("\n".join([json.dumps(header), *brewly[1:], *extra]) + "\n", encoding="utf-8")
@@ -113,10 +113,8 @@ def main() -> None:
         affected, every = KnowledgeCI(rt, settings=settings), KnowledgeCI(rt, settings=settings, replay="all")
         load_before = os.getloadavg()
         started = time.perf_counter()
-        results = play(rt, dataset, workspace=WORKSPACE, retrieve=rt.components.retrieve)
-        full = time.perf_counter() - started
-        stamp = live_stamp(rt, WORKSPACE, dataset)
-        affected.baselines.save(WORKSPACE, dataset, stamp, results)  # both reviewers share the folder
+        results = affected.baseline(WORKSPACE, dataset)  # cold: every case on a copy of the live index
+        full = time.perf_counter() - started  # both reviewers share the baseline folder
         changes = [p[:3] for p in PLANTED[:args.planted]] + [HARMLESS]
         fast = [review(rt, affected, c, dataset, results) for c in changes]
         slow = [review(rt, every, c, dataset, results) for c in changes]

@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ from evaluation.datasets import Dataset, bundled_dataset_path, load_dataset
 from evaluation.diff import check_thresholds, diff_runs
 from evaluation.results import CaseResult
 from ingest.write import DocumentWriter, WriteItem
+from retrieval.search import Searcher
 from retrieval.staging import staged_name
 
 if TYPE_CHECKING:
@@ -114,6 +116,8 @@ class KnowledgeCI:
         report = self._evaluate(workspace, change_id, dataset, writes, deletes)
         report = report.model_copy(update={"seconds": round(time.perf_counter() - started, 2)})
         status = ChangeStatus.PENDING if hold and report.held else ChangeStatus.PASSED
+        if status is ChangeStatus.PENDING:
+            self._after.pop(workspace, None)  # held: its answers do not become the live ones
         now = utcnow()
         with self.rt.db.session() as s:
             s.add(KnowledgeChangeRow(id=change_id, workspace=workspace, kind=kind.value, subject=subject,
@@ -132,16 +136,54 @@ class KnowledgeCI:
         base = CIReport(dataset=dataset.header.name, cases=len(dataset.cases),
                         documents_written=tuple(w.document.id for w in writes), documents_deleted=tuple(deletes))
         if live is None:
-            return base.model_copy(update={"timings": {"note_no_live_index": 1.0}})
-        c = rt.components
+            return base
         clock = time.perf_counter()
-        stamp = live_stamp(rt, workspace, dataset)
-        baseline = self.baselines.load(workspace, dataset, stamp)
-        if baseline is None:
-            baseline = play(rt, dataset, workspace=workspace, retrieve=c.retrieve, workers=self.settings.workers)
-            self.baselines.save(workspace, dataset, stamp, baseline)
+        baseline = self.baseline(workspace, dataset)
         timings["baseline"] = round(time.perf_counter() - clock, 2)
         clock = time.perf_counter()
+        with self._staged(workspace, live, change_id, writes, deletes) as searcher:
+            timings["stage"] = round(time.perf_counter() - clock, 2)
+            clock = time.perf_counter()
+            cases = None if self.replay == "all" else reached(dataset, baseline, searcher, workspace=workspace,
+                                                               documents=touched, depth=rt.settings.agent.top_k)
+            timings["reach"] = round(time.perf_counter() - clock, 2)
+            clock = time.perf_counter()
+            played = play(rt, dataset, workspace=workspace, retrieve=Retrieve(searcher=searcher), cases=cases,
+                          workers=self.settings.workers)
+            timings["replay"] = round(time.perf_counter() - clock, 2)
+            timings["replayed_cases"] = float(len(played))
+        after = _merge(baseline, played)
+        diff = diff_runs(dataset, baseline, after, self.settings.thresholds)
+        self._after[workspace] = (dataset, after)  # the baseline once this change is live
+        return base.model_copy(update={
+            "changed": diff.changed, "metrics": diff.metrics, "held": diff.held,
+            "held_by": tuple(m.metric for m in diff.metrics if m.held), "timings": timings})
+
+    def baseline(self, workspace: str, dataset: Dataset) -> list[CaseResult]:
+        """Every case's answer on the live knowledge: kept on disk while the live stamp holds, else
+        played on an unchanged staged copy of the live collection (so that the baseline and the
+        changed index differ by the change alone: a copy holds no deleted points that a long-lived
+        collection may still count in its BM25 statistics)."""
+        rt = self.rt
+        stamp = live_stamp(rt, workspace, dataset)
+        kept = self.baselines.load(workspace, dataset, stamp)
+        if kept is not None:
+            return kept
+        live = rt.engine.live_collection()
+        if live is None:
+            raise ConfigError("nothing is indexed yet: there is no live knowledge to replay the dataset against")
+        with self._staged(workspace, live, "kb" + secrets.token_hex(8), (), ()) as searcher:
+            results = play(rt, dataset, workspace=workspace, retrieve=Retrieve(searcher=searcher),
+                           workers=self.settings.workers)
+        self.baselines.save(workspace, dataset, stamp, results)
+        return results
+
+    @contextmanager
+    def _staged(self, workspace: str, live: str, change_id: str, writes: Sequence[WriteItem],
+                deletes: Sequence[str]) -> Iterator[Searcher]:
+        """A staged copy of the workspace's live points with the change applied, searched by name;
+        dropped on the way out."""
+        rt, c = self.rt, self.rt.components
         staged = rt.engine.staged_index(name=staged_name(live, change_id), model_id=c.embedder.model_id,
                                         dimension=c.embedder.dimension, chunker_version=c.chunker.version,
                                         sparse=rt.sparse)
@@ -151,29 +193,13 @@ class KnowledgeCI:
                                     batch_chunks=rt.settings.sync.embed_batch_chunks, reuse_vectors=True)
             writer.write(writes)
             writer.delete(workspace, list(deletes))
-            timings["stage"] = round(time.perf_counter() - clock, 2)
-            clock = time.perf_counter()
-            searcher = rt.engine.searcher(alias=staged.collection_name, embedder=c.query_embedder, sparse=rt.sparse,
-                                          config=rt.settings.search)
-            cases = None if self.replay == "all" else reached(dataset, baseline, searcher, workspace=workspace,
-                                                               documents=touched, depth=rt.settings.agent.top_k)
-            timings["reach"] = round(time.perf_counter() - clock, 2)
-            clock = time.perf_counter()
-            played = play(rt, dataset, workspace=workspace, retrieve=Retrieve(searcher=searcher), cases=cases,
-                          workers=self.settings.workers)
-            timings["replay"] = round(time.perf_counter() - clock, 2)
-            timings["replayed_cases"] = float(len(played))
+            yield rt.engine.searcher(alias=staged.collection_name, embedder=c.query_embedder, sparse=rt.sparse,
+                                     config=rt.settings.search)
         finally:
             try:
                 staged.drop()
             except KnowdeskError as exc:
                 log.warning("could not drop the staged collection %s: %s", staged.collection_name, exc.message)
-        after = _merge(baseline, played)
-        diff = diff_runs(dataset, baseline, after, self.settings.thresholds)
-        self._after[workspace] = (dataset, after)  # the baseline once this change is live
-        return base.model_copy(update={
-            "changed": diff.changed, "metrics": diff.metrics, "held": diff.held,
-            "held_by": tuple(m.metric for m in diff.metrics if m.held), "timings": timings})
 
     def went_live(self, workspace: str) -> None:
         """Record the staged results as the baseline of the now-live index (after a change is applied)."""
