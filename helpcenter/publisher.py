@@ -44,7 +44,8 @@ class PublishReport(Frozen):
         return PublishReport(written=self.written + other.written, unchanged=self.unchanged + other.unchanged,
                              deleted=self.deleted + other.deleted,
                              chunks_embedded=self.chunks_embedded + other.chunks_embedded,
-                             documents=self.documents + other.documents)
+                             documents=self.documents + other.documents,
+                             pending_change=self.pending_change or other.pending_change)
 
 
 @dataclass(slots=True)
