@@ -54,7 +54,8 @@ def test_a_broken_answer_is_listed_with_both_answers_and_holds_past_its_threshol
 
 def test_a_fixed_answer_is_listed_but_never_holds() -> None:
     before = [result("fee", "no idea", passed=False), result("skip", "x"), result("human", "t", action="handoff")]
-    after = [result("fee", "There is no cancellation fee."), result("skip", "x"), result("human", "t", action="handoff")]
+    after = [result("fee", "There is no cancellation fee."), result("skip", "x"),
+             result("human", "t", action="handoff")]
     diff = diff_runs(DATASET, before, after, {m: 0.0 for m in METRICS})
     assert [(c.case_id, c.fixed) for c in diff.changed] == [("fee", True)] and not diff.held
 
@@ -72,12 +73,12 @@ def test_bad_thresholds_are_refused_with_what_to_do(thresholds: dict[str, float]
 
 
 def test_settings_refuse_a_threshold_outside_0_1(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValidationError, match="outside 0..1"):
+    with pytest.raises(ValidationError, match=r"outside 0\.\.1"):
         KnowledgeCISettings(thresholds={"pass_rate": 2})
     monkeypatch.setenv("KNOWDESK_KNOWLEDGE_CI__THRESHOLDS", '{"pass_rate": 1.2}')
     get_settings.cache_clear()
     try:
-        with pytest.raises(ConfigError, match="KNOWDESK_KNOWLEDGE_CI.*outside 0..1"):
+        with pytest.raises(ConfigError, match=r"KNOWDESK_KNOWLEDGE_CI.*outside 0\.\.1"):
             get_settings()
     finally:
         get_settings.cache_clear()
