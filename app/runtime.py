@@ -45,6 +45,7 @@ from retrieval.sparse import BM25Encoder
 from training.service import Training
 
 if TYPE_CHECKING:
+    from app.knowledge_ci.service import KnowledgeCI
     from insights.build import InsightsCsat
 
 log = logging.getLogger(__name__)
@@ -241,7 +242,18 @@ class Runtime:
         h = self.settings.helpcenter
         store = HelpCenterStore(db=self.db, rules=HelpCenterRules(locales=h.locales, max_body_bytes=h.max_body_bytes))
         publisher = HelpCenterPublisher(pipeline=self.pipeline, state=StateFactory(db=self.db), base_url=h.base_url)
-        return HelpCenter(store=store, publisher=publisher)
+        helpcenter = HelpCenter(store=store, publisher=publisher)
+        from app.knowledge_ci.hooks import wire_helpcenter
+
+        wire_helpcenter(self.knowledge_ci, helpcenter)
+        return helpcenter
+
+    @cached_property
+    def knowledge_ci(self) -> KnowledgeCI:
+        """Knowledge CI (issue 20): reviews publishes against ``KNOWDESK_KNOWLEDGE_CI__DATASET``."""
+        from app.knowledge_ci.service import KnowledgeCI
+
+        return KnowledgeCI(self)
 
     @cached_property
     def training(self) -> Training:

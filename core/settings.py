@@ -282,6 +282,30 @@ class HelpCenterSettings(BaseModel):
     max_body_bytes: int = Field(default=200 * 1024, ge=1024)
 
 
+class KnowledgeCISettings(BaseModel):
+    """Knowledge CI (issue 20): replay an evaluation dataset against the index a change would make
+    before the change goes live, and hold it back when a metric drops past its threshold.
+
+    ``dataset``: a .jsonl evaluation dataset, or ``bundled`` (the quickstart's); unset = no gate.
+    ``thresholds``: the largest drop each gated metric may take (0..1), e.g. ``{"pass_rate": 0.0}``
+    holds any change after which a case that passed fails.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    dataset: str | None = None
+    thresholds: dict[str, float] = Field(default_factory=lambda: {"pass_rate": 0.0})
+    workers: int | None = Field(default=None, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _thresholds_in_range(self) -> KnowledgeCISettings:
+        for metric, value in self.thresholds.items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"knowledge CI threshold {metric}={value} is outside 0..1: it is the largest drop "
+                                 f"of {metric} to accept (0 holds any drop, 1 never holds)")
+        return self
+
+
 class SurveyChannelSettings(BaseModel):
     """Whether a CSAT survey is requested on one channel, and how long after the session resolved."""
 
@@ -390,6 +414,7 @@ class Settings(BaseSettings):
     insights: InsightsCsatSettings = InsightsCsatSettings()
     actions: ActionSettings = ActionSettings()
     secrets: SecretsSettings = SecretsSettings()
+    knowledge_ci: KnowledgeCISettings = KnowledgeCISettings()
 
     agent: AgentSettings = AgentSettings()
 

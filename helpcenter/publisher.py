@@ -37,12 +37,15 @@ class PublishReport(Frozen):
     deleted: int = 0
     chunks_embedded: int = 0
     documents: tuple[str, ...] = ()
+    #: Knowledge CI held the change (``knowdesk knowledge-ci show ID``): nothing above went live.
+    pending_change: str | None = None
 
     def __add__(self, other: PublishReport) -> PublishReport:
         return PublishReport(written=self.written + other.written, unchanged=self.unchanged + other.unchanged,
                              deleted=self.deleted + other.deleted,
                              chunks_embedded=self.chunks_embedded + other.chunks_embedded,
-                             documents=self.documents + other.documents)
+                             documents=self.documents + other.documents,
+                             pending_change=self.pending_change or other.pending_change)
 
 
 @dataclass(slots=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-from core.errors import KnowdeskError
+from core.errors import Conflict, KnowdeskError
 from core.models import Frozen
+from helpcenter.gate import HeldArticles, PublishGate
 from helpcenter.models import Article, ArticleInput, Bundle, Status, Topic, TopicInput, TranslationInput
-from helpcenter.publisher import HelpCenterPublisher, PublishReport
+from helpcenter.publisher import HelpCenterPublisher, Plan, PublishReport
 from helpcenter.store import HelpCenterStore
 
 
@@ -37,6 +38,8 @@ class HelpCenter:
     def __init__(self, *, store: HelpCenterStore, publisher: HelpCenterPublisher) -> None:
         self.store = store
         self.publisher = publisher
+        #: Knowledge CI's gate (set by the composition root when one is configured): may hold a publish.
+        self.gate: PublishGate | None = None
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -115,24 +118,30 @@ class HelpCenter:
     def import_bundle(self, workspace: str, bundle: Bundle) -> ImportReport:
         """Import topics and articles, then index what the bundle publishes (unchanged ones skipped)."""
         with self._lock(workspace):
-            wanted = {a.slug for a in bundle.articles}
-            topics_before = self.store.topics(workspace)
-            before = {a.slug: a for a in self.store.articles(workspace) if a.slug in wanted}
-            changed = self.store.import_bundle(workspace, bundle)
-            articles = [a for a in self.store.articles(workspace) if a.slug in wanted]
-            try:
-                plan = self.publisher.plan(workspace, articles, {t.id: t for t in self.store.topics(workspace)})
-            except KnowdeskError:
-                for slug in wanted:
-                    if slug in before:
-                        self.store.restore(workspace, before[slug])
-                    else:
-                        self.store.delete_article(workspace, slug)
-                self.store.restore_topics(workspace, topics_before)
-                raise
-            report = self.publisher.apply(plan)
-            return ImportReport(topics=len(bundle.topics), articles=len(bundle.articles), changed=tuple(changed),
-                                index=report)
+            return self._import(workspace, bundle, gated=True)
+
+    def _import(self, workspace: str, bundle: Bundle, *, gated: bool) -> ImportReport:
+        wanted = {a.slug for a in bundle.articles}
+        topics_before = self.store.topics(workspace)
+        before = {a.slug: a for a in self.store.articles(workspace) if a.slug in wanted}
+        changed = self.store.import_bundle(workspace, bundle)
+        articles = [a for a in self.store.articles(workspace) if a.slug in wanted]
+        try:
+            plan = self.publisher.plan(workspace, articles, {t.id: t for t in self.store.topics(workspace)})
+        except KnowdeskError:
+            for slug in wanted:
+                if slug in before:
+                    self.store.restore(workspace, before[slug])
+                else:
+                    self.store.delete_article(workspace, slug)
+            self.store.restore_topics(workspace, topics_before)
+            raise
+        held = None if not gated else self._hold(
+            workspace, plan, HeldArticles(before=before | {s: None for s in wanted - set(before)}, bundle=bundle),
+            topics=topics_before)
+        report = held or (self._apply(workspace, plan) if gated else self.publisher.apply(plan))
+        return ImportReport(topics=len(bundle.topics), articles=len(bundle.articles), changed=tuple(changed),
+                            index=report)
 
     def reindex(self, workspace: str) -> PublishReport:
         """Make the index equal to what is published (drops documents of deleted articles too)."""
@@ -160,7 +169,60 @@ class HelpCenter:
             else:
                 self.store.restore(workspace, before)
             raise
-        return after, self.publisher.apply(plan)
+        held = self._hold(workspace, plan, HeldArticles(before={slug: before}, after=(after,)))
+        return after, held or self._apply(workspace, plan)
+
+    def _apply(self, workspace: str, plan: Plan) -> PublishReport:
+        report = self.publisher.apply(plan)
+        if self.gate is not None and (plan.write or plan.delete):
+            self.gate.went_live(workspace)
+        return report
+
+    def _hold(self, workspace: str, plan: Plan, change: HeldArticles,
+              topics: Sequence[Topic] | None = None) -> PublishReport | None:
+        """Ask the gate; when it holds the change (or cannot review it) put the store back as it was."""
+        if self.gate is None or not (plan.write or plan.delete):
+            return None
+        try:
+            change_id = self.gate.review(workspace, plan, change)
+        except KnowdeskError:
+            self._put_back(workspace, change, topics)
+            raise
+        if change_id is None:
+            return None
+        self._put_back(workspace, change, topics)
+        return PublishReport(unchanged=plan.unchanged, pending_change=change_id)
+
+    def _put_back(self, workspace: str, change: HeldArticles, topics: Sequence[Topic] | None) -> None:
+        for slug, article in change.before.items():
+            if article is None:
+                self.store.delete_article(workspace, slug)
+            else:
+                self.store.restore(workspace, article)
+        if topics is not None:
+            self.store.restore_topics(workspace, topics)
+
+    def apply_held(self, workspace: str, change: HeldArticles) -> PublishReport:
+        """Make a held change live (knowledge CI accepted it): the articles as the change left them,
+        indexed at once. The gate is not asked again.
+
+        Raises:
+            Conflict: an article the change touches was edited since it was held (nothing changes).
+        """
+        with self._lock(workspace):
+            self._check_unchanged(workspace, change)
+            if change.bundle is not None:
+                return self._import(workspace, change.bundle, gated=False).index
+            for article in change.after:
+                self.store.restore(workspace, article)
+            return self._index(workspace, list(change.after))
+
+    def _check_unchanged(self, workspace: str, change: HeldArticles) -> None:
+        now = {a.slug: a for a in self.store.articles(workspace) if a.slug in change.before}
+        moved = sorted(slug for slug, before in change.before.items() if now.get(slug) != before)
+        if moved:
+            raise Conflict(f"article {moved[0]!r} was changed since this change was held; reject it and publish "
+                           "the article again", slugs=moved)
 
     def _index(self, workspace: str, articles: list[Article], *, slugs: Sequence[str] = (),
                everything: bool = False) -> PublishReport:

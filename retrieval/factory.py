@@ -28,6 +28,7 @@ from retrieval.index import QdrantCandidates, QdrantIndex, open_client
 from retrieval.protocols import CandidateSearch, Index, NewIndex
 from retrieval.search import QueryEmbedder, Searcher
 from retrieval.sparse import BM25Encoder
+from retrieval.staging import StagedEdgeIndex, StagedIndex, StagedQdrantIndex, check_staged
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,16 @@ class IndexEngine:
         if self.edge:
             return EdgeBuildIndex(store=self.store, **names)
         return BuildIndex(client=self.store, shards=self.settings.shards, replicas=self.settings.replicas, **names)
+
+    def staged_index(self, *, name: str, model_id: str, dimension: int, chunker_version: str,
+                     sparse: BM25Encoder) -> StagedIndex:
+        """A writer of a staged copy of the live collection (knowledge CI): never behind the alias."""
+        check_staged(name)
+        names = self._names(model_id=model_id, dimension=dimension, chunker_version=chunker_version, sparse=sparse)
+        if self.edge:
+            return StagedEdgeIndex(name=name, store=self.store, **names)
+        return StagedQdrantIndex(name=name, client=self.store, shards=self.settings.shards,
+                                 replicas=self.settings.replicas, **names)
 
     def _names(self, **names: Any) -> dict[str, Any]:
         return {"alias": self.settings.alias, **names}

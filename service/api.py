@@ -30,6 +30,7 @@ from service.routes import (
     handoff_pages,
     help_pages,
     helpcenter,
+    knowledge_ci,
     portal,
     retrieval,
     runs,
@@ -113,6 +114,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(insights_routes.router)
     app.include_router(feedback.router)
     app.include_router(conflicts.router)
+    app.include_router(knowledge_ci.router)
     app.include_router(admin_routes.router)
     app.include_router(workspace_routes.router)
     app.include_router(handoff_pages.router)

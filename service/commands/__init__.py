@@ -18,6 +18,7 @@ MODULES: list[str] = [
     "insights",
     "feedback",
     "conflicts",
+    "knowledge_ci",
     "actions",
     "samples",
     "access",

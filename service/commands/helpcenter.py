@@ -44,6 +44,7 @@ def import_(
     idx = report.index
     out.print(f"imported {report.topics} topics and {report.articles} articles ({len(report.changed)} changed); "
               f"index: {idx.written} written, {idx.unchanged} unchanged, {idx.deleted} deleted")
+    _held(idx.pending_change)
 
 
 @app.command("export")
@@ -82,7 +83,8 @@ def publish(slug: str, locale: Annotated[list[str] | None, typer.Option("--local
             workspace: Workspace = None) -> None:
     """Publish an article (every locale, or the given ones) and index it."""
     _, report = get_runtime().helpcenter.publish(workspace_or_default(workspace), slug, locale or None)
-    out.print(f"published {slug}: {report.written} written, {report.unchanged} unchanged")
+    if not _held(report.pending_change):
+        out.print(f"published {slug}: {report.written} written, {report.unchanged} unchanged")
 
 
 @app.command("unpublish")
@@ -90,7 +92,18 @@ def unpublish(slug: str, locale: Annotated[list[str] | None, typer.Option("--loc
               workspace: Workspace = None) -> None:
     """Unpublish an article (every locale, or the given ones) and remove it from the index."""
     _, report = get_runtime().helpcenter.unpublish(workspace_or_default(workspace), slug, locale or None)
-    out.print(f"unpublished {slug}: {report.deleted} documents removed from the index")
+    if not _held(report.pending_change):
+        out.print(f"unpublished {slug}: {report.deleted} documents removed from the index")
+
+
+def _held(change_id: str | None) -> bool:
+    """Print that knowledge CI held the change, if it did."""
+    from service.commands.knowledge_ci import held_line
+
+    line = held_line(change_id)
+    if line is not None:
+        err.print(line)
+    return line is not None
 
 
 @app.command("reindex")

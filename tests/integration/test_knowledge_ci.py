@@ -1,0 +1,181 @@
+"""Knowledge CI end to end on the quickstart's knowledge (real SQLite, embedded index, real model).
+
+Ten planted edits on ten articles of the quickstart help center each change a fact an answer of
+the bundled dataset relies on: every one is held (pending, not live: the store and the index keep
+the old text) with the broken answer in its report; a harmless edit goes live. Accept and reject
+over the CLI and HTTP, with their scopes; bad input changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from app.knowledge_ci.hooks import wire_helpcenter
+from app.knowledge_ci.models import ChangeStatus
+from app.knowledge_ci.service import KnowledgeCI
+from app.runtime import Runtime, get_runtime, reset_runtime
+from bench.conflicts import quickstart_knowledge
+from bench.knowledge_ci import PLANTED
+from core.errors import Conflict, InvalidInput, NotFound
+from core.settings import KnowledgeCISettings
+from helpcenter.models import Status, TranslationInput
+from helpcenter.publisher import PublishReport
+from service.api import create_app
+from service.cli import app as cli
+from service.keys import KeyStore
+
+pytestmark = pytest.mark.slow
+WS = "default"
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    root = tmp_path_factory.mktemp("kci")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("KNOWDESK_HOME", str(root / "home"))
+    patch.delenv("KNOWDESK_KNOWLEDGE_CI__DATASET", raising=False)
+    reset_runtime()
+    runtime = get_runtime()
+    try:
+        quickstart_knowledge(runtime, WS)  # seeded ungated, as before knowledge CI was configured
+        ci = KnowledgeCI(runtime, settings=KnowledgeCISettings(dataset="bundled"))
+        runtime.__dict__["knowledge_ci"] = ci
+        wire_helpcenter(ci, runtime.helpcenter)
+        yield runtime
+    finally:
+        reset_runtime()
+        patch.undo()
+
+
+def _edit(rt: Runtime, slug: str, old: str, new: str) -> tuple[str, PublishReport]:
+    t = rt.helpcenter.store.get(WS, slug).translation("en")
+    assert t is not None and old in t.body
+    body = t.body.replace(old, new)
+    _, report = rt.helpcenter.put_translation(WS, slug, TranslationInput(locale="en", title=t.title, body=body,
+                                                                         status=Status.PUBLISHED))
+    return body, report
+
+
+def _indexed_text(rt: Runtime, slug: str) -> str:
+    hits = rt.components.retrieve.search(slug.replace("-", " "), workspace=WS, top_k=50, per_document=50)
+    return "\n".join(h.text for h in hits if h.document_id == f"help-center:{slug}/en")
+
+
+def test_every_planted_edit_is_held_and_a_harmless_edit_goes_live(rt: Runtime) -> None:
+    ci: KnowledgeCI = rt.knowledge_ci
+    caught = []
+    for slug, old, new, case in PLANTED:
+        before = rt.helpcenter.store.get(WS, slug)
+        _, report = _edit(rt, slug, old, new)
+        if report.pending_change is None:
+            continue
+        change = ci.get(WS, report.pending_change)
+        broke = [c for c in change.report.changed if c.broke]
+        assert change.status is ChangeStatus.PENDING and "pass_rate" in change.report.held_by
+        assert case in [c.case_id for c in broke], (slug, [c.case_id for c in change.report.changed])
+        row = next(c for c in broke if c.case_id == case)
+        assert row.old.passed and not row.new.passed and row.score_delta is not None and row.score_delta < 0
+        assert row.old.sources and row.question
+        # held: not served from the store (portal) nor from the index (agent)
+        assert rt.helpcenter.store.get(WS, slug) == before
+        assert old in _indexed_text(rt, slug) and new not in _indexed_text(rt, slug)
+        ci.reject(WS, change.id, by="test")
+        assert rt.helpcenter.store.get(WS, slug) == before
+        caught.append(slug)
+    assert len(caught) == len(PLANTED), f"caught {len(caught)} of {len(PLANTED)}: missed " \
+        f"{sorted({p[0] for p in PLANTED} - set(caught))}"
+
+    body, report = _edit(rt, "how-brewly-works", "Everything is managed on",
+                         "Everything (orders, plans, gift cards) is managed on")
+    assert report.pending_change is None and report.written == 1
+    assert rt.helpcenter.store.get(WS, "how-brewly-works").translation("en").body == body  # type: ignore[union-attr]
+    assert "orders, plans, gift cards" in _indexed_text(rt, "how-brewly-works")
+    passed = ci.list(WS, status=ChangeStatus.PASSED)
+    assert passed and passed[0].subject.endswith("how-brewly-works")
+
+
+def test_accept_and_reject_over_http_and_cli_with_their_scopes(rt: Runtime) -> None:
+    slug, old, new, case = PLANTED[0]
+    body, report = _edit(rt, slug, old, new)
+    change_id = report.pending_change
+    assert change_id is not None
+    keys = KeyStore(db=rt.db)
+    reader, writer, admin = (keys.create(WS, scopes=[s])[1] for s in ("read", "write", "admin"))
+    with TestClient(create_app(rt)) as client:
+        def call(method: str, path: str, key: str) -> tuple[int, dict[str, Any]]:
+            r = client.request(method, f"/v1/knowledge-ci{path}", headers={"Authorization": f"Bearer {key}"})
+            return r.status_code, r.json()
+
+        code, listed = call("GET", "/changes?status=pending", reader)
+        assert code == 200 and [c["id"] for c in listed["changes"]] == [change_id]
+        code, shown = call("GET", f"/changes/{change_id}", reader)
+        assert code == 200 and shown["report"]["held_by"] == ["pass_rate"] and shown["status"] == "pending"
+        assert any(c["case_id"] == case and c["broke"] for c in shown["report"]["changed"])
+        assert call("POST", f"/changes/{change_id}/accept", reader)[0] == 403
+        assert call("POST", f"/changes/{change_id}/accept", writer)[0] == 403
+        assert call("GET", "/changes/kc-nope", reader)[0] == 404
+        assert call("GET", "/changes/bad%20id!", reader)[0] == 422
+        code, accepted = call("POST", f"/changes/{change_id}/accept", admin)
+        assert code == 200 and accepted["status"] == "accepted" and accepted["decided_by"].startswith("key:")
+        assert rt.helpcenter.store.get(WS, slug).translation("en").body == body  # type: ignore[union-attr]
+        assert new in _indexed_text(rt, slug)
+        code, again = call("POST", f"/changes/{change_id}/accept", admin)
+        assert code == 409 and "accepted" in again["message"]
+        assert call("POST", f"/changes/{change_id}/reject", writer)[0] == 409
+
+    # the CLI: a held edit, shown, then rejected; a decided change cannot be decided again
+    _, report = _edit(rt, PLANTED[3][0], PLANTED[3][1], PLANTED[3][2])
+    held = report.pending_change
+    assert held is not None
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["knowledge-ci", "show", held])
+    assert shown.exit_code == 0 and "HELD" in shown.output and f"knowledge-ci accept {held}" in shown.output
+    listed = runner.invoke(cli, ["knowledge-ci", "list", "--status", "pending"])
+    assert listed.exit_code == 0 and held in listed.output
+    rejected = runner.invoke(cli, ["knowledge-ci", "reject", held, "--note", "wrong price"])
+    assert rejected.exit_code == 0 and "rejected" in rejected.output
+    twice = runner.invoke(cli, ["knowledge-ci", "accept", held])
+    assert twice.exit_code != 0 and "rejected" in twice.output and "not pending" in twice.output
+    unknown = runner.invoke(cli, ["knowledge-ci", "reject", "kcdoesnotexist"])
+    assert unknown.exit_code != 0 and "no knowledge change 'kcdoesnotexist'" in unknown.output
+
+
+def test_a_change_edited_since_it_was_held_is_not_accepted(rt: Runtime) -> None:
+    ci: KnowledgeCI = rt.knowledge_ci
+    slug, old, new, _ = PLANTED[4]
+    _, report = _edit(rt, slug, old, new)
+    assert report.pending_change is not None
+    t = rt.helpcenter.store.get(WS, slug).translation("en")
+    assert t is not None
+    rt.helpcenter.store.put_translation(WS, slug, TranslationInput(locale="en", title=t.title + " (edited)",
+                                                                   body=t.body, status=Status.DRAFT))
+    edited = rt.helpcenter.store.get(WS, slug)
+    with pytest.raises(Conflict, match="was changed since this change was held"):
+        ci.accept(WS, report.pending_change)
+    assert ci.get(WS, report.pending_change).status is ChangeStatus.PENDING
+    assert rt.helpcenter.store.get(WS, slug) == edited
+    ci.reject(WS, report.pending_change)
+
+
+def test_bad_gate_settings_change_nothing(rt: Runtime) -> None:
+    slug, old, new, _ = PLANTED[5]
+    before = rt.helpcenter.store.get(WS, slug)
+    changes = len(rt.knowledge_ci.list(WS, limit=1000))
+    for settings, message in ((KnowledgeCISettings(dataset="no/such/dataset.jsonl"), "knowledge CI dataset"),
+                              (KnowledgeCISettings(dataset="bundled", thresholds={"recall": 0.1}), "unknown metric")):
+        gated = KnowledgeCI(rt, settings=settings)
+        wire_helpcenter(gated, rt.helpcenter)
+        try:
+            with pytest.raises(InvalidInput, match=message):
+                _edit(rt, slug, old, new)
+        finally:
+            wire_helpcenter(rt.knowledge_ci, rt.helpcenter)
+        assert rt.helpcenter.store.get(WS, slug) == before
+        assert old in _indexed_text(rt, slug) and new not in _indexed_text(rt, slug)
+    assert len(rt.knowledge_ci.list(WS, limit=1000)) == changes
+    with pytest.raises(NotFound):
+        rt.knowledge_ci.accept(WS, "kc0000")
