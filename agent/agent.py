@@ -133,7 +133,8 @@ class Agent:
         llm: a generated-answer backend (optional; extractive otherwise). recorder: stores
         handoffs and delivers them to helpdesks. actions: the action hook (optional).
         access: each workspace's group -> audience mapping (``AccessStore``); without it every
-        contact sees public documents only.
+        contact sees public documents only. calibrator: the fitted confidence calibration
+        (``confidence.Calibrator``); without it the raw weighted mean is the confidence.
     """
 
     def __init__(
@@ -149,9 +150,10 @@ class Agent:
         llm: LLMAnswerer | None = None,
         actions: ActionHook | None = None,
         access: AccessReader | None = None,
+        calibrator: conf.Calibrator | None = None,
     ) -> None:
         self.store, self.configs, self.retriever, self.cache = store, configs, retriever, cache
-        self.access = access
+        self.access, self.calibrator = access, calibrator
         self.settings, self.recorder, self.training, self.llm, self.actions = settings, recorder, training, llm, actions
         self.triggers = Triggers(cache=cache, settings=settings)
         self.extractive = ExtractiveAnswerer(cache=cache, max_chars=settings.max_answer_chars)
@@ -311,6 +313,7 @@ class Agent:
                 document_id=h.document_id,
                 score=round(h.score, 4),
                 dense_score=round(h.dense_score, 4) if h.dense_score is not None else None,
+                title=h.title or None,
             )
             for h in hits
         ]
@@ -339,8 +342,13 @@ class Agent:
             coverage=coverage(turn.message, hits[:3]),
             support=answer.support if answer else 0.0,
         )
-        turn.signals = signals.as_dict()
-        confidence = conf.combine(signals, settings) if answer else 0.0
+        raw = conf.combine(signals, settings) if answer else 0.0
+        turn.signals = signals.as_dict() | {
+            "answer_match": round(answer.best_unit_score, 4) if answer else 0.0,
+            "top_cosine": round(max((h.dense_score or 0.0 for h in hits), default=0.0), 4),
+            "raw_confidence": raw,
+        }
+        confidence = self.calibrator(turn.signals) if answer and self.calibrator is not None else raw
         turn.confidence = confidence
         if answer is not None and confidence >= settings.answer_threshold:
             cited = {c.document_id for c in answer.citations}
@@ -454,8 +462,10 @@ class Agent:
                 history=history,
                 message=turn.message,
             )
+        # a trigger decided: the decision is as sure as the trigger's score, not "confidence 0.00"
+        sure = score if score is not None and reason is not HandoffReason.LOW_CONFIDENCE else turn.confidence
         return self._decision(
-            turn, Action.HANDOFF, handoff_reply(reason, turn.session.ticket), turn.confidence or 0.0, [], handoff
+            turn, Action.HANDOFF, handoff_reply(reason, turn.session.ticket), sure or 0.0, [], handoff
         )
 
     def _decision(
@@ -474,6 +484,8 @@ class Agent:
                 "retrieved": turn.trace_retrieved,
                 "timings": turn.timer.timings,
                 "signals": {t.name: t.score for t in turn.triggers} | turn.signals,
+                "thresholds": {"answer": self.settings.answer_threshold,
+                               "clarify": self.settings.clarify_threshold},
                 "language": turn.language,
                 "notes": turn.notes,
             }
