@@ -187,7 +187,9 @@ def test_a_frustrated_customer_is_handed_off(make_agent) -> None:  # type: ignor
 
 
 def test_a_repeated_question_adds_to_frustration(make_agent) -> None:  # type: ignore[no-untyped-def]
-    agent = make_agent()
+    # the first message stays with the agent whatever its confidence (no low-confidence handoff), so
+    # the second one reaches the triggers
+    agent = make_agent(low_confidence=False)
     session = agent.store.create(WS, channel="web")
     agent.handle(WS, session.id, "Why was I charged twice this month?")
     d = agent.handle(WS, session.id, "Why was I charged twice this month?? This is awful.")
