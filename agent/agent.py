@@ -186,6 +186,14 @@ class Agent:
         decision = self._decide(turn, history) if message else self._empty(turn)
         return self.record(workspace, session_id, decision)
 
+    def thresholds(self) -> tuple[float, float]:
+        """(answer, clarify) thresholds in force: the calibrated ones, or the raw confidence's when no
+        fitted calibration applies (another embedding model)."""
+        s = self.settings
+        if self.calibrator is not None:
+            return s.answer_threshold, s.clarify_threshold
+        return s.raw_answer_threshold, s.raw_clarify_threshold
+
     def record(self, workspace: str, session_id: str, decision: Decision) -> Decision:
         """Store the reply in the transcript and the decision record naming it (``message_id``, the
         id a customer's feedback on the reply uses); returns the decision with its ``message_id``."""
@@ -350,13 +358,14 @@ class Agent:
         }
         confidence = self.calibrator(turn.signals) if answer and self.calibrator is not None else raw
         turn.confidence = confidence
-        if answer is not None and confidence >= settings.answer_threshold:
+        answer_at, clarify_at = self.thresholds()
+        if answer is not None and confidence >= answer_at:
             cited = {c.document_id for c in answer.citations}
             note = source_language_note(turn.language, [h.language for h in hits if h.document_id in cited])
             reply = f"{answer.reply}\n\n{note}" if note else answer.reply
             return self._decision(turn, Action.ANSWER, reply, confidence, answer.citations)
         asked_before = _last_action(self.store.events(turn.session.workspace, turn.session.id)) == Action.CLARIFY
-        if turn.config.clarify and hits and confidence >= settings.clarify_threshold and not asked_before:
+        if turn.config.clarify and hits and confidence >= clarify_at and not asked_before:
             titles = list(dict.fromkeys(h.title for h in hits if h.title))[:2]
             reply = "I want to be sure I understand. Could you tell me a bit more about what you need?" + (
                 f" For example, is it about {' or '.join(repr(x) for x in titles)}?" if titles else ""
@@ -374,7 +383,7 @@ class Agent:
                 name="low_confidence",
                 enabled=True,
                 score=score,
-                threshold=round(1.0 - settings.answer_threshold, 4),
+                threshold=round(1.0 - answer_at, 4),
                 fired=True,
                 detail={"confidence": confidence},
             )
@@ -484,8 +493,7 @@ class Agent:
                 "retrieved": turn.trace_retrieved,
                 "timings": turn.timer.timings,
                 "signals": {t.name: t.score for t in turn.triggers} | turn.signals,
-                "thresholds": {"answer": self.settings.answer_threshold,
-                               "clarify": self.settings.clarify_threshold},
+                "thresholds": dict(zip(("answer", "clarify"), self.thresholds(), strict=True)),
                 "language": turn.language,
                 "notes": turn.notes,
             }
