@@ -133,7 +133,8 @@ class Agent:
         llm: a generated-answer backend (optional; extractive otherwise). recorder: stores
         handoffs and delivers them to helpdesks. actions: the action hook (optional).
         access: each workspace's group -> audience mapping (``AccessStore``); without it every
-        contact sees public documents only.
+        contact sees public documents only. calibrator: the fitted confidence calibration
+        (``confidence.Calibrator``); without it the raw weighted mean is the confidence.
     """
 
     def __init__(
@@ -149,9 +150,10 @@ class Agent:
         llm: LLMAnswerer | None = None,
         actions: ActionHook | None = None,
         access: AccessReader | None = None,
+        calibrator: conf.Calibrator | None = None,
     ) -> None:
         self.store, self.configs, self.retriever, self.cache = store, configs, retriever, cache
-        self.access = access
+        self.access, self.calibrator = access, calibrator
         self.settings, self.recorder, self.training, self.llm, self.actions = settings, recorder, training, llm, actions
         self.triggers = Triggers(cache=cache, settings=settings)
         self.extractive = ExtractiveAnswerer(cache=cache, max_chars=settings.max_answer_chars)
@@ -183,6 +185,14 @@ class Agent:
             turn.notes.append(f"long message ({len(message)} characters): the first {MAX_ANALYSED_CHARS} were read")
         decision = self._decide(turn, history) if message else self._empty(turn)
         return self.record(workspace, session_id, decision)
+
+    def thresholds(self) -> tuple[float, float]:
+        """(answer, clarify) thresholds in force: the calibrated ones, or the raw confidence's when no
+        fitted calibration applies (another embedding model)."""
+        s = self.settings
+        if self.calibrator is not None:
+            return s.answer_threshold, s.clarify_threshold
+        return s.raw_answer_threshold, s.raw_clarify_threshold
 
     def record(self, workspace: str, session_id: str, decision: Decision) -> Decision:
         """Store the reply in the transcript and the decision record naming it (``message_id``, the
@@ -311,6 +321,7 @@ class Agent:
                 document_id=h.document_id,
                 score=round(h.score, 4),
                 dense_score=round(h.dense_score, 4) if h.dense_score is not None else None,
+                title=h.title or None,
             )
             for h in hits
         ]
@@ -339,16 +350,22 @@ class Agent:
             coverage=coverage(turn.message, hits[:3]),
             support=answer.support if answer else 0.0,
         )
-        turn.signals = signals.as_dict()
-        confidence = conf.combine(signals, settings) if answer else 0.0
+        raw = conf.combine(signals, settings) if answer else 0.0
+        turn.signals = signals.as_dict() | {
+            "answer_match": round(answer.best_unit_score, 4) if answer else 0.0,
+            "top_cosine": round(max((h.dense_score or 0.0 for h in hits), default=0.0), 4),
+            "raw_confidence": raw,
+        }
+        confidence = self.calibrator(turn.signals) if answer and self.calibrator is not None else raw
         turn.confidence = confidence
-        if answer is not None and confidence >= settings.answer_threshold:
+        answer_at, clarify_at = self.thresholds()
+        if answer is not None and confidence >= answer_at:
             cited = {c.document_id for c in answer.citations}
             note = source_language_note(turn.language, [h.language for h in hits if h.document_id in cited])
             reply = f"{answer.reply}\n\n{note}" if note else answer.reply
             return self._decision(turn, Action.ANSWER, reply, confidence, answer.citations)
         asked_before = _last_action(self.store.events(turn.session.workspace, turn.session.id)) == Action.CLARIFY
-        if turn.config.clarify and hits and confidence >= settings.clarify_threshold and not asked_before:
+        if turn.config.clarify and hits and confidence >= clarify_at and not asked_before:
             titles = list(dict.fromkeys(h.title for h in hits if h.title))[:2]
             reply = "I want to be sure I understand. Could you tell me a bit more about what you need?" + (
                 f" For example, is it about {' or '.join(repr(x) for x in titles)}?" if titles else ""
@@ -366,7 +383,7 @@ class Agent:
                 name="low_confidence",
                 enabled=True,
                 score=score,
-                threshold=round(1.0 - settings.answer_threshold, 4),
+                threshold=round(1.0 - answer_at, 4),
                 fired=True,
                 detail={"confidence": confidence},
             )
@@ -454,8 +471,10 @@ class Agent:
                 history=history,
                 message=turn.message,
             )
+        # a trigger decided: the decision is as sure as the trigger's score, not "confidence 0.00"
+        sure = score if score is not None and reason is not HandoffReason.LOW_CONFIDENCE else turn.confidence
         return self._decision(
-            turn, Action.HANDOFF, handoff_reply(reason, turn.session.ticket), turn.confidence or 0.0, [], handoff
+            turn, Action.HANDOFF, handoff_reply(reason, turn.session.ticket), sure or 0.0, [], handoff
         )
 
     def _decision(
@@ -474,6 +493,7 @@ class Agent:
                 "retrieved": turn.trace_retrieved,
                 "timings": turn.timer.timings,
                 "signals": {t.name: t.score for t in turn.triggers} | turn.signals,
+                "thresholds": dict(zip(("answer", "clarify"), self.thresholds(), strict=True)),
                 "language": turn.language,
                 "notes": turn.notes,
             }

@@ -11,6 +11,7 @@ from core.settings import AgentSettings, LLMSettings
 from training.models import TrainingReader
 
 from .agent import AccessReader, ActionHook, Agent, ToolHook
+from .confidence import Calibrator
 from .handoffs import HandoffRecorder
 from .helpdesk import Outbox, build_targets
 from .llm import LLMAnswerer, build_llm
@@ -71,4 +72,18 @@ def build_agent(
         llm=answerer,
         actions=actions,
         access=access,
+        calibrator=_calibrator(getattr(embedder, "model_id", None)),
     )
+
+
+def _calibrator(model_id: str | None) -> Calibrator | None:
+    """The fitted confidence calibration when it was fitted on ``model_id``'s scores."""
+    calibrator = Calibrator.load()
+    if calibrator is None:
+        return None
+    if not calibrator.fits(model_id):
+        log.warning("the confidence calibration was fitted on %s, not %s: the agent decides on the raw "
+                    "confidence (re-run python -m evaluation.fit_confidence for this model)", calibrator.model,
+                    model_id)
+        return None
+    return calibrator

@@ -21,6 +21,17 @@ from core.errors import ConfigError
 FITTED = Path(__file__).parent / "fitted" / "intents.json"
 
 
+def fitted_for(fitted_model: str, model_id: str | None) -> bool:
+    """Whether vectors of ``model_id`` are those of ``fitted_model``: the same model, or its int8
+    encoder (derived from the same weights, cosine >= 0.98 to them)."""
+    if not model_id or not fitted_model:
+        return False
+    from retrieval.embedders import INT8_SUFFIX, is_int8
+
+    base = model_id.strip()[: -len(INT8_SUFFIX)] if is_int8(model_id) else model_id.strip()
+    return base == fitted_model
+
+
 @dataclass(frozen=True, slots=True)
 class ReasonModel:
     """One reason's weights, bias and the probability from which it counts as detected."""
@@ -70,12 +81,7 @@ class IntentModel:
     def fits(self, model_id: str | None) -> bool:
         """Whether vectors of ``model_id`` are the ones fitted on: the same model, or its int8 encoder
         (derived from the same weights, cosine >= 0.98 to them)."""
-        if not model_id or not self.model:
-            return False
-        from retrieval.embedders import INT8_SUFFIX, is_int8
-
-        base = model_id.strip()[: -len(INT8_SUFFIX)] if is_int8(model_id) else model_id.strip()
-        return base == self.model
+        return fitted_for(self.model, model_id)
 
     def score(self, reason: str, vector: np.ndarray, *, trigger_threshold: float) -> tuple[float, float] | None:
         """(probability, score on the trigger's scale) or None without a fitted model of that size.

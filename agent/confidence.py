@@ -9,18 +9,31 @@ Signals (all in [0, 1]):
 - ``support``: the share of the reply the cited text supports (1.0 for an extractive answer);
 - ``scenario``: a matched scenario's similarity, which replaces the others when it answers.
 
-The evaluation issue calibrates the weights and thresholds on labelled conversations.
+``combine`` gives the raw confidence (a weighted mean, kept in the decision's signals as
+``raw_confidence``). ``Calibrator`` turns the signals into the calibrated confidence the agent decides
+on: a logistic regression over ``FEATURES`` (Platt scaling with one weight per signal), fitted by
+``evaluation/fit_confidence.py`` on the fit part of ``evaluation/datasets/answerability.jsonl`` and
+kept in ``agent/fitted/confidence.json`` with the answer threshold chosen there for a target precision.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from core.errors import ConfigError
 from core.models import Hit
 from core.settings import AgentSettings
 
 MARGIN_SCALE = 0.15
+FITTED = Path(__file__).parent / "fitted" / "confidence.json"
+#: The calibrator's inputs: the four signals above, the best quoted unit's match with the question
+#: (``answer_match``, the extractive answerer's score) and the best dense cosine before the
+#: floor/ceiling mapping (``top_cosine``, which keeps apart what ``retrieval`` clips to 1).
+FEATURES = ("retrieval", "margin", "coverage", "support", "answer_match", "top_cosine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +78,54 @@ def combine(signals: Signals, settings: AgentSettings) -> float:
     if total <= 0:
         return 0.0
     return round(_unit(sum(w * v for w, v in zip(weights, values, strict=True)) / total), 4)
+
+
+@dataclass(frozen=True, slots=True)
+class Calibrator:
+    """P(the answer is correct and grounded | signals): ``sigmoid(weights . signals + bias)``.
+
+    ``answer_threshold`` and ``target_precision`` record the threshold chosen at fitting (the
+    settings' default ``agent.answer_threshold`` is that value; a test keeps the two equal).
+    """
+
+    weights: tuple[float, ...]
+    bias: float
+    answer_threshold: float
+    target_precision: float
+    model: str = ""
+
+    @classmethod
+    def load(cls, path: Path = FITTED) -> Calibrator | None:
+        """The fitted calibrator, or None when the file does not exist (the raw confidence is used).
+
+        Raises:
+            ConfigError: the file is not a fitted confidence file.
+        """
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if tuple(data["features"]) != FEATURES:
+                raise ValueError(f"features {data['features']} are not {list(FEATURES)}")
+            return cls(weights=tuple(float(w) for w in data["weights"]), bias=float(data["bias"]),
+                       answer_threshold=float(data["answer_threshold"]),
+                       target_precision=float(data["target_precision"]), model=str(data["model"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path} is not a fitted confidence file ({exc}); "
+                              "re-run python -m evaluation.fit_confidence") from exc
+
+    def fits(self, model_id: str | None) -> bool:
+        """Whether the signals of ``model_id`` (its cosine scale) are those it was fitted on."""
+        from .classifier import fitted_for
+
+        return fitted_for(self.model, model_id)
+
+    def __call__(self, signals: Mapping[str, float]) -> float:
+        """The calibrated confidence from a decision's signals (``FEATURES``; a missing one counts 0)."""
+        values = [float(signals.get(name, 0.0)) for name in FEATURES]
+        z = self.bias + sum(w * v for w, v in zip(self.weights, values, strict=True))
+        p = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+        return round(_unit(p), 4)
 
 
 def scenario_confidence(similarity: float, threshold: float) -> float:

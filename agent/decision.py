@@ -99,6 +99,7 @@ class Retrieved(Frozen):
     document_id: str
     score: float
     dense_score: float | None = None
+    title: str | None = None
 
 
 class Trace(Frozen):
@@ -110,12 +111,15 @@ class Trace(Frozen):
     retrieved: list[Retrieved] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
     signals: dict[str, float] = Field(default_factory=dict)
+    #: The answer and clarify thresholds in force when the decision was made.
+    thresholds: dict[str, float] = Field(default_factory=dict)
     language: str | None = None
     notes: list[str] = Field(default_factory=list)
 
 
 class Decision(Frozen):
-    """One message's outcome. ``confidence`` is in [0, 1]; ``handoff`` is set iff action is handoff."""
+    """One message's outcome. ``confidence`` is in [0, 1]: the calibrated answer confidence, or for a
+    handoff a trigger decided, that trigger's score. ``handoff`` is set iff action is handoff."""
 
     session_id: str
     ticket: int

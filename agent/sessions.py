@@ -94,6 +94,18 @@ class EventInfo(Frozen):
     created_at: datetime
 
 
+class DecisionRecord(Frozen):
+    """A stored decision with its session's channel and ticket, and the customer message it answered."""
+
+    event_id: int
+    session_id: str
+    ticket: int
+    channel: Channel
+    created_at: datetime
+    message: str | None = None
+    data: dict[str, Any]
+
+
 class HandoffInfo(Frozen):
     """A stored handoff: everything the human team needs."""
 
@@ -225,6 +237,30 @@ class SessionStore:
                 .order_by(EventRow.id)
             )
             return [EventInfo(id=r.id, type=r.type, data=r.data, created_at=r.created_at) for r in rows]
+
+    def decisions(self, workspace: str, *, channel: str | None = None, limit: int = 200) -> list[DecisionRecord]:
+        """The workspace's newest decision records (optionally on one channel), each with the customer
+        message it answered: the last customer message stored before the decision's reply."""
+        with self.db.session() as s:
+            q = (select(EventRow, SessionRow)
+                 .join(SessionRow, SessionRow.id == EventRow.session_id)
+                 .where(EventRow.workspace == workspace, EventRow.type == "decision"))
+            if channel:
+                q = q.where(SessionRow.channel == channel)
+            rows = s.execute(q.order_by(EventRow.id.desc()).limit(limit)).all()
+            out = []
+            for event, session in rows:
+                reply_id = event.data.get("message_id") if isinstance(event.data, dict) else None
+                m = select(MessageRow.text).where(MessageRow.workspace == workspace,
+                                                  MessageRow.session_id == session.id,
+                                                  MessageRow.role == Role.CUSTOMER.value)
+                if isinstance(reply_id, int):
+                    m = m.where(MessageRow.id < reply_id)
+                message = s.scalars(m.order_by(MessageRow.id.desc()).limit(1)).first()
+                out.append(DecisionRecord(event_id=event.id, session_id=session.id, ticket=session.ticket,
+                                          channel=Channel(session.channel), created_at=event.created_at,
+                                          message=message, data=dict(event.data or {})))
+            return out
 
     # -- handoffs -------------------------------------------------------------------------------
     def record_handoff(self, workspace: str, session_id: str, **fields: Any) -> HandoffInfo:

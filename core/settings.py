@@ -234,8 +234,14 @@ class AgentSettings(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    answer_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-    clarify_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    #: On the calibrated confidence (``agent/fitted/confidence.json``): 0.60 is where the answers at or
+    #: above it keep precision 0.9 on the fit part's calibration curve; 0.50 is where an answer becomes
+    #: as likely right as wrong (ask once above it, hand off below). ``python -m evaluation.fit_confidence``.
+    answer_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
+    clarify_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: The thresholds on the raw weighted mean, used when no fitted calibration applies (another model).
+    raw_answer_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    raw_clarify_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
     weight_retrieval: float = Field(default=0.5, ge=0.0)
     weight_margin: float = Field(default=0.1, ge=0.0)
     weight_coverage: float = Field(default=0.25, ge=0.0)

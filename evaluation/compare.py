@@ -15,7 +15,7 @@ from typing import Any
 from core.errors import InvalidInput
 from core.models import Frozen
 
-from .scoring import INFORMATIONAL, LOWER_IS_BETTER, REPORT_KIND
+from .scoring import INFORMATIONAL, REPORT_KIND, lower_is_better
 
 DEFAULT_TOLERANCE = 0.02
 
@@ -86,7 +86,7 @@ def compare(
         delta = round(b - a, 4) if a is not None and b is not None else None
         regression = False
         if tol is not None and delta is not None:
-            regression = delta > tol if metric in LOWER_IS_BETTER else delta < -tol
+            regression = delta > tol if lower_is_better(metric) else delta < -tol
         elif tol is not None and a is not None and b is None:
             regression = True
             notes.append(f"{metric} was measured in the baseline but not in the candidate")

@@ -54,8 +54,9 @@ def evaluate(
         "seconds": round(time.perf_counter() - clock, 2),
         "workers": runner.workers,
         "agent": {
-            "answer_threshold": agent.settings.answer_threshold,
-            "clarify_threshold": agent.settings.clarify_threshold,
+            "answer_threshold": agent.thresholds()[0],
+            "clarify_threshold": agent.thresholds()[1],
+            "calibrated": agent.calibrator is not None,
             "llm": agent.llm is not None,
             "actions": agent.actions is not None,
         },

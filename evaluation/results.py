@@ -42,6 +42,9 @@ class TurnResult(Frozen):
     action_arguments: dict[str, Any] | None = None
     latency_ms: float
     notes: list[str] = Field(default_factory=list)
+    #: the decision record's signals (trigger scores, confidence inputs) and detected language
+    signals: dict[str, float] = Field(default_factory=dict)
+    language: str | None = None
 
 
 class CaseResult(Frozen):
@@ -55,6 +58,8 @@ class CaseResult(Frozen):
     reason: str = ""
     expected_outcome: str | None = None
     expected_reason: str | None = None
+    #: the case's language as the dataset states it (None: not stated)
+    language: str | None = None
     turns: list[TurnResult] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
     #: retrieval alone for the last message: relevance of each ranked document (None: no relevant set)
@@ -76,6 +81,11 @@ class CaseResult(Frozen):
     @property
     def last(self) -> TurnResult | None:
         return self.turns[-1] if self.turns else None
+
+    @property
+    def lang(self) -> str:
+        """The stated language, else the one the agent detected on the first message, else ``unknown``."""
+        return self.language or (self.turns[0].language if self.turns else None) or "unknown"
 
 
 class ResultsFile:

@@ -108,7 +108,8 @@ class Runner:
     def play(self, case: Case) -> CaseResult:
         base = {"id": case.id, "fingerprint": case.fingerprint(), "tags": list(case.tags),
                 "expected_outcome": case.expect.outcome.value if case.expect.outcome else None,
-                "expected_reason": case.expect.handoff_reason.value if case.expect.handoff_reason else None}
+                "expected_reason": case.expect.handoff_reason.value if case.expect.handoff_reason else None,
+                "language": case.language}
         capabilities = self._capabilities if self._capabilities is not None else self.capabilities()
         missing = sorted(set(case.requires) - capabilities)
         if missing:
@@ -232,6 +233,7 @@ def _turn(message: str, decision: Decision, ms: float, threshold: float) -> Turn
         triggers=[{"name": t.name, "score": round(t.score, 3), "threshold": t.threshold}
                   for t in trace.triggers if t.fired],
         action_name=name, action_arguments=arguments, latency_ms=round(ms, 2), notes=list(trace.notes),
+        signals=dict(trace.signals), language=trace.language,
     )
 
 

@@ -7,7 +7,7 @@ Metric names are flat and stable (``retrieval.recall@5``, ``handoff.f1``...), so
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from statistics import fmean
 from typing import Any
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from agent.decision import HandoffReason
 
-from .calibration import calibrate
+from .calibration import Calibration, calibrate
 from .datasets import Dataset
 from .metrics.retrieval import ndcg_at_k, recall_at_k, reciprocal_rank
 from .results import CaseResult
@@ -56,6 +56,11 @@ DEFINITIONS: dict[str, str] = {
     "latency.p95_ms": "95th percentile wall time of one agent turn, in milliseconds.",
 }
 LOWER_IS_BETTER = {"calibration.ece", "latency.p50_ms", "latency.p95_ms"}
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a rise of ``metric`` is a regression (latencies and every ECE, per split or language)."""
+    return metric in LOWER_IS_BETTER or metric.endswith(".ece")
 #: Reported but never gated by default (machine-dependent or a suggestion, not a quality).
 INFORMATIONAL = {"latency.p50_ms", "latency.p95_ms", "calibration.suggested_threshold"}
 
@@ -122,8 +127,10 @@ def summarize(
     metrics["handoff.reason_accuracy"] = handoffs["reason_accuracy"]
     for reason, row in handoffs["by_reason"].items():
         if row["support"] or row["predicted"]:
-            metrics[f"handoff.{reason}.f1"] = row["f1"]
-            DEFINITIONS.setdefault(f"handoff.{reason}.f1", f"Handoff F1 for reason {reason} (one-vs-rest).")
+            for key in ("precision", "recall", "f1"):
+                metrics[f"handoff.{reason}.{key}"] = row[key]
+                DEFINITIONS.setdefault(f"handoff.{reason}.{key}", f"Handoff {key} for reason {reason} (one-vs-rest).")
+                counts[f"handoff.{reason}.{key}"] = int(row["support"] or 0)
     counts["handoff.f1"] = int(handoffs["overall"]["support"] or 0)
 
     actions = _actions(results, scored)
@@ -135,6 +142,21 @@ def summarize(
     metrics["calibration.auroc"] = round(calibration.auroc, 4) if calibration.auroc is not None else None
     metrics["calibration.suggested_threshold"] = calibration.suggestion.threshold if calibration.suggestion else None
     counts["calibration.ece"] = calibration.n
+    splits = _calibration_by(scored, lambda r: [t.split(":", 1)[1] for t in r.tags if t.startswith("split:")],
+                             target_precision)
+    for split, cal in splits.items():
+        for key in ("ece", "auroc"):
+            name = f"calibration.{split}.{key}"
+            value = getattr(cal, key)
+            metrics[name] = round(value, 4) if value is not None else None
+            counts[name] = cal.n
+            DEFINITIONS.setdefault(name, f"{DEFINITIONS[f'calibration.{key}']} On the cases tagged split:{split}.")
+    languages = _per_language(scored, target_precision)
+    for lang, row in languages.items():
+        for key in ("pass_rate", "outcome_accuracy", "ece"):
+            name = f"language.{lang}.{key}"
+            metrics[name], counts[name] = row[key], row["calibrated" if key == "ece" else "scored"]
+            DEFINITIONS.setdefault(name, LANGUAGE_DEFINITIONS[key].format(lang=lang))
 
     latencies = [t.latency_ms for r in scored for t in r.turns]
     metrics["latency.p50_ms"] = round(float(np.percentile(latencies, 50)), 1) if latencies else None
@@ -156,6 +178,8 @@ def summarize(
         "handoff_by_reason": handoffs["by_reason"],
         "actions": actions,
         "calibration": calibration.model_dump(mode="json"),
+        "calibration_by_split": {k: v.model_dump(mode="json") for k, v in splits.items()},
+        "per_language": languages,
         "latencies_ms": latencies,
         "llm_judge": {"available": False, "why": LLM_JUDGE_NOTE},
         "failures": [_failure(r) for r in results if r.status == "error" or (r.status == "scored" and not r.passed)],
@@ -185,6 +209,53 @@ def _handoffs(scored: Sequence[CaseResult]) -> dict[str, Any]:
         "by_reason": by_reason,
         "reason_accuracy": _ratio(sum(r.last.handoff_reason == r.expected_reason for r in both if r.last), len(both)),
     }
+
+
+LANGUAGE_DEFINITIONS = {
+    "pass_rate": "Pass rate of the cases in language {lang} (the dataset's language, else the one detected).",
+    "outcome_accuracy": "Outcome accuracy of the cases in language {lang}.",
+    "ece": "Calibration error of the confidence on the cases in language {lang} (10 bins).",
+}
+
+
+def _calibration_by(
+    scored: Sequence[CaseResult], groups: Callable[[CaseResult], list[str]], target_precision: float
+) -> dict[str, Calibration]:
+    """Calibration of each group's labelled decisions (a case may sit in several groups)."""
+    table: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    for r in scored:
+        if r.correct is None or r.last is None:
+            continue
+        for group in groups(r):
+            table[group].append((r.last.confidence, bool(r.correct)))
+    return {g: calibrate([c for c, _ in rows], [ok for _, ok in rows], target_precision=target_precision)
+            for g, rows in sorted(table.items())}
+
+
+def _per_language(scored: Sequence[CaseResult], target_precision: float) -> dict[str, dict[str, Any]]:
+    """Per language: cases, pass rate, outcome accuracy, handoff precision/recall and calibration."""
+    table: dict[str, list[CaseResult]] = defaultdict(list)
+    for r in scored:
+        table[r.lang].append(r)
+    calibrations = _calibration_by(scored, lambda r: [r.lang], target_precision)
+    out = {}
+    for lang in sorted(table):
+        rows = table[lang]
+        outcomes = [all(c.status != "failed" for c in r.checks if c.name == "outcome" and c.turn == len(r.turns) - 1)
+                    for r in rows if r.expected_outcome]
+        handoffs = _prf([(r.expected_outcome == "handoff", r.last.action == "handoff") for r in rows
+                         if r.last and r.expected_outcome and r.expected_outcome != "no_answer"])
+        cal = calibrations.get(lang)
+        out[lang] = {
+            "scored": len(rows), "passed": sum(r.passed for r in rows),
+            "pass_rate": _ratio(sum(r.passed for r in rows), len(rows)),
+            "outcome_accuracy": _ratio(sum(outcomes), len(outcomes)),
+            "handoff_precision": handoffs["precision"], "handoff_recall": handoffs["recall"],
+            "calibrated": cal.n if cal else 0,
+            "ece": round(cal.ece, 4) if cal and cal.ece is not None else None,
+            "auroc": round(cal.auroc, 4) if cal and cal.auroc is not None else None,
+        }
+    return out
 
 
 def _actions(results: Sequence[CaseResult], scored: Sequence[CaseResult]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from service.routes import access as access_routes
 from service.routes import actions as actions_routes
 from service.routes import admin as admin_routes
 from service.routes import (
+    audit_pages,
     chat_pages,
     conflicts,
     evals,
@@ -121,6 +122,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(help_pages.router)
     app.include_router(chat_pages.router)
     app.include_router(training_pages.router)
+    app.include_router(audit_pages.router)
     app.include_router(actions_routes.router)
     app.include_router(access_routes.router)
     return app

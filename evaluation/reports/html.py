@@ -58,6 +58,24 @@ ECE {{ r.calibration.ece|fmt }}, AUROC {{ r.calibration.auroc|fmt }}.
 {% if s and s.threshold is not none %}Suggested answer threshold for precision &ge; {{ s.target_precision }}:
 <b>{{ s.threshold }}</b> (precision {{ s.precision|fmt }}, coverage {{ s.coverage|fmt }}); the agent uses
 {{ r.agent.answer_threshold|fmt if r.agent else 'n/a' }}.{% endif %}</p>
+{% for name, cal in [('all cases', r.calibration)] + (r.calibration_by_split or {}).items()|list %}
+<h3>Reliability: {{ name if name == 'all cases' else 'split ' ~ name }} (n {{ cal.n }}, ECE {{ cal.ece|fmt }},
+AUROC {{ cal.auroc|fmt }})</h3>
+<table class="reliability"><tr><th>confidence bin</th><th>decisions</th><th>mean confidence</th><th>share correct</th>
+<th>gap</th></tr>
+{% for b in cal.bins if b.count %}<tr><td>{{ '%.1f'|format(b.lower) }}&ndash;{{ '%.1f'|format(b.upper) }}</td>
+<td class="num">{{ b.count }}</td><td class="num">{{ b.confidence|fmt }}</td><td class="num">{{ b.accuracy|fmt }}</td>
+<td class="num">{{ (b.accuracy - b.confidence)|fmt }}</td></tr>{% endfor %}</table>
+{% endfor %}
+<h2>Per language</h2>
+<table><tr><th>language</th><th>scored</th><th>pass rate</th><th>outcome accuracy</th><th>handoff precision</th>
+<th>handoff recall</th><th>calibrated</th><th>ECE</th><th>AUROC</th></tr>
+{% for lang, row in (r.per_language or {}).items() %}<tr><td>{{ lang }}</td><td class="num">{{ row.scored }}</td>
+<td class="num">{{ row.pass_rate|fmt }}</td><td class="num">{{ row.outcome_accuracy|fmt }}</td>
+<td class="num">{{ row.handoff_precision|fmt }}</td><td class="num">{{ row.handoff_recall|fmt }}</td>
+<td class="num">{{ row.calibrated }}</td><td class="num">{{ row.ece|fmt }}</td>
+<td class="num">{{ row.auroc|fmt }}</td></tr>
+{% endfor %}</table>
 <h2>Pass rate per tag</h2>
 <table><tr><th>tag</th><th>cases</th><th>scored</th><th>passed</th><th>pass rate</th></tr>
 {% for tag, row in r.per_tag.items() %}<tr><td>{{ tag }}</td><td class="num">{{ row.cases }}</td>

@@ -56,6 +56,20 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{fmt(report.get('agent', {}).get('answer_threshold'))}.")
     elif suggestion:
         lines.append(f"No threshold reaches precision {suggestion['target_precision']}.")
+    splits = report.get("calibration_by_split", {}).items()
+    for name, table in [("all cases", cal), *((f"split {k}", v) for k, v in splits)]:
+        lines += ["", f"Reliability, {name} (n {table['n']}, ECE {fmt(table['ece'])}, "
+                      f"AUROC {fmt(table['auroc'])}):", "",
+                  "| confidence bin | decisions | mean confidence | share correct | gap |", "|---|---|---|---|---|"]
+        lines += [f"| {b['lower']:.1f}-{b['upper']:.1f} | {b['count']} | {fmt(b['confidence'])} | "
+                  f"{fmt(b['accuracy'])} | {fmt(b['accuracy'] - b['confidence'])} |"
+                  for b in table["bins"] if b["count"]]
+    lines += ["", "## Per language", "", "| language | scored | pass rate | outcome accuracy | handoff precision | "
+              "handoff recall | calibrated | ECE | AUROC |", "|---|---|---|---|---|---|---|---|---|"]
+    for lang, row in report.get("per_language", {}).items():
+        lines.append(f"| {lang} | {row['scored']} | {fmt(row['pass_rate'])} | {fmt(row['outcome_accuracy'])} | "
+                     f"{fmt(row['handoff_precision'])} | {fmt(row['handoff_recall'])} | {row['calibrated']} | "
+                     f"{fmt(row['ece'])} | {fmt(row['auroc'])} |")
     lines += ["", "## Pass rate per tag", "", "| tag | cases | scored | passed | pass rate |", "|---|---|---|---|---|"]
     for tag, row in report["per_tag"].items():
         lines.append(f"| {tag} | {row['cases']} | {row['scored']} | {row['passed']} | {fmt(row['pass_rate'])} |")

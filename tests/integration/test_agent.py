@@ -187,7 +187,9 @@ def test_a_frustrated_customer_is_handed_off(make_agent) -> None:  # type: ignor
 
 
 def test_a_repeated_question_adds_to_frustration(make_agent) -> None:  # type: ignore[no-untyped-def]
-    agent = make_agent()
+    # the first message stays with the agent whatever its confidence (no low-confidence handoff), so
+    # the second one reaches the triggers
+    agent = make_agent(low_confidence=False)
     session = agent.store.create(WS, channel="web")
     agent.handle(WS, session.id, "Why was I charged twice this month?")
     d = agent.handle(WS, session.id, "Why was I charged twice this month?? This is awful.")
@@ -410,6 +412,19 @@ def test_a_trigger_handoff_records_every_signal_with_its_value(make_agent) -> No
     assert d.handoff.trigger_score == human.score >= human.threshold and human.detail["rule_language"] == "es"
     assert {"human_request", "frustration", "prohibited_topic"} <= set(d.trace.signals)
     assert d.trace.signals["human_request"] == human.score
+    assert d.confidence == d.handoff.trigger_score > 0, "the decision shows the trigger's score, not 0.00"
+
+
+def test_an_answer_records_its_calibrated_and_raw_confidence_and_the_thresholds(make_agent) -> None:  # type: ignore[no-untyped-def]
+    d = ask(make_agent(), "How do I skip next month's delivery?")
+    signals = d.trace.signals
+    assert {"retrieval", "margin", "coverage", "support", "answer_match", "top_cosine", "raw_confidence",
+            "human_request", "frustration", "prohibited_topic"} <= set(signals)
+    assert all(isinstance(v, float) for v in signals.values())
+    settings = AgentSettings()
+    assert d.trace.thresholds == {"answer": settings.answer_threshold, "clarify": settings.clarify_threshold}
+    assert d.action == Action.ANSWER and d.confidence >= settings.answer_threshold
+    assert d.confidence != signals["raw_confidence"], "the fitted calibration decides, not the weighted mean"
 
 
 def test_a_legal_threat_keeps_its_reason_over_a_request_for_a_person(make_agent) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,68 @@
+"""The fitted answer-confidence calibration: the file, its use by the agent's settings, and the fit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.confidence import FEATURES, FITTED, Calibrator
+from core.errors import ConfigError
+from core.settings import AgentSettings
+from evaluation.fit_confidence import fit, labelled, threshold_for
+from evaluation.results import CaseResult, TurnResult
+
+
+def test_the_settings_use_the_thresholds_chosen_at_fitting() -> None:
+    fitted = json.loads(FITTED.read_text(encoding="utf-8"))
+    settings = AgentSettings()
+    assert settings.answer_threshold == fitted["answer_threshold"]
+    assert settings.clarify_threshold == fitted["clarify_threshold"]
+    calibrator = Calibrator.load()
+    assert calibrator is not None and calibrator.fits(fitted["model"]) and calibrator.fits(fitted["model"] + "-int8")
+    assert not calibrator.fits("intfloat/multilingual-e5-small")
+
+
+def test_the_calibrated_confidence_rises_with_the_evidence() -> None:
+    calibrator = Calibrator.load()
+    assert calibrator is not None
+    weak = {"retrieval": 0.1, "margin": 0.0, "coverage": 0.2, "support": 1.0, "answer_match": 0.2, "top_cosine": 0.35}
+    strong = {"retrieval": 1.0, "margin": 1.0, "coverage": 1.0, "support": 1.0, "answer_match": 0.8, "top_cosine": 0.8}
+    assert 0.0 <= calibrator(weak) < calibrator.answer_threshold <= calibrator(strong) <= 1.0
+
+
+def test_a_broken_file_says_how_to_rebuild_it(tmp_path: Path) -> None:
+    path = tmp_path / "confidence.json"
+    path.write_text(json.dumps({"features": ["retrieval"], "weights": [1.0], "bias": 0.0}), encoding="utf-8")
+    with pytest.raises(ConfigError, match="fit_confidence"):
+        Calibrator.load(path)
+    assert Calibrator.load(tmp_path / "missing.json") is None
+
+
+def test_the_threshold_is_the_lowest_reaching_the_precision() -> None:
+    p = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])
+    y = np.array([1, 1, 1, 0, 1, 0, 0, 0])
+    assert threshold_for(p, y, 0.8) == 0.51  # >= 0.51: 4 of 5 right; >= 0.5 would be 4 of 6
+    assert threshold_for(p, y, 1.0) == 0.71
+    assert threshold_for(np.array([0.2]), np.array([0]), 0.9) == 1.0
+
+
+def _case(i: int, split: str, correct: bool, signal: float) -> CaseResult:
+    signals = dict.fromkeys(FEATURES, signal)
+    turn = TurnResult(message="q", action="answer", reply="r", confidence=0.5, latency_ms=1.0, signals=signals)
+    return CaseResult(id=f"c{i}", fingerprint="f", tags=[f"split:{split}"], turns=[turn], correct=correct)
+
+
+def test_fitting_reads_only_the_fit_part_and_separates_the_labels() -> None:
+    rng = np.random.default_rng(23)
+    cases = [_case(i, "fit", bool(i % 2), float(np.clip((0.7 if i % 2 else 0.3) + rng.normal(0, 0.1), 0, 1)))
+             for i in range(40)]
+    cases.append(_case(99, "test", True, 0.0))
+    x, y, ids = labelled(cases)
+    assert "c99" not in ids and len(ids) == 40
+    fitted = fit(x, y, model_id="m", cases=len(ids))
+    assert all(w > 0 for w in fitted["weights"])  # type: ignore[union-attr]
+    assert fitted["fit_out_of_fold"]["auroc"] > 0.9  # type: ignore[index]
+    assert 0 < fitted["clarify_threshold"] <= fitted["answer_threshold"] < 1  # type: ignore[operator]
