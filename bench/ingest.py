@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import percentiles, save, timer, write_corpus
+from bench.common import SAMPLES, percentiles, save, timer, write_corpus
 
 QUERIES = [
     "How do I skip next month's delivery?", "What does error E-12 mean?", "refund for an opened bag",
@@ -30,6 +30,43 @@ QUERIES = [
     "student discount", "pause subscription for two months", "payment failed what now",
     "connect the mill to wifi", "warranty for the grinder", "delete my account and data",
 ]
+
+
+def prose(size: int, *, markdown: bool = True, seed: int = 0) -> str:
+    """About ``size`` bytes of real-looking English prose: sentences of the sample help center's
+    English articles, shuffled into paragraphs of 2-6 sentences under numbered chapter headings
+    (and some sub-headings), like a long manual; deterministic for a seed. Chapter numbers keep
+    every chunk's embedded text distinct (no vector is reused within the file)."""
+    import random
+    import re
+
+    articles = json.loads((SAMPLES / "helpcenter.json").read_text(encoding="utf-8"))["articles"]
+    sentences: list[str] = []
+    headings: list[str] = []
+    for article in articles:
+        headings.append(article["title"])
+        for line in article["body"].splitlines():
+            line = line.strip()
+            if line.startswith("#"):
+                headings.append(line.lstrip("#").strip())
+            elif line and not line.startswith(("|", "-", "*", ">")) and not line[:1].isdigit():
+                plain = re.sub(r"[*_`]", "", re.sub(r"\[([^]]+)\]\([^)]*\)", r"\1", line))
+                sentences.extend(s for s in re.split(r"(?<=[.!?])\s+", plain) if len(s) > 30)
+    rng = random.Random(seed)
+    h1, h2, h3 = ("# ", "## ", "### ") if markdown else ("", "", "")
+    out = [f"{h1}The Brewly handbook\n\n"]
+    size_now, chapter = len(out[0]), 0
+    while size_now < size:
+        chapter += 1
+        parts = [f"{h2}Chapter {chapter}: {rng.choice(headings)}\n\n"]
+        for p in range(rng.randint(2, 7)):
+            if p and rng.random() < 0.25:
+                parts.append(f"{h3}{chapter}.{p} {rng.choice(headings)}\n\n")
+            parts.append(" ".join(rng.choice(sentences) for _ in range(rng.randint(2, 6))) + "\n\n")
+        text = "".join(parts)
+        out.append(text)
+        size_now += len(text.encode("utf-8"))
+    return "".join(out)
 
 
 def _runtime(home: Path) -> Any:

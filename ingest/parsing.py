@@ -80,11 +80,12 @@ class Parser:
     Args:
         max_bytes: the largest ``content`` accepted, in bytes (default 50 MiB).
         spacy: where unstructured's spaCy pass runs (word, sentence and part-of-speech tagging
-            of every paragraph): ``"auto"`` (default) for plain text and PDF text layers, where it
-            decides which lines are headings, and not for HTML, XHTML and Markdown, whose tags
-            decide them (there it only picks NarrativeText over Text, both body text to us, so it
-            changes no section; ``bench/spacy_pass.py`` measures both); ``"always"``; ``"never"``
-            (cheap regex tokenizers instead: plain-text headings are then found less well).
+            of every paragraph, ~93% of parse time): ``"auto"`` (default) for plain text, PDF text
+            layers and DOCX, where it decides which lines are headings, but not for HTML, XHTML and
+            Markdown, whose tags decide them (there it only picks NarrativeText over Text, both body
+            text to us: on the Debian FAQ it changed no chunk), nor for streamed documents (a large
+            file would parse at a fraction of the encoder's pace); ``"always"``; ``"never"`` (cheap
+            regex tokenizers instead). ``python -m bench.spacy_pass`` measures it.
         stream_bytes: Markdown and plain-text content above this size is parsed as a stream
             (``stream``) by the sync, block by block in bounded memory.
 
@@ -159,7 +160,7 @@ class Parser:
         block); raises ``ParseError``."""
         partition = _partitioners()
         try:
-            with _warnings_to_log(), _nlp(self._uses_spacy(media_type)):
+            with _warnings_to_log(), _nlp(self.spacy == "always"):
                 if media_type == MARKDOWN:
                     return partition.md(text=text, languages=[""])
                 return partition.text(text=text, languages=[""], paragraph_grouper=grouper)
@@ -378,10 +379,11 @@ def _same(a: str, b: str) -> bool:
     return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
-def oversized_message(size: int, limit: int) -> str:
-    """The one wording of the size cap's failure (every connector and the parser use it)."""
-    return (f"oversized: {size:,} bytes ({size / 2**20:.1f} MiB), over the sync.max_file_bytes limit of "
-            f"{limit:,} bytes ({limit / 2**20:.1f} MiB); raise KNOWDESK_SYNC__MAX_FILE_BYTES or exclude the file")
+def oversized_message(size: int, limit: int, *, setting: str = "sync.max_file_bytes",
+                      fix: str = "raise KNOWDESK_SYNC__MAX_FILE_BYTES or exclude the file") -> str:
+    """The one wording of a size cap's per-file failure: the size, the setting and its value, the fix."""
+    return (f"oversized: {size:,} bytes ({size / 2**20:.1f} MiB), over the {setting} limit of "
+            f"{limit:,} bytes ({limit / 2**20:.1f} MiB); {fix}")
 
 
 def file_name(native_id: str) -> str:
