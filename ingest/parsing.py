@@ -157,18 +157,10 @@ class Parser:
     def partition_text(self, document: Document, media_type: str, text: str,
                        grouper: Callable[[str], str] | None = None) -> list[Element]:
         """unstructured's elements of one block of Markdown or plain text (a streamed document's
-        block); raises ``ParseError``."""
-        partition = _partitioners()
-        try:
-            with _warnings_to_log(), _nlp(self.spacy == "always"):
-                if media_type == MARKDOWN:
-                    return partition.md(text=text, languages=[""])
-                return partition.text(text=text, languages=[""], paragraph_grouper=grouper)
-        except Exception as exc:  # the third-party partitioner: any failure means a corrupt file
-            raise _error(
-                document,
-                f"corrupt {_LABELS[media_type]} file ({type(exc).__name__}: {exc}); fix or re-export it",
-            ) from exc
+        block; spaCy only with ``spacy="always"``); raises ``ParseError``."""
+        return self._guarded(document, media_type, self.spacy == "always", lambda p: (
+            p.md(text=text, languages=[""]) if media_type == MARKDOWN
+            else p.text(text=text, languages=[""], paragraph_grouper=grouper)))
 
     def _uses_spacy(self, media_type: str) -> bool:
         return self.spacy == "always" or (self.spacy == "auto" and media_type in (TEXT, PDF, DOCX))
@@ -181,18 +173,28 @@ class Parser:
             text = _decode(document, charset, sniff_html=media_type in (HTML, XHTML))
             if not text.strip():
                 raise _error(document, "empty content (only whitespace): nothing to parse; fix or remove it")
+
+        def call(partition: _Partitioners) -> list[Element]:
+            if media_type == DOCX:
+                return partition.docx(file=io.BytesIO(document.content), languages=[""])
+            if media_type == PDF:
+                return partition.text(text=text, paragraph_grouper=False, languages=[""])
+            if media_type == MARKDOWN:
+                return partition.md(text=text, languages=[""])
+            if media_type == TEXT:
+                return partition.text(text=text, languages=[""])
+            return partition.html(text=text, languages=[""], skip_headers_and_footers=True)
+
+        return self._guarded(document, media_type, self._uses_spacy(media_type), call)
+
+    @staticmethod
+    def _guarded(document: Document, media_type: str, spacy: bool,
+                 call: Callable[[_Partitioners], list[Element]]) -> list[Element]:
+        """One partitioner call: warnings logged, the spaCy switch set, any failure a ParseError."""
         partition = _partitioners()
         try:
-            with _warnings_to_log(), _nlp(self._uses_spacy(media_type)):
-                if media_type == DOCX:
-                    return partition.docx(file=io.BytesIO(document.content), languages=[""])
-                if media_type == PDF:
-                    return partition.text(text=text, paragraph_grouper=False, languages=[""])
-                if media_type == MARKDOWN:
-                    return partition.md(text=text, languages=[""])
-                if media_type == TEXT:
-                    return partition.text(text=text, languages=[""])
-                return partition.html(text=text, languages=[""], skip_headers_and_footers=True)
+            with _warnings_to_log(), _nlp(spacy):
+                return call(partition)
         except Exception as exc:  # the third-party partitioner: any failure means a corrupt file
             raise _error(
                 document,

@@ -8,8 +8,9 @@ end; a blank line before an ATX heading outside a code fence in Markdown), parti
 a time and folds the elements into sections as they come, so ``Chunker.chunk_stream`` can cut
 chunks while later blocks are not parsed yet.
 
-What equals the whole-document parse: plain text is grouped into paragraphs by the rule
-unstructured would pick for the whole text (decided once, from its first 2,000 lines), and
+What equals the whole-document parse (with the same spaCy setting: a stream runs unstructured's
+spaCy pass only with ``spacy="always"``, see ``Parser``): plain text is grouped into paragraphs by
+the rule unstructured would pick for the whole text (decided once, from its first 2,000 lines), and
 sections, chunks and language come out identical when the title is settled within the first block
 (a heading there, or none in the whole file). Differences, by design: a document whose first
 heading comes after the first block is titled by its name and that heading stays a heading; a
