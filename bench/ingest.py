@@ -15,7 +15,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,13 +145,13 @@ def _ingest_ratio(root: Path, home: Path, options: dict[str, Any]) -> dict[str, 
 
 def _chunk_texts(rt: Any, root: Path, options: dict[str, Any] | None = None) -> list[str]:
     """The embed texts of the source's chunks, parsed and chunked outside any timing."""
-    from core.models import Source, SourceKind
+    from core.models import Document, Source, SourceKind
     from ingest.connectors.registry import build_connector
 
     source = Source(workspace="default", name="raw", kind=SourceKind.FOLDER, options=options or {"path": str(root)})
     texts: list[str] = []
     for item in build_connector(source).list_documents():
-        if hasattr(item, "content"):
+        if isinstance(item, Document):
             texts.extend(c.embed_text for c in rt.chunker.chunk(item.id, rt.parser.parse(item)))
     return texts
 
@@ -217,12 +219,9 @@ _MEMORY_CHILD = """
 import gc, json, sys, threading, time
 from pathlib import Path
 from bench.common import write_corpus
-from bench.ingest import _runtime
+from bench.ingest import _runtime, rss_kib, rss_peak
 from core.models import Source, SourceKind
 
-def rss_kib():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 root, home, copies = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 docs = write_corpus(root, copies)
@@ -232,19 +231,31 @@ rt.parser.parse  # noqa: B018
 rt.index.ensure_collection()
 gc.collect()
 base = rss_kib()
-peak, done = [base], threading.Event()
-
-def sample():
-    while not done.wait(0.02):
-        peak.append(rss_kib())
-
-threading.Thread(target=sample, daemon=True).start()
+peak, done = rss_peak()
 src = rt.sources.add(Source(workspace="default", name="m", kind=SourceKind.FOLDER, options={"path": str(root)}))
 report = rt.sync(src)
 done.set()
 print(json.dumps({"documents": docs, "chunks": report.chunks_embedded, "rss_before_sync_kib": base,
                   "peak_during_sync_kib": max(peak)}))
 """
+
+
+def rss_kib() -> int:
+    """This process's resident set size, KiB."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def rss_peak(interval: float = 0.05) -> tuple[list[int], threading.Event]:
+    """Samples RSS every ``interval`` s into the returned list until the event is set."""
+    peak, done = [rss_kib()], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(interval):
+            peak.append(rss_kib())
+
+    threading.Thread(target=sample, daemon=True).start()
+    return peak, done
 
 
 def sync_memory(small: int = 1, large: int = 4) -> dict[str, Any]:
@@ -271,13 +282,10 @@ def sync_memory(small: int = 1, large: int = 4) -> dict[str, Any]:
 _LARGE_CHILD = """
 import gc, json, os, sys, threading, time
 from pathlib import Path
-from bench.ingest import _runtime, prose
+from bench.ingest import _runtime, prose, rss_kib, rss_peak
 from core.models import Source, SourceKind
 from ingest.streaming import ParsedStream
 
-def rss_kib():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 root, home, size, sample = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 root.mkdir(parents=True)
@@ -300,13 +308,7 @@ gc.collect()
 t = time.perf_counter(); rt.embedder.embed_documents(texts); raw_before = time.perf_counter() - t
 gc.collect()
 base = rss_kib()
-peak, done = [base], threading.Event()
-
-def sample_rss():
-    while not done.wait(0.05):
-        peak.append(rss_kib())
-
-threading.Thread(target=sample_rss, daemon=True).start()
+peak, done = rss_peak()
 ticks = {"calls": 0, "with_fetched": 0, "with_stream_progress": 0, "first_fetched_s": None, "kib_seen": []}
 began = time.perf_counter()
 
@@ -346,7 +348,7 @@ def large_file(mib: float = 20.0, sample: int = 1500) -> dict[str, Any]:
                                str(sample)], capture_output=True, text=True, timeout=4 * 3600)
         if proc.returncode:
             raise RuntimeError(proc.stderr[-3000:])
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        res: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     raw_rate = res["raw_sample_chunks"] / (sum(res["raw_encode_s_before_after"]) / 2)
     e2e_rate = res["chunks"] / res["sync_s"]
     return res | {
@@ -361,14 +363,11 @@ def large_file(mib: float = 20.0, sample: int = 1500) -> dict[str, Any]:
 
 _PARSE_CHILD = """
 import gc, json, sys, threading, time
-from bench.ingest import _runtime, prose
+from bench.ingest import _runtime, prose, rss_kib, rss_peak
 from core.models import Document
 from ingest.streaming import ParsedStream
 from pathlib import Path
 
-def rss_kib():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 home, size, sample = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 rt = _runtime(home)
@@ -377,13 +376,7 @@ content = prose(size, markdown=False, seed=20).encode("utf-8")
 doc = Document(workspace="default", source_id="x", native_id="handbook.txt", media_type="text/plain", content=content)
 gc.collect()
 base = rss_kib()
-peak, done = [base], threading.Event()
-
-def sample_rss():
-    while not done.wait(0.05):
-        peak.append(rss_kib())
-
-threading.Thread(target=sample_rss, daemon=True).start()
+peak, done = rss_peak()
 began = time.perf_counter()
 stream = ParsedStream(parser=rt.parser, document=doc, keep=True)
 kept, n, first_chunk_s = [], 0, None
@@ -412,7 +405,7 @@ def large_parse(mib: float = 20.0, sample: int = 150) -> dict[str, Any]:
                               capture_output=True, text=True, timeout=3600)
         if proc.returncode:
             raise RuntimeError(proc.stderr[-3000:])
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
+        res: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     parse_rate = res["chunks"] / res["parse_chunk_s"]
     raw_rate = res["raw_sample_chunks"] / res["raw_encode_s"]
     return res | {"parse_chunks_per_s": round(parse_rate, 1), "raw_encode_chunks_per_s": round(raw_rate, 2),
@@ -436,7 +429,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     path = RESULTS / "ingest.json"
     result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     result.pop("machine", None)
-    runs = {"quickstart": ingest_and_resync, "debian-faq": doc_set_ingest,
+    runs: dict[str, Callable[[], dict[str, Any]]] = {"quickstart": ingest_and_resync, "debian-faq": doc_set_ingest,
             "large": lambda: large_file(args.mib), "large-parse": lambda: large_parse(args.mib),
             "memory": sync_memory}
     for part in args.parts:

@@ -329,6 +329,8 @@ class _Run:
                     if isinstance(item, _Prepared):
                         self.budget.release(len(item.chunks))
                     break
+                if self.progress and isinstance(item, _Prepared) and item.first:
+                    self.progress(self.report)  # a document is fetched: shown before its embedding
                 self._handle(item)
                 if self.progress:
                     self.progress(self.report)
