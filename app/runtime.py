@@ -204,7 +204,8 @@ class Runtime:
 
     @cached_property
     def parser(self) -> Parser:
-        return Parser(max_bytes=self.settings.sync.max_file_bytes)
+        s = self.settings.sync
+        return Parser(max_bytes=s.max_file_bytes, spacy=s.spacy, stream_bytes=s.stream_bytes)
 
     @cached_property
     def sparse(self) -> BM25Encoder:

@@ -137,8 +137,13 @@ class SyncSettings(BaseModel):
 
     max_failure_ratio: float = Field(default=0.5, ge=0.0, le=1.0)
     shrink_guard_ratio: float = Field(default=0.2, ge=0.0, le=1.0)
+    #: Larger files (any connector) fail on their own with a message naming their size and this setting.
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     embed_batch_chunks: int = Field(default=256, ge=1)
+    #: Markdown and plain text above this size are parsed and chunked as a stream, in bounded memory.
+    stream_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
+    #: Where unstructured's spaCy pass runs: auto (plain text and PDF, where it finds headings), always, never.
+    spacy: Literal["auto", "always", "never"] = "auto"
 
 
 class SourcesSettings(BaseModel):

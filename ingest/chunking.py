@@ -8,7 +8,7 @@ truncates silently.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from llama_index.core.node_parser import SentenceSplitter
 
@@ -25,6 +25,7 @@ MIN_BODY_TOKENS = 48
 _MIN_LIMIT = 16
 #: Hard splits look at most this many characters per token of budget (bounds the search cost).
 _CHARS_PER_TOKEN_CAP = 32
+_MAX_HEADS = 4096
 
 Path = tuple[str, ...]
 _Piece = tuple[Path, str, str, int]  # (section, text, embed_text, token_count)
@@ -78,12 +79,25 @@ class Chunker:
 
     def chunk(self, document_id: str, parsed: ParsedDocument) -> list[Chunk]:
         """The document's chunks, indexed 0..n-1 in document order; equal input, equal output."""
-        title = parsed.title.strip()
-        pieces: list[_Piece] = []
+        return list(self.chunk_stream(document_id, parsed.title, parsed.sections))
+
+    def chunk_stream(self, document_id: str, title: str, sections: Iterable[Section]) -> Iterator[Chunk]:
+        """``chunk`` over sections as they come (a streamed document's): each chunk is yielded as
+        soon as no later section can merge into it, so at most one chunk's sections are held."""
+        title = title.strip()
+        index = 0
         group: list[Section] = []
         current: _Piece | None = None  # the group as one chunk
         heads: dict[Path, int] = {}  # tokens of the title and path lines, by path
-        for section in parsed.sections:
+
+        def emit(piece: _Piece) -> Chunk:
+            nonlocal index
+            path, text, embed, n = piece
+            index += 1
+            return Chunk(document_id=document_id, index=index - 1, text=text, embed_text=embed, section=path,
+                         token_count=n)
+
+        for section in sections:
             if not section.text.strip():
                 continue
             single = self._piece(title, [section])
@@ -92,16 +106,15 @@ class Chunker:
                 if merged is not None:
                     group, current = [*group, section], merged
                     continue
-                pieces.append(current)
+                yield emit(current)
             group, current = [section], single
             if current is None:
-                pieces.extend((section.path, *rest) for rest in self._split(title, section))
+                for rest in self._split(title, section):
+                    yield emit((section.path, *rest))
+            if len(heads) > _MAX_HEADS:  # a streamed document's many paths: the cache stays small
+                heads.clear()
         if current is not None:
-            pieces.append(current)
-        return [
-            Chunk(document_id=document_id, index=i, text=text, embed_text=embed, section=path, token_count=n)
-            for i, (path, text, embed, n) in enumerate(pieces)
-        ]
+            yield emit(current)
 
     def _merged(
         self,

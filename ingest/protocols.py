@@ -54,6 +54,11 @@ class IndexWriter(Protocol):
         the chunk count of its last complete write, when known (lets the index delete by id)."""
         ...
 
+    def add_chunks(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Upsert one point per chunk and delete nothing: the later parts of a document streamed
+        in parts, after ``replace_document`` wrote its first part."""
+        ...
+
     def delete_documents(self, workspace: str, document_ids: Sequence[str]) -> None:
         """Remove every point of these documents."""
         ...

@@ -34,7 +34,7 @@ from ingest.connectors.base import Checkpoint, Connector, IdLister, IncrementalR
 from ingest.parsing import Parser
 from ingest.protocols import Embedder, IndexWriter
 from ingest.state import SyncState
-from ingest.write import ContentStore, DocumentWriter, WriteItem
+from ingest.write import ContentStore, DocumentWriter, WriteItem, WriteStats
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +77,21 @@ class Pipeline:
 @dataclass(slots=True)
 class _Prepared:
     document: Document
-    parsed: ParsedDocument
+    parsed: ParsedDocument | None  # None for a streamed document's parts (the last one keeps it all)
     chunks: list[Chunk]
     fingerprint: str  # of the document as the connector gave it, before title/language were filled in
     content_hash: str  # parsed text plus everything that reaches the index (title, uri, topic...)
     previous_chunks: int | None  # chunk count of the last complete write; None when unknown (pending, new)
+    first: bool = True  # a streamed document arrives in parts: its first ...
+    last: bool = True  # ... and its last
+
+
+@dataclass(frozen=True, slots=True)
+class _Abandoned:
+    """A streamed document failed after some of its parts were handed on: its points go."""
+
+    document: Document
+    failure: FetchFailure
 
 
 class _End:
@@ -137,10 +147,12 @@ def run_sync(
     started = time.perf_counter()
 
     last_saved = [time.monotonic()]
+    streaming: dict[str, int] = {}  # a large document's parsing progress (``_Run._stream``)
 
     def tick(r: RunReport) -> None:  # a connector with live counters (a crawl) exposes `progress`
-        if live := getattr(connector, "progress", None):
-            r.progress = dict(live)
+        live = getattr(connector, "progress", None)
+        if live or streaming or r.progress:
+            r.progress = {**dict(live or {}), **streaming}
         if (expected := getattr(connector, "expected", None)) is not None:  # e.g. a folder's file count
             r.total = int(expected)
         if progress:
@@ -157,6 +169,7 @@ def run_sync(
         progress=tick,
         should_stop=should_stop or (lambda: False),
         rebuild=rebuild,
+        live=streaming,
     )
     if rebuild:
         report.notes.append("the index has none of this source's documents (a new or emptied index): "
@@ -213,7 +226,48 @@ def run_sync(
     return report
 
 
+class _Budget:
+    """Chunks in flight between the producer and the index (prepared, embedding, being written):
+    the producer waits while ``limit`` are, so a sync's memory does not grow with a document's size.
+    One item larger than the limit still passes when nothing else is in flight."""
+
+    def __init__(self, limit: int, stop: threading.Event) -> None:
+        self.limit = limit
+        self.in_flight = 0
+        self.peak = 0
+        self._stop = stop
+        self._cond = threading.Condition()
+
+    def acquire(self, n: int) -> bool:
+        """Wait for room for ``n`` chunks; False when the run stopped meanwhile."""
+        with self._cond:
+            while self.in_flight and self.in_flight + n > self.limit:
+                if self._stop.is_set():
+                    return False
+                self._cond.wait(0.1)
+            self.in_flight += n
+            self.peak = max(self.peak, self.in_flight)
+            return True
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self.in_flight -= n
+            self._cond.notify_all()
+
+
 class _Run:
+    """One run's pipeline, three stages overlapping:
+
+    producer thread: fetch, skip unchanged, parse and chunk (a large document as a stream, in parts)
+        -> queue ->
+    calling thread: gather ``embed_batch_chunks`` chunks across documents, embed them
+        -> queue (two batches) ->
+    writer thread: per document, in order, mark pending, replace its points, mark done.
+
+    So the model (the bottleneck) is kept busy while the next documents are parsed and the last
+    batch is written. At a checkpoint every earlier document is written before its cursor is saved.
+    """
+
     def __init__(
         self,
         *,
@@ -224,6 +278,7 @@ class _Run:
         progress: Progress | None,
         should_stop: Callable[[], bool],
         rebuild: bool = False,
+        live: dict[str, int] | None = None,
     ) -> None:
         self.rebuild = rebuild
         self.source = source
@@ -238,19 +293,28 @@ class _Run:
         self._batch: list[_Prepared] = []
         self._batch_chunks = 0
         self.writer = pipeline.document_writer(state, reuse_vectors=True)
+        self.stats = WriteStats()
+        #: progress of a streamed document: KiB parsed and its size (shown with the run's counts)
+        self.live = live if live is not None else {}
+        self._stop = threading.Event()
+        self.budget = _Budget(3 * pipeline.options.embed_batch_chunks, self._stop)
+        self._writes: queue.Queue[tuple[list[_Prepared], list[Any]] | _Abandoned | None] = queue.Queue(maxsize=2)
+        self._write_error: BaseException | None = None
+        self._write_failed = False  # stays set: after a failed write nothing more is written
+        self._streaming: Document | None = None  # a streamed document whose last part is not written yet
 
     def failure_ratio(self) -> float:
         return self.report.failed / self.attempted if self.attempted else 0.0
 
-    # -- consumer (calling thread) --------------------------------------------------------------
+    # -- consumer (calling thread): embedding ---------------------------------------------------
     def consume(self, items: Iterator[Item]) -> bool:
         """Process every item; False when stopped early."""
-        q: queue.Queue[_Prepared | FetchFailure | Checkpoint | Document | Unchanged | _End | BaseException] = (
-            queue.Queue(maxsize=max(4, self.p.options.embed_batch_chunks // 4))
-        )
-        stop = threading.Event()
-        producer = threading.Thread(target=self._produce, args=(items, q, stop), name="sync-producer", daemon=True)
+        q: queue.Queue[_Prepared | _Abandoned | FetchFailure | Checkpoint | Document | Unchanged | _End
+                       | BaseException] = queue.Queue(maxsize=1024)
+        producer = threading.Thread(target=self._produce, args=(items, q), name="sync-producer", daemon=True)
+        writer = threading.Thread(target=self._write_loop, name="sync-writer", daemon=True)
         producer.start()
+        writer.start()
         completed = True
         try:
             while True:
@@ -261,27 +325,48 @@ class _Run:
                     raise item
                 if self.should_stop():
                     completed = False
-                    stop.set()
+                    self._stop.set()
+                    if isinstance(item, _Prepared):
+                        self.budget.release(len(item.chunks))
                     break
+                if self.progress and isinstance(item, _Prepared) and item.first:
+                    self.progress(self.report)  # a document is fetched: shown before its embedding
                 self._handle(item)
                 if self.progress:
                     self.progress(self.report)
             self._flush()
+            self._drain()
+            if not completed and self._streaming is not None:
+                self.report.notes.append(f"{self._streaming.native_id} was being written when the run stopped: "
+                                         "the next sync writes it again")
         finally:
-            stop.set()
+            self._stop.set()
+            with contextlib.suppress(queue.Full):
+                self._writes.put_nowait(None)
             while producer.is_alive():  # drain so a blocked producer can finish
                 with contextlib.suppress(queue.Empty):
                     q.get(timeout=0.1)
             producer.join()
+            while writer.is_alive():
+                with contextlib.suppress(queue.Full):
+                    self._writes.put(None, timeout=0.1)
+            writer.join()
+        self._raise_write_error()
         return completed
 
-    def _handle(self, item: _Prepared | FetchFailure | Checkpoint | Document | Unchanged) -> None:
+    def _handle(self, item: _Prepared | _Abandoned | FetchFailure | Checkpoint | Document | Unchanged) -> None:
         if isinstance(item, Checkpoint):
             self._flush()
+            self._drain()
             self.cursor = dict(item.cursor)
             if self.report.failed == 0:
                 # resumable: everything before this checkpoint is written and nothing failed
                 self.state.save_cursor(self.cursor)
+        elif isinstance(item, _Abandoned):
+            self._flush()
+            self._put(item)
+            self.report.failed += 1
+            self.report.failures.append(item.failure)
         elif isinstance(item, FetchFailure):
             self.report.failed += 1
             self.report.failures.append(item)
@@ -294,48 +379,108 @@ class _Run:
                 self._flush()
 
     def _flush(self) -> None:
+        """Embed the gathered batch (one model call; a rewritten document reuses the vectors of
+        chunks whose text is unchanged) and hand it to the writer thread."""
         if not self._batch:
             return
         batch, self._batch, self._batch_chunks = self._batch, [], 0
-        # one embedding call: _handle flushes as soon as the batch reaches embed_batch_chunks; a
-        # rewritten document reuses the vectors of chunks whose text is unchanged
-        stats = self.writer.write(WriteItem(document=p.document, chunks=p.chunks, content_hash=p.content_hash,
-                                            parsed=p.parsed, fingerprint=p.fingerprint,
-                                            previous_chunks=p.previous_chunks) for p in batch)
-        self.report.chunks_embedded += stats.chunks_embedded
-        self.report.written += stats.written
-        self.report.chunks_reused += stats.chunks_reused
+        before = self.stats.chunks_embedded, self.stats.chunks_reused
+        vectors = self.writer.embed([self._write_item(p) for p in batch], self.stats)
+        self.report.chunks_embedded += self.stats.chunks_embedded - before[0]
+        self.report.chunks_reused += self.stats.chunks_reused - before[1]
+        self._put((batch, vectors))
 
-    # -- producer (its own thread) ----------------------------------------------------------------
-    def _produce(self, items: Iterator[Item], q: queue.Queue[Any], stop: threading.Event) -> None:
+    def _put(self, work: tuple[list[_Prepared], list[Any]] | _Abandoned) -> None:
+        while True:
+            self._raise_write_error()
+            try:
+                self._writes.put(work, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _drain(self) -> None:
+        """Wait until the writer thread wrote everything handed to it."""
+        while self._writes.unfinished_tasks:
+            self._raise_write_error()
+            time.sleep(0.01)
+        self._raise_write_error()
+
+    def _raise_write_error(self) -> None:
+        if self._write_error is not None:
+            error, self._write_error = self._write_error, None
+            raise error
+
+    @staticmethod
+    def _write_item(p: _Prepared) -> WriteItem:
+        return WriteItem(document=p.document, chunks=p.chunks, content_hash=p.content_hash, parsed=p.parsed,
+                         fingerprint=p.fingerprint, previous_chunks=p.previous_chunks, first=p.first, last=p.last)
+
+    # -- writer (its own thread): index and state writes, in order ------------------------------
+    def _write_loop(self) -> None:
+        while True:
+            work = self._writes.get()
+            try:
+                if work is None:
+                    return
+                if self._write_failed:
+                    continue  # the run is failing: write nothing more
+                if isinstance(work, _Abandoned):
+                    self.writer.delete(work.document.workspace, [work.document.id])
+                    self._streaming = None
+                    continue
+                batch, vectors = work
+                written = self.stats.written
+                self.writer.store([self._write_item(p) for p in batch], vectors, self.stats)
+                self.report.written += self.stats.written - written
+                for p in batch:
+                    self._streaming = None if p.last else p.document
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+                self._write_failed = True
+                self._write_error = exc
+            finally:
+                if isinstance(work, tuple):
+                    self.budget.release(sum(len(p.chunks) for p in work[0]))
+                self._writes.task_done()
+
+    # -- producer (its own thread): fetch, parse, chunk -------------------------------------------
+    def _produce(self, items: Iterator[Item], q: queue.Queue[Any]) -> None:
         try:
             for item in items:
-                if stop.is_set():
+                if self._stop.is_set():
                     return
-                q.put(self._prepare(item))
+                for prepared in self._prepare(item):
+                    if isinstance(prepared, _Prepared) and not self.budget.acquire(len(prepared.chunks)):
+                        return
+                    q.put(prepared)
             q.put(_End())
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
             q.put(exc)
 
-    def _prepare(self, item: Item) -> _Prepared | FetchFailure | Checkpoint | Document | Unchanged:
+    def _prepare(self, item: Item) -> Iterator[_Prepared | _Abandoned | FetchFailure | Checkpoint | Document
+                                               | Unchanged]:
         if isinstance(item, Checkpoint):
-            return item
+            yield item
+            return
         if isinstance(item, Unchanged):
             self.attempted += 1
             self.seen.add(item.native_id)
             known = self.state.get(document_id(self.source.source_id, item.native_id))
             if self.rebuild or known is None or known.status != "done":
-                return FetchFailure(
+                yield FetchFailure(
                     source_id=self.source.source_id, native_id=item.native_id, stage="fetch",
                     message=f"{item.native_id}: the source reported it unchanged, but it is not indexed; "
                     f"run `knowdesk sync {self.source.name} --full`",
                 )
-            return item
+                return
+            yield item
+            return
         if isinstance(item, FetchFailure):
             self.attempted += 1
             if item.native_id:
                 self.seen.add(item.native_id)
-            return item
+            yield item
+            return
         doc = item
         self.attempted += 1
         self.report.fetched += 1
@@ -343,27 +488,78 @@ class _Run:
         known = None if self.rebuild else self.state.get(doc.id)
         versions = {"chunker_version": self.p.chunker.version, "model_id": self.p.embedder.model_id}
         if known and known.is_current(**versions) and known.fingerprint == doc.fingerprint:
-            return doc
+            yield doc
+            return
+        previous = known.chunk_count if known and known.status == "done" else None
+        if self.p.parser.streams(doc):
+            yield from self._stream(doc, previous)
+            return
         try:
             parsed = self.p.parser.parse(doc)
-            if not doc.title and parsed.title:
-                doc = doc.model_copy(update={"title": parsed.title})
-            if doc.language is None and parsed.language:
-                doc = doc.model_copy(update={"language": parsed.language})
+            doc = _filled(doc, parsed.title, parsed.language)
             content_hash = _content_hash(doc, parsed)
             if known and known.is_current(**versions) and known.content_hash == content_hash:
                 self.state.touch_fingerprint(item)
-                return item
+                yield item
+                return
             chunks = self.p.chunker.chunk(doc.id, parsed)
             if not chunks:
                 raise ParseError(f"{doc.native_id}: no text to index after parsing", document_id=doc.id)
         except ParseError as exc:
-            return FetchFailure(
-                source_id=doc.source_id, native_id=doc.native_id, uri=doc.uri, stage="parse", message=exc.message
-            )
-        return _Prepared(document=doc, parsed=parsed, chunks=chunks, fingerprint=item.fingerprint,
-                         content_hash=content_hash,
-                         previous_chunks=known.chunk_count if known and known.status == "done" else None)
+            yield _parse_failure(doc, exc)
+            return
+        yield _Prepared(document=doc, parsed=parsed, chunks=chunks, fingerprint=item.fingerprint,
+                        content_hash=content_hash, previous_chunks=previous)
+
+    def _stream(self, item: Document, previous: int | None) -> Iterator[_Prepared | _Abandoned | FetchFailure]:
+        """A large document in parts of ``embed_batch_chunks`` chunks, parsed and chunked as it is
+        read (``ingest.streaming``): its first part replaces its points, its last marks it done."""
+        from ingest.streaming import ParsedStream
+
+        doc = item
+        size = self.p.options.embed_batch_chunks
+        handed = False
+        self.live.update(stream_kib=0, stream_of_kib=len(item.content) // 1024)
+        try:
+            stream = ParsedStream(parser=self.p.parser, document=item, keep=self.p.content is not None)
+            doc = _filled(item, stream.title, stream.language)
+            chunks = self.p.chunker.chunk_stream(doc.id, stream.title, stream.sections())
+            part: list[Chunk] = []
+            ahead = next(chunks, None)
+            if ahead is None:
+                raise ParseError(f"{doc.native_id}: no text to index after parsing", document_id=doc.id)
+            while ahead is not None:
+                part.append(ahead)
+                ahead = next(chunks, None)
+                if len(part) < size and ahead is not None:
+                    continue
+                last = ahead is None
+                parsed = stream.parsed() if last and self.p.content is not None else None
+                content_hash = _content_hash(doc, parsed) if parsed is not None else ""
+                self.live["stream_kib"] = len(item.content) * stream.read_chars // max(1, stream.total_chars) // 1024
+                yield _Prepared(document=doc, parsed=parsed, chunks=part, fingerprint=item.fingerprint,
+                                content_hash=content_hash, previous_chunks=previous, first=not handed, last=last)
+                handed, part = True, []
+        except ParseError as exc:
+            failure = _parse_failure(doc, exc)
+            yield _Abandoned(document=doc, failure=failure) if handed else failure
+        finally:
+            self.live.pop("stream_kib", None)
+            self.live.pop("stream_of_kib", None)
+
+
+def _filled(doc: Document, title: str, language: str | None) -> Document:
+    """The document with the title and language parsing found, where the connector gave none."""
+    if not doc.title and title:
+        doc = doc.model_copy(update={"title": title})
+    if doc.language is None and language:
+        doc = doc.model_copy(update={"language": language})
+    return doc
+
+
+def _parse_failure(doc: Document, exc: ParseError) -> FetchFailure:
+    return FetchFailure(source_id=doc.source_id, native_id=doc.native_id, uri=doc.uri, stage="parse",
+                        message=exc.message)
 
 
 def _content_hash(doc: Document, parsed: ParsedDocument) -> str:

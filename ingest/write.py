@@ -13,7 +13,8 @@ so a run killed in between redoes it instead of skipping it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -44,6 +45,10 @@ class WriteItem:
         parsed: kept in the content store when given (a re-index rebuilds from it).
         fingerprint: the connector's fingerprint, when the sync filled in fields (default: the document's).
         previous_chunks: the chunk count of the last complete write, when known.
+        first, last: a large document streams through the sync as several items, its chunks'
+            indexes continuing from one to the next: the first replaces the document's points and
+            marks it pending, the others add theirs, the last marks it done (an item on its own is
+            both).
     """
 
     document: Document
@@ -52,6 +57,8 @@ class WriteItem:
     parsed: ParsedDocument | None = None
     fingerprint: str | None = None
     previous_chunks: int | None = None
+    first: bool = True
+    last: bool = True
 
 
 @dataclass(slots=True)
@@ -96,26 +103,36 @@ class DocumentWriter:
         self.batch_chunks = max(1, batch_chunks)
         self.reuse_vectors = reuse_vectors
         self._ensured = False
+        # index calls from the sync's two threads (vector look-ups while embedding, writes in its
+        # writer thread) take turns: Qdrant's local mode is not safe for concurrent use
+        self._index_lock = threading.RLock()
 
     def ensure(self) -> None:
         """Prepare the index once per writer."""
-        if not self._ensured:
-            self.index.ensure_collection()
-            self._ensured = True
+        with self._index_lock:
+            if not self._ensured:
+                self.index.ensure_collection()
+                self._ensured = True
 
     def write(self, items: Iterable[WriteItem]) -> WriteStats:
         """Embed and write the items, ``batch_chunks`` chunks per model call; items without chunks
         are skipped."""
         stats = WriteStats()
         for group in _groups(items, self.batch_chunks):
-            self.ensure()
-            self._write_group(group, stats)
+            self.store(group, self.embed(group, stats), stats)
         return stats
 
-    def _write_group(self, group: list[WriteItem], stats: WriteStats) -> None:
+    def embed(self, group: list[WriteItem], stats: WriteStats) -> list[np.ndarray]:
+        """The vectors of each item's chunks (one model call for the group; with ``reuse_vectors``,
+        chunks whose text is already in the index take the stored vector)."""
+        if not group:
+            return []
+        self.ensure()
         workspace = group[0].document.workspace
-        stored = self.index.existing_vectors(workspace, [c.hash for g in group for c in g.chunks]) \
-            if self.reuse_vectors else {}
+        stored: Mapping[str, np.ndarray] = {}
+        if self.reuse_vectors:
+            with self._index_lock:
+                stored = self.index.existing_vectors(workspace, [c.hash for g in group for c in g.chunks])
         vectors: list[list[np.ndarray | None]] = [[stored.get(c.hash) for c in g.chunks] for g in group]
         todo = [(i, j) for i, vs in enumerate(vectors) for j, v in enumerate(vs) if v is None]
         if todo:
@@ -123,28 +140,43 @@ class DocumentWriter:
             for (i, j), vector in zip(todo, fresh, strict=True):
                 vectors[i][j] = vector
         stats.chunks_embedded += len(todo)
-        for item, vs in zip(group, vectors, strict=True):
-            n = len(item.chunks)
-            stacked = np.stack([v for v in vs if v is not None])
+        stats.chunks_reused += sum(len(g.chunks) for g in group) - len(todo)
+        return [np.stack([v for v in vs if v is not None]) for vs in vectors]
+
+    def store(self, group: list[WriteItem], vectors: list[np.ndarray], stats: WriteStats) -> None:
+        """Write embedded items in order: pending, points, done (and the content), per document."""
+        with self._index_lock:
+            self._store(group, vectors, stats)
+
+    def _store(self, group: list[WriteItem], vectors: list[np.ndarray], stats: WriteStats) -> None:
+        self.ensure()
+        for item, stacked in zip(group, vectors, strict=True):
+            document = item.document
+            if item.first:
+                if self.state is not None:
+                    self.state.begin_write(document)
+                self.index.replace_document(document, item.chunks, stacked, previous_chunks=item.previous_chunks)
+            else:
+                self.index.add_chunks(document, item.chunks, stacked)
+            if not item.last:
+                continue
+            n = item.chunks[-1].index + 1
             if self.state is not None:
-                self.state.begin_write(item.document)
-            self.index.replace_document(item.document, item.chunks, stacked, previous_chunks=item.previous_chunks)
-            if self.state is not None:
-                self.state.mark_done(item.document, content_hash=item.content_hash, chunk_count=n,
+                self.state.mark_done(document, content_hash=item.content_hash, chunk_count=n,
                                      chunker_version=self.chunker_version, model_id=self.embedder.model_id,
                                      fingerprint=item.fingerprint)
             if self.content is not None and item.parsed is not None:
-                self.content.save(item.document, item.parsed)
+                self.content.save(document, item.parsed)
             stats.written += 1
-            stats.chunks[item.document.id] = n
-        stats.chunks_reused = sum(len(g.chunks) for g in group) - len(todo) + stats.chunks_reused
+            stats.chunks[document.id] = n
 
     def delete(self, workspace: str, document_ids: list[str]) -> None:
         """Remove these documents' points, their sync state and their stored content."""
         if not document_ids:
             return
         self.ensure()
-        self.index.delete_documents(workspace, document_ids)
+        with self._index_lock:
+            self.index.delete_documents(workspace, document_ids)
         if self.state is not None:
             self.state.forget(document_ids)
         if self.content is not None:

@@ -147,6 +147,15 @@ class EdgeIndex:
                 shard.update(qe.UpdateOperation.upsert_points(points[start:start + UPSERT_BATCH]))
         logger.debug("wrote %d chunks of %s", len(points), document.id)
 
+    def add_chunks(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Upsert one point per chunk, deleting nothing (a streamed document's later parts)."""
+        check_vectors(document, chunks, vectors, self.dimension)
+        shard = self.shard
+        points = [edge_point(chunk_point(document, c, v, self.sparse)) for c, v in zip(chunks, vectors, strict=True)]
+        with edge_errors(f"write {document.id}"):
+            for start in range(0, len(points), UPSERT_BATCH):
+                shard.update(qe.UpdateOperation.upsert_points(points[start:start + UPSERT_BATCH]))
+
     def _delete(self, workspace: str, conditions: dict[str, str | Sequence[str] | None], what: str) -> None:
         flt = edge_filter(workspace_filter(workspace, conditions))
         with edge_errors(f"delete {what}"):

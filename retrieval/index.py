@@ -324,6 +324,16 @@ class QdrantIndex:
                 self.client.upsert(target, points=points[start : start + UPSERT_BATCH], wait=True)
         logger.debug("wrote %d chunks of %s", len(points), document.id)
 
+    def add_chunks(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Upsert one point per chunk, deleting nothing (a streamed document's later parts)."""
+        check_vectors(document, chunks, vectors, self.dimension)
+        target = self.target
+        points = [chunk_point(document, chunk, vector, self.sparse)
+                  for chunk, vector in zip(chunks, vectors, strict=True)]
+        with qdrant_errors(f"write {document.id}"):
+            for start in range(0, len(points), UPSERT_BATCH):
+                self.client.upsert(target, points=points[start : start + UPSERT_BATCH], wait=True)
+
     def _has_point(self, target: str, workspace: str, chunk: str) -> bool:
         found = self.client.retrieve(target, ids=[point_id(workspace, chunk)], with_payload=False, with_vectors=False)
         return bool(found)

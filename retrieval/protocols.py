@@ -46,6 +46,11 @@ class Index(Protocol):
         """Replace the document's points with one point per chunk."""
         ...
 
+    def add_chunks(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Upsert one point per chunk and delete nothing: the later parts of a document streamed
+        in parts, after ``replace_document`` wrote its first part."""
+        ...
+
     def delete_documents(self, workspace: str, document_ids: Sequence[str]) -> None:
         """Remove every point of these documents in the workspace."""
         ...

@@ -241,7 +241,7 @@ def test_an_unparseable_and_an_oversized_file_are_failures_with_reasons(env: Env
     assert report.status == "partial" and report.failed == 2 and report.written == 6, report
     reasons = {f.native_id: f for f in report.failures}
     assert reasons[broken.id].stage == "parse"
-    assert "over the 200000-byte limit" in reasons[big.id].message
+    assert "over the sync.max_file_bytes limit of 200,000 bytes" in reasons[big.id].message
     env.assert_index_matches(_ids(env, *IN_SCOPE))
 
 

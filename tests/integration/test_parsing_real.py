@@ -203,7 +203,9 @@ def test_bad_files_raise_parse_error(
 
 def test_oversized_file(files: Path) -> None:
     with pytest.raises(
-        ParseError, match=r"oversized: .* bytes, limit 1024; raise KNOWDESK_SYNC__MAX_FILE_BYTES"
+        ParseError,
+        match=r"oversized: .* bytes .*, over the sync\.max_file_bytes limit of 1,024 bytes .*; "
+        r"raise KNOWDESK_SYNC__MAX_FILE_BYTES",
     ):
         Parser(max_bytes=1024).parse(load(files / "manual.docx"))
 

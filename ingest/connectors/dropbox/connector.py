@@ -31,7 +31,7 @@ from ingest.connectors.dropbox.client import build_client, classify, is_reset
 from ingest.connectors.dropbox.credentials import DropboxCredentials
 from ingest.connectors.http import RetryPolicy
 from ingest.connectors.options import StrList
-from ingest.parsing import SUPPORTED_MEDIA_TYPES, media_type_for
+from ingest.parsing import SUPPORTED_MEDIA_TYPES, media_type_for, oversized_message
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +162,9 @@ class DropboxConnector:
             return Unchanged(native_id=entry.id)
         uri = f"{WEB_HOME}{path}"
         if entry.size > self._max_bytes:
-            return self._failure(entry, uri, stage="fetch", message=(
-                f"{path} is {entry.size} bytes, over the {self._max_bytes}-byte limit; raise "
-                "KNOWDESK_SYNC__MAX_FILE_BYTES or move the file out of the source's folders"))
+            return self._failure(entry, uri, stage="fetch", message=f"{path}: " + oversized_message(
+                entry.size, self._max_bytes, fix="raise KNOWDESK_SYNC__MAX_FILE_BYTES or move the file out of the "
+                "source's folders"))
         if entry.is_downloadable is False:
             return self._failure(entry, uri, stage="fetch", message=(
                 f"{path} cannot be downloaded from Dropbox (a cloud-only document); export it to PDF or DOCX"))

@@ -21,7 +21,7 @@ from core.errors import ConfigError, SourceNotFound
 from core.models import Document, DocumentKind, FetchFailure, Source
 from ingest.connectors.base import Checkpoint, ConnectorContext, ConnectorOptions, Item
 from ingest.connectors.options import StrList
-from ingest.parsing import SUPPORTED_EXTENSIONS, SUPPORTED_MEDIA_TYPES, media_type_for
+from ingest.parsing import SUPPORTED_EXTENSIONS, SUPPORTED_MEDIA_TYPES, media_type_for, oversized_message
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,7 @@ class FolderConnector:
                 native_id=native,
                 uri=uri,
                 stage="parse",
-                message=f"{native} is {stat.st_size} bytes, over the {self._max_bytes}-byte limit; "
-                "raise KNOWDESK_SYNC__MAX_FILE_BYTES or exclude the file",
+                message=f"{native}: {oversized_message(stat.st_size, self._max_bytes)}",
             )
         media_type = media_type_for(path.name)
         if media_type not in SUPPORTED_MEDIA_TYPES:

@@ -33,7 +33,7 @@ from ingest.connectors.gdrive.client import build_service, classify
 from ingest.connectors.gdrive.credentials import GDriveCredentials
 from ingest.connectors.http import RetryPolicy
 from ingest.connectors.options import StrList
-from ingest.parsing import SUPPORTED_MEDIA_TYPES, media_type_for
+from ingest.parsing import SUPPORTED_MEDIA_TYPES, media_type_for, oversized_message
 
 log = logging.getLogger(__name__)
 
@@ -307,8 +307,9 @@ class GDriveConnector:
         uri = meta.get("webViewLink") or f"https://drive.google.com/file/d/{meta['id']}/view"
         size = int(meta.get("size") or 0)
         if size > self._max_bytes:
-            return self._failure(meta["id"], uri, f"{name} is {size} bytes, over the {self._max_bytes}-byte limit; "
-                                 "raise KNOWDESK_SYNC__MAX_FILE_BYTES or move the file out of the source's folders")
+            return self._failure(meta["id"], uri, f"{name}: " + oversized_message(
+                size, self._max_bytes, fix="raise KNOWDESK_SYNC__MAX_FILE_BYTES or move the file out of the "
+                "source's folders"))
         try:
             content = self._content(meta, export)
         except KnowdeskError as exc:
@@ -316,8 +317,8 @@ class GDriveConnector:
                 raise  # the credentials are bad: every other file would fail the same way
             return self._failure(meta["id"], uri, exc.message, retryable=exc.retryable)
         if len(content) > self._max_bytes:
-            return self._failure(meta["id"], uri, f"{name} exports to {len(content)} bytes, over the "
-                                 f"{self._max_bytes}-byte limit; raise KNOWDESK_SYNC__MAX_FILE_BYTES")
+            return self._failure(meta["id"], uri, f"{name} (as exported): " + oversized_message(
+                len(content), self._max_bytes))
         doc = Document(
             workspace=self._source.workspace, source_id=self._source.source_id, native_id=meta["id"],
             title=name if export else "", uri=uri, kind=DocumentKind.FILE,

@@ -36,6 +36,7 @@ from ingest.connectors.options import StrList
 from ingest.connectors.website.child import CrawlerProcess
 from ingest.connectors.website.pinned import pinned_get
 from ingest.connectors.website.safety import AddressPolicy, BlockedAddress, check_public, parse_networks
+from ingest.parsing import oversized_message
 
 log = logging.getLogger(__name__)
 
@@ -249,9 +250,12 @@ class WebsiteConnector:
             doc_kind = DocumentKind.PAGE
             language = event.get("language")
         if len(content) > self._max_bytes:
+            setting, fix = (("sync.max_file_bytes", "raise KNOWDESK_SYNC__MAX_FILE_BYTES or exclude the page")
+                            if self._max_bytes < self._opts.max_page_bytes else
+                            ("max_page_bytes option", "raise the source's max_page_bytes option or exclude the page"))
             return FetchFailure(source_id=self._source.source_id, native_id=native, uri=url, stage="fetch",
-                                message=f"{url} is {len(content)} bytes, over the {self._max_bytes}-byte limit; "
-                                "raise max_page_bytes or exclude it")
+                                message=f"{url}: " + oversized_message(len(content), self._max_bytes,
+                                                                       setting=setting, fix=fix))
         digest = hashlib.sha256(content).hexdigest()
         previous = records.get(url)
         pending[url] = {"id": native, "etag": event.get("etag"), "last_modified": event.get("last_modified"),
