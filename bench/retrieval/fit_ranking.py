@@ -146,8 +146,8 @@ def ascend(prepared: Sequence[Prepared], start: Any, rounds: int = 2,
                     best, best_value = candidate, got
             log(f"  {name} -> {getattr(best, name)} (objective {best_value:.4f})")
         for names in JOINT:
-            for values in itertools.product(*(GRID[n] for n in names)):
-                candidate = best.model_copy(update=dict(zip(names, values, strict=True)))
+            for combo in itertools.product(*(GRID[n] for n in names)):
+                candidate = best.model_copy(update=dict(zip(names, combo, strict=True)))
                 got = evaluate(prepared, candidate)[0]
                 if got > best_value + MIN_GAIN:
                     best, best_value = candidate, got
