@@ -118,6 +118,10 @@ class SearchSettings(BaseModel):
     split_min_sentences: int = Field(default=3, ge=2, le=20)
     #: Weight of each sentence's ranking beside the whole question's (weight 1) in the split fusion.
     split_weight: float | None = Field(default=None, ge=0.0, le=10.0)
+    #: A query's BM25 list counts as weak below this best score per query term (0 = never); unset: fitted.
+    bm25_strong: float | None = Field(default=None, ge=0.0, le=100.0)
+    #: The dense weight of a query whose BM25 list is weak; unset: fitted.
+    weak_dense_weight: float | None = Field(default=None, ge=0.0, le=1.0)
     #: Demote every further chunk of a document already in the results (0 = off).
     diversity: float | None = Field(default=None, ge=0.0, le=1.0)
     #: What the cap counts when a caller sets no ``per_document``: chunks of one ``document``, or of

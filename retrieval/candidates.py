@@ -31,12 +31,14 @@ class Pool:
     has_headings = False
 
     def __init__(self, payloads: dict[str, dict[str, Any]], vectors: dict[str, np.ndarray],
-                 scored: list[list[Scored]], queries: Sequence[np.ndarray]) -> None:
+                 scored: list[list[Scored]], queries: Sequence[np.ndarray], terms: Sequence[int] = ()) -> None:
         self.payloads = payloads
         self.vectors = vectors
         self.scored = scored
         self.queries = [np.asarray(q, dtype=np.float32) for q in queries]
         self.query = self.queries[0]
+        #: each (sub-)query's number of BM25 terms (0 when unknown), for the fusion's per-query weight
+        self.terms = [*terms, *([0] * (len(scored) - len(terms)))]
 
     def headings(self) -> set[str]:
         """The candidates' heading texts (``heading_text``)."""
@@ -53,8 +55,10 @@ class Pool:
         return self
 
     @classmethod
-    def build(cls, lists: Sequence[tuple[Sequence[Any], Sequence[Any]]], vectors: Sequence[np.ndarray]) -> Pool:
-        """From each text's (dense, BM25) result lists, whole query first (an absent list is empty)."""
+    def build(cls, lists: Sequence[tuple[Sequence[Any], Sequence[Any]]], vectors: Sequence[np.ndarray],
+              terms: Sequence[int] = ()) -> Pool:
+        """From each text's (dense, BM25) result lists, whole query first (an absent list is empty),
+        and each text's number of BM25 query terms."""
         payloads: dict[str, dict[str, Any]] = {}
         stored: dict[str, np.ndarray] = {}
         scored: list[list[Scored]] = []
@@ -77,7 +81,7 @@ class Pool:
             scored.append([
                 Scored(key, _cosine(q, stored.get(key)), r[2] or 0.0, r[0], r[1]) for key, r in ranks.items()
             ])
-        return cls(payloads, stored, scored, vectors)
+        return cls(payloads, stored, scored, vectors, terms)
 
     def cosine(self, key: str) -> float | None:
         """The whole query's cosine with a candidate (None without its stored vector)."""

@@ -325,11 +325,13 @@ class Searcher:
             vectors.append([whole, *(next(embedded) for _ in analysis.parts)])
         lists: list[ListQuery] = []
         spans: list[list[tuple[int | None, int | None]]] = []
+        counts: list[list[int]] = []
         want = self.config.lists
         for analysis, flts, vecs in zip(analyses, filters, vectors, strict=True):
             flts = flts or SearchFilters()
             flt = flts.to_filter(workspace, viewer)
             spans.append([])
+            counts.append([])
             for text, vector in zip([analysis.text, *analysis.parts], vecs, strict=True):
                 dense_at: int | None = None
                 sparse_at: int | None = None
@@ -342,11 +344,12 @@ class Searcher:
                     sparse_at = len(lists)
                     lists.append(ListQuery(terms, SPARSE, flt, self.config.candidates))
                 spans[-1].append((dense_at, sparse_at))
+                counts[-1].append(len(terms.indices))
         # nothing indexed yet: empty lists, not an error
         results = self.engine.run(lists) if self.engine.exists() else [[] for _ in lists]
         pools = [
-            Pool.build([(list_at(results, d), list_at(results, s)) for d, s in span], vecs)
-            for span, vecs in zip(spans, vectors, strict=True)
+            Pool.build([(list_at(results, d), list_at(results, s)) for d, s in span], vecs, n)
+            for span, vecs, n in zip(spans, vectors, counts, strict=True)
         ]
         if headings:  # every candidate's heading (the fitting replays the stages on these pools)
             known = self._heading_vectors(set().union(*(pool.headings() for pool in pools)))
@@ -377,10 +380,10 @@ class Searcher:
             p = p.model_copy(update={"fusion": "rrf", "heading_weight": 0.0})
         scored = pool.scored if p.split else pool.scored[:1]
         if p.heading_weight > 0 and not pool.has_headings:
-            keys = heading_candidates(scored, p)
+            keys = heading_candidates(scored, p, pool.terms)
             pool.with_headings(self._heading_vectors({heading_text(pool.payloads[k]) for k in keys}))
             scored = pool.scored if p.split else pool.scored[:1]
-        rankings = [fuse(items, p) for items in scored]
+        rankings = [fuse(items, p, n) for items, n in zip(scored, pool.terms, strict=False)]
         ranked = combine(rankings[0], rankings[1:], p)
         scope = "document" if per_document is not None else p.cap_scope
         groups = cap_groups(pool.payloads, (key for key, _ in ranked), scope)

@@ -58,6 +58,11 @@ class RankParams(BaseModel):
     split_weight: float = Field(default=0.5, ge=0.0)
     split_k: float = Field(default=10.0, gt=0.0)
     diversity: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: A (sub-)query's BM25 list is *weak* when its best score per query term is below this (0: never):
+    #: a reworded question shares few terms with its answer, and then ``weak_dense_weight`` is used.
+    bm25_strong: float = Field(default=0.0, ge=0.0)
+    #: The dense weight of a query whose BM25 list is weak (``bm25_strong``).
+    weak_dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     #: The cap of a search whose caller sets no ``per_document``: ``cap`` chunks per document or per section.
     cap_scope: Literal["document", "section"] = "document"
     cap: int = Field(default=2, ge=1)
@@ -79,6 +84,8 @@ class RankParams(BaseModel):
             rrf_k=_pick(None, fitted, "rrf_k", RRF_K),
             heading_weight=_pick(settings.heading_weight, fitted, "heading_weight", 0.0),
             diversity=_pick(settings.diversity, fitted, "diversity", 0.0),
+            bm25_strong=_pick(settings.bm25_strong, fitted, "bm25_strong", 0.0),
+            weak_dense_weight=_pick(settings.weak_dense_weight, fitted, "weak_dense_weight", 0.5),
             cap_scope=settings.cap_scope or ("section" if fitted.get("cap_scope") == "section" else "document"),
             cap=int(_pick(settings.cap, fitted, "cap", 2)),
         )
@@ -176,8 +183,27 @@ class Scored(NamedTuple):
 Ranking = list[tuple[str, float]]
 
 
-def fuse(items: Sequence[Scored], params: RankParams) -> Ranking:
+def bm25_strength(items: Sequence[Scored], terms: int) -> float | None:
+    """The best BM25 score per query term (None without terms): how well the keywords alone match."""
+    if terms <= 0:
+        return None
+    return max((c.sparse for c in items), default=0.0) / terms
+
+
+def dense_weight(items: Sequence[Scored], params: RankParams, terms: int = 0) -> float:
+    """The dense list's weight for this (sub-)query: ``weak_dense_weight`` when its BM25 list is
+    weak (best score per query term under ``bm25_strong``), else ``dense_weight``."""
+    strength = bm25_strength(items, terms)
+    if params.bm25_strong > 0 and strength is not None and strength < params.bm25_strong:
+        return params.weak_dense_weight
+    return params.dense_weight
+
+
+def fuse(items: Sequence[Scored], params: RankParams, terms: int = 0) -> Ranking:
     """One (sub-)query's candidates ranked by the fusion of its dense and BM25 lists.
+
+    ``terms``: the query's BM25 terms (0: unknown); with ``bm25_strong`` set, a query whose BM25
+    list is weak is fused with ``weak_dense_weight`` (``dense_weight`` chooses, per query).
 
     ``weighted``: ``w * d + (1 - w) * s`` where ``d`` is the cosine min-max normalized over the
     candidates and ``s`` the BM25 score divided by the best one (scores of a keyword-less query
@@ -189,8 +215,9 @@ def fuse(items: Sequence[Scored], params: RankParams) -> Ranking:
     """
     if not items:
         return []
+    w = dense_weight(items, params, terms)
     if params.fusion == "rrf":
-        w, k = params.dense_weight, params.rrf_k
+        k = params.rrf_k
         scores = [
             2 * sum(weight / (k + rank)
                     for weight, rank in ((w, c.dense_rank), (1 - w, c.sparse_rank)) if rank is not None)
@@ -200,7 +227,7 @@ def fuse(items: Sequence[Scored], params: RankParams) -> Ranking:
         low = min(c.dense for c in items)
         spread = max(c.dense for c in items) - low
         best = max(c.sparse for c in items)
-        w = params.dense_weight if best > 0 else 1.0
+        w = w if best > 0 else 1.0
         scores = [
             w * ((c.dense - low) / spread if spread > 0 else 1.0) + (1 - w) * (c.sparse / best if best > 0 else 0.0)
             for c in items
@@ -219,10 +246,14 @@ def fuse(items: Sequence[Scored], params: RankParams) -> Ranking:
     return ranked
 
 
-def heading_candidates(scored: Sequence[Sequence[Scored]], params: RankParams) -> set[str]:
-    """The candidates whose heading the second look needs: each (sub-)query's best ``HEADING_DEPTH``."""
+def heading_candidates(
+    scored: Sequence[Sequence[Scored]], params: RankParams, terms: Sequence[int] = ()
+) -> set[str]:
+    """The candidates whose heading the second look needs: each (sub-)query's best ``HEADING_DEPTH``
+    (``terms``: each (sub-)query's BM25 term count, as ``fuse`` takes it)."""
     first = params.model_copy(update={"heading_weight": 0.0})
-    return {key for items in scored for key, _ in fuse(items, first)[:HEADING_DEPTH]}
+    counts = [*terms, *([0] * (len(scored) - len(terms)))]
+    return {key for items, n in zip(scored, counts, strict=True) for key, _ in fuse(items, first, n)[:HEADING_DEPTH]}
 
 
 def combine(whole: Ranking, parts: Sequence[Ranking], params: RankParams) -> Ranking:

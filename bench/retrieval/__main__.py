@@ -83,7 +83,7 @@ def run_set(dev: DevSet, args: argparse.Namespace, configs: list[Config], system
         homes: dict[str, tuple[Path, dict[str, Any]]] = {}
         for config in configs:
             key = json.dumps(config.ingest_env, sort_keys=True)
-            if key not in homes:
+            if key not in homes and (config.name in systems or not homes):  # no index for a row not run
                 cached, sync = knowdesk.ingest(dev, config, args.cache, fresh=args.fresh)
                 print(f"{dev.name}: indexed {sync} (cached in {cached})", flush=True)
                 homes[key] = (stack.enter_context(knowdesk.working_copy(cached)), sync)

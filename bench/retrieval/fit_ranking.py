@@ -9,8 +9,9 @@ per-document cap) are replayed for each candidate value, and scored with the har
 Objective, so that no set and no query type dominates: the mean over sets of the mean over the
 set's query types of original -> (hit@1 + hit@5) / 2, paraphrase -> hit@5, multi -> recall@10.
 Search: coordinate ascent over a grid (fusion kind, dense weight, diversity, the sentence
-combination's weight and constant, the default cap's scope and size), two
-rounds; a value is taken only when it gains ``MIN_GAIN``.
+combination's weight and constant, the default cap's scope and size), then the keyword-weak
+switch's threshold and weight together (``JOINT``), two rounds; a value is taken only when it
+gains ``MIN_GAIN``.
 ``--write`` stores the values in ``retrieval/fitted/fusion.json`` with the objective before/after.
 """
 
@@ -19,10 +20,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import itertools
 import json
 import pickle
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +46,11 @@ GRID: dict[str, list[Any]] = {
     "split_k": [5.0, 10.0, 30.0, 60.0],
     "cap_scope": ["document", "section"],
     "cap": [1, 2, 3, 5, 10],
+    "bm25_strong": [0.0, 0.5, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0],
+    "weak_dense_weight": [round(0.5 + 0.05 * i, 2) for i in range(11)],
 }
+#: Coordinates searched together: a threshold for a keyword-weak query means nothing without its weight.
+JOINT = [("bm25_strong", "weak_dense_weight")]
 OBJECTIVE = {"original": ("hit@1", "hit@5"), "paraphrase": ("hit@5",), "multi": ("recall@10",)}
 BATCH = 16
 #: A value replaces the current one only when the objective gains at least this much (~one question in
@@ -77,7 +84,7 @@ def one_list(pool: Any, lists: str) -> Any:
     """The pool as if only the dense (or only the BM25) list had been fetched."""
     keep = (lambda c: c.dense_rank is not None) if lists == "dense" else (lambda c: c.sparse_rank is not None)
     kept = type(pool)(pool.payloads, pool.vectors, [[c for c in items if keep(c)] for items in pool.scored],
-                      pool.queries)
+                      pool.queries, pool.terms)
     kept.has_headings = pool.has_headings
     return kept
 
@@ -87,20 +94,23 @@ def objective(by_type: dict[str, dict[str, float]]) -> float:
     return sum(parts) / len(parts) if parts else 0.0
 
 
-def prepare(dev: DevSet, cache: Path, split: str = "fit") -> tuple[Prepared, Any]:
+def prepare(dev: DevSet, cache: Path, stack: ExitStack, split: str = "fit") -> Prepared:
+    """One set's questions of ``split`` with their candidates (the runtime is closed by ``stack``)."""
     from retrieval.search import knowledge_by_default
     from retrieval.stages import analyze
 
     ensure_package(dev)
     home, _ = knowdesk.ingest(dev, Config(name="knowdesk"), cache, fresh=False)
-    rt = knowdesk.open_runtime(home, {"KNOWDESK_SEARCH__SPLIT": "true"})
+    # a private copy, so a benchmark run holding the cached index does not lock the fitting out
+    rt = knowdesk.open_runtime(stack.enter_context(knowdesk.working_copy(home)), {"KNOWDESK_SEARCH__SPLIT": "true"})
+    stack.callback(knowdesk.close, rt)
     questions = [q for q in dev.questions if q.split == split]
     searcher, config = rt.searcher, rt.settings.search
     units = {u.chunk_id: u for u in knowdesk.indexed_units(rt)}
     # the candidates depend on the index, the questions and the candidate settings only: kept beside the index
     key = hashlib.sha1(json.dumps([[q.id, q.question] for q in questions] + [config.model_dump()],
                                   sort_keys=True).encode()).hexdigest()[:12]
-    saved = home / f"fit-ranking-pools-h-{split}-{key}.pkl"
+    saved = home / f"fit-ranking-pools-t-{split}-{key}.pkl"
     if saved.is_file():
         pools: list[Any] = pickle.loads(saved.read_bytes())
         for pool in pools:
@@ -115,7 +125,7 @@ def prepare(dev: DevSet, cache: Path, split: str = "fit") -> tuple[Prepared, Any
                                          headings=True)
         saved.write_bytes(pickle.dumps(pools))
     print(f"{dev.name}: {len(questions)} {split} questions, {len(units)} chunks", flush=True)
-    return Prepared(dev, questions, pools, units, searcher), rt
+    return Prepared(dev, questions, pools, units, searcher)
 
 
 def evaluate(prepared: Sequence[Prepared], params: Any,
@@ -135,6 +145,13 @@ def ascend(prepared: Sequence[Prepared], start: Any, rounds: int = 2,
                 if got > best_value + MIN_GAIN:
                     best, best_value = candidate, got
             log(f"  {name} -> {getattr(best, name)} (objective {best_value:.4f})")
+        for names in JOINT:
+            for combo in itertools.product(*(GRID[n] for n in names)):
+                candidate = best.model_copy(update=dict(zip(names, combo, strict=True)))
+                got = evaluate(prepared, candidate)[0]
+                if got > best_value + MIN_GAIN:
+                    best, best_value = candidate, got
+            log(f"  {', '.join(f'{n} -> {getattr(best, n)}' for n in names)} (objective {best_value:.4f})")
     return best, best_value
 
 
@@ -151,24 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     sets = discover([s.strip() for s in args.sets.split(",")] if args.sets else None)
     if args.ablation:
         return ablation(sets, args.cache, args.ablation)
-    prepared, runtimes = [], []
-    try:
-        for dev in sets:
-            p, rt = prepare(dev, args.cache)
-            prepared.append(p)
-            runtimes.append(rt)
+    with ExitStack() as stack:
+        prepared = [prepare(dev, args.cache, stack) for dev in sets]
         before = RankParams(fusion="rrf", dense_weight=0.5, rrf_k=2.0, split=False, diversity=0.0,
                             cap_scope="document", cap=2)
         before_value, before_sets = evaluate(prepared, before)
-        start = RankParams(fusion="weighted", dense_weight=0.5, split=True, split_weight=0.0, diversity=0.0,
-                           cap_scope="document", cap=2)
+        start = RankParams(fusion="rrf", dense_weight=0.5, split=True, split_weight=0.0, diversity=0.0,
+                           cap_scope="section", cap=2)
         fitted, value = ascend(prepared, start)
         _, after_sets = evaluate(prepared, fitted)
         # what a caller's document cap (retrieve's per_document) costs with the fitted values
         caps = {cap: round(evaluate(prepared, fitted, cap)[0], 4) for cap in (1, 2, 3, 5, 10)}
-    finally:
-        for rt in runtimes:
-            knowdesk.close(rt)
     report = {
         "values": {k: getattr(fitted, k) for k in GRID},
         "objective": {"before (rrf, no split, no diversity)": round(before_value, 4), "fitted": round(value, 4)},
@@ -202,8 +212,10 @@ def variants() -> dict[str, tuple[Any, str]]:
         "sparse only": (rrf, "sparse"),
         "hybrid rrf (before)": (rrf, "both"),
         "hybrid weighted": (weighted, "both"),
-        "hybrid fitted fusion": (fitted.model_copy(update={"split": False, "diversity": 0.0, "heading_weight": 0.0}),
-                                 "both"),
+        "hybrid fitted fusion": (fitted.model_copy(update={"split": False, "diversity": 0.0, "heading_weight": 0.0,
+                                                           "bm25_strong": 0.0}), "both"),
+        "fitted fusion + weak-BM25 switch": (
+            fitted.model_copy(update={"split": False, "diversity": 0.0, "heading_weight": 0.0}), "both"),
         "fitted fusion + headings": (fitted.model_copy(update={"split": False, "diversity": 0.0}), "both"),
         "rrf + split": (rrf.model_copy(update={"split": True}), "both"),
         "fitted fusion + split": (fitted.model_copy(update={"split": True, "diversity": 0.0}), "both"),
@@ -221,11 +233,9 @@ def ablation(sets: Sequence[DevSet], cache: Path, split: str) -> int:
     lines = [f"Split: {split}.", "", "| set | type | n | variant | hit@1 | hit@5 | MRR@10 | recall@10 |",
              "|" + "---|" * 8]
     for dev in sets:
-        prepared, rt = prepare(dev, cache, split)
-        try:
+        with ExitStack() as stack:
+            prepared = prepare(dev, cache, stack, split)
             rows[dev.name] = {name: prepared.metrics(params, lists) for name, (params, lists) in variants().items()}
-        finally:
-            knowdesk.close(rt)
         for qtype in ("original", "paraphrase", "multi"):
             for name, by_type in rows[dev.name].items():
                 if qtype in by_type:

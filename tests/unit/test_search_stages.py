@@ -18,8 +18,10 @@ from retrieval.stages import (
     RankParams,
     Scored,
     analyze,
+    bm25_strength,
     cap_groups,
     combine,
+    dense_weight,
     diversify,
     fitted_values,
     fuse,
@@ -208,3 +210,34 @@ def test_heading_vectors_are_computed_once_and_used(searcher: Searcher) -> None:
     [every] = with_headings.candidates([analyze("wifi", max_chars=100, split=False, min_sentences=3)], [None], "w",
                                        headings=True)
     assert every.has_headings
+
+
+def test_a_weak_bm25_list_gives_the_dense_list_its_own_weight() -> None:
+    # the BM25 list's best score is 3.0 over 3 query terms: 1.0 a term
+    items = [Scored("dense-first", 0.8, 1.0, 0, 4), Scored("bm25-first", 0.2, 3.0, 4, 0)]
+    assert bm25_strength(items, 3) == pytest.approx(1.0) and bm25_strength(items, 0) is None
+    params = RankParams(fusion="rrf", dense_weight=0.3, rrf_k=2, bm25_strong=1.5, weak_dense_weight=0.9)
+    assert dense_weight(items, params, 3) == 0.9  # weak (1.0 < 1.5): the weak weight
+    assert dense_weight(items, params, 1) == 0.3  # strong (3.0 a term): the usual weight
+    assert dense_weight(items, params, 0) == 0.3  # unknown term count: the usual weight
+    assert dense_weight(items, params.model_copy(update={"bm25_strong": 0.0}), 3) == 0.3  # off
+    assert fuse(items, params, 3)[0][0] == "dense-first"
+    assert fuse(items, params, 1)[0][0] == "bm25-first"
+    assert fuse(items, params)[0][0] == "bm25-first"
+
+
+def test_the_searcher_counts_each_querys_bm25_terms(searcher: Searcher) -> None:
+    from core.models import PUBLIC
+    from retrieval.search import SearchFilters
+
+    question = "My printer shows a paper jam every morning. Also the wifi drops every hour. I want a refund."
+    [analysis] = [analyze(question, max_chars=10_000, split=True, min_sentences=3)]
+    [pool] = searcher.candidates([analysis], [SearchFilters()], "w", viewer=PUBLIC)
+    texts = [analysis.text, *analysis.parts]
+    assert pool.terms == [len(BM25Encoder().encode_query(t).indices) for t in texts]
+    assert all(n > 0 for n in pool.terms)
+
+
+def test_bm25_strength_settings_override_the_fitted_values() -> None:
+    params = RankParams.from_settings(SearchSettings(bm25_strong=2.5, weak_dense_weight=0.85))
+    assert (params.bm25_strong, params.weak_dense_weight) == (2.5, 0.85)
