@@ -23,6 +23,7 @@ from core.settings import SearchSettings
 from retrieval.candidates import ListQuery, Pool, heading_text, list_at, to_hit
 from retrieval.points import DENSE, SPARSE, workspace_filter
 from retrieval.protocols import CandidateSearch
+from retrieval.similarity import REFERENCE, scale_for
 from retrieval.sparse import DEFAULT_LANGUAGE, BM25Encoder, guess_languages, is_language_tag
 from retrieval.stages import (
     QueryAnalysis,
@@ -388,7 +389,9 @@ class Searcher:
         scope = "document" if per_document is not None else p.cap_scope
         groups = cap_groups(pool.payloads, (key for key, _ in ranked), scope)
         chosen = diversify(ranked, groups, penalty=p.diversity, per_document=per_document or p.cap, top_k=top_k)
-        return [to_hit(pool.payloads[key], score, pool.cosine(key)) for key, score in chosen]
+        scale = scale_for(str(getattr(self.embedder, "model_id", REFERENCE)))  # reported cosines on MiniLM's scale
+        return [to_hit(pool.payloads[key], score, None if (c := pool.cosine(key)) is None else scale(c))
+                for key, score in chosen]
 
     def _rank(self, pool: Pool, top_k: int, per_document: int | None, notes: tuple[str, ...]) -> Retrieval:
         hits = self.rank(pool, top_k, per_document)
