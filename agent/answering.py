@@ -166,7 +166,7 @@ class ExtractiveAnswerer:
         units = [u for i, h in enumerate(top) for u in _units(h, i)]
         if not units:
             return None
-        sims = self.cache.vectors([u.embed_text for u in units]) @ np.asarray(vector, dtype=np.float32)
+        sims = self.cache.similarities([u.embed_text for u in units], vector)
         lexical = _idf_overlap(terms(question), [terms(u.embed_text) for u in units])
         dense = [top[u.hit].dense_score or 0.0 for u in units]
         scores = [0.6 * float(s) + 0.4 * lex + 0.2 * d for s, lex, d in zip(sims, lexical, dense, strict=True)]

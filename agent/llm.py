@@ -137,7 +137,7 @@ class LLMAnswerer:
         units = [u.text for i, h in enumerate(cited) for u in units_of(h.text, i)]
         if not sentences or not units:
             return 0.0
-        sims = self.cache.vectors(sentences) @ self.cache.vectors(units).T
+        sims = self.cache.scale(self.cache.vectors(sentences) @ self.cache.vectors(units).T)
         return round(float(np.mean(sims.max(axis=1) >= SUPPORTED)), 4)
 
 

@@ -16,6 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
+from retrieval.similarity import REFERENCE, SimilarityScale, scale_for
+
 
 class Embedder(Protocol):
     """What the agent needs from the embedding model (``retrieval.embedding`` satisfies it)."""
@@ -45,8 +47,11 @@ class Match:
 class VectorCache:
     """An LRU cache of phrase vectors, so fixed lists and repeated sentences are embedded once."""
 
-    def __init__(self, *, embedder: Embedder, size: int = 20000) -> None:
+    def __init__(self, *, embedder: Embedder, size: int = 20000, scale: SimilarityScale | None = None) -> None:
         self.embedder = embedder
+        #: cosines are read on the reference model's scale, so the agent's thresholds hold for any model
+        self.scale = scale if scale is not None else scale_for(str(getattr(embedder, "model_id", REFERENCE)),
+                                                                  "query-query")
         self._size = size
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
@@ -75,11 +80,15 @@ class VectorCache:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack(rows)
 
+    def similarities(self, texts: Sequence[str], vector: np.ndarray) -> np.ndarray:
+        """Cosine of each text with ``vector``, on the reference model's scale."""
+        return self.scale(self.vectors(texts) @ np.asarray(vector, dtype=np.float32))
+
     def best(self, vector: np.ndarray, phrases: Sequence[str]) -> Match | None:
         """The phrase most similar to ``vector``, or None for an empty list."""
         if not phrases:
             return None
-        sims = self.vectors(phrases) @ np.asarray(vector, dtype=np.float32)
+        sims = self.similarities(phrases, vector)
         i = int(np.argmax(sims))
         return Match(phrase=phrases[i], score=float(sims[i]))
 
@@ -87,6 +96,6 @@ class VectorCache:
         """Over several query vectors (message and clauses): the best (row, phrase) pair."""
         if not phrases or len(vectors) == 0:
             return None
-        sims = np.asarray(vectors, dtype=np.float32) @ self.vectors(phrases).T
+        sims = self.scale(np.asarray(vectors, dtype=np.float32) @ self.vectors(phrases).T)
         row, col = np.unravel_index(int(np.argmax(sims)), sims.shape)
         return int(row), Match(phrase=phrases[int(col)], score=float(sims[row, col]))

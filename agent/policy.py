@@ -195,7 +195,7 @@ class Triggers:
             shout = max(shout, 0.5)
         repeated = 0.0
         if previous is not None and len(previous):
-            repeated = 1.0 if float(np.max(previous @ vector)) >= 0.88 else 0.0
+            repeated = 1.0 if float(np.max(self.cache.scale(previous @ vector))) >= 0.88 else 0.0
         words_score, hit = frustration_score(text)
         signals = min(1.0, 0.55 * negative + 0.25 * shout + 0.35 * repeated)
         score = max(words_score, signals)

@@ -23,7 +23,8 @@ from core.settings import SearchSettings
 from retrieval.candidates import ListQuery, Pool, heading_text, list_at, to_hit
 from retrieval.points import DENSE, SPARSE, workspace_filter
 from retrieval.protocols import CandidateSearch
-from retrieval.sparse import DEFAULT_LANGUAGE, BM25Encoder, is_language_tag
+from retrieval.similarity import REFERENCE, scale_for
+from retrieval.sparse import DEFAULT_LANGUAGE, BM25Encoder, guess_languages, is_language_tag
 from retrieval.stages import (
     QueryAnalysis,
     RankParams,
@@ -121,9 +122,12 @@ class SearchFilters(BaseModel):
             must.append(visible)
         return flt if len(must) == 1 else models.Filter(must=must)
 
-    def languages(self) -> list[str]:
-        """Languages to stem the query for: the language filter, plus English."""
+    def languages(self, query: str = "") -> list[str]:
+        """Languages to stem the query for: the language filter, plus English; without a language
+        filter, the languages the query's own stop words point at (``guess_languages``), plus English."""
         given = [self.language] if isinstance(self.language, str) else list(self.language or [])
+        if not given and query:
+            given = guess_languages(query)
         return list(dict.fromkeys([*given, DEFAULT_LANGUAGE]))
 
 
@@ -339,7 +343,7 @@ class Searcher:
                     dense_at = len(lists)
                     dense = np.asarray(vector, dtype=np.float32).tolist()
                     lists.append(ListQuery(dense, DENSE, flt, self.config.candidates))
-                terms = self.sparse.encode_query(text, flts.languages())
+                terms = self.sparse.encode_query(text, flts.languages(text))
                 if want != "dense" and terms.indices:  # a query of stop words only has no BM25 side
                     sparse_at = len(lists)
                     lists.append(ListQuery(terms, SPARSE, flt, self.config.candidates))
@@ -388,7 +392,9 @@ class Searcher:
         scope = "document" if per_document is not None else p.cap_scope
         groups = cap_groups(pool.payloads, (key for key, _ in ranked), scope)
         chosen = diversify(ranked, groups, penalty=p.diversity, per_document=per_document or p.cap, top_k=top_k)
-        return [to_hit(pool.payloads[key], score, pool.cosine(key)) for key, score in chosen]
+        scale = scale_for(str(getattr(self.embedder, "model_id", REFERENCE)))  # reported cosines on MiniLM's scale
+        return [to_hit(pool.payloads[key], score, None if (c := pool.cosine(key)) is None else scale(c))
+                for key, score in chosen]
 
     def _rank(self, pool: Pool, top_k: int, per_document: int | None, notes: tuple[str, ...]) -> Retrieval:
         hits = self.rank(pool, top_k, per_document)

@@ -121,6 +121,46 @@ def stop_words(language: str) -> frozenset[str]:
     return frozenset(word.lower() for word in getattr(module, "STOP_WORDS", ()))
 
 
+#: Languages a query may be guessed in from its stop words (those with a Snowball stemmer and a
+#: spaCy stop list that questions in them use often).
+GUESSABLE = ("de", "es", "fr", "pt", "it", "nl", "sv", "da", "nb", "fi", "pl", "ro", "hu", "cs", "tr", "ru")
+
+
+@functools.lru_cache(maxsize=1)
+def _stop_word_owners() -> dict[str, frozenset[str]]:
+    """Each stop word of a guessable language or English -> the languages whose list has it."""
+    owners: dict[str, set[str]] = {}
+    for code in (DEFAULT_LANGUAGE, *GUESSABLE):
+        for word in stop_words(code):
+            owners.setdefault(word, set()).add(code)
+    return {word: frozenset(codes) for word, codes in owners.items()}
+
+
+def guess_languages(text: str, *, most: int = 2) -> list[str]:
+    """The languages (other than English) a short text is most likely written in, judged by its
+    stop words: a language counts when at least two of the text's words, and more of them than
+    English's list holds, are its stop words. Ties are all kept (Spanish and Portuguese share
+    many), up to ``most``; none for English text, codes, or text without stop words.
+
+    Cheap and deterministic (no model): used to stem a query that comes without a language filter,
+    so "Wie pausiere ich mein Abonnement?" meets the German chunks' stems.
+
+    >>> guess_languages("Wie kann ich mein Abonnement pausieren?")
+    ['de']
+    """
+    owners = _stop_word_owners()
+    counts: Counter[str] = Counter()
+    for match in _WORD.finditer(unicodedata.normalize("NFC", text[:2000]).lower()):
+        counts.update(owners.get(match.group(), ()))
+    english = counts.pop(DEFAULT_LANGUAGE, 0)
+    if not counts:
+        return []
+    top = max(counts.values())
+    if top < 2 or top <= english:
+        return []
+    return sorted((code for code, n in counts.items() if n == top), key=GUESSABLE.index)[:most]
+
+
 _local = threading.local()
 
 

@@ -31,17 +31,30 @@ QUESTIONS = {  # written for this test, in the words of a customer
 }
 
 
-@pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
+def _runtime(tmp_path: Path, *, translations: bool) -> Runtime:
     path = tmp_path / "helpcenter.json"
     data = json.loads(SAMPLES.read_text(encoding="utf-8"))
     data["articles"] = data["articles"][:6]  # small enough for 2 shared cores
+    if not translations:  # English-only knowledge: a German question can only be answered across languages
+        for article in data["articles"]:
+            article["translations"] = []
     path.write_text(json.dumps(data), encoding="utf-8")
     runtime = Runtime(Settings(home=tmp_path / "home"))
     source = Source(workspace="default", name="help", kind=SourceKind.HELPCENTER_EXPORT, options={"path": str(path)})
     runtime.sources.add(source)
     assert runtime.sync(source).status == "succeeded"
-    yield runtime
+    return runtime
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Iterator[Runtime]:
+    yield _runtime(tmp_path, translations=True)
+    close_clients()
+
+
+@pytest.fixture
+def rt_english(tmp_path: Path) -> Iterator[Runtime]:
+    yield _runtime(tmp_path, translations=False)
     close_clients()
 
 
@@ -75,13 +88,38 @@ def test_a_question_in_an_unread_script_is_refused_clearly_after_the_switch(rt: 
     assert top_documents(rt, "password vergessen, what now? necesito uno nuevo")[0] == "reset-password"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the agent's meaning thresholds (human_request 0.62, scenario 0.72, topic 0.45...) are MiniLM cosines; "
-    "e5's cosines of unrelated texts sit far higher, so this ordinary German question scores 0.84 as a "
-    "request for a human and is handed off: recalibrate the thresholds per model before e5 serves the agent"))
-def test_the_agent_answers_a_german_question_from_the_english_article_and_says_so(rt: Runtime) -> None:
+def test_under_e5_the_agent_reads_cosines_on_minilms_scale_and_answers_no_off_topic_question(
+        rt_english: Runtime) -> None:
+    """e5 puts unrelated texts near cosine 0.8, where MiniLM's thresholds read "very close": without
+    the similarity scale (``retrieval/similarity.py``) every question got the full retrieval signal and
+    was answered. On MiniLM's scale an off-topic question, in German or English, is not answered,
+    and an English question about an article still is."""
     from agent.decision import Action
 
+    rt = rt_english
+    run_reindex(rt, model="multilingual-e5-small")
+    agent = rt.agent
+    for question in ("Wie hoch ist die Zugspitze und wann wurde sie erstbestiegen?", "What's the capital of Peru?"):
+        session = agent.store.create("default", channel="web")
+        off_topic = agent.handle("default", session.id, question)
+        assert off_topic.action != Action.ANSWER, (question, off_topic.confidence, off_topic.reply)
+        assert all((h.dense_score or 0.0) < 0.3 for h in off_topic.trace.retrieved), off_topic.trace.retrieved
+    session = agent.store.create("default", channel="web")
+    english = agent.handle("default", session.id, "I forgot my password, how do I get a new one?")
+    assert english.action == Action.ANSWER, english.trace.notes
+    assert english.citations[0].document_id.rsplit(":", 1)[-1] == "reset-password/en"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "measured 2026-12-07 on the six sample articles, English only: multilingual-e5-small (4-bit) gives "
+    "German, Spanish and French password questions cosines of 0.11-0.35 on MiniLM's scale against the "
+    "English article (English questions: 0.4-0.6), and ranks the two-factor article first for 4 of 7; "
+    "the agent hands them off as low confidence rather than answer from the wrong article. Needs a "
+    "better cross-lingual retriever (or a translated query) before the agent answers across languages"))
+def test_the_agent_answers_a_german_question_from_the_english_article_and_says_so(rt_english: Runtime) -> None:
+    from agent.decision import Action
+
+    rt = rt_english
     run_reindex(rt, model="multilingual-e5-small")
     agent = rt.agent
     session = agent.store.create("default", channel="web")
@@ -89,5 +127,17 @@ def test_the_agent_answers_a_german_question_from_the_english_article_and_says_s
                             "Ich habe mein Passwort vergessen und komme nicht mehr in mein Konto. Was soll ich tun?")
     assert decision.trace.language == "de"
     assert decision.action == Action.ANSWER, decision.trace.notes
-    assert decision.citations[0].document_id.rsplit(":", 1)[-1].startswith("reset-password/")
+    assert decision.citations[0].document_id.rsplit(":", 1)[-1] == "reset-password/en"
     assert decision.reply.endswith("Diese Antwort stammt aus einem Artikel auf Englisch.")
+
+
+def test_a_german_question_is_answered_from_the_german_translation_without_a_note(rt: Runtime) -> None:
+    from agent.decision import Action
+
+    run_reindex(rt, model="multilingual-e5-small")
+    session = rt.agent.store.create("default", channel="web")
+    decision = rt.agent.handle("default", session.id,
+                               "Ich habe mein Passwort vergessen und komme nicht mehr in mein Konto. Was soll ich tun?")
+    assert decision.action == Action.ANSWER, decision.trace.notes
+    assert decision.citations[0].document_id.rsplit(":", 1)[-1] == "reset-password/de"
+    assert "Artikel auf Englisch" not in decision.reply

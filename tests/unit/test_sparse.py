@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from retrieval.sparse import BM25Encoder, normalize_language, token_index, tokenize
+from retrieval.sparse import BM25Encoder, guess_languages, normalize_language, token_index, tokenize
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +87,30 @@ def test_empty_text_gives_an_empty_vector(bm25: BM25Encoder) -> None:
 def test_invalid_parameters_are_rejected() -> None:
     with pytest.raises(ValueError):
         BM25Encoder(b=2.0)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Wie kann ich mein Abonnement pausieren?", ["de"]),
+    ("¿Cómo puedo cancelar mi suscripción?", ["es"]),
+    ("Como posso cancelar a minha assinatura?", ["pt"]),
+    ("Comment puis-je annuler mon abonnement ?", ["fr"]),
+    ("How do I cancel my subscription?", []),
+    ("E-12", []),
+    ("", []),
+    ("I want to pause my Abo für die Maschine", []),  # mostly English: English stemming only
+])
+def test_query_language_is_guessed_from_its_stop_words(text: str, expected: list[str]) -> None:
+    assert guess_languages(text) == expected
+
+
+def test_a_query_without_language_filter_is_stemmed_in_its_own_language(bm25: BM25Encoder) -> None:
+    from retrieval.search import SearchFilters
+
+    doc = bm25.encode_document("So pausieren Sie Ihre Abonnements für einen Monat.", "de")
+    text = "Wie kann ich mein Abonnement pausieren?"
+    guessed = bm25.encode_query(text, SearchFilters().languages(text))
+    english_only = bm25.encode_query(text, ["en"])
+    assert len(set(guessed.indices) & set(doc.indices)) > len(set(english_only.indices) & set(doc.indices))
+    assert token_index("abonnement") in guessed.indices  # German stem of "Abonnements"
+    # A language filter is what the caller asked for: no guess on top of it.
+    assert SearchFilters(language="fr").languages(text) == ["fr", "en"]
