@@ -85,14 +85,15 @@ def threshold_for(probabilities: np.ndarray, y: np.ndarray, target: float) -> fl
     return 1.0
 
 
-def fit(x: np.ndarray, y: np.ndarray, *, model_id: str, cases: int, dataset: str = "") -> dict[str, object]:
+def fit(x: np.ndarray, y: np.ndarray, *, model_id: str, cases: int, dataset: str = "",
+        target_precision: float = TARGET_PRECISION) -> dict[str, object]:
     runs = {c: out_of_fold(x, y, c) for c in CS}
     c = min(CS, key=lambda k: log_loss(y, np.clip(runs[k], 1e-6, 1 - 1e-6)))
     oof = runs[c]
-    answer_at = threshold_for(oof, y, TARGET_PRECISION)
+    answer_at = threshold_for(oof, y, target_precision)
     clarify_at = min(answer_at, CLARIFY_AT)
     model = LogisticRegression(C=c, max_iter=5000).fit(x, y)
-    check = calibrate(oof.tolist(), [bool(v) for v in y], target_precision=TARGET_PRECISION)
+    check = calibrate(oof.tolist(), [bool(v) for v in y], target_precision=target_precision)
     return {
         "model": model_id,
         "dataset": f"{dataset} ({SPLIT})",
@@ -102,7 +103,7 @@ def fit(x: np.ndarray, y: np.ndarray, *, model_id: str, cases: int, dataset: str
         "weights": [round(float(w), 6) for w in model.coef_[0]],
         "bias": round(float(model.intercept_[0]), 6),
         "c": c,
-        "target_precision": TARGET_PRECISION,
+        "target_precision": target_precision,
         "answer_threshold": answer_at,
         "clarify_threshold": clarify_at,
         "fit_out_of_fold": {"ece": round(check.ece or 0.0, 4),
@@ -129,7 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="results.jsonl of `knowdesk eval` runs (answerability, debian-answers)")
     parser.add_argument("--model", default=DEFAULT_MODEL_ID, help="the embedding model the run used")
     parser.add_argument("--out", type=Path, default=FITTED)
+    parser.add_argument("--target-precision", type=float, default=TARGET_PRECISION,
+                        help=f"precision the answers at or above the threshold keep (default {TARGET_PRECISION})")
     args = parser.parse_args(argv)
+    if not 0.5 <= args.target_precision < 1.0:
+        parser.error(f"--target-precision must be in [0.5, 1), not {args.target_precision}")
     results: list[CaseResult] = []
     for path in args.results:
         if not path.is_file():
@@ -138,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results += ResultsFile(path).load().values()
     x, y, ids = labelled(results)
     names = ", ".join(sorted({_dataset_name(p) for p in args.results}))
-    fitted = fit(x, y, model_id=args.model, cases=len(ids), dataset=names)
+    fitted = fit(x, y, model_id=args.model, cases=len(ids), dataset=names, target_precision=args.target_precision)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(fitted, indent=1) + "\n", encoding="utf-8")
     print(json.dumps({k: fitted[k] for k in ("cases", "positives", "c", "weights", "bias", "answer_threshold",

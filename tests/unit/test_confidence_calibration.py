@@ -66,3 +66,19 @@ def test_fitting_reads_only_the_fit_part_and_separates_the_labels() -> None:
     assert all(w > 0 for w in fitted["weights"])  # type: ignore[union-attr]
     assert fitted["fit_out_of_fold"]["auroc"] > 0.9  # type: ignore[index]
     assert 0 < fitted["clarify_threshold"] <= fitted["answer_threshold"] < 1  # type: ignore[operator]
+
+
+def test_a_lower_target_precision_answers_more_and_a_bad_one_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    from evaluation.fit_confidence import main
+
+    rng = np.random.default_rng(7)
+    cases = [_case(i, "fit", bool(i % 3), float(np.clip((0.65 if i % 3 else 0.35) + rng.normal(0, 0.2), 0, 1)))
+             for i in range(90)]
+    x, y, ids = labelled(cases)
+    strict = fit(x, y, model_id="m", cases=len(ids), target_precision=0.95)
+    loose = fit(x, y, model_id="m", cases=len(ids), target_precision=0.7)
+    assert strict["target_precision"] == 0.95 and loose["target_precision"] == 0.7
+    assert loose["answer_threshold"] < strict["answer_threshold"]  # type: ignore[operator]
+    with pytest.raises(SystemExit):
+        main(["results.jsonl", "--target-precision", "1.5"])
+    assert "--target-precision must be in [0.5, 1)" in capsys.readouterr().err
