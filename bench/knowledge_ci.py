@@ -44,7 +44,9 @@ PLANTED = [
     ("skip-a-delivery", "Skip this box", "Hide this box", "skip-next-box"),
     ("pause-subscription", "Resume now", "Restart plan", "pause-resume-early"),
     ("cancel-subscription", "no cancellation fee", "a cancellation fee of €10", "cancel-fee"),
-    ("choose-a-plan", "€27.80", "€31.50", "plans-daily-price"),
+    # (choose-a-plan, "€27.80" -> "€31.50", plans-daily-price) left the set: at the calibrated answer threshold
+    # (0.60) that question is asked about, not answered, so no edit can break its answer
+    ("login-problems", "15 minutes", "2 hours", "locked-account"),
     ("reset-password", "60 minutes", "24 hours", "reset-link-valid"),
     ("track-your-order", "Track parcel", "Follow shipment", "track-order"),
     ("refund-processing-times", "1 to 2", "10 to 12", "refund-time-paypal"),

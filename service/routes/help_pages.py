@@ -18,9 +18,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from app.knowledge_ci.models import ChangeStatus
 from app.runtime import Runtime
 from core.errors import AuthError, Conflict, InvalidInput, KnowdeskError, NotFound
 from helpcenter.models import Article, ArticleInput, Status, TopicInput, TranslationInput
+from helpcenter.publisher import PublishReport
 from helpcenter.versions import compare
 from service import hardening
 from service.deps import RuntimeDep
@@ -66,10 +68,20 @@ def help_page(request: Request, rt: Runtime, caller: Principal, *, stale_only: b
               values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
               status: int = 200) -> Response:
     groups = listing(rt, caller, stale_only=stale_only)
+    held = rt.knowledge_ci.list(caller.workspace, status=ChangeStatus.PENDING, limit=20)
     return render(request, "help.html", caller, {
-        "groups": groups, "stale_only": stale_only, "notice": notice, "values": values or {},
+        "groups": groups, "stale_only": stale_only, "notice": notice, "values": values or {}, "held": held,
         "errors": errors or {}, "parents": [g["topic"] for g in groups if g["topic"].parent is None],
         "count": sum(len(g["articles"]) for g in groups)}, status=status)
+
+
+def held_notice(report: PublishReport) -> str | None:
+    """What the editor is told when knowledge CI held the change back (None: it went through)."""
+    if report.pending_change is None:
+        return None
+    return (f"held by knowledge CI: with this change some answers that worked got worse, so it is not live and "
+            f"the text is as before; change {report.pending_change} waits for review (listed on the help "
+            f"center page; knowdesk knowledge-ci show {report.pending_change}, then accept or reject)")
 
 
 @router.get("", response_class=HTMLResponse)
@@ -131,10 +143,12 @@ async def article_add(request: Request, rt: RuntimeDep) -> Response:
         TranslationInput(locale=locale, title=values["title"], body=values["body"],
                          status=Status.PUBLISHED if values["publish"] == "on" else Status.DRAFT),))
     try:
-        await run_in_threadpool(rt.helpcenter.create_article, caller.workspace, data)
+        _, report = await run_in_threadpool(rt.helpcenter.create_article, caller.workspace, data)
     except (InvalidInput, Conflict) as exc:
         errors = {field_of(exc, "body"): exc.message}
         return await run_in_threadpool(lambda: new_page(request, rt, caller, values, errors, 422))
+    if (held := held_notice(report)) is not None:  # the article was not created: back to the list
+        return see_other(f"/admin/help?notice={quote(held)}")
     what = ("published: the agent answers from it now" if values["publish"] == "on"
             else "saved as a draft (the agent does not see drafts)")
     return see_other(f"/admin/help/articles/{quote(values['slug'])}/{locale}?notice={quote(what)}")
@@ -209,14 +223,15 @@ async def article_save(slug: str, locale: str, request: Request, rt: RuntimeDep)
                                                            preview=values["body"]))
     data = TranslationInput(locale=locale, title=values["title"], body=values["body"])
     try:
-        saved, _ = await run_in_threadpool(lambda: rt.helpcenter.put_translation(
+        saved, report = await run_in_threadpool(lambda: rt.helpcenter.put_translation(
             caller.workspace, slug, data, publish=do == "publish"))
     except KnowdeskError as exc:
         errors = {field_of(exc, "body"): exc.message}
         return await run_in_threadpool(lambda: editor_page(request, rt, caller, article, locale, values=values,
                                                            errors=errors, status=422))
     own = saved.translation(locale)
-    what = ("saved and published: the agent answers from it now" if do == "publish"
+    held = held_notice(report)
+    what = (held if held is not None else "saved and published: the agent answers from it now" if do == "publish"
             else "saved; it is published, so the agent answers from it now" if own and own.status is Status.PUBLISHED
             else "saved as a draft (the agent does not see drafts)")
     return see_other(f"/admin/help/articles/{quote(slug)}/{locale}?notice={quote(what)}")
@@ -230,10 +245,11 @@ async def article_status(slug: str, locale: str, request: Request, rt: RuntimeDe
     caller, form = got
     hc, on = rt.helpcenter, form.get("publish") == "on"
     try:
-        await run_in_threadpool(hc.publish if on else hc.unpublish, caller.workspace, slug, [locale])
+        _, report = await run_in_threadpool(hc.publish if on else hc.unpublish, caller.workspace, slug, [locale])
     except KnowdeskError as exc:
         return refused(request, caller, exc.message, exc.http_status)
-    what = "published: the agent answers from it now" if on else "unpublished: back to a draft, out of the index"
+    what = held_notice(report) or (
+        "published: the agent answers from it now" if on else "unpublished: back to a draft, out of the index")
     return see_other(f"/admin/help/articles/{quote(slug)}/{locale}?notice={quote(what)}")
 
 
@@ -269,10 +285,10 @@ async def rollback(slug: str, locale: str, number: int, request: Request, rt: Ru
         return got
     caller, _ = got
     try:
-        article, _ = await run_in_threadpool(rt.helpcenter.rollback, caller.workspace, slug, locale, number)
+        article, report = await run_in_threadpool(rt.helpcenter.rollback, caller.workspace, slug, locale, number)
     except KnowdeskError as exc:
         return refused(request, caller, exc.message, exc.http_status)
     own = article.translation(locale)
     live = " and is live (published)" if own and own.status is Status.PUBLISHED else " (a draft)"
-    return see_other(f"/admin/help/articles/{quote(slug)}/{locale}/versions?"
-                     f"notice={quote(f'version {number} is the current text again{live}')}")
+    what = held_notice(report) or f"version {number} is the current text again{live}"
+    return see_other(f"/admin/help/articles/{quote(slug)}/{locale}/versions?notice={quote(what)}")

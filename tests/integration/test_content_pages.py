@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -236,3 +237,50 @@ def test_the_chat_shows_each_decision_and_follows_an_edit(admin_site: tuple[Runt
     assert "ten working days" in second and "five" not in second, "the reply follows the published edit"
     assert client.get("/admin/chat?session=nope").status_code == 404
     assert client.post("/admin/chat/nope/messages", data={"csrf": csrf, "text": "hi"}).status_code == 404
+
+
+class HoldEverything:
+    """A publish gate that holds every change, recording it as knowledge CI does (the real gate's
+    replay is tested in test_knowledge_ci.py; here: what the editor is told and shown)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.held: list[str] = []
+
+    def review(self, workspace: str, plan: object, change: object) -> str:
+        from app.knowledge_ci.models import CIReport
+        from app.knowledge_ci.tables import KnowledgeChangeRow
+
+        change_id = f"kc-test-{len(self.held) + 1}"
+        report = CIReport(dataset="planted", cases=4, held=True, held_by=("pass_rate",))
+        with self.rt.db.session() as s:
+            s.add(KnowledgeChangeRow(id=change_id, workspace=workspace, kind="helpcenter", subject="refunds (en)",
+                                     report=report.model_dump(mode="json")))
+        self.held.append(change_id)
+        return change_id
+
+    def went_live(self, workspace: str) -> None:
+        raise AssertionError("a held change never goes live")
+
+
+def test_a_change_knowledge_ci_holds_is_reported_as_held_never_as_live(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
+    seed(rt)
+    gate = HoldEverything(rt)
+    rt.helpcenter.gate = gate
+    csrf = sign_in(client, rt, "write", "/admin/help/articles/refunds/en")
+    r = client.post("/admin/help/articles/refunds/en", data={"csrf": csrf, "title": "Refunds",
+                                                             "body": "Refunds take ten days.", "do": "publish"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    notice = unquote(r.headers["location"])
+    assert "held by knowledge CI" in notice and "kc-test-1" in notice and "answers from it now" not in notice
+    en = rt.helpcenter.store.get(WS, "refunds").translations[0]
+    assert en.body == "Refunds reach your card within five working days.", "the live text is kept"
+    r = client.post("/admin/help/articles/refunds/en/status", data={"csrf": csrf}, follow_redirects=False)
+    assert "held by knowledge CI" in unquote(r.headers["location"]) and "kc-test-2" in unquote(r.headers["location"])
+    assert rt.helpcenter.store.get(WS, "refunds").translations[0].status is Status.PUBLISHED, "unpublish held too"
+    listing = client.get("/admin/help").text
+    assert "Held by knowledge CI (2)" in listing and "kc-test-1" in listing and "pass_rate" in listing
+    rt.knowledge_ci.reject(WS, "kc-test-2", by="test")
+    assert "Held by knowledge CI (1)" in client.get("/admin/help").text, "a decided change leaves the list"
