@@ -20,12 +20,12 @@ from starlette.concurrency import run_in_threadpool
 
 from agent.sessions import ContactRef, EventInfo, MessageInfo, Role, SessionInfo, SessionStatus
 from app.runtime import Runtime
-from core.errors import AuthError, Conflict, KnowdeskError, NotFound
+from core.errors import Conflict, KnowdeskError, NotFound
 from core.models import Channel
 from service.deps import RuntimeDep
 from service.keys import Principal
 from service.routes.sessions import MessageRequest
-from service.routes.workspace import caller_of, refused, render, see_other, signin, writer_form
+from service.routes.workspace import reader_page, refused, render, see_other, writer_form
 
 router = APIRouter(prefix="/admin/chat", tags=["admin"], include_in_schema=False)
 CONTACT_FIELDS = ("email", "name", "external_id")
@@ -94,13 +94,10 @@ def _session(rt: Runtime, caller: Principal, session_id: str) -> SessionInfo:
 
 @router.get("", response_class=HTMLResponse)
 def chat(request: Request, rt: RuntimeDep, session: str = "", notice: str = "") -> Response:
-    try:
-        caller = caller_of(request, rt)
-        found = _session(rt, caller, session) if session else None
-    except AuthError as exc:
-        return signin(request, exc)
-    except NotFound as exc:
-        return refused(request, caller, exc.message, 404)
+    got = reader_page(request, rt, lambda caller: _session(rt, caller, session) if session else None)
+    if isinstance(got, Response):
+        return got
+    caller, found = got
     return chat_page(request, rt, caller, found, notice=notice[:200])
 
 

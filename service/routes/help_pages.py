@@ -28,7 +28,16 @@ from service import hardening
 from service.deps import RuntimeDep
 from service.keys import Principal
 from service.routes.portal import render_markdown
-from service.routes.workspace import caller_of, can_write, refused, render, see_other, signin, writer_form
+from service.routes.workspace import (
+    caller_of,
+    can_write,
+    reader_page,
+    refused,
+    render,
+    see_other,
+    signin,
+    writer_form,
+)
 
 router = APIRouter(prefix="/admin/help", tags=["admin"], include_in_schema=False)
 #: An article's form: as large as the server takes (a 200 KiB body may triple once form-encoded), so an
@@ -182,25 +191,19 @@ def _found(rt: Runtime, caller: Principal, slug: str, locale: str) -> Article:
 @router.get("/articles/{slug}", response_class=HTMLResponse)
 def article_default(slug: str, request: Request, rt: RuntimeDep, locale: str = "") -> Response:
     """The article in its default locale, or in the locale the "add a translation" form names."""
-    try:
-        caller = caller_of(request, rt)
-        article = rt.helpcenter.store.get(caller.workspace, slug)
-    except AuthError as exc:
-        return signin(request, exc)
-    except NotFound as exc:
-        return refused(request, caller, exc.message, 404)
+    got = reader_page(request, rt, lambda caller: rt.helpcenter.store.get(caller.workspace, slug))
+    if isinstance(got, Response):
+        return got
+    _, article = got
     return see_other(f"/admin/help/articles/{quote(slug)}/{quote(locale or article.default_locale)}")
 
 
 @router.get("/articles/{slug}/{locale}", response_class=HTMLResponse)
 def article_edit(slug: str, locale: str, request: Request, rt: RuntimeDep, notice: str = "") -> Response:
-    try:
-        caller = caller_of(request, rt)
-        article = _found(rt, caller, slug, locale)
-    except AuthError as exc:
-        return signin(request, exc)
-    except (NotFound, InvalidInput) as exc:
-        return refused(request, caller, exc.message, 404)
+    got = reader_page(request, rt, lambda caller: _found(rt, caller, slug, locale), (NotFound, InvalidInput))
+    if isinstance(got, Response):
+        return got
+    caller, article = got
     return editor_page(request, rt, caller, article, locale, notice=notice[:200])
 
 
@@ -258,14 +261,12 @@ async def article_status(slug: str, locale: str, request: Request, rt: RuntimeDe
 def versions_page(slug: str, locale: str, request: Request, rt: RuntimeDep, old: int = 0, new: int = 0,
                   notice: str = "") -> Response:
     """Every saved text of the translation and the diff of two (default: the last change)."""
-    try:
-        caller = caller_of(request, rt)
-        article = _found(rt, caller, slug, locale)
-        versions = rt.helpcenter.store.versions(caller.workspace, slug, locale)
-    except AuthError as exc:
-        return signin(request, exc)
-    except (NotFound, InvalidInput) as exc:
-        return refused(request, caller, exc.message, 404)
+    got = reader_page(request, rt, lambda caller: (_found(rt, caller, slug, locale),
+                                                   rt.helpcenter.store.versions(caller.workspace, slug, locale)),
+                      (NotFound, InvalidInput))
+    if isinstance(got, Response):
+        return got
+    caller, (article, versions) = got
     by_number = {v.version: v for v in versions}
     latest = versions[0]
     b = by_number.get(new) or latest

@@ -26,7 +26,7 @@ from core.models import Channel
 from helpcenter.versions import line_diff
 from service.deps import RuntimeDep
 from service.keys import Principal
-from service.routes.workspace import caller_of, can_write, refused, render, see_other, signin, writer_form
+from service.routes.workspace import caller_of, can_write, reader_page, refused, render, see_other, signin, writer_form
 from training.drafts import ProfileDraft, ScenarioDraft, ScenarioRecord, slugify
 from training.models import ScenarioKind
 
@@ -169,13 +169,10 @@ async def scenario_add(request: Request, rt: RuntimeDep) -> Response:
 
 @router.get("/scenarios/{scenario_id}", response_class=HTMLResponse)
 def scenario_edit(scenario_id: str, request: Request, rt: RuntimeDep, notice: str = "") -> Response:
-    try:
-        caller = caller_of(request, rt)
-        record = rt.training.store.get(caller.workspace, scenario_id)
-    except AuthError as exc:
-        return signin(request, exc)
-    except NotFound as exc:
-        return refused(request, caller, exc.message, 404)
+    got = reader_page(request, rt, lambda caller: rt.training.store.get(caller.workspace, scenario_id))
+    if isinstance(got, Response):
+        return got
+    caller, record = got
     return scenario_page(request, rt, caller, record, notice=notice[:200])
 
 

@@ -13,9 +13,10 @@ when scripts are off. The handoff queue lives in ``service/routes/handoff_pages.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Request
@@ -52,6 +53,23 @@ def signin(request: Request, exc: AuthError) -> Response:
     """The sign-in form, which comes back to this page once the key is accepted."""
     back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return admin._signin(request, exc.message, "7d", status=exc.http_status, next_path=back)
+
+
+T = TypeVar("T")
+
+
+def reader_page(request: Request, rt: Runtime, load: Callable[[Principal], T],
+                missing: tuple[type[KnowdeskError], ...] = (NotFound,)) -> tuple[Principal, T] | Response:
+    """A page's signed-in caller and what ``load`` reads for it, or the answer instead: the sign-in
+    form (not signed in) or a 404 page naming what is missing (``missing`` errors of ``load``)."""
+    try:
+        caller = caller_of(request, rt)
+    except AuthError as exc:
+        return signin(request, exc)
+    try:
+        return caller, load(caller)
+    except missing as exc:
+        return refused(request, caller, exc.message, 404)
 
 
 def can_write(caller: Principal) -> bool:
