@@ -21,6 +21,7 @@ with this procedure, the pair counts and, per kind, how far apart the two kinds'
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import re
@@ -145,7 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     pairs = qq + qs + qp
     print(f"{len(queries)} messages, {len(paragraphs)} paragraphs, {len(sentences)} sentences; "
           f"{len(qq)} + {len(qs)} + {len(qp)} pairs")
-    cache = Path.home() / ".cache" / "knowdesk" / f"similarity-pairs-{args.model}-{args.pairs}.npz"
+    # keyed by what is embedded: a changed dev set or sample text must not read stale cosines
+    key = hashlib.sha256(json.dumps([queries, texts, pairs, related()]).encode()).hexdigest()[:16]
+    cache = Path.home() / ".cache" / "knowdesk" / f"similarity-pairs-{args.model}-{key}.npz"
     if cache.is_file() and not args.fresh:  # the same pairs (seeded) already embedded by both models
         saved = np.load(cache)
         ref, other, model_id = saved["reference"], saved["model"], str(saved["model_id"])
@@ -160,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         np.savez(cache, reference=ref, model=other, model_id=np.array(model_id))
 
     rows = related()
-    related_cache = cache.with_name(f"similarity-related-across-{args.model}.npz")
+    related_cache = cache.with_name(f"similarity-related-across-{args.model}-{key}.npz")
     if related_cache.is_file() and not args.fresh:
         saved = np.load(related_cache)
         rel_ref, rel_other = (saved["ref_qs"], saved["ref_qp"]), (saved["other_qs"], saved["other_qp"])

@@ -33,7 +33,7 @@ REFERENCE = "all-MiniLM-L6-v2"
 SAME_SCALE = frozenset({REFERENCE, "sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2-int8"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SimilarityScale:
     """A monotone map from one model's cosine to the reference model's (identity without knots).
 
@@ -59,6 +59,13 @@ class SimilarityScale:
     def identity(self) -> bool:
         return not self.knots
 
+    @functools.cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """Knots as arrays and the end segments' slopes, built once (the map runs on every search)."""
+        xs = np.array([x for x, _ in self.knots], dtype=np.float64)
+        ys = np.array([y for _, y in self.knots], dtype=np.float64)
+        return xs, ys, (ys[1] - ys[0]) / (xs[1] - xs[0]), (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+
     @overload
     def __call__(self, cosine: float) -> float: ...
 
@@ -69,17 +76,15 @@ class SimilarityScale:
         """``cosine`` (a float or an array) on the reference model's scale."""
         if not self.knots:
             return cosine
-        xs = np.array([x for x, _ in self.knots], dtype=np.float64)
-        ys = np.array([y for _, y in self.knots], dtype=np.float64)
+        xs, ys, low_slope, high_slope = self._arrays
         values = np.asarray(cosine, dtype=np.float64)
         mapped = np.interp(values, xs, ys)
-        low_slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
-        high_slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
         mapped = np.where(values < xs[0], ys[0] + (values - xs[0]) * low_slope, mapped)
         mapped = np.where(values > xs[-1], ys[-1] + (values - xs[-1]) * high_slope, mapped)
         mapped = np.clip(mapped, -1.0, 1.0)
         if isinstance(cosine, np.ndarray):
-            return mapped.astype(cosine.dtype if cosine.dtype.kind == "f" else np.float32)
+            out: np.ndarray = mapped.astype(cosine.dtype if cosine.dtype.kind == "f" else np.float32)
+            return out
         return float(mapped)
 
 
