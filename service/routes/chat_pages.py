@@ -6,6 +6,12 @@ Opening a conversation and sending a message go through the calls ``POST /v1/ses
 ``POST /v1/sessions/{id}/messages`` make (``rt.agent.store.create`` and ``rt.agent.handle``), so
 the conversation is a real session: stored, redacted, and counted in insights like any other. Both
 need the write scope and a CSRF token; a read key sees a conversation, not the forms.
+
+With scripts on, the message form is sent to ``.../messages/stream`` instead (``static/chat.js``):
+the reply arrives as the server-sent events ``POST /v1/sessions/{id}/messages/stream`` sends
+(decision, text, citations, done) and is shown as it comes; then the page reloads to the stored
+turn. Refusals there are JSON with their status, and the script then sends the form as plain HTML,
+so a message problem shows by its field as it does without scripts.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +31,7 @@ from core.models import Channel
 from service.deps import RuntimeDep
 from service.keys import Principal
 from service.routes.sessions import MessageRequest
+from service.routes.streaming import events
 from service.routes.workspace import reader_page, refused, render, see_other, writer_form
 
 router = APIRouter(prefix="/admin/chat", tags=["admin"], include_in_schema=False)
@@ -140,6 +147,18 @@ async def start(request: Request, rt: RuntimeDep) -> Response:
     return see_other(f"/admin/chat?session={quote(session.id)}")
 
 
+def message_of(form: dict[str, str]) -> tuple[str, MessageRequest | None, str]:
+    """The typed message (newlines as the browser sends them made plain), the request it makes, or
+    the problem to show by the field."""
+    text = form.get("text", "").replace("\r\n", "\n")
+    if not text.strip():
+        return text, None, "write the customer's message first"
+    try:
+        return text, MessageRequest(text=text), ""
+    except ValidationError as exc:
+        return text, None, f"{str(exc.errors()[0]['msg']).removeprefix('Value error, ')} ({len(text)} characters)"
+
+
 @router.post("/{session_id}/messages", response_class=HTMLResponse)
 async def send(session_id: str, request: Request, rt: RuntimeDep) -> Response:
     """The customer's message, answered as ``POST /v1/sessions/{id}/messages`` answers it."""
@@ -151,15 +170,7 @@ async def send(session_id: str, request: Request, rt: RuntimeDep) -> Response:
         session = await run_in_threadpool(_session, rt, caller, session_id)
     except NotFound as exc:
         return refused(request, caller, exc.message, 404)
-    text = form.get("text", "").replace("\r\n", "\n")
-    problem, body = "", None
-    if not text.strip():
-        problem = "write the customer's message first"
-    else:
-        try:
-            body = MessageRequest(text=text)
-        except ValidationError as exc:
-            problem = f"{str(exc.errors()[0]['msg']).removeprefix('Value error, ')} ({len(text)} characters)"
+    text, body, problem = message_of(form)
     if body is None:
         return await run_in_threadpool(lambda: chat_page(request, rt, caller, session, values={"text": text},
                                                          errors={"text": problem}, status=422))
@@ -170,3 +181,23 @@ async def send(session_id: str, request: Request, rt: RuntimeDep) -> Response:
         return await run_in_threadpool(lambda: chat_page(request, rt, caller, session, values={"text": text},
                                                          errors=errors, status=409))
     return see_other(f"/admin/chat?session={quote(session_id)}#message-{decision.message_id}")
+
+
+@router.post("/{session_id}/messages/stream", response_class=StreamingResponse)
+async def send_streamed(session_id: str, request: Request, rt: RuntimeDep) -> Response:
+    """The same message, the reply as server-sent events (as ``POST /v1/sessions/{id}/messages/stream``
+    sends them); a refusal is ``{"error": ...}`` with its status, before any event."""
+    got = await writer_form(request, rt)
+    if isinstance(got, Response):
+        return JSONResponse({"error": "sign in again with a key that may write, from this page"},
+                            status_code=got.status_code if got.status_code >= 400 else 401)
+    caller, form = got
+    _, body, problem = message_of(form)
+    if body is None:
+        return JSONResponse({"error": problem}, status_code=422)
+    try:
+        decision = await run_in_threadpool(rt.agent.handle, caller.workspace, session_id, body.text)
+    except KnowdeskError as exc:
+        return JSONResponse({"error": exc.message}, status_code=exc.http_status)
+    return StreamingResponse(events(decision.to_json()), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

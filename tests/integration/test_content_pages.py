@@ -6,12 +6,15 @@ scopes (read keys see, their posts are 403) and CSRF, and the chat's decision af
 from __future__ import annotations
 
 import html
+import json
 import re
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
 from fastapi.testclient import TestClient
 
+from agent.sessions import SessionStatus
 from app.runtime import Runtime
 from helpcenter.models import ArticleInput, Status, TopicInput, TranslationInput
 from tests.integration.test_workspace_pages import sign_in
@@ -237,6 +240,54 @@ def test_the_chat_shows_each_decision_and_follows_an_edit(admin_site: tuple[Runt
     assert "ten working days" in second and "five" not in second, "the reply follows the published edit"
     assert client.get("/admin/chat?session=nope").status_code == 404
     assert client.post("/admin/chat/nope/messages", data={"csrf": csrf, "text": "hi"}).status_code == 404
+
+
+def sse(body: str) -> list[tuple[str, dict[str, Any]]]:
+    """The (event, data) pairs of a server-sent event stream."""
+    out = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        out.append((lines["event"], json.loads(lines["data"])))
+    return out
+
+
+def test_the_chat_streams_a_reply_as_events_and_refuses_as_json(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
+    seed(rt)
+    session = rt.agent.store.create(WS, channel="web")
+    csrf = sign_in(client, rt, "write", f"/admin/chat?session={session.id}")
+    page = client.get(f"/admin/chat?session={session.id}").text
+    assert '<script src="/admin/static/chat.js" defer></script>' in page, "the form streams when scripts run"
+    assert "text/javascript" in client.get("/admin/static/chat.js").headers["content-type"]
+
+    stream = f"/admin/chat/{session.id}/messages/stream"
+    for data, status, message in [({"csrf": csrf, "text": "  "}, 422, "message first"),
+                                  ({"csrf": csrf, "text": "refund " * 1200}, 422, "at most 8000"),
+                                  ({"csrf": "forged", "text": "hi"}, 403, "sign in again")]:
+        r = client.post(stream, data=data)
+        assert r.status_code == status and message in r.json()["error"], (data, r.text)
+    r = client.post("/admin/chat/nope/messages/stream", data={"csrf": csrf, "text": "hi"})
+    assert r.status_code == 404 and "nope" in r.json()["error"]
+    assert rt.agent.store.messages(WS, session.id) == [], "nothing sent"
+
+    r = client.post(stream, data={"csrf": csrf, "text": "How long do refunds take?"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    got = sse(r.text)
+    names = [name for name, _ in got]
+    assert names[0] == "decision" and names[-2:] == ["citations", "done"] and set(names[1:-2]) == {"text"}
+    decision, done = got[0][1], got[-1][1]
+    assert decision["action"] == "answer" and "reply" not in decision and 0 < decision["confidence"] <= 1
+    text = "".join(d["delta"] for name, d in got if name == "text")
+    stored = rt.agent.store.messages(WS, session.id)
+    assert [m.role.value for m in stored] == ["customer", "agent"], "the turn is stored as the form stores it"
+    assert stored[-1].text == text and "five working days" in text and done["message_id"] == stored[-1].id
+    assert any(c.get("url") == "/help/en/articles/refunds" for c in got[-2][1]["citations"])
+
+    rt.agent.store.set_status(WS, session.id, SessionStatus.CLOSED)
+    r = client.post(stream, data={"csrf": csrf, "text": "And shipping?"})
+    assert r.status_code == 409 and r.json()["error"]
+    client.cookies.clear()
+    assert client.post(stream, data={"csrf": csrf, "text": "hi"}).status_code == 401
 
 
 class HoldEverything:

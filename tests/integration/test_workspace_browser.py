@@ -204,8 +204,14 @@ def test_write_and_publish_an_article_and_see_the_chat_answer_change(site: tuple
         b.fill("#email", "ana@example.com")
         b.click("#start-button")  # the last conversation went to the team: a new one
         chat = f"{url}{b.js('location.pathname + location.search')}"
+        b.page("Network.enable")
         published = ask(b, "How long do refunds take?")
         assert published["action"] == "answer" and "five working days" in published["reply"]
+        streamed = [e["params"]["response"] for e in b._events if e["method"] == "Network.responseReceived"
+                    and e["params"]["response"]["url"].endswith("/messages/stream")]
+        assert [r["mimeType"] for r in streamed] == ["text/event-stream"], "the reply came as server-sent events"
+        assert b.js("location.hash").startswith("#message-"), "then the page shows the stored turn"
+        b.page("Network.disable")
         assert published["citations"] == ["/help/en/articles/refunds"] and published["reason"]
         assert 0 < float(published["confidence"]) <= 1
 
