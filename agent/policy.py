@@ -103,10 +103,11 @@ class Triggers:
         self.cache = cache
         self.settings = settings
         self._vader = SentimentIntensityAnalyzer()
+        model_id = getattr(cache.embedder, "model_id", None)
         if model is None:
-            model = IntentModel.load()
+            model = IntentModel.load_for(model_id)
         # the fitted weights mean something only for the embedding model they were fitted on
-        fits = model.fits(getattr(cache.embedder, "model_id", None))
+        fits = model.fits(model_id)
         self.model = model if fits else IntentModel(reasons={}, model="")
 
     # -- topic gate -----------------------------------------------------------------------------
@@ -223,10 +224,10 @@ class Triggers:
         return result, sentiment
 
     def _learned(self, reason: str, text: str, vector: np.ndarray, threshold: float) -> tuple[float, float] | None:
-        """The classifier's (probability, score), only for text that is not detected as another
-        language than English: the sentence model is English-only, and its vectors of other
-        languages put unrelated questions near requests ("Comment supprimer mon compte ?")."""
-        if detect_language(text) not in (None, "en"):
+        """The classifier's (probability, score), only for text in a language its model reads: MiniLM
+        is English-only, and its vectors of other languages put unrelated questions near requests
+        ("Comment supprimer mon compte ?"); a multilingual model's classifiers read every language."""
+        if not self.model.reads(detect_language(text)):
             return None
         return self.model.score(reason, vector, trigger_threshold=threshold)
 

@@ -7,6 +7,7 @@ reason and per language on one split, with the near-miss false-handoff rate (a n
 off for either reason) and the pleasantries that would become a ticket.
 
     python -m evaluation.triggers --split test          # the table (markdown) on the test part
+    python -m evaluation.triggers --model multilingual-e5-small    # as the agent runs on that model
 """
 
 from __future__ import annotations
@@ -162,10 +163,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=("fit", "test", "all"), default="test")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--model", default=None, help="the embedding model (default: all-MiniLM-L6-v2); its "
+                        "fitted classifiers and similarity scale are used as the agent would use them")
     args = parser.parse_args(argv)
-    from retrieval.embedding import DEFAULT_MODEL_ID, SentenceTransformerEmbedder
+    import tempfile
 
-    cache = VectorCache(embedder=SentenceTransformerEmbedder(model=DEFAULT_MODEL_ID))
+    from core.settings import EmbeddingSettings
+    from retrieval.embedders import build_embedder
+    from retrieval.embedding import DEFAULT_MODEL_ID
+
+    with tempfile.TemporaryDirectory() as home:
+        embedder = build_embedder(args.model or DEFAULT_MODEL_ID, settings=EmbeddingSettings(), home=Path(home))
+    cache = VectorCache(embedder=embedder)
     triggers = Triggers(cache=cache, settings=AgentSettings())
     cases = [c for c in load_cases() if args.split in ("all", c.split)]
     result = report(cases, detect(triggers, cache, [c.text for c in cases]))

@@ -141,3 +141,22 @@ def test_a_german_question_is_answered_from_the_german_translation_without_a_not
     assert decision.action == Action.ANSWER, decision.trace.notes
     assert decision.citations[0].document_id.rsplit(":", 1)[-1] == "reset-password/de"
     assert "Artikel auf Englisch" not in decision.reply
+
+
+def test_under_e5_the_handoff_classifier_is_its_own_and_reads_every_language() -> None:
+    """MiniLM's classifiers read English only; e5's (``agent/fitted/intents-multilingual-e5-small-q4.json``,
+    human requests only) read every language, and catch requests its phrase rules miss."""
+    from agent.meaning import VectorCache
+    from agent.policy import Triggers
+    from core.settings import AgentSettings
+    from evaluation.triggers import detect
+
+    cache = VectorCache(embedder=E5Embedder())
+    triggers = Triggers(cache=cache, settings=AgentSettings())
+    assert triggers.model.model == MODEL_ID and triggers.model.languages is None
+    assert set(triggers.model.reasons) == {"human_requested"}
+    texts = ["talk 2 a human", "Por favor, escale mi caso a un agente humano.",
+             "Ich habe mein Passwort vergessen und komme nicht mehr in mein Konto. Was soll ich tun?",
+             "Can I see what your team wrote about refunds?"]
+    found = detect(triggers, cache, texts)
+    assert [d.reason for d in found] == ["human_requested", "human_requested", None, None], found

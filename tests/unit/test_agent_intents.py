@@ -107,3 +107,29 @@ def test_the_fit_applies_to_its_model_and_that_model_s_int8_encoder_only() -> No
     assert model.fits("all-MiniLM-L6-v2") and model.fits("all-MiniLM-L6-v2-int8")
     assert not model.fits("multilingual-e5-small") and not model.fits(None) and not model.fits("")
     assert not IntentModel(reasons={}, model="").fits("all-MiniLM-L6-v2")
+
+
+def test_each_model_has_its_own_fitted_file_and_languages() -> None:
+    from agent.classifier import fitted_path
+
+    assert fitted_path("all-MiniLM-L6-v2") == FITTED and fitted_path("all-MiniLM-L6-v2-int8") == FITTED
+    assert fitted_path(None) == FITTED
+    assert fitted_path("multilingual-e5-small-q4").name == "intents-multilingual-e5-small-q4.json"
+    assert fitted_path("../../etc/passwd").parent == FITTED.parent, "a model name never leaves the folder"
+    english = IntentModel(reasons={}, model="m")
+    assert english.reads("en") and english.reads(None) and not english.reads("de")
+    every = IntentModel(reasons={}, model="m", languages=None)
+    assert every.reads("de") and every.reads("pt") and every.reads(None)
+    assert IntentModel.load(FITTED).languages == ("en",), "MiniLM's classifiers read English only"
+
+
+def test_a_fitted_file_with_bad_languages_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "intents.json"
+    good = {"model": "m", "reasons": {"x": {"weights": [0.0], "bias": 0.0, "threshold": 0.5}}}
+    path.write_text(json.dumps(good | {"languages": None}), encoding="utf-8")
+    assert IntentModel.load(path).languages is None
+    path.write_text(json.dumps(good), encoding="utf-8")
+    assert IntentModel.load(path).languages == ("en",), "files from before the field read English only"
+    path.write_text(json.dumps(good | {"languages": "de"}), encoding="utf-8")
+    with pytest.raises(ConfigError, match="languages must be a list"):
+        IntentModel.load(path)
