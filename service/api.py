@@ -20,9 +20,8 @@ from core.errors import KnowdeskError
 from service import hardening
 from service.background import Periodic
 from service.routes import access as access_routes
-from service.routes import actions as actions_routes
-from service.routes import admin as admin_routes
 from service.routes import (
+    action_pages,
     audit_pages,
     chat_pages,
     conflicts,
@@ -41,6 +40,8 @@ from service.routes import (
     training,
     training_pages,
 )
+from service.routes import actions as actions_routes
+from service.routes import admin as admin_routes
 from service.routes import insights as insights_routes
 from service.routes import workspace as workspace_routes
 from service.routing import allowed_methods
@@ -124,6 +125,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(training_pages.router)
     app.include_router(audit_pages.router)
     app.include_router(actions_routes.router)
+    app.include_router(action_pages.router)
     app.include_router(access_routes.router)
     return app
 
