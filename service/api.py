@@ -35,6 +35,7 @@ from service.routes import (
     retrieval,
     runs,
     sessions,
+    source_pages,
     sources,
     streaming,
     training,
@@ -119,6 +120,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(knowledge_ci.router)
     app.include_router(admin_routes.router)
     app.include_router(workspace_routes.router)
+    app.include_router(source_pages.router)
     app.include_router(handoff_pages.router)
     app.include_router(help_pages.router)
     app.include_router(chat_pages.router)
