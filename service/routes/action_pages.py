@@ -29,7 +29,16 @@ from service import hardening
 from service.deps import RuntimeDep
 from service.keys import Principal, Scope
 from service.routes import actions as api
-from service.routes.workspace import caller_of, reader_page, refused, render, see_other, signin, writer_form
+from service.routes.workspace import (
+    caller_of,
+    reader_page,
+    refused,
+    render,
+    see_other,
+    signin,
+    writer_form,
+    writer_item,
+)
 
 router = APIRouter(prefix="/admin/actions", tags=["admin"], include_in_schema=False)
 #: A spec pasted into the import form: as large as the server takes.
@@ -284,14 +293,10 @@ def operation(action_id: str, request: Request, rt: RuntimeDep, notice: str = ""
 async def operation_save(action_id: str, request: Request, rt: RuntimeDep) -> Response:
     """Channels, segments and the confirmation flag, as ``PATCH /v1/actions/{id}``; ``do=enable`` /
     ``do=disable`` (the list's toggle) sets every channel or none and leaves the rest alone."""
-    got = await writer_form(request, rt)
+    got = await writer_item(request, rt, lambda caller: api.get_action(action_id, caller, rt))
     if isinstance(got, Response):
         return got
-    caller, form = got
-    try:
-        action = await run_in_threadpool(api.get_action, action_id, caller, rt)
-    except NotFound as exc:
-        return refused(request, caller, exc.message, 404)
+    caller, form, action = got
     do = form.get("do", "save")
     values = {
         "channels": " ".join(ticked(form)),

@@ -24,13 +24,23 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.runtime import Runtime
-from core.errors import AuthError, KnowdeskError, NotFound
+from core.errors import AuthError, KnowdeskError
 from core.models import Source, SourceKind
 from ingest.connectors.registry import connector_class, credentials_class
 from service.deps import RuntimeDep
 from service.keys import Principal
 from service.routes import sources
-from service.routes.workspace import caller_of, can_write, refused, render, see_other, signin, writer_form
+from service.routes.workspace import (
+    caller_of,
+    can_write,
+    reader_page,
+    refused,
+    render,
+    see_other,
+    signin,
+    writer_form,
+    writer_item,
+)
 from service.source_policy import NETWORK_SWITCHES
 
 router = APIRouter(prefix="/admin/sources", tags=["admin"], include_in_schema=False)
@@ -281,27 +291,20 @@ def _source(rt: Runtime, caller: Principal, name: str) -> Source:
 @router.get("/{name}/edit", response_class=HTMLResponse)
 def edit(name: str, request: Request, rt: RuntimeDep, notice: str = "") -> Response:
     """A source's page: its options (write keys), its recent runs, sync / full re-index / cancel."""
-    try:
-        caller = caller_of(request, rt)
-        source = _source(rt, caller, name)
-    except AuthError as exc:
-        return signin(request, exc)
-    except NotFound as exc:
-        return refused(request, caller, exc.message, 404)
+    got = reader_page(request, rt, lambda caller: _source(rt, caller, name))
+    if isinstance(got, Response):
+        return got
+    caller, source = got
     return form_page(request, rt, caller, source.kind, source=source, notice=notice[:200])
 
 
 @router.post("/{name}/edit", response_class=HTMLResponse)
 async def save(name: str, request: Request, rt: RuntimeDep) -> Response:
     """New options (and enabled) through ``PATCH /v1/sources/{name}``; refused: the form again."""
-    got = await writer_form(request, rt)
+    got = await writer_item(request, rt, lambda caller: _source(rt, caller, name))
     if isinstance(got, Response):
         return got
-    caller, form = got
-    try:
-        source = await run_in_threadpool(_source, rt, caller, name)
-    except NotFound as exc:
-        return refused(request, caller, exc.message, 404)
+    caller, form, source = got
     fields = option_fields(source.kind)
     values = {k: v for k, v in form.items() if k.startswith(PREFIX) or k == "enabled"}
     options = options_of(fields, form)

@@ -114,6 +114,21 @@ async def writer_form(request: Request, rt: Runtime, *,
     return caller, form
 
 
+async def writer_item(request: Request, rt: Runtime, load: Callable[[Principal], T], *,
+                      max_bytes: int = MAX_FORM_BYTES) -> tuple[Principal, dict[str, str], T] | Response:
+    """``writer_form`` for a form about one thing: also what ``load`` reads for it, or a 404 page
+    naming what is missing (``NotFound`` of ``load``)."""
+    got = await writer_form(request, rt, max_bytes=max_bytes)
+    if isinstance(got, Response):
+        return got
+    caller, form = got
+    try:
+        item = await run_in_threadpool(load, caller)
+    except NotFound as exc:
+        return refused(request, caller, exc.message, 404)
+    return caller, form, item
+
+
 def see_other(path: str) -> Response:
     return RedirectResponse(path, status_code=303)
 

@@ -6,16 +6,12 @@ stored), with a key of too small a scope, and with a forged CSRF token."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.runtime import Runtime
 from core.models import Channel
-from core.settings import Settings
-from service.api import create_app
 from tests.fixtures.orders_spec import ORDERS_SPEC
 from tests.integration.test_workspace_pages import sign_in
 
@@ -23,20 +19,12 @@ pytestmark = pytest.mark.slow
 SECRET = "shop-key-that-must-never-be-shown-0451"
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[Runtime, TestClient]]:
-    rt = Runtime(Settings(home=tmp_path / "home"))
-    with TestClient(create_app(rt), base_url="http://testserver") as client:
-        yield rt, client
-    rt.qdrant.close()
-
-
 def imported(rt: Runtime) -> None:
     rt.actions.import_spec("default", "orders", ORDERS_SPEC.read_bytes(), base_url="https://shop.example.com/v1")
 
 
-def test_importing_a_spec_keeps_what_was_typed_when_refused(site: tuple[Runtime, TestClient]) -> None:
-    rt, client = site
+def test_importing_a_spec_keeps_what_was_typed_when_refused(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
     csrf = sign_in(client, rt, "write", "/admin/actions")
     spec = ORDERS_SPEC.read_text(encoding="utf-8")
     r = client.post("/admin/actions/import", data={"csrf": csrf, "name": "Bad Name!", "spec": spec})
@@ -61,8 +49,8 @@ def test_importing_a_spec_keeps_what_was_typed_when_refused(site: tuple[Runtime,
     assert 'id="spec-orders"' in page and "not set" in page, "the schemes show whether a secret is set"
 
 
-def test_operations_are_enabled_disabled_and_configured(site: tuple[Runtime, TestClient]) -> None:
-    rt, client = site
+def test_operations_are_enabled_disabled_and_configured(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
     imported(rt)
     csrf = sign_in(client, rt, "write", "/admin/actions")
     r = client.post("/admin/actions/operations/listOrders", data={"csrf": csrf, "do": "enable"}, follow_redirects=False)
@@ -97,8 +85,8 @@ def test_operations_are_enabled_disabled_and_configured(site: tuple[Runtime, Tes
     assert r.status_code == 303 and rt.actions.store.spec("default", "orders").base_url == "https://api.shop.test/v2"
 
 
-def test_secrets_are_written_by_admin_keys_and_never_shown(site: tuple[Runtime, TestClient]) -> None:
-    rt, client = site
+def test_secrets_are_written_by_admin_keys_and_never_shown(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
     imported(rt)
     csrf = sign_in(client, rt, "write", "/admin/actions")
     assert 'action="/admin/actions/specs/orders/secrets/ShopKey"' not in client.get("/admin/actions").text
@@ -129,8 +117,8 @@ def test_secrets_are_written_by_admin_keys_and_never_shown(site: tuple[Runtime, 
     assert client.post("/admin/actions/specs/orders/secrets/Nope", data={"csrf": csrf, "value": "x"}).status_code == 404
 
 
-def test_the_network_allowlist_is_for_admin_keys(site: tuple[Runtime, TestClient]) -> None:
-    rt, client = site
+def test_the_network_allowlist_is_for_admin_keys(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
     csrf = sign_in(client, rt, "write", "/admin/actions")
     r = client.get("/admin/actions/network")
     assert r.status_code == 403 and "admin scope" in r.text and 'action="/admin/actions/network"' not in r.text
@@ -151,8 +139,8 @@ def test_the_network_allowlist_is_for_admin_keys(site: tuple[Runtime, TestClient
     assert "orders.internal" in client.get("/admin/actions/network").text
 
 
-def test_read_keys_see_without_forms_and_forged_forms_are_refused(site: tuple[Runtime, TestClient]) -> None:
-    rt, client = site
+def test_read_keys_see_without_forms_and_forged_forms_are_refused(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
     imported(rt)
     csrf = sign_in(client, rt, "read", "/admin/actions")
     page = client.get("/admin/actions").text
