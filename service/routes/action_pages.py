@@ -13,7 +13,7 @@ stored.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -40,6 +40,7 @@ from service.routes.workspace import (
     writer_item,
 )
 
+M = TypeVar("M", bound=BaseModel)
 router = APIRouter(prefix="/admin/actions", tags=["admin"], include_in_schema=False)
 #: A spec pasted into the import form: as large as the server takes.
 SPEC_FORM_BYTES = hardening.MAX_BODY_BYTES
@@ -68,11 +69,12 @@ def ticked(form: dict[str, str]) -> list[str]:
     return [c for c in CHANNELS if form.get(f"channel-{c}") == "on"]
 
 
-def parse(model: type[BaseModel], data: dict[str, Any]) -> BaseModel | dict[str, str]:
+def parse(model: type[M], data: dict[str, Any]) -> tuple[M | None, dict[str, str]]:
+    """``data`` as the API's request ``model``, or None and each refused field's message."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data), {}
     except ValidationError as exc:
-        return field_errors(exc)
+        return None, field_errors(exc)
 
 
 # -- the list ------------------------------------------------------------------------------------
@@ -148,7 +150,7 @@ async def import_spec(request: Request, rt: RuntimeDep) -> Response:
         "base_url": form.get("base_url", "").strip(),
         "channels": " ".join(ticked(form)),
     }
-    body = parse(
+    body, errors = parse(
         api.ImportRequest,
         {
             "name": values["name"],
@@ -157,12 +159,12 @@ async def import_spec(request: Request, rt: RuntimeDep) -> Response:
             "channels": ticked(form),
         },
     )
-    errors = body if isinstance(body, dict) else {}
-    if not errors and not values["spec"].strip():
-        errors = {"spec": "paste the OpenAPI 3.x or Swagger 2.0 document (JSON or YAML)"}
-    if not errors:
+    if not values["spec"].strip():
+        body = None
+        errors.setdefault("spec", "paste the OpenAPI 3.x or Swagger 2.0 document (JSON or YAML)")
+    if body is not None:
         try:
-            report = await run_in_threadpool(api.import_spec, body, caller, rt)  # type: ignore[arg-type]
+            report = await run_in_threadpool(api.import_spec, body, caller, rt)
         except KnowdeskError as exc:
             errors = {"spec": exc.message}
     if errors:
@@ -189,11 +191,10 @@ async def base_url(name: str, request: Request, rt: RuntimeDep) -> Response:
         return got
     caller, form = got
     typed = form.get("base_url", "").strip()
-    body = parse(api.SpecRequest, {"base_url": typed})
-    errors = body if isinstance(body, dict) else {}
-    if not errors:
+    body, errors = parse(api.SpecRequest, {"base_url": typed})
+    if body is not None:
         try:
-            await run_in_threadpool(api.update_spec, name, body, caller, rt)  # type: ignore[arg-type]
+            await run_in_threadpool(api.update_spec, name, body, caller, rt)
         except NotFound as exc:
             return refused(request, caller, exc.message, 404)
         except KnowdeskError as exc:
@@ -234,11 +235,10 @@ async def secret(name: str, scheme: str, request: Request, rt: RuntimeDep) -> Re
         await run_in_threadpool(api.delete_secret, name, scheme, caller, rt)
         return see_other(f"/admin/actions?notice={quote(f'secret of {name}/{scheme} removed')}#spec-{name}")
     fields = [f for v in SECRET_FIELDS.values() for f in v if f in form]
-    body = parse(api.SecretRequest, {f: form[f] for f in fields if form[f]})
-    errors = body if isinstance(body, dict) else {}
-    if not errors:
+    body, errors = parse(api.SecretRequest, {f: form[f] for f in fields if form[f]})
+    if body is not None:
         try:
-            await run_in_threadpool(api.set_secret, name, scheme, body, caller, rt)  # type: ignore[arg-type]
+            await run_in_threadpool(api.set_secret, name, scheme, body, caller, rt)
         except NotFound as exc:
             return refused(request, caller, exc.message, 404)
         except KnowdeskError as exc:
@@ -311,11 +311,10 @@ async def operation_save(action_id: str, request: Request, rt: RuntimeDep) -> Re
             "segments": values["segments"].replace(",", " ").split(),
             "confirm": values["confirm"] == "on",
         }
-    body = parse(api.UpdateRequest, data)
-    errors = body if isinstance(body, dict) else {}
-    if not errors:
+    body, errors = parse(api.UpdateRequest, data)
+    if body is not None:
         try:
-            action = await run_in_threadpool(api.update_action, action_id, body, caller, rt)  # type: ignore[arg-type]
+            action = await run_in_threadpool(api.update_action, action_id, body, caller, rt)
         except KnowdeskError as exc:
             errors = {"form": exc.message}
     if errors:
@@ -368,11 +367,10 @@ async def network_save(request: Request, rt: RuntimeDep) -> Response:
     caller, form = got
     text = form.get("allow", "").replace("\r\n", "\n")
     entries = [line.strip() for line in text.split("\n") if line.strip()]
-    body = parse(api.AllowRequest, {"allow": entries})
-    errors = body if isinstance(body, dict) else {}
-    if not errors:
+    body, errors = parse(api.AllowRequest, {"allow": entries})
+    if body is not None:
         try:
-            await run_in_threadpool(api.set_network, body, caller, rt)  # type: ignore[arg-type]
+            await run_in_threadpool(api.set_network, body, caller, rt)
         except KnowdeskError as exc:
             errors = {"allow": exc.message + "; one IP address, network (10.0.0.0/8) or host name a line"}
     if errors:

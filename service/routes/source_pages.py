@@ -46,7 +46,8 @@ from service.source_policy import NETWORK_SWITCHES
 router = APIRouter(prefix="/admin/sources", tags=["admin"], include_in_schema=False)
 KINDS = [k.value for k in SourceKind]
 PREFIX = "opt-"
-_DOC_NAMES = re.compile(r"(?<![\w`])([a-z_]+(?:(?:/|, )[a-z_]+)*): ")
+#: ``name: what it does`` at the start of a docstring's sentence (``a/b:`` and ``a, b:`` name several).
+_DOC_NAMES = re.compile(r"(?:^|(?<=\. )|(?<=; ))([a-z_]+(?:(?:/|, )[a-z_]+)*): ")
 
 
 @dataclass(frozen=True)
@@ -71,14 +72,15 @@ class OptionField:
 
 def doc_hints(model: type[BaseModel]) -> dict[str, str]:
     """``name: what it does`` sentences of an options model's docstring, by option name."""
-    doc = " ".join((model.__doc__ or "").split())
+    doc = " ".join((model.__doc__ or "").replace("``", "").split())
     found = list(_DOC_NAMES.finditer(doc))
     hints: dict[str, str] = {}
     for i, m in enumerate(found):
-        text = doc[m.end() : found[i + 1].start() if i + 1 < len(found) else len(doc)].strip()
+        text = doc[m.end() : found[i + 1].start() if i + 1 < len(found) else len(doc)].strip().rstrip(";")
+        text += "" if not text or text.endswith(".") else "."
         for name in re.split(r"/|, ", m.group(1)):
             if name in model.model_fields and text:
-                hints.setdefault(name, text[0].upper() + text[1:])
+                hints.setdefault(name, text if text.startswith("http") else text[0].upper() + text[1:])
     return hints
 
 
@@ -117,7 +119,8 @@ def option_fields(kind: SourceKind) -> list[OptionField]:
             extra.append(f"default {default}")
         if widget == "lines":
             extra.append("one a line")
-        hint = " ".join(x for x in [hints.get(name, ""), "; ".join(e for e in extra if e)] if x).strip()
+        rules = "; ".join(e for e in extra if e)
+        hint = " ".join(x for x in [hints.get(name, ""), f"{rules[:1].upper()}{rules[1:]}." if rules else ""] if x)
         fields.append(
             OptionField(
                 name=name,
