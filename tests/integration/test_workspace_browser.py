@@ -298,6 +298,9 @@ def test_import_a_spec_enable_an_operation_and_set_the_allowlist(site: tuple[str
         b.click("tr[data-scheme=ShopKey] form.secret button")
         assert b.js("document.querySelector('tr[data-scheme=ShopKey] .secret-state').textContent") == "set"
         assert "typed-shop-key" not in b.js("document.documentElement.outerHTML"), "a secret is never shown back"
+        b.fill("#base_url-orders", "")
+        b.type_and_enter("#base_url-orders", "https://orders.example.com/api")  # the keyboard sends the form
+        assert rt.actions.store.spec("default", "orders").base_url == "https://orders.example.com/api"
         shoot(b, "actions")
 
         confirm = rt.actions.store.get("default", "cancelOrder").confirm
