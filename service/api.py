@@ -20,9 +20,8 @@ from core.errors import KnowdeskError
 from service import hardening
 from service.background import Periodic
 from service.routes import access as access_routes
-from service.routes import actions as actions_routes
-from service.routes import admin as admin_routes
 from service.routes import (
+    action_pages,
     audit_pages,
     chat_pages,
     conflicts,
@@ -36,11 +35,14 @@ from service.routes import (
     retrieval,
     runs,
     sessions,
+    source_pages,
     sources,
     streaming,
     training,
     training_pages,
 )
+from service.routes import actions as actions_routes
+from service.routes import admin as admin_routes
 from service.routes import insights as insights_routes
 from service.routes import workspace as workspace_routes
 from service.routing import allowed_methods
@@ -118,12 +120,14 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(knowledge_ci.router)
     app.include_router(admin_routes.router)
     app.include_router(workspace_routes.router)
+    app.include_router(source_pages.router)
     app.include_router(handoff_pages.router)
     app.include_router(help_pages.router)
     app.include_router(chat_pages.router)
     app.include_router(training_pages.router)
     app.include_router(audit_pages.router)
     app.include_router(actions_routes.router)
+    app.include_router(action_pages.router)
     app.include_router(access_routes.router)
     return app
 

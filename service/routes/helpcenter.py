@@ -23,8 +23,10 @@ from helpcenter.models import (
     Topic,
     TopicInput,
     TranslationInput,
+    Version,
 )
 from helpcenter.publisher import PublishReport
+from helpcenter.versions import compare
 from retrieval.search import SearchFilters
 from service import output
 from service.deps import Reader, RuntimeDep, Writer
@@ -40,6 +42,9 @@ from service.schemas.helpcenter import (
     LocaleTextPublic,
     TopicPublic,
     TopicsPublic,
+    VersionDiffPublic,
+    VersionPublic,
+    VersionsPublic,
 )
 
 router = APIRouter(prefix="/v1/help-center", tags=["help center"], route_class=KeyedRoute)
@@ -104,6 +109,11 @@ class TranslationBody(_Body):
 
 class Locales(_Body):
     locales: list[str] | None = Field(default=None, json_schema_extra=declared(items={"pattern": LOCALE.pattern}))
+
+
+class RollbackBody(_Body):
+    #: A saved version of the translation (``GET .../versions``).
+    version: int = Field(ge=1, le=2**31 - 1)
 
 
 class SearchBody(_Body):
@@ -242,6 +252,57 @@ def put_translation(slug: str, locale: LocaleParam, body: TranslationBody, calle
 @router.delete("/articles/{slug}/{locale}", response_model=ArticleChangePublic)
 def delete_translation(slug: str, locale: LocaleParam, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     article, report = rt.helpcenter.delete_translation(caller.workspace, slug, locale)
+    return _changed(article, report)
+
+
+# -- versions ---------------------------------------------------------------------------------------
+def _versions(rt: RuntimeDep, workspace: str, slug: str, locale: str) -> tuple[Article, list[Version]]:
+    rt.helpcenter.store.rules.locale(locale)
+    article = rt.helpcenter.store.get(workspace, slug)
+    return article, rt.helpcenter.store.versions(workspace, slug, locale)
+
+
+@router.get("/articles/{slug}/{locale}/versions", response_model=VersionsPublic, responses=errors(404))
+def list_versions(slug: str, locale: LocaleParam, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
+    """Every saved text of one translation, newest first, without bodies; ``current`` names the version
+    the translation's text equals (null when none does)."""
+    article, versions = _versions(rt, caller.workspace, slug, locale)
+    own = article.translation(locale)
+    current = next((v.version for v in versions if own and (v.title, v.body) == (own.title, own.body)), None)
+    return {"slug": slug, "locale": locale, "current": current,
+            "versions": [v.model_dump(mode="json", exclude={"slug", "locale", "body"}) for v in versions]}
+
+
+@router.get("/articles/{slug}/{locale}/versions/{number}", response_model=VersionPublic, responses=errors(404))
+def get_version(slug: str, locale: LocaleParam, number: int, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
+    """One saved text, with its body."""
+    rt.helpcenter.store.rules.locale(locale)
+    return rt.helpcenter.store.version(caller.workspace, slug, locale, number).model_dump(
+        mode="json", exclude={"slug", "locale"})
+
+
+@router.get("/articles/{slug}/{locale}/diff", response_model=VersionDiffPublic, responses=errors(404))
+def diff(slug: str, locale: LocaleParam, caller: Reader, rt: RuntimeDep, old: int | None = None,
+         new: int | None = None) -> dict[str, Any]:
+    """Version ``new`` (default: the newest) against ``old`` (default: the one before ``new``): removed and
+    added lines with three unchanged ones around each change, longer unchanged runs folded."""
+    _, versions = _versions(rt, caller.workspace, slug, locale)
+    store = rt.helpcenter.store
+    b = store.version(caller.workspace, slug, locale, new) if new is not None else versions[0]
+    if old is not None:
+        a = store.version(caller.workspace, slug, locale, old)
+    else:
+        a = next((v for v in versions if v.version == b.version - 1), b)
+    result = compare(a, b)
+    return {"slug": slug, "locale": locale, **result.model_dump(mode="json")}
+
+
+@router.post("/articles/{slug}/{locale}/rollback", response_model=ArticleChangePublic, responses=errors(404))
+def rollback(slug: str, locale: LocaleParam, body: RollbackBody, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
+    """Make an old version's text the current one, saved as a new version (history is never rewritten);
+    the status is kept, so a published translation is re-indexed before the response."""
+    rt.helpcenter.store.rules.locale(locale)
+    article, report = rt.helpcenter.rollback(caller.workspace, slug, locale, body.version)
     return _changed(article, report)
 
 

@@ -34,6 +34,14 @@ class SourceRequest(BaseModel):
     enabled: bool = True
 
 
+class SourceUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: Replaces every option (the same checks as adding); omit to keep them.
+    options: dict[str, Any] | None = None
+    enabled: bool | None = None
+
+
 @router.get("", response_model=SourcesPublic)
 def list_sources(caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     return {"sources": [source_policy.visible(s, caller, output.source(s)) for s in rt.sources.list(caller.workspace)]}
@@ -55,6 +63,22 @@ def add_source(body: SourceRequest, caller: Writer, rt: RuntimeDep) -> dict[str,
 def get_source(name: str, caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
     source = rt.sources.get(caller.workspace, name)
     return source_policy.visible(source, caller, output.source(source))
+
+
+@router.patch("/{name}", response_model=SourcePublic, responses=errors(400, 403, 404, 413))
+def update_source(name: str, body: SourceUpdate, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
+    """Replace a source's options (checked as when adding it) or enable/disable it; its documents stay
+    indexed until the next sync reads the source with the new options."""
+    current = rt.sources.get(caller.workspace, name)
+    options = None
+    if body.options is not None:
+        check_size(body.options, what="the source's options", max_bytes=MAX_OPTIONS_BYTES)
+        changed = source_policy.authorize(current.model_copy(update={"options": body.options}), caller,
+                                          allowed_roots=rt.settings.sources.allowed_roots)
+        if problem := folder_problem(changed):
+            raise InvalidInput(problem, option="path")
+        options = changed.options
+    return output.source(rt.sources.update(caller.workspace, name, options=options, enabled=body.enabled))
 
 
 @router.delete("/{name}", status_code=204, responses=errors(409))

@@ -1,14 +1,15 @@
 """The content team's workspace in the browser: sources, their sync runs (``/admin/sources``).
 
-Server-rendered pages over the same calls the HTTP API makes: adding a source goes through
-``service.routes.sources.add_source`` (so the same option checks, server-path policy and nothing
-stored when something is wrong), a sync through ``service.routes.runs.sync``, run records through
-the source's ``SyncState``. Signing in is the admin pages' form (``service/routes/admin.py``); a read
-key sees every page, a write key also gets the forms, and a form posted with a read key is refused
-with 403. Every form carries a CSRF token that must equal the one in its cookie (double submit).
-The run page refreshes its counts from ``.../progress`` with a small static script
-(``/admin/static/run.js``; the CSP allows scripts from this server only), or with a meta refresh
-when scripts are off. The handoff queue lives in ``service/routes/handoff_pages.py``.
+Server-rendered pages over the same calls the HTTP API makes: adding and editing a source
+(``service/routes/source_pages.py``) go through ``service.routes.sources`` (so the same option
+checks, server-path policy and nothing stored when something is wrong), a sync through
+``service.routes.runs.sync``, run records through the source's ``SyncState``. Signing in is the
+admin pages' form (``service/routes/admin.py``); a read key sees every page, a write key also gets
+the forms, and a form posted with a read key is refused with 403. Every form carries a CSRF token
+that must equal the one in its cookie (double submit). The run page refreshes its counts from
+``.../progress`` with a small static script (``/admin/static/run.js``; the CSP allows scripts from
+this server only), or with a meta refresh when scripts are off. The handoff queue lives in
+``service/routes/handoff_pages.py``.
 """
 
 from __future__ import annotations
@@ -21,14 +22,12 @@ from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.runtime import Runtime
-from core.errors import AuthError, ConfigError, KnowdeskError, NotFound
+from core.errors import AuthError, KnowdeskError, NotFound
 from core.models import SourceKind
 from core.tables import utcnow
-from ingest.connectors.registry import connector_class
 from service import web_session
 from service.deps import RuntimeDep
 from service.keys import Principal, Scope
@@ -36,8 +35,6 @@ from service.routes import admin, runs, sources
 
 router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
 STATIC = Path(__file__).resolve().parent.parent / "templates" / "admin" / "static"
-#: The kinds the add form offers, with the form fields each one uses.
-FORM_KINDS = {"folder": ("path",), "website": ("url",)}
 MAX_FORM_BYTES = 16 * 1024
 
 
@@ -117,6 +114,21 @@ async def writer_form(request: Request, rt: Runtime, *,
     return caller, form
 
 
+async def writer_item(request: Request, rt: Runtime, load: Callable[[Principal], T], *,
+                      max_bytes: int = MAX_FORM_BYTES) -> tuple[Principal, dict[str, str], T] | Response:
+    """``writer_form`` for a form about one thing: also what ``load`` reads for it, or a 404 page
+    naming what is missing (``NotFound`` of ``load``)."""
+    got = await writer_form(request, rt, max_bytes=max_bytes)
+    if isinstance(got, Response):
+        return got
+    caller, form = got
+    try:
+        item = await run_in_threadpool(load, caller)
+    except NotFound as exc:
+        return refused(request, caller, exc.message, 404)
+    return caller, form, item
+
+
 def see_other(path: str) -> Response:
     return RedirectResponse(path, status_code=303)
 
@@ -165,12 +177,10 @@ def source_rows(rt: Runtime, caller: Principal) -> list[dict[str, Any]]:
     return rows
 
 
-def sources_page(request: Request, rt: Runtime, caller: Principal, *, values: dict[str, str] | None = None,
-                 errors: dict[str, str] | None = None, notice: str = "", status: int = 200) -> Response:
+def sources_page(request: Request, rt: Runtime, caller: Principal, *, notice: str = "") -> Response:
+    """The list; adding and editing a source: ``service/routes/source_pages.py``."""
     return render(request, "sources.html", caller, {
-        "sources": source_rows(rt, caller), "values": values or {"kind": "folder", "enabled": "on"},
-        "errors": errors or {}, "notice": notice, "kinds": FORM_KINDS,
-        "roots": [str(r) for r in rt.settings.sources.allowed_roots]}, status=status)
+        "sources": source_rows(rt, caller), "notice": notice, "kinds": [k.value for k in SourceKind]})
 
 
 @router.get("/sources", response_class=HTMLResponse)
@@ -182,59 +192,6 @@ def sources_list(request: Request, rt: RuntimeDep, notice: str = "") -> Response
     return sources_page(request, rt, caller, notice=notice[:200])
 
 
-def add_errors(form: dict[str, str], rt: Runtime, caller: Principal) -> dict[str, str]:
-    """Add the source the form describes through the API's own call; field -> message when refused."""
-    kind, name = form.get("kind", ""), form.get("name", "").strip()
-    if kind not in FORM_KINDS:
-        return {"kind": f"choose one of {', '.join(FORM_KINDS)}"}
-    value = form.get(FORM_KINDS[kind][0], "").strip()
-    problems = {} if name else {"name": "give the source a name (letters, digits, - and _)"}
-    if not value:
-        problems[FORM_KINDS[kind][0]] = ("give the folder on the server to index" if kind == "folder"
-                                         else "give the address to start crawling from, e.g. https://docs.example.com/")
-    if problems:
-        return problems
-    options: dict[str, Any] = {"path": value} if kind == "folder" else {"start_urls": [value]}
-    try:
-        body = sources.SourceRequest(name=name, kind=SourceKind(kind), options=options,
-                                     enabled=form.get("enabled") == "on")
-        sources.add_source(body, caller, rt)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        return {"name" if "name" in first["loc"] else "form": f"{first['msg']}".removeprefix("Value error, ")
-                + (" (letters, digits, - and _, starting with a letter or digit)" if "name" in first["loc"] else "")}
-    except ConfigError as exc:
-        return {_option_field(kind, options): exc.message}
-    except KnowdeskError as exc:
-        field = "name" if "source" in exc.fields else FORM_KINDS[kind][0] if "option" in exc.fields else "form"
-        return {field: exc.message}
-    return {}
-
-
-def _option_field(kind: str, options: dict[str, Any]) -> str:
-    """Which form field the connector's options model refuses (the store names it only in text)."""
-    try:
-        connector_class(SourceKind(kind)).Options(**options)
-    except ValidationError as exc:
-        return FORM_KINDS[kind][0] if exc.errors()[0]["loc"][:1] in (("path",), ("start_urls",)) else "form"
-    return "form"
-
-
-@router.post("/sources", response_class=HTMLResponse)
-async def sources_add(request: Request, rt: RuntimeDep) -> Response:
-    """The add form: stored and back to the list, or the form again with each problem by its field."""
-    got = await writer_form(request, rt)
-    if isinstance(got, Response):
-        return got
-    caller, form = got
-    problems = await run_in_threadpool(add_errors, form, rt, caller)
-    values = {k: form.get(k, "") for k in ("name", "kind", "path", "url", "enabled")}  # no secret field exists
-    if problems:
-        return await run_in_threadpool(lambda: sources_page(request, rt, caller, values=values, errors=problems,
-                                                            status=422))
-    return see_other(f"/admin/sources?notice={quote('added ' + values['name'].strip())}")
-
-
 @router.post("/sources/{name}/enabled", response_class=HTMLResponse)
 async def sources_enable(name: str, request: Request, rt: RuntimeDep) -> Response:
     got = await writer_form(request, rt)
@@ -243,7 +200,7 @@ async def sources_enable(name: str, request: Request, rt: RuntimeDep) -> Respons
     caller, form = got
     on = form.get("enabled") == "on"
     try:
-        await run_in_threadpool(rt.sources.update, caller.workspace, name, enabled=on)
+        await run_in_threadpool(sources.update_source, name, sources.SourceUpdate(enabled=on), caller, rt)
     except NotFound as exc:
         return refused(request, caller, exc.message, 404)
     what = "enabled" if on else "disabled: scheduled syncs and sync-all skip it, its documents stay indexed"

@@ -85,3 +85,40 @@ class HelpSearchPublic(HitsPublic):
 
 class HelpReindexPublic(Public):
     index: IndexReportPublic
+
+
+class VersionPublic(Public):
+    """One saved text of a translation (``body`` only when one version is read)."""
+
+    version: int = Field(description="Counts from 1 per article and locale.")
+    title: str
+    body: str | None = None
+    note: str = Field(description="What made it: created, edited, imported, rollback to version N.")
+    created_at: Timestamp
+
+
+class VersionsPublic(Public):
+    """Every saved text of a translation, newest first; ``current`` is the version the text equals."""
+
+    slug: str
+    locale: str
+    current: int | None
+    versions: list[VersionPublic]
+
+
+class DiffLinePublic(Public):
+    change: str = Field(description="same, added, removed, or folded (``text`` counts the unchanged lines not shown).")
+    text: str
+
+
+class VersionDiffPublic(Public):
+    """Version ``new`` against version ``old``: the title (null when equal) and the body's lines."""
+
+    slug: str
+    locale: str
+    old: int
+    new: int
+    title: list[str] | None = Field(description="[old title, new title] when it changed.")
+    lines: list[DiffLinePublic]
+    added: int
+    removed: int

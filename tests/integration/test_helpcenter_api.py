@@ -77,6 +77,53 @@ def test_help_center_api_publish_search_unpublish_and_errors(api: tuple[TestClie
     assert client.get("/v1/help-center/articles/refunds", headers=auth).status_code == 404
 
 
+def test_help_center_versions_diff_and_rollback_over_http(api: tuple[TestClient, Runtime, dict[str, str]]) -> None:
+    client, rt, auth = api
+    _, reader = KeyStore(db=rt.db).create("default", scopes=["read"])
+    read = {"Authorization": f"Bearer {reader}"}
+    client.post("/v1/help-center/topics", headers=auth, json={"id": "billing", "name": "Billing"})
+    five = "# Refunds\n\nRefunds take five business days.\n\nAsk us anything."
+    client.post("/v1/help-center/articles", headers=auth,
+                json={"slug": "refunds", "topic": "billing", "title": "Refunds", "body": five, "publish": True})
+    client.put("/v1/help-center/articles/refunds/en", headers=auth,
+               json={"title": "Refund times", "body": five.replace("five", "ten")})
+
+    r = client.get("/v1/help-center/articles/refunds/en/versions", headers=read)
+    assert r.status_code == 200, r.text
+    listed = r.json()
+    assert [v["version"] for v in listed["versions"]] == [2, 1] and listed["current"] == 2
+    assert listed["versions"][0].get("body") is None and listed["versions"][1]["note"]
+    one = client.get("/v1/help-center/articles/refunds/en/versions/1", headers=read).json()
+    assert one["body"] == five and one["title"] == "Refunds"
+
+    d = client.get("/v1/help-center/articles/refunds/en/diff", headers=read).json()
+    assert (d["old"], d["new"], d["title"]) == (1, 2, ["Refunds", "Refund times"])
+    assert {"change": "removed", "text": "Refunds take five business days."} in d["lines"]
+    assert {"change": "added", "text": "Refunds take ten business days."} in d["lines"]
+    assert (d["added"], d["removed"]) == (1, 1)
+    same = client.get("/v1/help-center/articles/refunds/en/diff", headers=read, params={"old": 2, "new": 2}).json()
+    assert same["lines"] == [] and same["title"] is None
+
+    assert client.post("/v1/help-center/articles/refunds/en/rollback", headers=read,
+                       json={"version": 1}).status_code == 403
+    for bad, status in [({"version": 0}, 422), ({"version": 9}, 404), ({}, 422), ({"version": 1, "x": 1}, 422)]:
+        r = client.post("/v1/help-center/articles/refunds/en/rollback", headers=auth, json=bad)
+        assert r.status_code == status, (bad, r.text)
+    r = client.post("/v1/help-center/articles/refunds/en/rollback", headers=auth, json={"version": 1})
+    assert r.status_code == 200 and r.json()["index"]["written"] == 1, "a published text is re-indexed"
+    en = r.json()["article"]["translations"][0]
+    assert en["title"] == "Refunds" and en["body"] == five and en["status"] == "published"
+    listed = client.get("/v1/help-center/articles/refunds/en/versions", headers=read).json()
+    assert [v["version"] for v in listed["versions"]] == [3, 2, 1] and listed["current"] == 3
+    assert listed["versions"][0]["note"] == "rollback to version 1"
+
+    for path in ["/versions/7", "/diff?old=7", "/diff?new=7"]:
+        assert client.get(f"/v1/help-center/articles/refunds/en{path}", headers=read).status_code == 404, path
+    assert client.get("/v1/help-center/articles/nope/en/versions", headers=read).status_code == 404
+    assert client.get("/v1/help-center/articles/refunds/klingon/versions", headers=read).status_code == 422
+    assert client.get("/v1/help-center/articles/refunds/de/versions", headers=read).status_code == 404
+
+
 def test_training_api_versions_rollback_and_scenario_search(api: tuple[TestClient, Runtime, dict[str, str]]) -> None:
     client, _, auth = api
     body = {"id": "invoice", "kind": "specific", "title": "Send me my invoice",

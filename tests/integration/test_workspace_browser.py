@@ -95,20 +95,25 @@ def test_add_a_source_watch_its_sync_and_resolve_a_handoff(site: tuple[str, str,
         assert b.js("location.pathname") == "/admin/sources"
         assert b.js("document.documentElement.lang") == "en"
         assert b.js("document.querySelector('nav.pages a[aria-current=page]').textContent") == "Sources"
+        shoot(b, "sources-empty")
+        b.click("#add-source")  # the kind chooser (folder first) opens that kind's form
+        assert b.js("location.pathname + location.search") == "/admin/sources/new?kind=folder"
         # every field of the form has its label
-        assert b.js("[...document.querySelectorAll('form.add-source input:not([type=hidden]), form.add-source "
-                    "select')].every(e => document.querySelector(`label[for=\"${e.id}\"]`))")
+        assert b.js("[...document.querySelectorAll('form.source-form input:not([type=hidden]), form.source-form "
+                    "select, form.source-form textarea')]"
+                    ".every(e => document.querySelector(`label[for=\"${e.id}\"]`))")
+        shoot(b, "source-new")
 
         b.fill("#name", "handbook")
-        b.fill("#path", str(docs.parent / "no-such-folder"))
-        b.click("form.add-source button[type=submit]")
-        assert "does not exist" in b.js("document.querySelector('#path-error').textContent")
-        assert b.js("document.querySelector('#path').getAttribute('aria-invalid')") == "true"
+        b.fill("#opt-path", str(docs.parent / "no-such-folder"))
+        b.click("#save-source")
+        assert "does not exist" in b.js("document.querySelector('#opt-path-error').textContent")
+        assert b.js("document.querySelector('#opt-path').getAttribute('aria-invalid')") == "true"
         assert b.js("document.querySelector('#name').value") == "handbook", "what was typed is kept"
         assert rt.sources.list("default") == [], "nothing stored"
 
-        b.fill("#path", str(docs))
-        b.click("form.add-source button[type=submit]")
+        b.fill("#opt-path", str(docs))
+        b.click("#save-source")
         assert "added handbook" in b.js("document.querySelector('.notice').textContent")
         assert b.js("document.querySelector('tr[data-source=handbook] td[data-label=\"Last run\"]').textContent"
                     ).strip() == "never synced"
@@ -129,6 +134,12 @@ def test_add_a_source_watch_its_sync_and_resolve_a_handoff(site: tuple[str, str,
 
         b.goto(f"{url}/admin/sources")
         assert b.js("document.querySelector('tr[data-source=handbook] .status').textContent") == "succeeded"
+        link = b.js("document.querySelector('tr[data-source=handbook] td[data-label=Name] a').href")
+        assert link == f"{url}/admin/sources/handbook/edit"
+        b.goto(link)
+        assert b.js("document.querySelector('tr[data-run] .status').textContent") == "succeeded"
+        assert b.js("document.querySelector('#opt-path').value") == str(docs.resolve())
+        shoot(b, "source")
 
         b.click("nav.pages a[href='/admin/handoffs']")
         assert b.js("document.querySelectorAll('table.handoffs tbody tr').length") == 3
@@ -263,3 +274,54 @@ def test_write_a_training_scenario_and_the_profile(site: tuple[str, str, Runtime
         b.click("#save-publish")
         assert "the agent uses it now" in b.js("document.querySelector('.notice').textContent")
         shoot(b, "profile")
+
+
+def test_import_a_spec_enable_an_operation_and_set_the_allowlist(site: tuple[str, str, Runtime, Path],
+                                                                 tmp_path: Path) -> None:
+    from tests.fixtures.orders_spec import ORDERS_SPEC
+
+    url, _, rt, _ = site
+    _, admin = KeyStore(db=rt.db).create("default", scopes=["admin"])
+    with signed_in(tmp_path, url, admin, "/admin/actions") as b:
+        assert b.js("document.querySelector('nav.pages a[aria-current=page]').textContent") == "Actions"
+        assert b.js("[...document.querySelectorAll('form.import-spec input:not([type=hidden]), form.import-spec "
+                    "textarea')].every(e => document.querySelector(`label[for=\"${e.id}\"]`))")
+        b.fill("#name", "orders")
+        b.fill("#spec", "openapi: 3.0.0")
+        b.click("form.import-spec button[type=submit]")
+        assert b.js("document.querySelector('#spec-error').textContent"), "the refusal sits by the spec"
+        assert b.js("document.querySelector('#name').value") == "orders", "what was typed is kept"
+        assert rt.actions.store.specs("default") == []
+        b.fill("#spec", ORDERS_SPEC.read_text(encoding="utf-8"))
+        b.fill("#base_url", "https://shop.example.com/v1")
+        b.click("form.import-spec button[type=submit]")
+        assert "imported orders" in b.js("document.querySelector('.notice').textContent")
+        b.click("tr[data-action=listOrders] form button")
+        assert "listOrders enabled on web" in b.js("document.querySelector('.notice').textContent")
+        assert rt.actions.store.get("default", "listOrders").channels
+        b.js("document.querySelector('#secret-orders-ShopKey-value').focus()")
+        b.page("Input.insertText", {"text": "typed-shop-key"})
+        b.click("tr[data-scheme=ShopKey] form.secret button")
+        assert b.js("document.querySelector('tr[data-scheme=ShopKey] .secret-state').textContent") == "set"
+        assert "typed-shop-key" not in b.js("document.documentElement.outerHTML"), "a secret is never shown back"
+        b.fill("#base_url-orders", "")
+        b.type_and_enter("#base_url-orders", "https://orders.example.com/api")  # the keyboard sends the form
+        assert rt.actions.store.spec("default", "orders").base_url == "https://orders.example.com/api"
+        shoot(b, "actions")
+
+        confirm = rt.actions.store.get("default", "cancelOrder").confirm
+        b.click("tr[data-action=cancelOrder] td[data-label=Operation] a")
+        b.js("document.querySelector('#channel-web').click(); document.querySelector('#confirm').click()")
+        b.click("#save-operation")
+        assert b.js("document.querySelector('#enabled-on').textContent") == "web"
+        assert rt.actions.store.get("default", "cancelOrder").confirm is not confirm, "the box flips the flag"
+        shoot(b, "action")
+
+        b.goto(f"{url}/admin/actions/network")
+        b.fill("#allow", "10.0.0.0/8\nnot a host!")
+        b.click("#save-network")
+        assert "not a host!" in b.js("document.querySelector('#allow-error').textContent")
+        b.fill("#allow", "10.0.0.0/8\norders.internal")
+        b.click("#save-network")
+        assert rt.actions.store.allowlist("default") == ["10.0.0.0/8", "orders.internal"]
+        shoot(b, "actions-network")
