@@ -85,7 +85,7 @@ def test_a_405_lists_every_method_of_the_path(client: tuple[TestClient, dict[str
     assert set(r.headers["allow"].split(", ")) == {"GET", "POST"}
     assert r.json()["error"] == "method_not_allowed"
     r = http.post("/v1/sources/docs")
-    assert r.status_code == 405 and set(r.headers["allow"].split(", ")) == {"GET", "DELETE"}
+    assert r.status_code == 405 and set(r.headers["allow"].split(", ")) == {"GET", "PATCH", "DELETE"}
 
 
 def test_a_revoked_key_is_refused_before_the_body(client: tuple[TestClient, dict[str, str]], tmp_path: Path) -> None:
