@@ -30,6 +30,7 @@ from service.routes import (
     handoff_pages,
     help_pages,
     helpcenter,
+    key_pages,
     knowledge_ci,
     portal,
     retrieval,
@@ -44,6 +45,7 @@ from service.routes import (
 from service.routes import actions as actions_routes
 from service.routes import admin as admin_routes
 from service.routes import insights as insights_routes
+from service.routes import keys as keys_routes
 from service.routes import workspace as workspace_routes
 from service.routing import allowed_methods
 from service.schemas.common import HealthPublic
@@ -129,6 +131,8 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(actions_routes.router)
     app.include_router(action_pages.router)
     app.include_router(access_routes.router)
+    app.include_router(keys_routes.router)
+    app.include_router(key_pages.router)
     return app
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,7 +17,7 @@ from enum import StrEnum
 from sqlalchemy import select
 
 from core.db import Database, insert_ignore
-from core.errors import AuthError, Forbidden, InvalidInput, NotFound
+from core.errors import AuthError, Conflict, Forbidden, InvalidInput, NotFound
 from core.tables import ApiKeyRow, WorkspaceRow, utcnow
 
 
@@ -50,6 +51,10 @@ class Principal:
             )
 
 
+MAX_NAME = 200  # the column's width
+NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"  # no control characters (line breaks, tabs, escapes)
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -66,6 +71,9 @@ class KeyStore:
 
     def create(self, workspace: str, *, scopes: list[str], name: str = "") -> tuple[str, str]:
         """A new key; returns (key id, full key). The full key is shown once and never stored."""
+        if len(name) > MAX_NAME or not re.fullmatch(NAME_PATTERN, name):
+            raise InvalidInput(f"a key's name is at most {MAX_NAME} characters with no line breaks, tabs or other "
+                               "control characters", field="name")
         try:
             granted = sorted({Scope(s) for s in scopes} or {Scope.READ})
         except ValueError:
@@ -101,10 +109,14 @@ class KeyStore:
             ]
 
     def revoke(self, workspace: str, key_id: str) -> None:
+        """Revoke a key of ``workspace``; ``NotFound`` for another workspace's or an unknown id,
+        ``Conflict`` when it is already revoked (its first revocation time is kept)."""
         with self._db.session() as s:
             row = s.get(ApiKeyRow, key_id)
             if row is None or row.workspace != workspace:
-                raise NotFound(f"no API key {key_id!r} in workspace {workspace!r}")
+                raise NotFound(f"no API key {key_id!r} in workspace {workspace!r}; `knowdesk keys list` shows them")
+            if row.revoked_at is not None:
+                raise Conflict(f"API key {key_id!r} was already revoked at {row.revoked_at.isoformat()}")
             row.revoked_at = utcnow()
 
     def verify(self, presented: str | None) -> Principal:

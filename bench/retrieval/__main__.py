@@ -39,6 +39,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--fresh", action="store_true", help="re-ingest instead of using the cached index")
     parser.add_argument("--configs", type=Path, default=DEFAULT, help="knowdesk configurations (JSON list)")
     parser.add_argument("--cache", type=Path, default=CACHE, help=f"ingested indexes (default {CACHE})")
+    parser.add_argument("--out", type=Path, help="results file to merge into (default: bench/results/"
+                        "retrieval.json, or retrieval-SPLIT.json for another split)")
     return parser.parse_args(argv)
 
 
@@ -183,14 +185,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def save(results: dict[str, Any], args: argparse.Namespace, configs: list[Config], seconds: float) -> Path:
     """Merge these sets' results into the split's file (other sets' earlier results are kept)."""
-    path = RESULTS / ("retrieval.json" if args.split == "test" else f"retrieval-{args.split}.json")
+    path = args.out or RESULTS / ("retrieval.json" if args.split == "test" else f"retrieval-{args.split}.json")
     previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     merged = dict(previous.get("sets", {}))
     current = {c.name for c in configs} | set(peers.PEERS)
     for name, entry in results.items():  # a partial run (--systems, --types) keeps the other rows
         systems = merged.get(name, {}).get("systems", {}) | entry["systems"]
         merged[name] = entry | {"systems": {k: v for k, v in systems.items() if k in current}}
-    RESULTS.mkdir(exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     document = {"split": args.split, "configs": [c.model_dump() for c in configs], "seconds": seconds,
                 "machine": machine(), "sets": merged, "table": table(merged, args.split)}
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
