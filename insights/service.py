@@ -145,7 +145,7 @@ class InsightsService:
         found = self.store.vectors(model, hashes)
         missing = [m for m in messages if m.id not in found]
         if missing:
-            fitted = {m.id: self._fit(m.text) for m in missing}
+            fitted = {m.id: self.embedded_text(m.text) for m in missing}
             texts = list(dict.fromkeys(fitted.values()))
             fresh = dict(zip(texts, self.embedder.embed_documents(texts), strict=True))
             new = {m.id: (hashes[m.id], fresh[fitted[m.id]]) for m in missing}
@@ -157,7 +157,7 @@ class InsightsService:
             return np.zeros((0, 1), dtype=np.float32)
         return np.stack([found[m.id] for m in messages]).astype(np.float32)
 
-    def _fit(self, text: str) -> str:
+    def embedded_text(self, text: str) -> str:
         """The text cut to what the model embeds without truncating."""
         words = text.split()[:MAX_WORDS]
         while len(words) > 1 and self.embedder.count_tokens(" ".join(words)) > self.embedder.max_tokens:
