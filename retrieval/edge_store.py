@@ -55,7 +55,10 @@ class EdgeStore:
         self.root = Path(root).expanduser().resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._guard = threading.RLock()
+        self._writes = threading.RLock()
         self._shards: dict[str, qe.EdgeShard] = {}
+        self._retired: list[tuple[qe.EdgeShard, Path]] = []
+        self._written: dict[str, int] = {}
         self._lock_file: IO[str] | None = self._lock()
 
     def _lock(self) -> IO[str]:
@@ -107,9 +110,58 @@ class EdgeStore:
             self._shards[name] = shard
             return shard
 
+    @contextlib.contextmanager
+    def writing(self, name: str, points: int = 0) -> Iterator[None]:
+        """Hold while changing a shard: ``replace_shard``'s copy waits for it, and it waits for a copy
+        being optimized (searches never take it). ``points`` counts towards ``written``."""
+        with self._writes:
+            yield
+            self._written[name] = self._written.get(name, 0) + points
+
+    def written(self, name: str) -> int:
+        """Points written to or deleted from a collection since it was opened or last replaced."""
+        return self._written.get(name, 0)
+
+    def copy_shard(self, name: str, dest: Path) -> None:
+        """Flush a collection and copy its folder to ``dest`` (replaced); hold ``writing`` meanwhile."""
+        shard = self.shard(name)
+        with edge_errors(f"flush the collection {name}"):
+            shard.flush()
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(self._folder(name), dest)
+
+    def replace_shard(self, name: str, folder: Path) -> bool:
+        """Make ``folder`` (a changed copy from ``copy_shard``) the collection's shard; False (and the
+        copy dropped) when the collection was deleted meanwhile. Searches that already hold the old
+        shard finish on it: it is closed, and its folder removed, on the next replacement or ``close``."""
+        with self._writes, self._guard:
+            self._drop_retired()
+            live = self._folder(name)
+            if not self.collection_exists(name):
+                shutil.rmtree(folder, ignore_errors=True)
+                return False
+            retired = self.root / f".{name}.retired"
+            shutil.rmtree(retired, ignore_errors=True)
+            os.replace(live, retired)
+            os.replace(folder, live)
+            old = self._shards.pop(name, None)
+            if old is not None:
+                self._retired.append((old, retired))
+            else:
+                shutil.rmtree(retired, ignore_errors=True)
+            self._written[name] = 0
+            self.shard(name)
+            return True
+
+    def _drop_retired(self) -> None:
+        for shard, folder in self._retired:
+            shard.close()
+            shutil.rmtree(folder, ignore_errors=True)
+        self._retired.clear()
+
     def delete_collection(self, name: str) -> None:
         """Close and remove a collection's shard folder (no error when missing)."""
-        with self._guard:
+        with self._writes, self._guard:
             shard = self._shards.pop(name, None)
             if shard is not None:
                 shard.close()
@@ -147,6 +199,7 @@ class EdgeStore:
             for shard in self._shards.values():
                 shard.close()
             self._shards.clear()
+            self._drop_retired()
             if self._lock_file is not None:
                 portalocker.unlock(self._lock_file)
                 self._lock_file.close()
