@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 #: How the child is started; the folder is appended.
 CHILD = (sys.executable, "-m", "retrieval.edge_optimize")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class EdgeOptimizer:
@@ -108,7 +110,8 @@ class EdgeOptimizer:
         with self.store.writing(name):
             self.store.copy_shard(name, work)
             try:
-                done = subprocess.run([*self.command, str(work)], capture_output=True, text=True, check=False)
+                done = subprocess.run([*self.command, str(work)], capture_output=True, text=True, check=False,
+                                      env=_child_env())
                 if done.returncode != 0:
                     raise IndexError_(f"optimising a copy of {name} failed (exit {done.returncode}): "
                                       f"{done.stderr.strip()[-500:]}", operation="optimize")
@@ -124,6 +127,14 @@ class EdgeOptimizer:
         seconds = time.perf_counter() - started
         logger.info("optimised %s beside the serving process in %.1f s", name, seconds)
         return f"optimized {name} ({result['points']} points, {result['indexed']} indexed) in {seconds:.1f} s"
+
+
+def _child_env() -> dict[str, str]:
+    """This process's environment, with the code this module came from first on the import path
+    (the child imports the same knowdesk as its parent, whatever the working directory)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 def _remove(folder: Path) -> None:
