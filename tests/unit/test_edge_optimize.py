@@ -103,3 +103,27 @@ def test_a_failed_child_leaves_the_live_collection_as_it_was(setup: Setup) -> No
     assert not (setup.store.root / f".{target}.optimizing").exists()
     assert failing.after_writes(target) is True and failing.wait(60)
     assert failing.last is not None and "exit 3" in failing.last  # the background pass logs, never raises
+
+
+def test_the_engine_optimises_after_writes_in_the_background_and_says_so_on_demand(tmp_path: Path) -> None:
+    from core.settings import QdrantSettings
+    from retrieval.edge_store import close_edge_stores
+    from retrieval.factory import IndexEngine
+
+    embedder = DistinctEmbedder()
+    engine = IndexEngine(settings=QdrantSettings(path=tmp_path / "edge", optimize_after_points=50), home=tmp_path)
+    index = engine.index(model_id=embedder.model_id, dimension=embedder.dimension, chunker_version="v1",
+                         sparse=BM25Encoder())
+    try:
+        index.ensure_collection()
+        assert engine.after_writes(index) is False  # nothing written yet
+        doc = document(WS, "bulk", "doc-1")
+        chunks = chunks_of(doc, [f"paragraph {i}" for i in range(60)])
+        index.replace_document(doc, chunks, embedder.embed_documents([c.embed_text for c in chunks]))
+        assert engine.after_writes(index) is True
+        optimizer = engine.optimizer
+        assert optimizer is not None and optimizer.wait(timeout=300)
+        assert optimizer.last is not None and "nothing to optimize" in optimizer.last  # too few points for HNSW
+        assert engine.optimize(index).startswith("nothing to optimize in knowdesk__")
+    finally:
+        close_edge_stores()
