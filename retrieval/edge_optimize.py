@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from core.errors import IndexError_
-from retrieval.edge_store import EdgeStore
+from retrieval.edge_store import OPTIMIZING, EdgeStore
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class EdgeOptimizer:
         Raises:
             IndexError_: the child failed (the live collection is left as it was).
         """
-        work = self.store.root / f".{name}.optimizing"
+        work = self.store.root / f".{name}{OPTIMIZING}"
         started = time.perf_counter()
         with self.store.writing(name):
             self.store.copy_shard(name, work)

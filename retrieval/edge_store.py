@@ -28,6 +28,8 @@ from retrieval.points import DENSE, SPARSE
 logger = logging.getLogger(__name__)
 
 ALIAS_SUFFIX = ".alias"
+#: Suffixes of the hidden folders an optimisation pass uses beside a collection's (``.NAME<suffix>``).
+OPTIMIZING, RETIRED = ".optimizing", ".retired"
 
 
 @contextlib.contextmanager
@@ -60,6 +62,21 @@ class EdgeStore:
         self._retired: list[tuple[qe.EdgeShard, Path]] = []
         self._written: dict[str, int] = {}
         self._lock_file: IO[str] | None = self._lock()
+        self._recover()
+
+    def _recover(self) -> None:
+        """Finish what a process stopped mid-optimisation left: a live folder moved aside and not
+        replaced is put back; copies being optimised and retired folders are removed."""
+        for path in self.root.glob(".*"):
+            if path.name.endswith(RETIRED) and path.is_dir():
+                live = self.root / path.name[1:-len(RETIRED)]
+                if live.exists():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    logger.warning("restoring %s, moved aside by an interrupted optimisation", live.name)
+                    os.replace(path, live)
+            elif path.name.endswith(OPTIMIZING) and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
 
     def _lock(self) -> IO[str]:
         handle = (self.root / ".lock").open("a+")
@@ -140,17 +157,24 @@ class EdgeStore:
             if not self.collection_exists(name):
                 shutil.rmtree(folder, ignore_errors=True)
                 return False
-            retired = self.root / f".{name}.retired"
+            retired = self.root / f".{name}{RETIRED}"
             shutil.rmtree(retired, ignore_errors=True)
             os.replace(live, retired)
             os.replace(folder, live)
             old = self._shards.pop(name, None)
+            try:
+                self.shard(name)
+            except IndexError_:  # the copy does not open: put the live folder and shard back
+                shutil.rmtree(live, ignore_errors=True)
+                os.replace(retired, live)
+                if old is not None:
+                    self._shards[name] = old
+                raise
             if old is not None:
                 self._retired.append((old, retired))
             else:
                 shutil.rmtree(retired, ignore_errors=True)
             self._written[name] = 0
-            self.shard(name)
             return True
 
     def _drop_retired(self) -> None:

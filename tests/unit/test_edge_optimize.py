@@ -127,3 +127,28 @@ def test_the_engine_optimises_after_writes_in_the_background_and_says_so_on_dema
         assert engine.optimize(index).startswith("nothing to optimize in knowdesk__")
     finally:
         close_edge_stores()
+
+
+def test_a_copy_that_does_not_open_leaves_the_live_collection(setup: Setup, tmp_path: Path) -> None:
+    target = setup.index.target
+    bad = setup.store.root / f".{target}.optimizing"
+    bad.mkdir()
+    (bad / "edge_config.json").write_text("not json", encoding="utf-8")
+    with pytest.raises(IndexError_):
+        setup.store.replace_shard(target, bad)
+    assert setup.index.count(WS) == 20 * 50
+    assert "bulk:doc-7#31" in setup.search("bulk text marker7x31 paragraph")
+
+
+def test_opening_the_store_undoes_an_optimisation_stopped_mid_swap(setup: Setup, tmp_path: Path) -> None:
+    target = setup.index.target
+    root = setup.store.root
+    setup.store.close()
+    (root / target).rename(root / f".{target}.retired")  # stopped between moving the live folder aside...
+    (root / f".{target}.optimizing").mkdir()  # ...and moving the copy in
+    store = EdgeStore(root=root)
+    try:
+        assert store.collection_exists(target) and store.shard(target).info().points_count == 20 * 50
+        assert not [p.name for p in root.iterdir() if p.is_dir() and p.name.startswith(".")]
+    finally:
+        store.close()
