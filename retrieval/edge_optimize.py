@@ -59,6 +59,8 @@ class EdgeOptimizer:
         self.command = list(command)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        #: Background passes started, and what the last one did (or its error).
+        self.started = 0
         self.last: str | None = None
 
     @property
@@ -83,6 +85,7 @@ class EdgeOptimizer:
             self._thread = threading.Thread(target=self._background, args=(name,), daemon=True,
                                             name=f"edge-optimize-{name}")
             self._thread.start()
+            self.started += 1
             return True
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -121,6 +124,7 @@ class EdgeOptimizer:
                 raise
             if not result["changed"]:
                 _remove(work)
+                self.store.optimized(name)
                 return f"nothing to optimize in {name} ({result['points']} points: its segments are already optimal)"
             if not self.store.replace_shard(name, work):
                 return f"{name} was deleted while it was optimised"

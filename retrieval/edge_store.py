@@ -136,8 +136,13 @@ class EdgeStore:
             self._written[name] = self._written.get(name, 0) + points
 
     def written(self, name: str) -> int:
-        """Points written to or deleted from a collection since it was opened or last replaced."""
+        """Points written to or deleted from a collection since it was opened or last optimised."""
         return self._written.get(name, 0)
+
+    def optimized(self, name: str) -> None:
+        """Note that a pass found nothing to do (``written`` starts again from 0)."""
+        with self._writes:
+            self._written[name] = 0
 
     def copy_shard(self, name: str, dest: Path) -> None:
         """Flush a collection and copy its folder to ``dest`` (replaced); hold ``writing`` meanwhile."""
