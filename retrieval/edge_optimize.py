@@ -127,7 +127,7 @@ class EdgeOptimizer:
                 self.store.optimized(name)
                 return f"nothing to optimize in {name} ({result['points']} points: its segments are already optimal)"
             if not self.store.replace_shard(name, work):
-                return f"{name} was deleted while it was optimised"
+                return f"{name} was deleted (or the store closed) while it was optimised"
         seconds = time.perf_counter() - started
         logger.info("optimised %s beside the serving process in %.1f s", name, seconds)
         return f"optimized {name} ({result['points']} points, {result['indexed']} indexed) in {seconds:.1f} s"

@@ -154,12 +154,12 @@ class EdgeStore:
 
     def replace_shard(self, name: str, folder: Path) -> bool:
         """Make ``folder`` (a changed copy from ``copy_shard``) the collection's shard; False (and the
-        copy dropped) when the collection was deleted meanwhile. Searches that already hold the old
+        copy dropped) when the collection was deleted or the store closed meanwhile. Searches that already hold the old
         shard finish on it: it is closed, and its folder removed, on the next replacement or ``close``."""
         with self._writes, self._guard:
             self._drop_retired()
             live = self._folder(name)
-            if not self.collection_exists(name):
+            if self._lock_file is None or not self.collection_exists(name):  # closed, or deleted meanwhile
                 shutil.rmtree(folder, ignore_errors=True)
                 return False
             retired = self.root / f".{name}{RETIRED}"

@@ -152,3 +152,17 @@ def test_opening_the_store_undoes_an_optimisation_stopped_mid_swap(setup: Setup,
         assert not [p.name for p in root.iterdir() if p.is_dir() and p.name.startswith(".")]
     finally:
         store.close()
+
+
+def test_a_pass_finishing_after_the_store_closed_changes_nothing(setup: Setup, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    optimizer = EdgeOptimizer(store=setup.store, min_points=1, command=[sys.executable, "-c", GATED, str(gate)])
+    target = setup.index.target
+    assert optimizer.start(target)
+    while not (setup.store.root / f".{target}.optimizing").exists():
+        optimizer.wait(0.05)
+    setup.store.close()
+    gate.touch()
+    assert optimizer.wait(timeout=300)
+    assert optimizer.last is not None and "store closed" in optimizer.last
+    assert not (setup.store.root / f".{target}.optimizing").exists()
