@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from agent.sessions import Role
 from agent.tables import HandoffRow, MessageRow, SessionRow
 from core.db import Database, insert_ignore
+from core.errors import ConfigError
 from core.tables import WorkspaceRow, utcnow
 
 from .models import CustomerMessage, Insight, InsightRun, SessionFacts, Window
@@ -128,9 +129,12 @@ def _run(row: InsightRunRow) -> InsightRun:
 
 def _insert(session: Session) -> Any:
     """The dialect's INSERT construct (both have ``on_conflict_do_update``)."""
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         return pg_insert
-    return sqlite_insert
+    if dialect == "sqlite":
+        return sqlite_insert
+    raise ConfigError(f"unsupported database dialect {dialect!r}; use SQLite or PostgreSQL")
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[list[T]]:
