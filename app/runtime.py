@@ -307,7 +307,7 @@ class Runtime:
         ):
             rebuild = self.index_lost_source(source)
             connector = build_connector(source, self.connector_context(source, rebuild=rebuild))
-            return run_sync(
+            report = run_sync(
                 source=source,
                 connector=connector,
                 state=self.state(source.workspace, source.name),
@@ -318,6 +318,8 @@ class Runtime:
                 should_stop=should_stop,
                 rebuild=rebuild,
             )
+        self.engine.after_writes(self.index)
+        return report
 
     def optimize_index(self) -> str:
         """Qdrant Edge maintenance of the live collection (``retrieval.factory.IndexEngine.optimize``)."""

@@ -1,94 +1,193 @@
-"""Insights benchmark: 10,000 customer messages (the sample themes plus noise, each message made
-unique) over two weeks, through ``InsightsService.refresh`` with the real model on SQLite.
+"""Insights benchmark: generated customer messages (``bench.support_messages``, 10,000 by default, over
+two weeks, one session each) through ``InsightsService.refresh`` on SQLite with the configured encoder.
 
-Reported as ratios measured in the same run:
-- cold refresh (every message embedded) total seconds vs its embedding seconds: the refresh
-  should be embedding-bound (target: total < 60 s on an idle machine);
-- warm refresh (vectors cached: what the scheduled flow pays when little is new) vs embedding.
+Measured in one run, in this order, with the load average and this process's CPU seconds per step:
 
-Run: ``python -m bench.insights [MESSAGES]``. Not part of ``make test``.
+1. ``encode``: the encoder alone over the distinct texts a refresh embeds (the baseline);
+2. ``cold``: a refresh with nothing stored (every message embedded and stored);
+3. ``warm``: 1% more messages arrive, then a refresh (only those are embedded);
+4. ``scratch`` (unless ``--no-scratch``): the stored vectors deleted, a refresh over the same
+   messages as ``warm``; its insights must equal ``warm``'s (incremental = from scratch, real model);
+5. ``encode`` again, so the baseline brackets the refreshes.
+
+Goal (issue 22): cold <= 2x the encode baseline. Also reported: how well the themes found match
+the planted ones (each insight's share of messages from its main planted theme).
+
+Run: ``python -m bench.insights [--messages N] [--new-share 0.01] [--model NAME] [--no-scratch]``; saved
+to ``bench/results/insights.json`` (``insights-N.json`` for another N). Not part of ``make test``.
 """
 
 from __future__ import annotations
 
-import random
-import sys
+import argparse
+import os
+import resource
 import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import numpy as np
+import sqlalchemy as sa
 
 from agent.tables import ContactRow, HandoffRow, MessageRow, SessionRow
-from bench.common import machine, save, timer
-from core.db import open_database
+from bench.common import machine, save
+from bench.support_messages import GeneratedMessage, generate
+from core.db import Database, open_database
+from core.settings import EmbeddingSettings, Settings
 from core.tables import WorkspaceRow, utcnow
-from insights import samples
+from insights.clustering import informative
+from insights.models import InsightRun
 from insights.service import InsightsService
-from retrieval.embedding import SentenceTransformerEmbedder
+from insights.tables import InsightVectorRow
+from retrieval.embedders import build_embedder
 
-_DETAILS = ["I ordered in {m}.", "Order {n}.", "This is my {k} order.", "I have been a customer since {y}.",
-            "My plan is the {p} one.", "It happened on {d}.", "", "", ""]
-_FILL = {"m": ["March", "April", "May", "June", "July"], "k": ["first", "second", "third", "fifth"],
-         "y": ["2021", "2022", "2023", "2024"], "p": ["Solo", "Duo", "Office", "Family"],
-         "d": ["Monday", "Tuesday", "Friday", "the weekend"]}
+T = TypeVar("T")
+WS = "bench"
 
 
-def _unique(rng: random.Random, text: str, n: int) -> str:
-    detail = rng.choice(_DETAILS).format(n=f"#{100000 + n}", **{k: rng.choice(v) for k, v in _FILL.items()})
-    return f"{text} {detail}".strip()
+class CountingEmbedder:
+    """The encoder, counting the texts each refresh hands it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.texts = inner, 0
+
+    @property
+    def model_id(self) -> str:
+        return str(self.inner.model_id)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.inner.max_tokens)
+
+    def count_tokens(self, text: str) -> int:
+        return int(self.inner.count_tokens(text))
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts += len(texts)
+        vectors: np.ndarray = self.inner.embed_documents(texts)
+        return vectors
 
 
-def seed(db_url: str, messages: int) -> None:
-    db = open_database(db_url)
-    rng = random.Random(5)
-    planted = samples.generate(sessions=messages, seed=5)
+def seed(db: Database, messages: Sequence[GeneratedMessage], first: int) -> None:
+    """One contact and one resolved session per message (ids ``s{n}``), its handoff when it has one."""
     with db.session() as s:
-        s.add(WorkspaceRow(id="bench", name="bench"))
-    with db.session() as s:
-        for i, sample in enumerate(planted):
-            sid = f"s{i:06d}"
-            s.add(ContactRow(id=f"c{i:06d}", workspace="bench", email=sample.email, segments=[]))
-            s.add(SessionRow(id=sid, workspace="bench", ticket=1001 + i, channel=sample.channel.value,
-                             contact_id=f"c{i:06d}", status="resolved", created_at=sample.created_at))
-            s.add(MessageRow(workspace="bench", session_id=sid, role="customer",
-                             text=_unique(rng, sample.customer[0], i), created_at=sample.created_at))
-            if sample.handoff:
-                s.add(HandoffRow(id=f"h{i:06d}", workspace="bench", session_id=sid, ticket=1001 + i,
-                                 reason=sample.handoff.reason, created_at=sample.created_at))
+        if first == 0:
+            s.add(WorkspaceRow(id=WS, name=WS))
+            s.flush()
+        for n, m in enumerate(messages, start=first):
+            sid, cid = f"s{n:06d}", f"c{n:06d}"
+            s.add(ContactRow(id=cid, workspace=WS, email=f"rider{n}@example.com", segments=[]))
+            s.add(SessionRow(id=sid, workspace=WS, ticket=1001 + n, channel="web", contact_id=cid, status="resolved",
+                             created_at=m.created_at))
+            s.add(MessageRow(workspace=WS, session_id=sid, role="customer", text=m.text, created_at=m.created_at))
+            if m.handoff:
+                s.add(HandoffRow(id=f"h{n:06d}", workspace=WS, session_id=sid, ticket=1001 + n, reason=m.handoff,
+                                 created_at=m.created_at))
 
 
-def main(messages: int = 10_000) -> dict[str, Any]:
+def step(name: str, log: dict[str, Any], fn: Callable[[], T]) -> T:
+    """Run ``fn``, recording wall and CPU seconds and the 1-minute load average after it."""
+    cpu0, wall0 = _cpu(), time.perf_counter()
+    out = fn()
+    log[name] = {"seconds": round(time.perf_counter() - wall0, 2), "cpu_seconds": round(_cpu() - cpu0, 2),
+                 "load_1m_after": os.getloadavg()[0]}
+    print(name, log[name], flush=True)
+    return out
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def purity(run: InsightRun, themes: dict[str, str | None]) -> dict[str, Any]:
+    """Per insight, the share of its sessions from its main planted theme; which themes were found."""
+    found: dict[str, float] = {}
+    shares = []
+    for insight in run.insights:
+        counts = Counter(themes[sid] for sid in insight.session_ids)
+        main, n = counts.most_common(1)[0]
+        shares.append(n / len(insight.session_ids))
+        if main is not None:
+            found[main] = max(found.get(main, 0.0), n / len(insight.session_ids))
+    return {"insights": len(run.insights), "planted_themes_found": len(found),
+            "mean_purity": round(float(np.mean(shares)), 3) if shares else None,
+            "kinds": dict(Counter(i.kind.value for i in run.insights))}
+
+
+def main(messages: int = 10_000, new_share: float = 0.01, model: str | None = None, *,
+         from_scratch: bool = True) -> dict[str, Any]:
+    load_start = os.getloadavg()
+    end = utcnow() - timedelta(minutes=1)
+    extra = max(1, round(messages * new_share))
+    generated = generate(messages + extra, end=end)
+    # the new messages arrive in the last hour
+    later = [replace(m, created_at=end - timedelta(seconds=3600 * i / extra))
+             for i, m in enumerate(generated[messages:])]
+    themes = {f"s{n:06d}": m.theme for n, m in enumerate(generated)}
+    steps: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        seed(url, messages)
-        embedder = SentenceTransformerEmbedder(model="all-MiniLM-L6-v2", batch_size=64)
-        embedder.embed_documents(["warm up the model"])
-        service = InsightsService(db=open_database(url), embedder=embedder)
-        now = utcnow() + timedelta(seconds=1)
-        with timer() as cold_total:
-            cold = service.refresh("bench", since="7d", now=now)
-        with timer() as warm_total:
-            warm = service.refresh("bench", since="7d", now=now)
-        embedded = cold.messages + sum(i.previous_size for i in cold.insights)
-        result = {
-            "machine": machine(), "messages": messages, "in_window": cold.messages,
-            "insights": len(cold.insights), "kinds": sorted({i.kind.value for i in cold.insights}),
-            "top": [f"{i.kind.value}: {i.label} ({i.size})" for i in cold.insights[:5]],
-            "embedding_seconds": round(cold.embed_seconds, 2),
-            "cold_total_seconds": round(cold_total(), 2),
-            "cold_ratio_total_to_embedding": round(cold_total() / cold.embed_seconds, 3),
-            "cold_without_embedding_seconds": round(cold_total() - cold.embed_seconds, 2),
-            "warm_total_seconds": round(warm_total(), 2),
-            "warm_ratio_to_cold_embedding": round(warm_total() / cold.embed_seconds, 3),
-            "messages_per_second_embedding": round(messages / cold.embed_seconds, 1),
-            "clustered_in_themes": embedded, "same_result_warm": [i.label for i in warm.insights] == [
-                i.label for i in cold.insights],
-        }
+        db = open_database(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        seed(db, generated[:messages], 0)
+        settings = EmbeddingSettings(model=model) if model else Settings().embedding
+        encoder = build_embedder(settings.model, settings=settings, home=Path(tmp))
+        embedder = CountingEmbedder(encoder)
+        service = InsightsService(db=db, embedder=embedder)
+        texts = list(dict.fromkeys(service.embedded_text(m.text) for m in generated[:messages]
+                                   if informative(m.text)))
+        encoder.embed_documents(texts[:16])  # load the model outside the timings
+        now = end + timedelta(seconds=30)
+        step("encode_before", steps, lambda: encoder.embed_documents(texts))
+        cold = step("cold", steps, lambda: service.refresh(WS, since="7d", now=now))
+        steps["cold"]["texts_embedded"] = embedder.texts
+        seed(db, later, messages)
+        before = embedder.texts
+        warm = step("warm", steps, lambda: service.refresh(WS, since="7d", now=now))
+        steps["warm"]["texts_embedded"] = embedder.texts - before
+        scratch = None
+        if from_scratch:
+            with db.session() as s:
+                s.execute(sa.delete(InsightVectorRow))
+            before = embedder.texts
+            scratch = step("scratch", steps, lambda: service.refresh(WS, since="7d", now=now))
+            steps["scratch"]["texts_embedded"] = embedder.texts - before
+        step("encode_after", steps, lambda: encoder.embed_documents(texts))
+    encode = (steps["encode_before"]["seconds"] + steps["encode_after"]["seconds"]) / 2
+    result = {
+        "messages": messages, "new_messages": extra, "distinct_texts": len(texts), "model": encoder.model_id,
+        "load_at_start": load_start, "steps": steps,
+        "cold_to_encode": round(steps["cold"]["seconds"] / encode, 3),
+        "cold_to_encode_cpu": round(steps["cold"]["cpu_seconds"] / (
+            (steps["encode_before"]["cpu_seconds"] + steps["encode_after"]["cpu_seconds"]) / 2), 3),
+        "warm_to_cold": round(steps["warm"]["seconds"] / steps["cold"]["seconds"], 3),
+        "warm_to_encode": round(steps["warm"]["seconds"] / encode, 3),
+        "cold_outside_embedding_seconds": round(steps["cold"]["seconds"] - cold.embed_seconds, 2),
+        "warm_equals_scratch": None if scratch is None else (
+            [i.model_dump() for i in warm.insights] == [i.model_dump() for i in scratch.insights]),
+        "themes": purity(warm, themes),
+        "top": [f"{i.kind.value}: {i.label} ({i.size}, {i.trend.value})" for i in cold.insights[:8]],
+        "machine": machine(),
+    }
     for k, v in result.items():
         print(f"{k}: {v}")
-    save("insights", result)
+    save("insights" if messages == 10_000 else f"insights-{messages}", result)
     return result
 
 
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--messages", type=int, default=10_000)
+    p.add_argument("--new-share", type=float, default=0.01)
+    p.add_argument("--model", default=None, help="an encoder name (default: the configured one)")
+    p.add_argument("--no-scratch", action="store_true", help="skip step 4 (one encode fewer on a busy machine)")
+    return p.parse_args()
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000)
+    a = _args()
+    main(a.messages, a.new_share, a.model, from_scratch=not a.no_scratch)

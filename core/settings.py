@@ -41,6 +41,10 @@ class QdrantSettings(BaseModel):
     #: (qdrant-client's Python local mode, storage in ``qdrant/``). With ``url`` the engine is
     #: qdrant-client against that server (``local``).
     engine: Literal["local", "edge"] = "edge"
+    #: Edge only: after a sync, once this many points were written or deleted since the last pass,
+    #: optimise the live collection (HNSW, vacuum) in the background, on a copy in a child process,
+    #: so searches go on meanwhile; 0 turns it off (``knowdesk optimize`` still runs it on demand).
+    optimize_after_points: int = Field(default=20_000, ge=0)
 
     @model_validator(mode="after")
     def _one_location(self) -> QdrantSettings:

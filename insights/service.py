@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from core.db import Database
+from core.ids import content_hash
 from core.models import Frozen, Hit
 from core.tables import utcnow
 from retrieval.search import SearchFilters
@@ -136,20 +137,27 @@ class InsightsService:
         return self.store.latest(workspace, since)
 
     def vectors(self, workspace: str, messages: Sequence[CustomerMessage]) -> np.ndarray:
-        """Vectors of ``messages`` in order: cached ones read, the others embedded and cached."""
+        """Vectors of ``messages`` in order. Stored ones are read when they were computed by this
+        model from this text (message id, content hash and model id match); only the others are
+        embedded (each distinct text once) and stored, so a refresh encodes what is new or changed."""
         model = self.embedder.model_id
-        cached = self.store.vectors(model, [m.id for m in messages])
-        missing = [m for m in messages if m.id not in cached]
+        hashes = {m.id: content_hash(m.text) for m in messages}
+        found = self.store.vectors(model, hashes)
+        missing = [m for m in messages if m.id not in found]
         if missing:
-            fresh = self.embedder.embed_documents([self._fit(m.text) for m in missing])
-            new = {m.id: fresh[i] for i, m in enumerate(missing)}
+            fitted = {m.id: self.embedded_text(m.text) for m in missing}
+            texts = list(dict.fromkeys(fitted.values()))
+            fresh = dict(zip(texts, self.embedder.embed_documents(texts), strict=True))
+            new = {m.id: (hashes[m.id], fresh[fitted[m.id]]) for m in missing}
             self.store.save_vectors(workspace, model, new)
-            cached.update(new)
+            found.update({mid: vector for mid, (_, vector) in new.items()})
+            log.info("insights of %s: %d of %d message vectors embedded (%d texts)", workspace, len(missing),
+                     len(messages), len(texts))
         if not messages:
             return np.zeros((0, 1), dtype=np.float32)
-        return np.stack([cached[m.id] for m in messages]).astype(np.float32)
+        return np.stack([found[m.id] for m in messages]).astype(np.float32)
 
-    def _fit(self, text: str) -> str:
+    def embedded_text(self, text: str) -> str:
         """The text cut to what the model embeds without truncating."""
         words = text.split()[:MAX_WORDS]
         while len(words) > 1 and self.embedder.count_tokens(" ".join(words)) > self.embedder.max_tokens:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from agent.sessions import Role
 from agent.tables import HandoffRow, MessageRow, SessionRow
 from core.db import Database, insert_ignore
+from core.errors import ConfigError
 from core.tables import WorkspaceRow, utcnow
 
 from .models import CustomerMessage, Insight, InsightRun, SessionFacts, Window
@@ -59,20 +63,35 @@ class InsightStore:
         return facts
 
     # -- vectors ---------------------------------------------------------------------------------
-    def vectors(self, model: str, message_ids: Sequence[int]) -> dict[int, np.ndarray]:
+    def vectors(self, model: str, hashes: Mapping[int, str]) -> dict[int, np.ndarray]:
+        """Stored vectors under ``model`` of the messages in ``hashes`` (message id -> content hash)
+        whose stored hash is still the message's: a changed text or another model is a miss."""
         found: dict[int, np.ndarray] = {}
         with self.db.session() as s:
-            for part in _chunks(list(message_ids), 900):
-                for mid, blob in s.execute(select(InsightVectorRow.message_id, InsightVectorRow.vector).where(
-                        InsightVectorRow.model == model, InsightVectorRow.message_id.in_(part))):
-                    found[int(mid)] = np.frombuffer(blob, dtype=np.float32)
+            for part in _chunks(list(hashes), 900):
+                rows = s.execute(select(InsightVectorRow.message_id, InsightVectorRow.content_hash,
+                                        InsightVectorRow.vector)
+                                 .where(InsightVectorRow.model == model, InsightVectorRow.message_id.in_(part)))
+                for mid, digest, blob in rows:
+                    if hashes[int(mid)] == digest:
+                        found[int(mid)] = np.frombuffer(blob, dtype=np.float32)
         return found
 
-    def save_vectors(self, workspace: str, model: str, vectors: dict[int, np.ndarray]) -> None:
+    def save_vectors(self, workspace: str, model: str, vectors: Mapping[int, tuple[str, np.ndarray]]) -> None:
+        """Store (content hash, vector) per message id under ``model``, replacing what a message had;
+        rows of ``workspace`` under any other model are dropped (they can never match again)."""
+        rows = [{"model": model, "message_id": mid, "workspace": workspace, "content_hash": digest,
+                 "vector": np.asarray(vector, dtype=np.float32).tobytes()} for mid, (digest, vector) in vectors.items()]
+        table = InsightVectorRow.__table__
         with self.db.session() as s:
-            for mid, vector in vectors.items():
-                insert_ignore(s, InsightVectorRow.__table__, model=model, message_id=mid, workspace=workspace,
-                              vector=np.asarray(vector, dtype=np.float32).tobytes())
+            s.execute(delete(InsightVectorRow).where(InsightVectorRow.workspace == workspace,
+                                                     InsightVectorRow.model != model))
+            for part in _chunks(rows, 500):
+                upsert = _insert(s)(table).values(part)
+                s.execute(upsert.on_conflict_do_update(
+                    index_elements=[table.c.model, table.c.message_id],
+                    set_={"workspace": upsert.excluded.workspace, "content_hash": upsert.excluded.content_hash,
+                          "vector": upsert.excluded.vector}))
 
     # -- runs ------------------------------------------------------------------------------------
     def save_run(self, run: InsightRun) -> None:
@@ -106,6 +125,16 @@ def _run(row: InsightRunRow) -> InsightRun:
         messages=row.messages, sessions=row.sessions, clustered=row.clustered, seconds=row.seconds,
         embed_seconds=row.embed_seconds, insights=[Insight.model_validate(i) for i in row.insights],
     )
+
+
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT construct (both have ``on_conflict_do_update``)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return pg_insert
+    if dialect == "sqlite":
+        return sqlite_insert
+    raise ConfigError(f"unsupported database dialect {dialect!r}; use SQLite or PostgreSQL")
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterable[list[T]]:

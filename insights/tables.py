@@ -33,13 +33,15 @@ class InsightRunRow(Base):
 
 
 class InsightVectorRow(Base):
-    """A customer message's embedding (float32 bytes) under one model."""
+    """A customer message's embedding (float32 bytes) under one model, with the content hash of
+    the text it was computed from (a message whose text changed no longer matches it)."""
 
     __tablename__ = "insight_vectors"
 
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
     message_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     workspace: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
     vector: Mapped[bytes] = mapped_column(LargeBinary)
 
 

@@ -113,8 +113,8 @@ class EdgeIndex:
             vectors={DENSE: qe.EdgeVectorParams(size=self.dimension, distance=qe.Distance.Cosine)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
         )
-        shard = self.store.create(self.collection_name, config)
-        with edge_errors("create payload indexes"):
+        with self.store.writing(self.collection_name), edge_errors("create payload indexes"):
+            shard = self.store.create(self.collection_name, config)
             existing = shard.info().payload_schema
             for field, schema in PAYLOAD_INDEXES.items():
                 if field not in existing:
@@ -134,9 +134,9 @@ class EdgeIndex:
     ) -> None:
         """Replace the document's points with one point per chunk (see ``QdrantIndex.replace_document``)."""
         check_vectors(document, chunks, vectors, self.dimension)
-        shard = self.shard
         points = [edge_point(chunk_point(document, c, v, self.sparse)) for c, v in zip(chunks, vectors, strict=True)]
-        with edge_errors(f"write {document.id}"):
+        with self.store.writing(self.target, len(points)), edge_errors(f"write {document.id}"):
+            shard = self.shard  # inside: an optimized copy may have replaced it
             # Delete first: a document that shrank must leave no trailing chunks behind.
             if previous_chunks is None:
                 flt = workspace_filter(document.workspace, {"document_id": document.id})
@@ -150,15 +150,15 @@ class EdgeIndex:
     def add_chunks(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Upsert one point per chunk, deleting nothing (a streamed document's later parts)."""
         check_vectors(document, chunks, vectors, self.dimension)
-        shard = self.shard
         points = [edge_point(chunk_point(document, c, v, self.sparse)) for c, v in zip(chunks, vectors, strict=True)]
-        with edge_errors(f"write {document.id}"):
+        with self.store.writing(self.target, len(points)), edge_errors(f"write {document.id}"):
+            shard = self.shard
             for start in range(0, len(points), UPSERT_BATCH):
                 shard.update(qe.UpdateOperation.upsert_points(points[start:start + UPSERT_BATCH]))
 
     def _delete(self, workspace: str, conditions: dict[str, str | Sequence[str] | None], what: str) -> None:
         flt = edge_filter(workspace_filter(workspace, conditions))
-        with edge_errors(f"delete {what}"):
+        with self.store.writing(self.target, 1), edge_errors(f"delete {what}"):
             self.shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
 
     def delete_documents(self, workspace: str, document_ids: Sequence[str]) -> None:

@@ -28,6 +28,8 @@ from retrieval.points import DENSE, SPARSE
 logger = logging.getLogger(__name__)
 
 ALIAS_SUFFIX = ".alias"
+#: Suffixes of the hidden folders an optimisation pass uses beside a collection's (``.NAME<suffix>``).
+OPTIMIZING, RETIRED = ".optimizing", ".retired"
 
 
 @contextlib.contextmanager
@@ -55,8 +57,26 @@ class EdgeStore:
         self.root = Path(root).expanduser().resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._guard = threading.RLock()
+        self._writes = threading.RLock()
         self._shards: dict[str, qe.EdgeShard] = {}
+        self._retired: list[tuple[qe.EdgeShard, Path]] = []
+        self._written: dict[str, int] = {}
         self._lock_file: IO[str] | None = self._lock()
+        self._recover()
+
+    def _recover(self) -> None:
+        """Finish what a process stopped mid-optimisation left: a live folder moved aside and not
+        replaced is put back; copies being optimised and retired folders are removed."""
+        for path in self.root.glob(".*"):
+            if path.name.endswith(RETIRED) and path.is_dir():
+                live = self.root / path.name[1:-len(RETIRED)]
+                if live.exists():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    logger.warning("restoring %s, moved aside by an interrupted optimisation", live.name)
+                    os.replace(path, live)
+            elif path.name.endswith(OPTIMIZING) and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
 
     def _lock(self) -> IO[str]:
         handle = (self.root / ".lock").open("a+")
@@ -107,9 +127,70 @@ class EdgeStore:
             self._shards[name] = shard
             return shard
 
+    @contextlib.contextmanager
+    def writing(self, name: str, points: int = 0) -> Iterator[None]:
+        """Hold while changing a shard: ``replace_shard``'s copy waits for it, and it waits for a copy
+        being optimized (searches never take it). ``points`` counts towards ``written``."""
+        with self._writes:
+            yield
+            self._written[name] = self._written.get(name, 0) + points
+
+    def written(self, name: str) -> int:
+        """Points written to or deleted from a collection since it was opened or last optimised."""
+        return self._written.get(name, 0)
+
+    def optimized(self, name: str) -> None:
+        """Note that a pass found nothing to do (``written`` starts again from 0)."""
+        with self._writes:
+            self._written[name] = 0
+
+    def copy_shard(self, name: str, dest: Path) -> None:
+        """Flush a collection and copy its folder to ``dest`` (replaced); hold ``writing`` meanwhile."""
+        shard = self.shard(name)
+        with edge_errors(f"flush the collection {name}"):
+            shard.flush()
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(self._folder(name), dest)
+
+    def replace_shard(self, name: str, folder: Path) -> bool:
+        """Make ``folder`` (a changed copy from ``copy_shard``) the collection's shard; False (and the
+        copy dropped) when the collection was deleted or the store closed meanwhile. Searches that already hold the old
+        shard finish on it: it is closed, and its folder removed, on the next replacement or ``close``."""
+        with self._writes, self._guard:
+            self._drop_retired()
+            live = self._folder(name)
+            if self._lock_file is None or not self.collection_exists(name):  # closed, or deleted meanwhile
+                shutil.rmtree(folder, ignore_errors=True)
+                return False
+            retired = self.root / f".{name}{RETIRED}"
+            shutil.rmtree(retired, ignore_errors=True)
+            os.replace(live, retired)
+            os.replace(folder, live)
+            old = self._shards.pop(name, None)
+            try:
+                self.shard(name)
+            except IndexError_:  # the copy does not open: put the live folder and shard back
+                shutil.rmtree(live, ignore_errors=True)
+                os.replace(retired, live)
+                if old is not None:
+                    self._shards[name] = old
+                raise
+            if old is not None:
+                self._retired.append((old, retired))
+            else:
+                shutil.rmtree(retired, ignore_errors=True)
+            self._written[name] = 0
+            return True
+
+    def _drop_retired(self) -> None:
+        for shard, folder in self._retired:
+            shard.close()
+            shutil.rmtree(folder, ignore_errors=True)
+        self._retired.clear()
+
     def delete_collection(self, name: str) -> None:
         """Close and remove a collection's shard folder (no error when missing)."""
-        with self._guard:
+        with self._writes, self._guard:
             shard = self._shards.pop(name, None)
             if shard is not None:
                 shard.close()
@@ -147,6 +228,7 @@ class EdgeStore:
             for shard in self._shards.values():
                 shard.close()
             self._shards.clear()
+            self._drop_retired()
             if self._lock_file is not None:
                 portalocker.unlock(self._lock_file)
                 self._lock_file.close()

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from core.settings import QdrantSettings, SearchSettings
 from retrieval.edge import EdgeCandidates, EdgeIndex, open_edge_store
+from retrieval.edge_optimize import EdgeOptimizer
 from retrieval.generations import BuildIndex, EdgeBuildIndex, live_collection
 from retrieval.index import QdrantCandidates, QdrantIndex, open_client
 from retrieval.protocols import CandidateSearch, Index, NewIndex
@@ -47,6 +47,7 @@ class IndexEngine:
         #: The only read of the engine setting.
         self.edge = settings.engine == "edge"
         self._store: Any = None
+        self._optimizer: EdgeOptimizer | None = None
         self._guard = threading.Lock()
 
     @property
@@ -57,12 +58,15 @@ class IndexEngine:
             if self._store is None:
                 q = self.settings
                 if self.edge:
-                    self._store = open_edge_store((q.path or self.home / "edge").resolve())
+                    self._store = open_edge_store(self._edge_path())
                 else:
                     path = None if q.url else (q.path or self.home / "qdrant").resolve()
                     self._store = open_client(url=q.url, api_key=q.api_key.get_secret_value() if q.api_key else None,
                                               path=path, timeout=q.timeout)
             return self._store
+
+    def _edge_path(self) -> Path:
+        return (self.settings.path or self.home / "edge").resolve()
 
     def index(self, *, model_id: str, dimension: int, chunker_version: str, sparse: BM25Encoder) -> Index:
         """The writer of the collection for this model and chunker, reached through the alias."""
@@ -107,21 +111,37 @@ class IndexEngine:
         """Delete a collection (a retired generation)."""
         self.store.delete_collection(name)
 
+    @property
+    def optimizer(self) -> EdgeOptimizer | None:
+        """Qdrant Edge's optimiser (a child process per pass), None on the other engines."""
+        if not self.edge:
+            return None
+        store = self.store
+        with self._guard:
+            if self._optimizer is None:
+                self._optimizer = EdgeOptimizer(store=store, min_points=self.settings.optimize_after_points)
+            return self._optimizer
+
     def optimize(self, index: Index) -> str:
         """Qdrant Edge maintenance: build HNSW and vacuum deleted points of the live collection.
 
-        Edge runs no background optimizer, and ``optimize()`` holds the interpreter for its whole
-        duration (seconds per 10k chunks on 2 cores): queries in this process wait meanwhile. A
-        Qdrant server optimizes in the background and local mode has no optimizer, so there this
-        only says so. Call it on a prepared index (``ensure_collection``). Returns what was done.
+        Edge runs no background optimizer, and ``EdgeShard.optimize()`` holds the interpreter for its
+        whole duration, so it runs on a copy in a child process (``retrieval.edge_optimize``) and the
+        copy is swapped in: searches go on meanwhile, writes wait. A Qdrant server optimizes in the
+        background and local mode has no optimizer, so there this only says so. Call it on a
+        prepared index (``ensure_collection``). Returns what was done.
         """
-        if not isinstance(index, EdgeIndex):
+        optimizer = self.optimizer
+        if optimizer is None or not isinstance(index, EdgeIndex):
             where = "a Qdrant server optimizes in the background" if self.settings.url else \
                 "qdrant-client's local mode has no optimizer (set KNOWDESK_QDRANT__ENGINE=edge for a faster index)"
             return f"nothing to do: {where}"
-        started = time.perf_counter()
-        changed = index.optimize()
-        points = index.shard.info().points_count
-        if changed:
-            return f"optimized {index.target} ({points} points) in {time.perf_counter() - started:.1f} s"
-        return f"nothing to optimize in {index.target} ({points} points: its segments are already optimal)"
+        return optimizer.optimize(index.target)
+
+    def after_writes(self, index: Index) -> bool:
+        """After a sync: start optimising the index's collection in the background once
+        ``optimize_after_points`` points were written since the last pass (Edge only); True if started."""
+        optimizer = self.optimizer
+        if optimizer is None or not isinstance(index, EdgeIndex):
+            return False
+        return optimizer.after_writes(index.target)

@@ -451,7 +451,8 @@ def serve(
 def optimize() -> None:
     """Qdrant Edge maintenance: build the HNSW graph and vacuum deleted points of the live index.
 
-    Run it after large syncs, when queries are few: it blocks queries of the process that runs it.
+    It runs on a copy in a child process that is then swapped in: searches go on, writes wait. Syncs
+    start it in the background past KNOWDESK_QDRANT__OPTIMIZE_AFTER_POINTS written points.
     """
     err.print(_rt().optimize_index())
 

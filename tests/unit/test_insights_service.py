@@ -53,7 +53,7 @@ def test_refresh_reads_the_window_caches_vectors_and_stores_the_run(sqlite_db: D
                               settings=InsightSettings(article_threshold=0.55, mention_margin=0.15))
     run = service.refresh("w", since="7d")
     assert run.messages == 18 and run.sessions == 18  # "Thanks!" is not informative; older ones only for trend
-    assert embedder.embedded == 24  # the current and the previous window
+    assert embedder.embedded == 3  # the 24 messages of both windows say 3 distinct things: each embedded once
     gaps = {i.representative: i for i in run.insights if i.kind == InsightKind.KNOWLEDGE_GAP}
     assert set(gaps) == {"Do you ship coffee to Norway?", "Are the coffee bags compostable?"}
     norway = gaps["Do you ship coffee to Norway?"]
@@ -64,7 +64,7 @@ def test_refresh_reads_the_window_caches_vectors_and_stores_the_run(sqlite_db: D
     assert [(i.size, i.suggestion, i.articles) for i in others] == [(6, None, [])]
 
     again = service.refresh("w", since="7d")
-    assert embedder.embedded == 24  # cached: nothing embedded twice
+    assert embedder.embedded == 3  # stored: nothing embedded twice
     latest = service.latest("w", "7d")
     assert latest is not None and latest.id == again.id and latest.insights == again.insights
     assert service.latest("w", "24h") is None and service.latest("other") is None
