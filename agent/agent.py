@@ -374,6 +374,8 @@ class Agent:
             "top_cosine": round(max((h.dense_score or 0.0 for h in hits), default=0.0), 4),
             "raw_confidence": raw,
         }
+        cited_ids = [c.document_id for c in answer.citations] if answer else []
+        turn.signals |= conf.evidence_signals(turn.message, hits, cited_ids, answer.reply if answer else "")
         confidence = self.calibrator(turn.signals) if answer and self.calibrator is not None else raw
         turn.confidence = confidence
         answer_at, clarify_at = self.thresholds()

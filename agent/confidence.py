@@ -34,6 +34,8 @@ FITTED = Path(__file__).parent / "fitted" / "confidence.json"
 #: (``answer_match``, the extractive answerer's score) and the best dense cosine before the
 #: floor/ceiling mapping (``top_cosine``, which keeps apart what ``retrieval`` clips to 1).
 FEATURES = ("retrieval", "margin", "coverage", "support", "answer_match", "top_cosine")
+#: The cited document's own evidence (``evidence_signals``), recorded on every answer-path decision.
+EVIDENCE = ("cited_coverage", "rare_support", "reply_coverage", "lead", "dense_agrees", "cited_top")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,55 @@ def retrieval_signals(hits: Sequence[Hit], settings: AgentSettings) -> tuple[flo
     retrieval = _unit((ranked[0] - settings.retrieval_floor) / span)
     margin = _unit((ranked[0] - ranked[1]) / MARGIN_SCALE) if len(ranked) > 1 else 1.0
     return retrieval, margin
+
+
+def evidence_signals(question: str, hits: Sequence[Hit], cited: Sequence[str], reply: str) -> dict[str, float]:
+    """Signals of whether the cited document, not a neighbour of it, answers ``question`` (all in [0, 1]).
+
+    A neighbouring article (the plan page for a plan change, the shop page for a gift card) scores
+    high on similarity; what sets the right one apart is that it holds the question's own terms:
+
+    - ``cited_coverage``: the share of the question's content terms in the cited document's retrieved
+      chunks (title, section and text);
+    - ``rare_support``: the same share weighted by each term's rarity among the retrieved documents
+      (a term every retrieved document holds says little; one only the cited document holds, much;
+      a term none holds counts fully against it);
+    - ``reply_coverage``: the share of the question's terms in the reply and the cited titles;
+    - ``lead``: how far the top document's fused score leads the next distinct document's, relative
+      to its own (1 when only one document was retrieved);
+    - ``dense_agrees``: 1 when the dense ranking and the fused ranking put the same document first;
+    - ``cited_top``: 1 when the cited document is the fused ranking's first.
+    """
+    from .answering import terms
+
+    wanted = terms(question)
+    by_doc: dict[str, set[str]] = {}
+    fused: dict[str, float] = {}
+    dense: dict[str, float] = {}
+    titles: dict[str, str] = {}
+    for hit in hits:
+        by_doc.setdefault(hit.document_id, set()).update(terms(f"{hit.title} {' '.join(hit.section)} {hit.text}"))
+        fused[hit.document_id] = max(fused.get(hit.document_id, float("-inf")), hit.score)
+        dense[hit.document_id] = max(dense.get(hit.document_id, -1.0), hit.dense_score or 0.0)
+        titles.setdefault(hit.document_id, hit.title)
+    if not wanted or not by_doc:
+        return dict.fromkeys(EVIDENCE, 0.0)
+    held: set[str] = set().union(*(by_doc.get(d, set()) for d in cited))
+    n = len(by_doc)
+    weight = {t: math.log((n + 1) / (sum(t in seen for seen in by_doc.values()) + 0.5)) for t in wanted}
+    ranked = sorted(fused.values(), reverse=True)
+    top = max(fused, key=lambda d: fused[d])
+    lead = 1.0 if len(ranked) < 2 else (ranked[0] - ranked[1]) / ranked[0] if ranked[0] > 0 else 0.0
+    said = terms(" ".join([reply, *(titles.get(d, "") for d in cited)]))
+    values = {
+        "cited_coverage": len(wanted & held) / len(wanted),
+        "rare_support": sum(weight[t] for t in wanted & held) / max(1e-9, sum(weight.values())),
+        "reply_coverage": len(wanted & said) / len(wanted),
+        "lead": lead,
+        "dense_agrees": float(max(dense, key=lambda d: dense[d]) == top),
+        "cited_top": float(top in cited),
+    }
+    return {k: round(_unit(v), 4) for k, v in values.items()}
 
 
 def combine(signals: Signals, settings: AgentSettings) -> float:

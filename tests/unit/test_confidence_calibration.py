@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.confidence import FEATURES, FITTED, Calibrator
+from agent.confidence import EVIDENCE, FEATURES, FITTED, Calibrator, evidence_signals
 from core.errors import ConfigError
+from core.models import DocumentKind, Hit
 from core.settings import AgentSettings
 from evaluation.fit_confidence import fit, labelled, threshold_for
 from evaluation.results import CaseResult, TurnResult
@@ -82,3 +83,28 @@ def test_a_lower_target_precision_answers_more_and_a_bad_one_is_refused(capsys: 
     with pytest.raises(SystemExit):
         main(["results.jsonl", "--target-precision", "1.5"])
     assert "--target-precision must be in [0.5, 1)" in capsys.readouterr().err
+
+
+def _hit(document: str, text: str, score: float, dense: float) -> Hit:
+    return Hit(chunk_id=f"{document}#0", document_id=document, source_id="s", title=document.title(), uri=None,
+               section=(), text=text, kind=DocumentKind.ARTICLE, language="en", topic=(), score=score,
+               dense_score=dense)
+
+
+def test_the_evidence_signals_tell_the_cited_article_from_its_neighbour() -> None:
+    hits = [
+        _hit("plans", "Our plans: Classic, Explorer and Roaster's Choice. Each plan ships monthly.", 0.9, 0.8),
+        _hit("change-plan", "To change your plan, open Subscription and pick another plan. Upgrades apply "
+                            "from the next box.", 0.6, 0.7),
+        _hit("gift-cards", "Gift cards never expire.", 0.2, 0.3),
+    ]
+    question = "How do I upgrade my plan to Explorer from the next box?"
+    right = evidence_signals(question, hits, ["change-plan"], "Upgrades apply from the next box.")
+    wrong = evidence_signals(question, hits, ["plans"], "Our plans: Classic, Explorer and Roaster's Choice.")
+    assert set(right) == set(EVIDENCE) and all(0.0 <= v <= 1.0 for v in (*right.values(), *wrong.values()))
+    assert right["rare_support"] > wrong["rare_support"] and right["reply_coverage"] > wrong["reply_coverage"]
+    assert right["cited_top"] == 0.0 and wrong["cited_top"] == 1.0
+    assert right["lead"] == wrong["lead"] == round((0.9 - 0.6) / 0.9, 4)
+    assert right["dense_agrees"] == 1.0
+    assert evidence_signals("the", hits, ["plans"], "") == dict.fromkeys(EVIDENCE, 0.0)
+    assert evidence_signals(question, [], [], "") == dict.fromkeys(EVIDENCE, 0.0)
