@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.confidence import EVIDENCE, FEATURES, FITTED, Calibrator, evidence_signals
+from agent.confidence import EVIDENCE, FITTED, SIGNALS, Calibrator, evidence_signals, monotone
 from core.errors import ConfigError
 from core.models import DocumentKind, Hit
 from core.settings import AgentSettings
@@ -31,6 +31,9 @@ def test_the_calibrated_confidence_rises_with_the_evidence() -> None:
     assert calibrator is not None
     weak = {"retrieval": 0.1, "margin": 0.0, "coverage": 0.2, "support": 1.0, "answer_match": 0.2, "top_cosine": 0.35}
     strong = {"retrieval": 1.0, "margin": 1.0, "coverage": 1.0, "support": 1.0, "answer_match": 0.8, "top_cosine": 0.8}
+    weak |= {"cited_coverage": 0.2, "rare_support": 0.1, "reply_coverage": 0.1, "lead": 0.0, "dense_agrees": 0.0,
+             "cited_top": 0.0}
+    strong |= dict.fromkeys(EVIDENCE, 1.0)
     assert 0.0 <= calibrator(weak) < calibrator.answer_threshold <= calibrator(strong) <= 1.0
 
 
@@ -40,6 +43,26 @@ def test_a_broken_file_says_how_to_rebuild_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="fit_confidence"):
         Calibrator.load(path)
     assert Calibrator.load(tmp_path / "missing.json") is None
+    good = {"features": ["retrieval", "lead"], "weights": [3.0, 3.0], "bias": -3.0, "answer_threshold": 0.6,
+            "target_precision": 0.9, "model": "m"}
+    for broken in ({"features": ["retrieval", "shoe_size"]}, {"weights": [1.0]},
+                   {"isotonic": {"knots": [0.0, 1.0], "values": [0.8, 0.2]}},
+                   {"isotonic": {"knots": [0.0, 0.5, 1.0], "values": [0.1, 0.9]}}):
+        path.write_text(json.dumps(good | broken), encoding="utf-8")
+        with pytest.raises(ConfigError, match="fit_confidence"):
+            Calibrator.load(path)
+    path.write_text(json.dumps(good | {"isotonic": {"knots": [0.2, 0.8], "values": [0.1, 0.7]}}), encoding="utf-8")
+    calibrator = Calibrator.load(path)
+    assert calibrator is not None and calibrator.features == ("retrieval", "lead")
+    assert calibrator({"retrieval": 0.0, "lead": 0.0}) == 0.1  # sigmoid(-3) = 0.05, before the first knot
+    assert calibrator({"retrieval": 1.0, "lead": 0.0}) == 0.4  # sigmoid(0) = 0.5, halfway between the knots
+    assert calibrator({"retrieval": 1.0, "lead": 1.0}) == 0.7  # sigmoid(3) = 0.95, past the last knot
+
+
+def test_the_isotonic_map_is_linear_between_knots_and_flat_outside() -> None:
+    knots, values = (0.2, 0.4, 0.8), (0.1, 0.5, 0.6)
+    assert [monotone(x, knots, values) for x in (0.0, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0)] == pytest.approx(
+        [0.1, 0.1, 0.3, 0.5, 0.55, 0.6, 0.6])
 
 
 def test_the_threshold_is_the_lowest_reaching_the_precision() -> None:
@@ -51,7 +74,7 @@ def test_the_threshold_is_the_lowest_reaching_the_precision() -> None:
 
 
 def _case(i: int, split: str, correct: bool, signal: float) -> CaseResult:
-    signals = dict.fromkeys(FEATURES, signal)
+    signals = dict.fromkeys(SIGNALS, signal)
     turn = TurnResult(message="q", action="answer", reply="r", confidence=0.5, latency_ms=1.0, signals=signals)
     return CaseResult(id=f"c{i}", fingerprint="f", tags=[f"split:{split}"], turns=[turn], correct=correct)
 
@@ -64,9 +87,25 @@ def test_fitting_reads_only_the_fit_part_and_separates_the_labels() -> None:
     x, y, ids = labelled(cases)
     assert "c99" not in ids and len(ids) == 40
     fitted = fit(x, y, model_id="m", cases=len(ids))
+    assert fitted["features"] == list(SIGNALS)
     assert all(w > 0 for w in fitted["weights"])  # type: ignore[union-attr]
     assert fitted["fit_out_of_fold"]["auroc"] > 0.9  # type: ignore[index]
     assert 0 < fitted["clarify_threshold"] <= fitted["answer_threshold"] < 1  # type: ignore[operator]
+
+
+def test_the_isotonic_step_is_kept_only_when_it_lowers_the_out_of_fold_loss() -> None:
+    rng = np.random.default_rng(5)
+    # right half the time below 0.5, nearly always above: two plateaus no logistic curve follows
+    signal = rng.uniform(0, 1, 400)
+    right = rng.uniform(0, 1, 400) < np.where(signal < 0.5, 0.5, 0.95)
+    cases = [_case(i, "fit", bool(r), float(v)) for i, (v, r) in enumerate(zip(signal, right, strict=True))]
+    x, y, ids = labelled(cases)
+    stepped = fit(x, y, model_id="m", cases=len(ids))
+    plain = fit(x, y, model_id="m", cases=len(ids), isotonic=False)
+    assert plain["isotonic"] is None and stepped["isotonic"] is not None
+    losses = stepped["fit_out_of_fold_log_loss"]
+    assert losses["chosen"] < losses["platt"]  # type: ignore[index]
+    assert min(stepped["isotonic"]["values"]) >= 0.02 and max(stepped["isotonic"]["values"]) <= 0.98  # type: ignore[index]
 
 
 def test_a_lower_target_precision_answers_more_and_a_bad_one_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
