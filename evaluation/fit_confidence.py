@@ -8,7 +8,8 @@ answer. The model is Platt scaling with one weight per signal: an L2-regularised
 from the recorded signals (``agent.confidence.SIGNALS``, or those named by ``--features``) to that
 label, its strength chosen by out-of-fold log loss; then a bounded isotonic step (values within
 ``BOUNDS``) fitted on those out-of-fold probabilities, kept only when, itself fitted out of fold, it
-lowers their log loss (``--no-isotonic`` skips it). The answer threshold
+lowers their log loss (``--no-isotonic`` skips it). ``--select`` keeps only the signals a forward
+selection by out-of-fold log loss on the fit part adds (``select``). The answer threshold
 is read off the calibration curve of out-of-fold probabilities (5 folds) of the fit part: the lowest
 confidence at which the answers at or above it keep ``TARGET_PRECISION``. The clarify threshold is
 ``CLARIFY_AT`` on the calibrated scale: from there an answer is at least as likely right as wrong,
@@ -53,6 +54,8 @@ SPLIT = "split:fit"
 TEST = "split:test"
 #: The isotonic step never says "surely right" or "surely wrong" from a few hundred cases.
 BOUNDS = (0.02, 0.98)
+#: Forward selection stops when the next signal lowers the out-of-fold log loss by less than this.
+SELECT_GAIN = 0.005
 
 
 def labelled(results: Sequence[CaseResult], split: str = SPLIT,
@@ -81,6 +84,22 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, c: float) -> np.ndarray:
         model = LogisticRegression(C=c, max_iter=5000).fit(x[train], y[train])
         probabilities[held] = model.predict_proba(x[held])[:, 1]
     return probabilities
+
+
+def select(x: np.ndarray, y: np.ndarray, names: Sequence[str], gain: float = SELECT_GAIN) -> list[str]:
+    """Forward selection on the fit part: add the signal that lowers the out-of-fold log loss most
+    (best regularisation each time) while it lowers it by more than ``gain``."""
+    chosen: list[str] = []
+    current = float("inf")
+    while len(chosen) < len(names):
+        trials = {n: min(_loss(y, out_of_fold(x[:, [names.index(f) for f in (*chosen, n)]], y, c)) for c in CS)
+                  for n in names if n not in chosen}
+        name = min(trials, key=lambda n: trials[n])
+        if trials[name] > current - gain:
+            break
+        chosen.append(name)
+        current = trials[name]
+    return chosen
 
 
 def isotonic_out_of_fold(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -173,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"precision the answers at or above the threshold keep (default {TARGET_PRECISION})")
     parser.add_argument("--features", default="",
                         help=f"comma-separated signals to weigh (default all: {','.join(SIGNALS)})")
+    parser.add_argument("--select", action="store_true",
+                        help="forward-select among the signals by the fit part's out-of-fold log loss")
     parser.add_argument("--no-isotonic", action="store_true", help="Platt scaling only, no isotonic step")
     args = parser.parse_args(argv)
     if not 0.5 <= args.target_precision < 1.0:
@@ -188,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"--features: {unknown} are not signals; choose from {','.join(SIGNALS)}")
     x, y, ids = labelled(results, features=features)
+    if args.select:
+        features = tuple(select(x, y, features))
+        x, y, ids = labelled(results, features=features)
     names = ", ".join(sorted({_dataset_name(p) for p in args.results}))
     fitted = fit(x, y, model_id=args.model, cases=len(ids), dataset=names, target_precision=args.target_precision,
                  features=features, isotonic=not args.no_isotonic)

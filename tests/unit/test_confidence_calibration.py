@@ -12,7 +12,7 @@ from agent.confidence import EVIDENCE, FITTED, SIGNALS, Calibrator, evidence_sig
 from core.errors import ConfigError
 from core.models import DocumentKind, Hit
 from core.settings import AgentSettings
-from evaluation.fit_confidence import fit, labelled, threshold_for
+from evaluation.fit_confidence import fit, labelled, select, threshold_for
 from evaluation.results import CaseResult, TurnResult
 
 
@@ -106,6 +106,14 @@ def test_the_isotonic_step_is_kept_only_when_it_lowers_the_out_of_fold_loss() ->
     losses = stepped["fit_out_of_fold_log_loss"]
     assert losses["chosen"] < losses["platt"]  # type: ignore[index]
     assert min(stepped["isotonic"]["values"]) >= 0.02 and max(stepped["isotonic"]["values"]) <= 0.98  # type: ignore[index]
+
+
+def test_forward_selection_keeps_the_informative_signals_only() -> None:
+    rng = np.random.default_rng(11)
+    y = (rng.uniform(0, 1, 1000) < 0.5).astype(int)
+    informative = np.clip(0.4 + 0.2 * y + rng.normal(0, 0.15, 1000), 0, 1)
+    noise = rng.uniform(0, 1, (1000, 2))
+    assert select(np.column_stack([noise[:, 0], informative, noise[:, 1]]), y, ["a", "b", "c"]) == ["b"]
 
 
 def test_a_lower_target_precision_answers_more_and_a_bad_one_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
