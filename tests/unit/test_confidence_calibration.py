@@ -155,3 +155,20 @@ def test_the_evidence_signals_tell_the_cited_article_from_its_neighbour() -> Non
     assert right["dense_agrees"] == 1.0
     assert evidence_signals("the", hits, ["plans"], "") == dict.fromkeys(EVIDENCE, 0.0)
     assert evidence_signals(question, [], [], "") == dict.fromkeys(EVIDENCE, 0.0)
+
+
+def test_the_evidence_calibration_is_chosen_by_setting_and_a_missing_one_is_refused(tmp_path: Path) -> None:
+    from agent.build import _calibrator
+
+    evidence = FITTED.parent / "confidence-evidence.json"
+    fitted = json.loads(evidence.read_text(encoding="utf-8"))
+    settings = AgentSettings(calibration="confidence-evidence.json", answer_threshold=fitted["answer_threshold"])
+    calibrator = _calibrator(fitted["model"], settings)
+    assert calibrator is not None and calibrator.features == tuple(fitted["features"])
+    assert set(calibrator.features) & set(EVIDENCE), "it weighs the cited document's own evidence"
+    neighbour = {"answer_match": 0.7, "top_cosine": 0.6, "lead": 0.0, "cited_top": 0.0}
+    assert calibrator(neighbour) < calibrator(neighbour | {"lead": 0.5, "cited_top": 1.0})
+    default = _calibrator(fitted["model"], AgentSettings())
+    assert default is not None and default.features != calibrator.features
+    with pytest.raises(ConfigError, match="KNOWDESK_AGENT__CALIBRATION"):
+        _calibrator(fitted["model"], AgentSettings(calibration=str(tmp_path / "nope.json")))
