@@ -328,10 +328,12 @@ def test_the_http_api_runs_a_session(rt: Runtime) -> None:
             "confidence",
             "citations",
             "handoff",
+            "closure",
             "trace",
             "message_id",
         }
         assert decision["action"] == "answer" and decision["ticket"] == session["ticket"]
+        assert decision["closure"] is None
         assert set(decision["citations"][0]) == {"title", "url", "document_id"}
         assert {"redactions", "triggers", "scenarios", "retrieved", "timings"} <= set(decision["trace"])
 
@@ -355,6 +357,16 @@ def test_the_http_api_runs_a_session(rt: Runtime) -> None:
         assert client.get("/v1/sessions/nope", headers=headers).status_code == 404
         r = client.post("/v1/sessions", headers=headers, json={"channel": "fax"})
         assert r.status_code == 422
+
+        # a goodbye after an answer closes the session over HTTP too
+        sid = client.post("/v1/sessions", headers=headers, json={"channel": "web"}).json()["id"]
+        question = {"text": "How do I skip next month's delivery?"}
+        assert client.post(f"/v1/sessions/{sid}/messages", headers=headers, json=question).json()["action"] == "answer"
+        bye = client.post(f"/v1/sessions/{sid}/messages", headers=headers, json={"text": "thanks, that's all"}).json()
+        assert bye["closure"] == "closed_by_customer" and bye["handoff"] is None and bye["action"] == "answer"
+        assert client.get(f"/v1/sessions/{sid}", headers=headers).json()["status"] == "closed"
+        r = client.post(f"/v1/sessions/{sid}/messages", headers=headers, json={"text": "one more thing"})
+        assert r.status_code == 409
 
 
 def test_knowdesk_ask_prints_the_decision(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
