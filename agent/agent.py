@@ -32,6 +32,7 @@ from .courtesy import pleasantry
 from .decision import (
     Action,
     Citation,
+    ClosureReason,
     Decision,
     Handoff,
     HandoffReason,
@@ -184,7 +185,10 @@ class Agent:
         if len(message) > MAX_ANALYSED_CHARS:
             turn.notes.append(f"long message ({len(message)} characters): the first {MAX_ANALYSED_CHARS} were read")
         decision = self._decide(turn, history) if message else self._empty(turn)
-        return self.record(workspace, session_id, decision)
+        decision = self.record(workspace, session_id, decision)
+        if decision.closure is not None:
+            self.store.set_status(workspace, session_id, SessionStatus.CLOSED, reason=decision.closure.value)
+        return decision
 
     def thresholds(self) -> tuple[float, float]:
         """(answer, clarify) thresholds in force: the calibrated ones, or the raw confidence's when no
@@ -284,11 +288,25 @@ class Agent:
         if polite is not None:
             turn.signals = {"pleasantry": 1.0}
             turn.notes.append(f"pleasantry ({polite.kind.value}, {polite.language}): a courteous reply, no ticket")
-            return self._decision(turn, Action.ANSWER, polite.reply, 1.0, [])
+            decision = self._decision(turn, Action.ANSWER, polite.reply, 1.0, [])
+            if polite.closes and self._answered_before(turn):
+                turn.notes.append("the customer said goodbye after an answer: the session is closed")
+                decision = decision.model_copy(update={"closure": ClosureReason.CLOSED_BY_CUSTOMER})
+            return decision
         if match is not None and not match.scenario.is_instruction:
             return self._scenario_answer(turn, match.scenario, match.similarity, match.threshold)
         instruction = match.scenario.answer if match is not None else None
         return self._answer(turn, history, instruction)
+
+    def _answered_before(self, turn: _Turn) -> bool:
+        """Whether an earlier decision in the session answered a question (content, a scenario or an
+        action), so a goodbye now ends a conversation rather than opening one."""
+        return any(
+            e.type == "decision"
+            and e.data.get("action") in (Action.ANSWER, Action.ACTION_CALL)
+            and "pleasantry" not in (e.data.get("trace") or {}).get("signals", {})
+            for e in self.store.events(turn.session.workspace, turn.session.id)
+        )
 
     def _empty(self, turn: _Turn) -> Decision:
         """Nothing left to read (an empty message, or only personal data that was redacted)."""
@@ -356,6 +374,8 @@ class Agent:
             "top_cosine": round(max((h.dense_score or 0.0 for h in hits), default=0.0), 4),
             "raw_confidence": raw,
         }
+        cited_ids = [c.document_id for c in answer.citations] if answer else []
+        turn.signals |= conf.evidence_signals(turn.message, hits, cited_ids, answer.reply if answer else "")
         confidence = self.calibrator(turn.signals) if answer and self.calibrator is not None else raw
         turn.confidence = confidence
         answer_at, clarify_at = self.thresholds()

@@ -115,7 +115,9 @@ def explain(record: Mapping[str, Any], *, answer_threshold: float, clarify_thres
         return Explanation(**base, nearest=nearest,
                            change="the action the message asked for failed: a working action would have answered")
     if "pleasantry" in signals:
-        return Explanation(**base, nearest=nearest, change="a greeting, thanks or goodbye: a courteous reply" + near)
+        closed = ", and the session closed (the customer said goodbye after an answer)" if record.get("closure") else ""
+        return Explanation(**base, nearest=nearest,
+                           change="a greeting, thanks or goodbye: a courteous reply" + closed + near)
     if "scenario" in signals:
         return Explanation(**base, score=float(signals["scenario"]), nearest=nearest,
                            change="answered from a training scenario that matched the message" + near)

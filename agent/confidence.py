@@ -9,11 +9,14 @@ Signals (all in [0, 1]):
 - ``support``: the share of the reply the cited text supports (1.0 for an extractive answer);
 - ``scenario``: a matched scenario's similarity, which replaces the others when it answers.
 
+``evidence_signals`` adds what the cited document itself holds of the question (see there).
+
 ``combine`` gives the raw confidence (a weighted mean, kept in the decision's signals as
 ``raw_confidence``). ``Calibrator`` turns the signals into the calibrated confidence the agent decides
-on: a logistic regression over ``FEATURES`` (Platt scaling with one weight per signal), fitted by
-``evaluation/fit_confidence.py`` on the fit part of ``evaluation/datasets/answerability.jsonl`` and
-kept in ``agent/fitted/confidence.json`` with the answer threshold chosen there for a target precision.
+on: a logistic regression over the fitted file's features (Platt scaling with one weight per signal,
+any of ``SIGNALS``), optionally followed by a monotone (isotonic) map of its probability, fitted by
+``evaluation/fit_confidence.py`` on the fit parts of the answer-correctness sets and kept in
+``agent/fitted/confidence.json`` with the answer threshold chosen there for a target precision.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ FITTED = Path(__file__).parent / "fitted" / "confidence.json"
 #: (``answer_match``, the extractive answerer's score) and the best dense cosine before the
 #: floor/ceiling mapping (``top_cosine``, which keeps apart what ``retrieval`` clips to 1).
 FEATURES = ("retrieval", "margin", "coverage", "support", "answer_match", "top_cosine")
+#: The cited document's own evidence (``evidence_signals``), recorded on every answer-path decision.
+EVIDENCE = ("cited_coverage", "rare_support", "reply_coverage", "lead", "dense_agrees", "cited_top")
+#: Every signal a fitted calibration may weigh.
+SIGNALS = FEATURES + EVIDENCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,55 @@ def retrieval_signals(hits: Sequence[Hit], settings: AgentSettings) -> tuple[flo
     return retrieval, margin
 
 
+def evidence_signals(question: str, hits: Sequence[Hit], cited: Sequence[str], reply: str) -> dict[str, float]:
+    """Signals of whether the cited document, not a neighbour of it, answers ``question`` (all in [0, 1]).
+
+    A neighbouring article (the plan page for a plan change, the shop page for a gift card) scores
+    high on similarity; what sets the right one apart is that it holds the question's own terms:
+
+    - ``cited_coverage``: the share of the question's content terms in the cited document's retrieved
+      chunks (title, section and text);
+    - ``rare_support``: the same share weighted by each term's rarity among the retrieved documents
+      (a term every retrieved document holds says little; one only the cited document holds, much;
+      a term none holds counts fully against it);
+    - ``reply_coverage``: the share of the question's terms in the reply and the cited titles;
+    - ``lead``: how far the top document's fused score leads the next distinct document's, relative
+      to its own (1 when only one document was retrieved);
+    - ``dense_agrees``: 1 when the dense ranking and the fused ranking put the same document first;
+    - ``cited_top``: 1 when the cited document is the fused ranking's first.
+    """
+    from .answering import terms
+
+    wanted = terms(question)
+    by_doc: dict[str, set[str]] = {}
+    fused: dict[str, float] = {}
+    dense: dict[str, float] = {}
+    titles: dict[str, str] = {}
+    for hit in hits:
+        by_doc.setdefault(hit.document_id, set()).update(terms(f"{hit.title} {' '.join(hit.section)} {hit.text}"))
+        fused[hit.document_id] = max(fused.get(hit.document_id, float("-inf")), hit.score)
+        dense[hit.document_id] = max(dense.get(hit.document_id, -1.0), hit.dense_score or 0.0)
+        titles.setdefault(hit.document_id, hit.title)
+    if not wanted or not by_doc:
+        return dict.fromkeys(EVIDENCE, 0.0)
+    held: set[str] = set().union(*(by_doc.get(d, set()) for d in cited))
+    n = len(by_doc)
+    weight = {t: math.log((n + 1) / (sum(t in seen for seen in by_doc.values()) + 0.5)) for t in wanted}
+    ranked = sorted(fused.values(), reverse=True)
+    top = max(fused, key=lambda d: fused[d])
+    lead = 1.0 if len(ranked) < 2 else (ranked[0] - ranked[1]) / ranked[0] if ranked[0] > 0 else 0.0
+    said = terms(" ".join([reply, *(titles.get(d, "") for d in cited)]))
+    values = {
+        "cited_coverage": len(wanted & held) / len(wanted),
+        "rare_support": sum(weight[t] for t in wanted & held) / max(1e-9, sum(weight.values())),
+        "reply_coverage": len(wanted & said) / len(wanted),
+        "lead": lead,
+        "dense_agrees": float(max(dense, key=lambda d: dense[d]) == top),
+        "cited_top": float(top in cited),
+    }
+    return {k: round(_unit(v), 4) for k, v in values.items()}
+
+
 def combine(signals: Signals, settings: AgentSettings) -> float:
     """The weighted mean of the signals, in [0, 1]."""
     weights = (settings.weight_retrieval, settings.weight_margin, settings.weight_coverage, settings.weight_support)
@@ -93,6 +149,11 @@ class Calibrator:
     answer_threshold: float
     target_precision: float
     model: str = ""
+    #: The signals the weights apply to, in order (a subset of ``SIGNALS``).
+    features: tuple[str, ...] = FEATURES
+    #: A monotone map of the logistic probability: (knots, values), linear between knots, flat
+    #: outside them; None when the fit found the logistic probability calibrated enough.
+    isotonic: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     @classmethod
     def load(cls, path: Path = FITTED) -> Calibrator | None:
@@ -105,11 +166,22 @@ class Calibrator:
             return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if tuple(data["features"]) != FEATURES:
-                raise ValueError(f"features {data['features']} are not {list(FEATURES)}")
+            features = tuple(str(f) for f in data["features"])
+            unknown = [f for f in features if f not in SIGNALS]
+            if unknown or len(features) != len(data["weights"]):
+                raise ValueError(f"features {list(features)} are not {len(data['weights'])} of {list(SIGNALS)}")
+            isotonic = None
+            if data.get("isotonic") is not None:
+                knots = tuple(float(v) for v in data["isotonic"]["knots"])
+                values = tuple(float(v) for v in data["isotonic"]["values"])
+                if len(knots) != len(values) or len(knots) < 2 or list(knots) != sorted(knots) \
+                        or list(values) != sorted(values) or not all(0.0 <= v <= 1.0 for v in values):
+                    raise ValueError("isotonic knots and values must be two rising lists of equal length")
+                isotonic = (knots, values)
             return cls(weights=tuple(float(w) for w in data["weights"]), bias=float(data["bias"]),
                        answer_threshold=float(data["answer_threshold"]),
-                       target_precision=float(data["target_precision"]), model=str(data["model"]))
+                       target_precision=float(data["target_precision"]), model=str(data["model"]),
+                       features=features, isotonic=isotonic)
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path} is not a fitted confidence file ({exc}); "
                               "re-run python -m evaluation.fit_confidence") from exc
@@ -121,11 +193,25 @@ class Calibrator:
         return fitted_for(self.model, model_id)
 
     def __call__(self, signals: Mapping[str, float]) -> float:
-        """The calibrated confidence from a decision's signals (``FEATURES``; a missing one counts 0)."""
-        values = [float(signals.get(name, 0.0)) for name in FEATURES]
+        """The calibrated confidence from a decision's signals (``features``; a missing one counts 0)."""
+        values = [float(signals.get(name, 0.0)) for name in self.features]
         z = self.bias + sum(w * v for w, v in zip(self.weights, values, strict=True))
         p = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+        if self.isotonic is not None:
+            p = monotone(p, *self.isotonic)
         return round(_unit(p), 4)
+
+
+def monotone(x: float, knots: Sequence[float], values: Sequence[float]) -> float:
+    """The piecewise-linear map through (knots, values) at ``x``, flat beyond the first and last knot."""
+    if x <= knots[0]:
+        return values[0]
+    for i in range(1, len(knots)):
+        if x <= knots[i]:
+            span = knots[i] - knots[i - 1]
+            share = (x - knots[i - 1]) / span if span > 0 else 1.0
+            return values[i - 1] + share * (values[i] - values[i - 1])
+    return values[-1]
 
 
 def scenario_confidence(similarity: float, threshold: float) -> float:

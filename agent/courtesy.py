@@ -240,9 +240,27 @@ for _language, _kinds in _PHRASES.items():
     for _kind, _phrases in _kinds.items():
         for _phrase in _phrases:
             _INDEX.setdefault(_phrase, []).append((_language, _kind))
+_KINDS = {(phrase, kind) for phrase, found in _INDEX.items() for _, kind in found}
 _LONGEST = max(len(p.split()) for p in _INDEX)
 _TOKEN = re.compile(r"[\w']+")
 MAX_WORDS = 12
+#: Phrases that end the conversation as a goodbye does ("thanks, that's all", "das war's, danke").
+_CLOSERS = {
+    "that's all",
+    "that is all",
+    "that's it",
+    "that was it",
+    "that's everything",
+    "das war's",
+    "das wars",
+    "das war alles",
+    "eso es todo",
+    "c'est tout",
+    "e isso",
+    "e so isso",
+    "so isso",
+    "era isso",
+}
 #: Kinds that say nothing on their own once the message has a greeting, thanks or goodbye.
 _FILLER = {"there", "now", "no", "so much", "a lot", "very much", "again", "today", "sehr", "vielmals", "oh", "ah"}
 
@@ -278,6 +296,16 @@ _REPLIES: dict[Courtesy, dict[str, str]] = {
 }
 
 
+#: Thanks that end the conversation ("thanks, that's all") are answered and said goodbye to.
+_WELCOME_GOODBYE = {
+    "en": "You're welcome! Goodbye, and have a nice day.",
+    "de": "Gern geschehen! Auf Wiedersehen und einen schönen Tag.",
+    "es": "¡De nada! Hasta luego, que tengas un buen día.",
+    "fr": "Avec plaisir ! Au revoir et bonne journée.",
+    "pt": "De nada! Até logo, tenha um bom dia.",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Pleasantry:
     """A recognised pleasantry: its kind (the strongest one said), language and the reply."""
@@ -287,8 +315,17 @@ class Pleasantry:
     phrases: tuple[str, ...]
 
     @property
+    def closes(self) -> bool:
+        """Whether the customer ends the conversation: a goodbye or "that's all" ("thanks, bye",
+        "that's everything, cheers", "eso es todo, gracias"); thanks alone invite a next question."""
+        return any(p in _CLOSERS or (p, Courtesy.GOODBYE) in _KINDS for p in self.phrases)
+
+    @property
     def reply(self) -> str:
-        return _REPLIES[self.kind][self.language]
+        """The courteous reply; a closing message gets a goodbye (after a "you're welcome" for thanks)."""
+        if self.closes and self.kind is Courtesy.THANKS:
+            return _WELCOME_GOODBYE[self.language]
+        return _REPLIES[Courtesy.GOODBYE if self.closes else self.kind][self.language]
 
 
 _COURTEOUS_EMOJI = {

@@ -41,6 +41,13 @@ class HandoffReason(StrEnum):
     ACTION_FAILED = "action_failed"
 
 
+class ClosureReason(StrEnum):
+    """Why the agent closed a session itself."""
+
+    #: The customer said goodbye ("bye", "thanks, that's all") after an answered question.
+    CLOSED_BY_CUSTOMER = "closed_by_customer"
+
+
 class Citation(Frozen):
     """A source the reply is grounded in."""
 
@@ -128,6 +135,8 @@ class Decision(Frozen):
     confidence: float = Field(ge=0.0, le=1.0)
     citations: list[Citation] = Field(default_factory=list)
     handoff: Handoff | None = None
+    #: Set when this decision closed the session (never together with a handoff).
+    closure: ClosureReason | None = None
     trace: Trace = Field(default_factory=Trace)
     #: The reply's id in the session's transcript, once stored (feedback on the reply names it).
     message_id: int | None = None

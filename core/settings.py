@@ -252,6 +252,9 @@ class AgentSettings(BaseModel):
     #: as likely right as wrong (ask once above it, hand off below). ``python -m evaluation.fit_confidence``.
     answer_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
     clarify_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: The fitted calibration file: a name in ``agent/fitted/`` or a path. ``confidence-evidence.json``
+    #: also weighs the cited document's evidence (answer at 0.67 with it); see the README.
+    calibration: str = Field(default="confidence.json", min_length=1)
     #: The thresholds on the raw weighted mean, used when no fitted calibration applies (another model).
     raw_answer_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     raw_clarify_threshold: float = Field(default=0.35, ge=0.0, le=1.0)

@@ -17,9 +17,11 @@ from sqlalchemy import text
 
 from agent.agent import Agent
 from agent.build import build_agent
-from agent.decision import Action, HandoffReason
+from agent.decision import Action, ClosureReason, HandoffReason
 from agent.policy import AgentConfig, ConfigStore
+from agent.sessions import SessionStatus
 from app.runtime import Runtime
+from core.errors import Conflict
 from core.models import Channel, Chunk, Document, DocumentKind, Source, SourceKind
 from core.settings import AgentSettings, HelpdeskSettings, Settings
 from tests.fixtures.loopback import Fault, LoopbackServer, Request, Response
@@ -326,10 +328,12 @@ def test_the_http_api_runs_a_session(rt: Runtime) -> None:
             "confidence",
             "citations",
             "handoff",
+            "closure",
             "trace",
             "message_id",
         }
         assert decision["action"] == "answer" and decision["ticket"] == session["ticket"]
+        assert decision["closure"] is None
         assert set(decision["citations"][0]) == {"title", "url", "document_id"}
         assert {"redactions", "triggers", "scenarios", "retrieved", "timings"} <= set(decision["trace"])
 
@@ -353,6 +357,16 @@ def test_the_http_api_runs_a_session(rt: Runtime) -> None:
         assert client.get("/v1/sessions/nope", headers=headers).status_code == 404
         r = client.post("/v1/sessions", headers=headers, json={"channel": "fax"})
         assert r.status_code == 422
+
+        # a goodbye after an answer closes the session over HTTP too
+        sid = client.post("/v1/sessions", headers=headers, json={"channel": "web"}).json()["id"]
+        question = {"text": "How do I skip next month's delivery?"}
+        assert client.post(f"/v1/sessions/{sid}/messages", headers=headers, json=question).json()["action"] == "answer"
+        bye = client.post(f"/v1/sessions/{sid}/messages", headers=headers, json={"text": "thanks, that's all"}).json()
+        assert bye["closure"] == "closed_by_customer" and bye["handoff"] is None and bye["action"] == "answer"
+        assert client.get(f"/v1/sessions/{sid}", headers=headers).json()["status"] == "closed"
+        r = client.post(f"/v1/sessions/{sid}/messages", headers=headers, json={"text": "one more thing"})
+        assert r.status_code == 409
 
 
 def test_knowdesk_ask_prints_the_decision(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -403,6 +417,34 @@ def test_pleasantries_get_a_courteous_reply_and_no_ticket(make_agent, message: s
     d = ask(agent, message)
     assert d.action == Action.ANSWER and d.handoff is None and d.trace.signals["pleasantry"] == 1.0
     assert not agent.store.handoffs(WS, session_id=d.session_id)
+
+
+@pytest.mark.parametrize("goodbye", ["bye", "thanks, that's all", "that's everything, cheers", "Das war's, danke",
+                                     "Eso es todo, gracias", "Merci, au revoir", "Tchau, obrigado"])
+def test_a_goodbye_after_an_answer_closes_the_session_with_its_reason(make_agent, goodbye: str) -> None:  # type: ignore[no-untyped-def]
+    agent = make_agent()
+    answered = ask(agent, "How do I skip next month's delivery?")
+    assert answered.action == Action.ANSWER and answered.closure is None
+    d = agent.handle(WS, answered.session_id, goodbye)
+    assert d.action == Action.ANSWER and d.handoff is None and d.closure == ClosureReason.CLOSED_BY_CUSTOMER
+    assert d.reply and not agent.store.handoffs(WS, session_id=d.session_id)
+    assert agent.store.get(WS, d.session_id).status == SessionStatus.CLOSED
+    status = [e.data for e in agent.store.events(WS, d.session_id) if e.type == "status"][-1]
+    assert status == {"status": "closed", "reason": "closed_by_customer"}
+    stored = [e.data for e in agent.store.events(WS, d.session_id) if e.type == "decision"][-1]
+    assert stored["closure"] == "closed_by_customer"
+    with pytest.raises(Conflict):
+        agent.handle(WS, d.session_id, "one more question")
+
+
+def test_a_goodbye_with_nothing_answered_or_plain_thanks_keeps_the_session_open(make_agent) -> None:  # type: ignore[no-untyped-def]
+    agent = make_agent()
+    hello = ask(agent, "Hello")
+    bye = agent.handle(WS, hello.session_id, "bye")
+    assert bye.closure is None and bye.reply and agent.store.get(WS, bye.session_id).status == SessionStatus.OPEN
+    answered = ask(agent, "How do I skip next month's delivery?")
+    thanks = agent.handle(WS, answered.session_id, "Thank you!")
+    assert thanks.closure is None and agent.store.get(WS, thanks.session_id).status == SessionStatus.OPEN
 
 
 def test_a_trigger_handoff_records_every_signal_with_its_value(make_agent) -> None:  # type: ignore[no-untyped-def]

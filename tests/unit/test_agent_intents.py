@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agent.classifier import FITTED, IntentModel, ReasonModel
-from agent.courtesy import Courtesy, pleasantry
+from agent.courtesy import _REPLIES, _WELCOME_GOODBYE, Courtesy, pleasantry
 from agent.intents import frustration_score, human_rule, is_guarded
 from core.errors import ConfigError
 
@@ -76,6 +76,36 @@ def test_frustration_words_count_by_strength(text: str, frustrated: bool) -> Non
 def test_pleasantries_are_recognised_with_kind_and_language(text: str, kind: Courtesy, language: str) -> None:
     found = pleasantry(text)
     assert found is not None and found.kind == kind and found.language == language and found.reply
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("bye", "en"),
+        ("thanks, that's all", "en"),
+        ("That’s everything, cheers", "en"),
+        ("nope that's it", "en"),
+        ("Das war's, danke!", "de"),
+        ("Tschüss", "de"),
+        ("Eso es todo, gracias", "es"),
+        ("Adiós", "es"),
+        ("C'est tout, merci", "fr"),
+        ("Au revoir !", "fr"),
+        ("É só isso, obrigado", "pt"),
+        ("Tchau", "pt"),
+    ],
+)
+def test_goodbyes_close_the_conversation_with_a_goodbye_in_their_language(text: str, language: str) -> None:
+    found = pleasantry(text)
+    assert found is not None and found.closes and found.language == language
+    assert found.reply in (_REPLIES[Courtesy.GOODBYE][language], _WELCOME_GOODBYE[language])
+
+
+@pytest.mark.parametrize("text", ["Thank you!", "ok great, thanks", "Hello", "Alles klar, danke.", "Merci", "👍"])
+def test_thanks_greetings_and_acknowledgements_leave_the_conversation_open(text: str) -> None:
+    found = pleasantry(text)
+    assert found is not None and not found.closes
+    assert found.reply == _REPLIES[found.kind][found.language]
 
 
 @pytest.mark.parametrize("text", ["Thanks for nothing.", "Hi, how do I skip a box?", "yes", "", "🔥🔥"])

@@ -72,3 +72,6 @@ def test_autopilot_and_pleasantries_say_what_decided() -> None:
     assert "autopilot is off" in explain(off, answer_threshold=0.5, clarify_threshold=0.3).change
     hello = record(Action.ANSWER, 1.0, [], signals={"pleasantry": 1.0})
     assert "courteous" in explain(hello, answer_threshold=0.5, clarify_threshold=0.3).change
+    assert "closed" not in explain(hello, answer_threshold=0.5, clarify_threshold=0.3).change
+    bye = hello | {"closure": "closed_by_customer"}
+    assert "session closed" in explain(bye, answer_threshold=0.5, clarify_threshold=0.3).change

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.confidence import FEATURES, FITTED, Calibrator
+from agent.confidence import EVIDENCE, FITTED, SIGNALS, Calibrator, evidence_signals, monotone
 from core.errors import ConfigError
+from core.models import DocumentKind, Hit
 from core.settings import AgentSettings
-from evaluation.fit_confidence import fit, labelled, threshold_for
+from evaluation.fit_confidence import fit, labelled, select, threshold_for
 from evaluation.results import CaseResult, TurnResult
 
 
@@ -30,6 +31,9 @@ def test_the_calibrated_confidence_rises_with_the_evidence() -> None:
     assert calibrator is not None
     weak = {"retrieval": 0.1, "margin": 0.0, "coverage": 0.2, "support": 1.0, "answer_match": 0.2, "top_cosine": 0.35}
     strong = {"retrieval": 1.0, "margin": 1.0, "coverage": 1.0, "support": 1.0, "answer_match": 0.8, "top_cosine": 0.8}
+    weak |= {"cited_coverage": 0.2, "rare_support": 0.1, "reply_coverage": 0.1, "lead": 0.0, "dense_agrees": 0.0,
+             "cited_top": 0.0}
+    strong |= dict.fromkeys(EVIDENCE, 1.0)
     assert 0.0 <= calibrator(weak) < calibrator.answer_threshold <= calibrator(strong) <= 1.0
 
 
@@ -39,6 +43,26 @@ def test_a_broken_file_says_how_to_rebuild_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="fit_confidence"):
         Calibrator.load(path)
     assert Calibrator.load(tmp_path / "missing.json") is None
+    good = {"features": ["retrieval", "lead"], "weights": [3.0, 3.0], "bias": -3.0, "answer_threshold": 0.6,
+            "target_precision": 0.9, "model": "m"}
+    for broken in ({"features": ["retrieval", "shoe_size"]}, {"weights": [1.0]},
+                   {"isotonic": {"knots": [0.0, 1.0], "values": [0.8, 0.2]}},
+                   {"isotonic": {"knots": [0.0, 0.5, 1.0], "values": [0.1, 0.9]}}):
+        path.write_text(json.dumps(good | broken), encoding="utf-8")
+        with pytest.raises(ConfigError, match="fit_confidence"):
+            Calibrator.load(path)
+    path.write_text(json.dumps(good | {"isotonic": {"knots": [0.2, 0.8], "values": [0.1, 0.7]}}), encoding="utf-8")
+    calibrator = Calibrator.load(path)
+    assert calibrator is not None and calibrator.features == ("retrieval", "lead")
+    assert calibrator({"retrieval": 0.0, "lead": 0.0}) == 0.1  # sigmoid(-3) = 0.05, before the first knot
+    assert calibrator({"retrieval": 1.0, "lead": 0.0}) == 0.4  # sigmoid(0) = 0.5, halfway between the knots
+    assert calibrator({"retrieval": 1.0, "lead": 1.0}) == 0.7  # sigmoid(3) = 0.95, past the last knot
+
+
+def test_the_isotonic_map_is_linear_between_knots_and_flat_outside() -> None:
+    knots, values = (0.2, 0.4, 0.8), (0.1, 0.5, 0.6)
+    assert [monotone(x, knots, values) for x in (0.0, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0)] == pytest.approx(
+        [0.1, 0.1, 0.3, 0.5, 0.55, 0.6, 0.6])
 
 
 def test_the_threshold_is_the_lowest_reaching_the_precision() -> None:
@@ -50,7 +74,7 @@ def test_the_threshold_is_the_lowest_reaching_the_precision() -> None:
 
 
 def _case(i: int, split: str, correct: bool, signal: float) -> CaseResult:
-    signals = dict.fromkeys(FEATURES, signal)
+    signals = dict.fromkeys(SIGNALS, signal)
     turn = TurnResult(message="q", action="answer", reply="r", confidence=0.5, latency_ms=1.0, signals=signals)
     return CaseResult(id=f"c{i}", fingerprint="f", tags=[f"split:{split}"], turns=[turn], correct=correct)
 
@@ -63,9 +87,33 @@ def test_fitting_reads_only_the_fit_part_and_separates_the_labels() -> None:
     x, y, ids = labelled(cases)
     assert "c99" not in ids and len(ids) == 40
     fitted = fit(x, y, model_id="m", cases=len(ids))
+    assert fitted["features"] == list(SIGNALS)
     assert all(w > 0 for w in fitted["weights"])  # type: ignore[union-attr]
     assert fitted["fit_out_of_fold"]["auroc"] > 0.9  # type: ignore[index]
     assert 0 < fitted["clarify_threshold"] <= fitted["answer_threshold"] < 1  # type: ignore[operator]
+
+
+def test_the_isotonic_step_is_kept_only_when_it_lowers_the_out_of_fold_loss() -> None:
+    rng = np.random.default_rng(5)
+    # right half the time below 0.5, nearly always above: two plateaus no logistic curve follows
+    signal = rng.uniform(0, 1, 400)
+    right = rng.uniform(0, 1, 400) < np.where(signal < 0.5, 0.5, 0.95)
+    cases = [_case(i, "fit", bool(r), float(v)) for i, (v, r) in enumerate(zip(signal, right, strict=True))]
+    x, y, ids = labelled(cases)
+    stepped = fit(x, y, model_id="m", cases=len(ids))
+    plain = fit(x, y, model_id="m", cases=len(ids), isotonic=False)
+    assert plain["isotonic"] is None and stepped["isotonic"] is not None
+    losses = stepped["fit_out_of_fold_log_loss"]
+    assert losses["chosen"] < losses["platt"]  # type: ignore[index]
+    assert min(stepped["isotonic"]["values"]) >= 0.02 and max(stepped["isotonic"]["values"]) <= 0.98  # type: ignore[index]
+
+
+def test_forward_selection_keeps_the_informative_signals_only() -> None:
+    rng = np.random.default_rng(11)
+    y = (rng.uniform(0, 1, 1000) < 0.5).astype(int)
+    informative = np.clip(0.4 + 0.2 * y + rng.normal(0, 0.15, 1000), 0, 1)
+    noise = rng.uniform(0, 1, (1000, 2))
+    assert select(np.column_stack([noise[:, 0], informative, noise[:, 1]]), y, ["a", "b", "c"]) == ["b"]
 
 
 def test_a_lower_target_precision_answers_more_and_a_bad_one_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
@@ -82,3 +130,45 @@ def test_a_lower_target_precision_answers_more_and_a_bad_one_is_refused(capsys: 
     with pytest.raises(SystemExit):
         main(["results.jsonl", "--target-precision", "1.5"])
     assert "--target-precision must be in [0.5, 1)" in capsys.readouterr().err
+
+
+def _hit(document: str, text: str, score: float, dense: float) -> Hit:
+    return Hit(chunk_id=f"{document}#0", document_id=document, source_id="s", title=document.title(), uri=None,
+               section=(), text=text, kind=DocumentKind.ARTICLE, language="en", topic=(), score=score,
+               dense_score=dense)
+
+
+def test_the_evidence_signals_tell_the_cited_article_from_its_neighbour() -> None:
+    hits = [
+        _hit("plans", "Our plans: Classic, Explorer and Roaster's Choice. Each plan ships monthly.", 0.9, 0.8),
+        _hit("change-plan", "To change your plan, open Subscription and pick another plan. Upgrades apply "
+                            "from the next box.", 0.6, 0.7),
+        _hit("gift-cards", "Gift cards never expire.", 0.2, 0.3),
+    ]
+    question = "How do I upgrade my plan to Explorer from the next box?"
+    right = evidence_signals(question, hits, ["change-plan"], "Upgrades apply from the next box.")
+    wrong = evidence_signals(question, hits, ["plans"], "Our plans: Classic, Explorer and Roaster's Choice.")
+    assert set(right) == set(EVIDENCE) and all(0.0 <= v <= 1.0 for v in (*right.values(), *wrong.values()))
+    assert right["rare_support"] > wrong["rare_support"] and right["reply_coverage"] > wrong["reply_coverage"]
+    assert right["cited_top"] == 0.0 and wrong["cited_top"] == 1.0
+    assert right["lead"] == wrong["lead"] == round((0.9 - 0.6) / 0.9, 4)
+    assert right["dense_agrees"] == 1.0
+    assert evidence_signals("the", hits, ["plans"], "") == dict.fromkeys(EVIDENCE, 0.0)
+    assert evidence_signals(question, [], [], "") == dict.fromkeys(EVIDENCE, 0.0)
+
+
+def test_the_evidence_calibration_is_chosen_by_setting_and_a_missing_one_is_refused(tmp_path: Path) -> None:
+    from agent.build import _calibrator
+
+    evidence = FITTED.parent / "confidence-evidence.json"
+    fitted = json.loads(evidence.read_text(encoding="utf-8"))
+    settings = AgentSettings(calibration="confidence-evidence.json", answer_threshold=fitted["answer_threshold"])
+    calibrator = _calibrator(fitted["model"], settings)
+    assert calibrator is not None and calibrator.features == tuple(fitted["features"])
+    assert set(calibrator.features) & set(EVIDENCE), "it weighs the cited document's own evidence"
+    neighbour = {"answer_match": 0.7, "top_cosine": 0.6, "lead": 0.0, "cited_top": 0.0}
+    assert calibrator(neighbour) < calibrator(neighbour | {"lead": 0.5, "cited_top": 1.0})
+    default = _calibrator(fitted["model"], AgentSettings())
+    assert default is not None and default.features != calibrator.features
+    with pytest.raises(ConfigError, match="KNOWDESK_AGENT__CALIBRATION"):
+        _calibrator(fitted["model"], AgentSettings(calibration=str(tmp_path / "nope.json")))
