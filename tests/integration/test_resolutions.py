@@ -1,0 +1,147 @@
+"""Learning from human resolutions end to end, with the real agent, MiniLM, Qdrant Edge and SQLite: a
+question the agent hands off, a person's reply, the pending draft (redacted, extractive), approval
+publishing it through the help center, and the same question answered afterwards; near-duplicates
+become edits; bad input leaves the stored data whole."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from agent.sessions import SessionStatus
+from app.resolutions.models import DraftKind, DraftStatus
+from app.resolutions.tables import ResolutionDraftRow
+from app.runtime import Runtime
+from core.errors import Conflict, InvalidInput, NotFound
+from core.settings import Settings
+from helpcenter.markdown_io import from_export
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+WS = "default"
+ARTICLES = ("payment-methods", "shipping-times-and-costs", "return-policy", "how-brewly-works", "choose-a-plan",
+            "track-your-order")
+REPLY = ("Hi Anna, thanks for reaching out! Yes, you can pay with PayPal: choose PayPal at checkout and confirm "
+         "the payment in the PayPal window. Your subscription is then charged to PayPal every month.\n\n"
+         "I've switched order #48213 to PayPal for you, and sent the confirmation to anna.schmidt@example.com. "
+         "Let me know if there is anything else!\n\nBest,\nTom")
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    runtime = Runtime(Settings(home=tmp_path_factory.mktemp("resolutions") / "home"))
+    bundle = from_export(json.loads((ROOT / "service" / "samples" / "helpcenter.json").read_text(encoding="utf-8")))
+    small = bundle.model_copy(update={"articles": tuple(a for a in bundle.articles if a.slug in ARTICLES)})
+    runtime.helpcenter.import_bundle(WS, small)
+    yield runtime
+    runtime.qdrant.close()
+
+
+def handed_off(rt: Runtime, question: str) -> str:
+    """A new session asking ``question``; the id of the handoff the agent made."""
+    session = rt.agent.store.create(WS, channel="web")
+    decision = rt.agent.handle(WS, session.id, question)
+    assert decision.action.value in ("handoff", "clarify"), (question, decision.action, decision.confidence)
+    if decision.action.value == "clarify":  # the customer then asks for a person
+        assert rt.agent.handle(WS, session.id, "I'd like to talk to a person please").action.value == "handoff"
+    return rt.agent.store.handoffs(WS, session_id=session.id, limit=1)[0].id
+
+
+def drafts(rt: Runtime) -> int:
+    with rt.db.session() as s:
+        return int(s.scalar(select(func.count()).select_from(ResolutionDraftRow)) or 0)
+
+
+def test_a_reply_becomes_a_pending_draft_and_approval_publishes_it(rt: Runtime) -> None:
+    question = "Hello! Can I pay for my subscription with PayPal?"
+    handoff = handed_off(rt, question)
+    result = rt.resolutions.reply(WS, handoff, REPLY, by="tom@helpdesk")
+    assert result.session.status is SessionStatus.RESOLVED and result.draft is not None, result.skipped
+    draft = result.draft
+    assert (draft.status, draft.kind) == (DraftStatus.PENDING, DraftKind.NEW)
+    assert draft.title == "Can I pay for my subscription with PayPal?"
+    assert "choose PayPal at checkout" in draft.answer and "charged to PayPal every month" in draft.answer
+    for private in ("Anna", "48213", "example.com", "Tom", "thanks for reaching out", "Let me know"):
+        assert private not in draft.answer, private
+    assert "anna.schmidt@example.com" not in draft.reply  # the stored reply is redacted too
+    assert draft.similar and draft.similar[0].slug == "payment-methods"
+    assert draft.topic == "billing" and draft.slug not in {a.slug for a in rt.helpcenter.store.articles(WS)}
+    # pending drafts are never published by themselves
+    assert rt.resolutions.drafts.list(WS, status="pending") == [draft]
+
+    approved = rt.resolutions.approve(WS, draft.id, by="editor")
+    assert approved.status is DraftStatus.APPROVED and approved.published["written"] >= 1
+    article = rt.helpcenter.store.get(WS, approved.published["slug"])
+    text = article.translation("en")
+    assert text is not None and text.status.value == "published" and text.title == draft.title
+
+    again = rt.agent.store.create(WS, channel="web")
+    decision = rt.agent.handle(WS, again.id, "Can I use PayPal to pay?")
+    assert decision.action.value == "answer", decision.confidence
+    assert any(c.document_id.endswith(f"{article.slug}/en") for c in decision.citations)
+
+    with pytest.raises(Conflict, match="approved already"):
+        rt.resolutions.approve(WS, draft.id, by="editor")
+    with pytest.raises(Conflict, match="approved already"):
+        rt.resolutions.reject(WS, draft.id, by="editor")
+    assert rt.resolutions.drafts.get(WS, draft.id) == approved
+
+
+def test_a_near_duplicate_becomes_an_edit_of_the_article(rt: Runtime) -> None:
+    # the customer's question is the one before the request for a person; the reply repeats the article
+    session = rt.agent.store.create(WS, channel="web")
+    rt.agent.handle(WS, session.id, "How do I track my order once it has shipped?")
+    assert rt.agent.handle(WS, session.id, "I want to talk to a human please").action.value == "handoff"
+    handoff = rt.agent.store.handoffs(WS, session_id=session.id, limit=1)[0].id
+    body = rt.helpcenter.store.get(WS, "track-your-order").translation("en")
+    assert body is not None
+    reply = "Hi! " + " ".join(body.body.split("\n\n")[0].split()[:60]) + "\n\nCheers, Tom"
+    result = rt.resolutions.reply(WS, handoff, reply, by="tom")
+    assert result.draft is not None and result.draft.kind is DraftKind.EDIT, result.draft
+    assert result.draft.slug == "track-your-order" and result.draft.similar[0].score >= 0.75
+    before = body.body
+    rt.resolutions.approve(WS, result.draft.id, by="editor", title="Tracking a shipped order")
+    after = rt.helpcenter.store.get(WS, "track-your-order").translation("en")
+    assert after is not None and after.body.startswith(before.rstrip())
+    assert "## Tracking a shipped order" in after.body and after.status.value == "published"
+
+
+def test_bad_input_is_refused_and_stores_nothing(rt: Runtime) -> None:
+    before = drafts(rt)
+    plain = rt.agent.store.create(WS, channel="web")
+    with pytest.raises(InvalidInput, match="never handed off"):
+        rt.resolutions.propose(WS, session_id=plain.id)
+    with pytest.raises(NotFound, match="no handoff"):
+        rt.resolutions.propose(WS, handoff_id="nope")
+    with pytest.raises(NotFound, match="no resolution draft"):
+        rt.resolutions.approve(WS, "nope", by="editor")
+    with pytest.raises(InvalidInput, match="one of the two"):
+        rt.resolutions.propose(WS)
+
+    handoff = handed_off(rt, "Do you offer a corporate gift programme for our employees?")
+    with pytest.raises(Conflict, match="not resolved"):
+        rt.resolutions.propose(WS, handoff_id=handoff)
+    with pytest.raises(InvalidInput, match="empty"):
+        rt.resolutions.reply(WS, handoff, "   ", by="tom")
+    only_case = rt.resolutions.reply(WS, handoff, "Hi Max, I've sent you our offer by email. Best, Tom", by="tom")
+    assert only_case.draft is None and "specific to this conversation" in (only_case.skipped or "")
+    assert drafts(rt) == before
+
+    handoff = handed_off(rt, "Is the coffee organic certified?")
+    draft = rt.resolutions.reply(WS, handoff, "Yes: every Brewly coffee is certified organic (EU organic "
+                                              "label DE-ÖKO-006).", by="tom").draft
+    assert draft is not None
+    with pytest.raises(Conflict, match="has a draft already"):
+        rt.resolutions.propose(WS, handoff_id=handoff)
+    with pytest.raises(InvalidInput, match="title is empty"):
+        rt.resolutions.approve(WS, draft.id, by="editor", title="  ")
+    assert rt.resolutions.drafts.get(WS, draft.id).status is DraftStatus.PENDING
+    rejected = rt.resolutions.reject(WS, draft.id, by="editor", note="we are not certified yet")
+    assert rejected.status is DraftStatus.REJECTED and rejected.note == "we are not certified yet"
+    with pytest.raises(Conflict, match="rejected already"):
+        rt.resolutions.approve(WS, draft.id, by="editor")
+    assert draft.slug not in {a.slug for a in rt.helpcenter.store.articles(WS)}
