@@ -44,6 +44,7 @@ from service.routes import (
 from service.routes import actions as actions_routes
 from service.routes import admin as admin_routes
 from service.routes import insights as insights_routes
+from service.routes import resolutions as resolutions_routes
 from service.routes import workspace as workspace_routes
 from service.routing import allowed_methods
 from service.schemas.common import HealthPublic
@@ -118,6 +119,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(feedback.router)
     app.include_router(conflicts.router)
     app.include_router(knowledge_ci.router)
+    app.include_router(resolutions_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(workspace_routes.router)
     app.include_router(source_pages.router)

@@ -108,6 +108,9 @@ class Resolutions:
         except (InvalidInput, Conflict) as exc:
             log.info("no draft from session %s: %s", session_id, exc.message)
             return None, exc.message
+        except KnowdeskError as exc:  # the resolution stands; the draft can be proposed again later
+            log.warning("no draft from session %s yet: %s", session_id, exc.message)
+            return None, f"drafting failed ({exc.message}); propose it again with POST /v1/resolutions"
 
     # -- drafts -------------------------------------------------------------------------------------
     def propose(self, workspace: str, *, handoff_id: str | None = None, session_id: str | None = None) -> Draft:

@@ -10,15 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from agent.sessions import SessionStatus
 from app.resolutions.models import DraftKind, DraftStatus
 from app.resolutions.tables import ResolutionDraftRow
-from app.runtime import Runtime
+from app.runtime import Runtime, get_runtime, reset_runtime
 from core.errors import Conflict, InvalidInput, NotFound
-from core.settings import Settings
 from helpcenter.markdown_io import from_export
+from service.api import create_app
+from service.cli import app as cli
+from service.keys import KeyStore
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,12 +37,18 @@ REPLY = ("Hi Anna, thanks for reaching out! Yes, you can pay with PayPal: choose
 
 @pytest.fixture(scope="module")
 def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    runtime = Runtime(Settings(home=tmp_path_factory.mktemp("resolutions") / "home"))
+    patch = pytest.MonkeyPatch()
+    patch.setenv("KNOWDESK_HOME", str(tmp_path_factory.mktemp("resolutions") / "home"))
+    reset_runtime()
+    runtime = get_runtime()  # the one the CLI's commands use too
     bundle = from_export(json.loads((ROOT / "service" / "samples" / "helpcenter.json").read_text(encoding="utf-8")))
     small = bundle.model_copy(update={"articles": tuple(a for a in bundle.articles if a.slug in ARTICLES)})
     runtime.helpcenter.import_bundle(WS, small)
-    yield runtime
-    runtime.qdrant.close()
+    try:
+        yield runtime
+    finally:
+        reset_runtime()
+        patch.undo()
 
 
 def handed_off(rt: Runtime, question: str) -> str:
@@ -145,3 +155,70 @@ def test_bad_input_is_refused_and_stores_nothing(rt: Runtime) -> None:
     with pytest.raises(Conflict, match="rejected already"):
         rt.resolutions.approve(WS, draft.id, by="editor")
     assert draft.slug not in {a.slug for a in rt.helpcenter.store.articles(WS)}
+
+
+def test_http_and_cli_entry_points(rt: Runtime) -> None:
+    keys = KeyStore(db=rt.db)
+    write = {"Authorization": f"Bearer {keys.create(WS, scopes=['write'])[1]}"}
+    read = {"Authorization": f"Bearer {keys.create(WS, scopes=['read'])[1]}"}
+    handoff = handed_off(rt, "Can I order a single bag without a subscription?")
+    before = drafts(rt)
+    with TestClient(create_app(rt)) as client:
+        url = f"/v1/handoffs/{handoff}/reply"
+        reply = {"text": "Yes: single bags are in the Brewly shop at brewly.example/shop, no subscription needed. "
+                         "Shipping is free from 30 EUR.\n\nBest, Tom", "by": "tom@helpdesk"}
+        assert client.post(url, json=reply).status_code == 401
+        assert client.post(url, json=reply, headers=read).status_code == 403
+        bad = [("/v1/handoffs/nope/reply", reply, 404, "no handoff"),
+               (url, {"text": ""}, 422, "text"),
+               (url, {**reply, "extra": 1}, 422, "extra"),
+               ("/v1/resolutions", {}, 422, "one of the two"),
+               ("/v1/resolutions", {"handoff_id": handoff}, 409, "not resolved")]
+        for path, body, status, message in bad:
+            r = client.post(path, json=body, headers=write)
+            assert (r.status_code, message in r.json()["message"]) == (status, True), (path, r.json())
+        sid = rt.agent.store.handoff(WS, handoff).session_id
+        assert drafts(rt) == before and "human" not in {m.role.value for m in rt.agent.store.messages(WS, sid)}
+
+        r = client.post(url, json=reply, headers=write)
+        assert r.status_code == 200, r.json()
+        got = r.json()
+        assert got["session"]["status"] == "resolved" and got["draft"]["status"] == "pending", got
+        draft = got["draft"]
+        assert draft["answer"].startswith("Yes: single bags are in the Brewly shop") and "Tom" not in draft["answer"]
+        pending = client.get("/v1/resolutions", params={"status": "pending"}, headers=read).json()["drafts"]
+        assert draft["id"] in [d["id"] for d in pending]
+        assert client.get("/v1/resolutions", params={"status": "lost"}, headers=read).status_code == 422
+        assert client.get(f"/v1/resolutions/{draft['id']}", headers=read).json() == draft
+        assert client.get("/v1/resolutions/nope", headers=read).status_code == 404
+        assert client.post(f"/v1/resolutions/{draft['id']}/approve", headers=read).status_code == 403
+        r = client.post(f"/v1/resolutions/{draft['id']}/approve", json={"title": "Buy a single bag"}, headers=write)
+        assert r.status_code == 200 and r.json()["status"] == "approved", r.json()
+        assert rt.helpcenter.store.get(WS, r.json()["published"]["slug"]).translations[0].title == "Buy a single bag"
+        again = client.post(f"/v1/resolutions/{draft['id']}/approve", headers=write)
+        assert again.status_code == 409 and "approved already" in again.json()["message"]
+        assert client.post(url, json=reply, headers=write).json()["draft"]["id"] == draft["id"]  # one per handoff
+
+        # resolving through /v1/sessions/{id}/resolve drafts as well
+        second = handed_off(rt, "Do you offer barista training courses?")
+        session = rt.agent.store.handoff(WS, second).session_id
+        client.post(f"/v1/handoffs/{second}/reply", json={"text": "We run barista courses at the Hamburg roastery "
+                                                          "every first Saturday; book them in the app.",
+                                                          "resolve": False}, headers=write)
+        assert rt.resolutions.drafts.for_handoff(WS, second) is None
+        assert client.post(f"/v1/sessions/{session}/resolve", headers=write).status_code == 200
+        proposed = rt.resolutions.drafts.for_handoff(WS, second)
+        assert proposed is not None and proposed.status is DraftStatus.PENDING
+
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["resolutions", "list", "--status", "pending", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert proposed.id in [d["id"] for d in json.loads(listed.output)["drafts"]]
+    shown = runner.invoke(cli, ["resolutions", "show", proposed.id])
+    assert shown.exit_code == 0 and "barista courses" in shown.output and "approve:" in shown.output
+    rejected = runner.invoke(cli, ["resolutions", "reject", proposed.id, "--note", "seasonal", "--json"])
+    assert rejected.exit_code == 0 and json.loads(rejected.output)["status"] == "rejected", rejected.output
+    twice = runner.invoke(cli, ["resolutions", "reject", proposed.id])
+    assert twice.exit_code != 0 and "rejected already" in twice.output
+    missing = runner.invoke(cli, ["resolutions", "approve", "nope"])
+    assert missing.exit_code != 0 and "no resolution draft" in missing.output
