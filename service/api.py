@@ -32,6 +32,7 @@ from service.routes import (
     helpcenter,
     knowledge_ci,
     portal,
+    resolution_pages,
     retrieval,
     runs,
     sessions,
@@ -124,6 +125,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(workspace_routes.router)
     app.include_router(source_pages.router)
     app.include_router(handoff_pages.router)
+    app.include_router(resolution_pages.router)
     app.include_router(help_pages.router)
     app.include_router(chat_pages.router)
     app.include_router(training_pages.router)
