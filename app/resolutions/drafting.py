@@ -17,8 +17,11 @@ from agent.redaction import scrub
 MAX_TITLE = 150
 MAX_QUESTION_SENTENCES = 2
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)")
+_SENTENCE = re.compile(r"(?<!\bMr\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bMrs\.)(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s+(?=\S)")
 _PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]+\]")
+#: "Hi Ole, only the cup ..." / "Dear Mr. Braun, we ...": the salutation goes, the sentence stays.
+_SALUTATION = re.compile(r"^(hi|hello|hey|dear|good (morning|afternoon|evening))( there)?(,? (mr|mrs|ms|dr)\.?)?"
+                         r"( [A-Z][\w'-]*){0,2}[,!:]\s+(?=\S)", re.I)
 _GREETING = re.compile(r"^(hi|hello|hey|dear|good (morning|afternoon|evening)|greetings)\b", re.I)
 _LEAD_IN = re.compile(
     r"^((hi|hello|hey)( there| team| brewly)?[,!.:]?\s+|(quick|short) question[:,]?\s+|"
@@ -28,11 +31,11 @@ _THANKS = re.compile(
     r"question|email)|writing|asking|waiting)", re.I)
 _CLOSING = re.compile(
     r"^(let (me|us) know|hope (this|that) helps|i hope|have a (great|nice|good|lovely)|(best|kind|warm)( regards)?"
-    r"\b|regards\b|cheers\b|all the best|thanks again|feel free to|don'?t hesitate|happy brewing|enjoy your)",
-    re.I)
+    r"\b|regards\b|cheers\b|all the best|thanks again|feel free to|don'?t hesitate|happy brewing|enjoy your|"
+    r"good luck|see you|talk soon|speak soon)", re.I)
 _CASE = re.compile(
     r"\b(i'?ve|i have|i just|i'?ll|i will|i went ahead|i checked|i can see|i looked|i'?m sorry|i am sorry|"
-    r"we'?ve (refunded|sent|credited|issued|reset|updated|cancell?ed)|your (ticket|case|order number))\b"
+    r"we'?ve (refunded|sent|credited|issued|reset|updated|cancell?ed)|your (ticket|case))\b"
     r"|#\d{3,}|\b[A-Z]{2}-\d{4,}\b", re.I)
 _HUMAN_REQUEST = re.compile(
     r"\b(human|real person|someone from (your|the) team|talk to (someone|a person|an agent)|speak (to|with) "
@@ -91,10 +94,16 @@ def answer_of(replies: Sequence[str]) -> tuple[str, tuple[str, ...]]:
         for paragraph in re.split(r"\n\s*\n", scrub(reply)):
             kept = []
             for s in sentences(paragraph):
+                s = _unsalute(s)
                 if _reusable(s):
                     kept.append(s)
-                else:
-                    dropped.append(s)
+                    continue
+                # a clause with personal data goes, its sibling clauses may stay ("see /jobs; or mail [EMAIL]")
+                clauses = [c.strip() for c in s.split(";")] if _PLACEHOLDER.search(s) and ";" in s else []
+                good = [c for c in clauses if len(c.split()) >= 4 and _reusable(c)]
+                if good:
+                    kept.append(_sentence_end("; ".join(good)))
+                dropped.append(s)
             if kept:
                 kept_paragraphs.append(" ".join(kept))
     return "\n\n".join(kept_paragraphs), tuple(dropped)
@@ -127,6 +136,15 @@ def _reusable(sentence: str) -> bool:
         return False
     # a bare sign-off: a name or a team on its own line ("Tom", "The Brewly team")
     return not (len(words) <= 3 and not sentence.rstrip().endswith((".", "!", "?", ":")))
+
+
+def _unsalute(sentence: str) -> str:
+    rest = _SALUTATION.sub("", sentence, count=1)
+    return rest[:1].upper() + rest[1:] if rest != sentence and len(rest.split()) >= 3 else sentence
+
+
+def _sentence_end(text: str) -> str:
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _lead_in(sentence: str) -> str:

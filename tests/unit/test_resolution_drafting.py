@@ -41,3 +41,12 @@ def test_slugs_come_from_the_title_and_never_collide() -> None:
     assert slug_of("Can I pay with PayPal?", set()) == "pay-paypal"
     assert slug_of("Can I pay with PayPal?", {"pay-paypal"}) == "pay-paypal-2"
     assert slug_of("???", set()) == "answer"
+
+
+def test_a_salutation_before_the_answer_goes_and_the_answer_stays() -> None:
+    assert answer_of(["Hi Ole, only the catch cup can go in the dishwasher."])[0] == (
+        "Only the catch cup can go in the dishwasher.")
+    assert answer_of(["Hi Mr. Braun, we don't print catalogues. Good luck!"])[0] == "We don't print catalogues."
+    kept, dropped = answer_of(["Jobs are listed at brewly.example/jobs; or write to jobs@brewly.example."])
+    assert kept == "Jobs are listed at brewly.example/jobs." and "[EMAIL]" in dropped[0]
+    assert answer_of(["We send a Swiss cable for free: reply with your order number."])[0] != ""
