@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.resolutions.models import Draft, DraftStatus
 from app.resolutions.service import MAX_REPLY_CHARS
@@ -34,11 +34,23 @@ class ReplyBody(_Body):
     by: str = Field(default="", max_length=200)
 
 
-class ProposeBody(_Body):
+class ProposeBody(BaseModel):
     """The resolved handoff to draft from: its id, or its session's (one of the two)."""
+
+    #: Exactly one of the two (checked with its message).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["handoff_id"], "properties": {"handoff_id": {"type": "string"}}},
+        {"required": ["session_id"], "properties": {"session_id": {"type": "string"}}}]})
 
     handoff_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     session_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+    @model_validator(mode="after")
+    def _one(self) -> ProposeBody:
+        if (self.handoff_id is None) == (self.session_id is None):
+            raise ValueError("give a handoff id or a session id (one of the two)")
+        return self
 
 
 class ApproveBody(_Body):
