@@ -175,6 +175,11 @@ class Resolutions:
         if answer is not None:
             changes["answer"] = rules.body(answer)
         draft = draft.model_copy(update=changes)
+        if draft.kind is DraftKind.NEW:  # published since it was drafted (another draft's article, say)?
+            near = [s for s in self.similar(workspace, draft.title, draft.answer) if s.score >= self.duplicate]
+            if near:
+                draft = draft.model_copy(update={"kind": DraftKind.EDIT, "slug": near[0].slug,
+                                                 "locale": near[0].locale})
         with self._lock:
             self.drafts.claim(workspace, draft_id, DraftStatus.APPROVED, by=by)
             try:

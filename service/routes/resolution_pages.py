@@ -68,6 +68,8 @@ async def _decide(request: Request, rt: Runtime, draft_id: str, approve: bool) -
                 f"{draft.published['pending_change']}: not live until it is accepted")
     else:
         done = f"draft from ticket #{draft.ticket} approved and published as {draft.published.get('slug')!r}"
+        if draft.published.get("kind") != draft.kind.value:
+            done += " (a section of that article: it was published since and says nearly the same)"
     return see_other(f"/admin/resolutions?status=all&notice={quote(done)}")
 
 

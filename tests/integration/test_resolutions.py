@@ -277,3 +277,18 @@ def test_admin_pages_reply_review_approve_and_reject(rt: Runtime) -> None:
         assert pending.slug not in {a.slug for a in rt.helpcenter.store.articles(WS)}
         shown = client.get("/admin/resolutions", params={"status": "rejected"}).text
         assert f'data-draft="{pending.id}"' in shown and f'data-draft="{draft.id}"' not in shown
+
+
+def test_two_pending_drafts_of_one_answer_make_one_article(rt: Runtime) -> None:
+    reply = ("Yes: our tasting set has three 50 g bags of different roasts for 9.90 EUR with free delivery in "
+             "Germany, and the price is credited to your first box if you subscribe within 30 days.")
+    first = rt.resolutions.reply(WS, handed_off(rt, "Do you offer samples before I subscribe?"), reply, by="mia")
+    second = rt.resolutions.reply(WS, handed_off(rt, "Can I try a sample set of your coffee?"), reply, by="tom")
+    assert first.draft is not None and second.draft is not None
+    assert (first.draft.kind, second.draft.kind) == (DraftKind.NEW, DraftKind.NEW)  # neither is published yet
+    made = rt.resolutions.approve(WS, first.draft.id, by="editor").published
+    assert made["kind"] == "new"
+    then = rt.resolutions.approve(WS, second.draft.id, by="editor").published
+    assert (then["kind"], then["slug"]) == ("edit", made["slug"]), then
+    body = rt.helpcenter.store.get(WS, made["slug"]).translations[0].body
+    assert body.count("three 50 g bags") == 2 and "## Can I try a sample set of your coffee?" in body
