@@ -121,6 +121,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(conflicts.router)
     app.include_router(knowledge_ci.router)
     app.include_router(resolutions_routes.router)
+    app.include_router(resolutions_routes.signed)
     app.include_router(admin_routes.router)
     app.include_router(workspace_routes.router)
     app.include_router(source_pages.router)

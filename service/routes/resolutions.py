@@ -5,19 +5,27 @@ rejected. Reading needs the read scope, everything else the write scope (as publ
 
 from __future__ import annotations
 
+import hmac
+import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from agent.helpdesk import sign
 from app.resolutions.models import Draft, DraftStatus
 from app.resolutions.service import MAX_REPLY_CHARS
+from core.errors import AuthError, InvalidInput
 from service.deps import Reader, RuntimeDep, Writer
 from service.routing import KeyedRoute
 from service.schemas.common import errors
 from service.schemas.resolutions import DraftPublic, DraftsPublic, ReplyPublic
 
 router = APIRouter(prefix="/v1", tags=["resolutions"], route_class=KeyedRoute)
+#: The helpdesk's signed reply webhook: authenticated by its signature, not by a key.
+signed = APIRouter(prefix="/v1", tags=["resolutions"])
+#: How old a signed reply may be (replays of older ones are refused).
+MAX_SKEW_SECONDS = 300
 _ID = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -116,3 +124,37 @@ def reject(draft_id: Annotated[str, _ID], caller: Writer, rt: RuntimeDep,
     """Discard the draft (nothing is published); 409 when it was decided already."""
     return draft_json(rt.resolutions.reject(caller.workspace, draft_id, by=f"key:{caller.key_id}",
                                             note=body.note if body else ""))
+
+
+class SignedReplyBody(ReplyBody):
+    """A reply the helpdesk sends back, signed like the handoff webhook knowdesk sends it."""
+
+    workspace: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    handoff_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@signed.post("/helpdesk/replies", response_model=ReplyPublic, include_in_schema=False)
+async def signed_reply(request: Request, rt: RuntimeDep) -> dict[str, Any]:
+    """``POST /v1/handoffs/{id}/reply`` for a helpdesk that signs instead of holding a key: the body
+    ``{workspace, handoff_id, text, resolve, by}`` with ``X-Knowdesk-Timestamp`` and ``X-Knowdesk-Signature``
+    (HMAC-SHA256 of ``timestamp.body`` with ``KNOWDESK_AGENT__HELPDESK__WEBHOOK_SECRET``, as knowdesk signs
+    the handoffs it sends). 401: no secret configured, a bad signature or a timestamp older than 5 minutes."""
+    secret = rt.settings.agent.helpdesk.webhook_secret
+    raw = await request.body()
+    stamp = request.headers.get("X-Knowdesk-Timestamp", "")
+    given = request.headers.get("X-Knowdesk-Signature", "")
+    if secret is None:
+        raise AuthError("signed helpdesk replies need KNOWDESK_AGENT__HELPDESK__WEBHOOK_SECRET; or post to "
+                        "/v1/handoffs/{id}/reply with a write key")
+    if not stamp.isdigit() or abs(time.time() - int(stamp)) > MAX_SKEW_SECONDS:
+        raise AuthError("X-Knowdesk-Timestamp is missing or more than 5 minutes off; sign each reply when sent")
+    if not hmac.compare_digest(sign(secret.get_secret_value(), stamp, raw), given):
+        raise AuthError("X-Knowdesk-Signature does not match the body; sign 'timestamp.body' with the webhook secret")
+    try:
+        body = SignedReplyBody.model_validate_json(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"the reply body is invalid: {exc}") from exc
+    got = rt.resolutions.reply(body.workspace, body.handoff_id, body.text, by=body.by or "helpdesk webhook",
+                               resolve=body.resolve)
+    return {"message_id": got.message_id, "session": got.session.model_dump(mode="json"),
+            "draft": draft_json(got.draft) if got.draft else None, "skipped": got.skipped}

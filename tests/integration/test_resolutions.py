@@ -6,8 +6,10 @@ become edits; bad input leaves the stored data whole."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -292,3 +294,39 @@ def test_two_pending_drafts_of_one_answer_make_one_article(rt: Runtime) -> None:
     assert (then["kind"], then["slug"]) == ("edit", made["slug"]), then
     body = rt.helpcenter.store.get(WS, made["slug"]).translations[0].body
     assert body.count("three 50 g bags") == 2 and "## Can I try a sample set of your coffee?" in body
+
+
+def test_the_helpdesk_sends_a_signed_reply(rt: Runtime) -> None:
+    from agent.helpdesk import sign
+    from core.settings import HelpdeskSettings
+
+    handoff = handed_off(rt, "Is the packaging plastic free?")
+    helpdesk = HelpdeskSettings(webhook_url="http://127.0.0.1:9/hook", webhook_secret="s3cret")
+    body = json.dumps({"workspace": WS, "handoff_id": handoff, "by": "zendesk",
+                       "text": "The shipping box and filling are 100 % paper, and the bag has a plant-based lining."
+                       }).encode()
+
+    def post(client: TestClient, secret: str, stamp: str, data: bytes = body) -> Any:
+        return client.post("/v1/helpdesk/replies", content=data, headers={
+            "Content-Type": "application/json", "X-Knowdesk-Timestamp": stamp,
+            "X-Knowdesk-Signature": sign(secret, stamp, data)})
+
+    now = str(int(time.time()))
+    with TestClient(create_app(rt)) as client:
+        assert post(client, "s3cret", now).status_code == 401  # no secret configured: refused
+        rt.settings.agent.helpdesk = helpdesk
+        try:
+            for secret, stamp, message in (("wrong", now, "does not match"), ("s3cret", "1", "5 minutes off")):
+                r = post(client, secret, stamp)
+                assert r.status_code == 401 and message in r.json()["message"], r.json()
+            tampered = body.replace(b"100 %", b"50 %")
+            r = client.post("/v1/helpdesk/replies", content=tampered, headers={
+                "Content-Type": "application/json", "X-Knowdesk-Timestamp": now,
+                "X-Knowdesk-Signature": sign("s3cret", now, body)})
+            assert r.status_code == 401
+            assert rt.resolutions.drafts.for_handoff(WS, handoff) is None
+            r = post(client, "s3cret", now)
+            assert r.status_code == 200, r.json()
+            assert r.json()["draft"]["answer"].startswith("The shipping box and filling are 100 % paper")
+        finally:
+            rt.settings.agent.helpdesk = HelpdeskSettings()
