@@ -46,6 +46,7 @@ from training.service import Training
 
 if TYPE_CHECKING:
     from app.knowledge_ci.service import KnowledgeCI
+    from app.resolutions.service import Resolutions
     from insights.build import InsightsCsat
 
 log = logging.getLogger(__name__)
@@ -248,6 +249,21 @@ class Runtime:
 
         wire_helpcenter(self.knowledge_ci, helpcenter)
         return helpcenter
+
+    @cached_property
+    def resolutions(self) -> Resolutions:
+        """Drafts from human resolutions (issue 20, item 2): approved ones publish through ``helpcenter``."""
+        from app.resolutions.service import Resolutions
+        from app.resolutions.store import DraftStore
+        from core.models import Viewer
+
+        articles = SearchFilters(source_id=self.helpcenter.publisher.source_id)
+
+        def search(query: str, workspace: str) -> list[Hit]:
+            return self.retrieve(query, workspace=workspace, filters=articles, top_k=5, viewer=Viewer.everyone())
+
+        return Resolutions(sessions=SessionStore(db=self.db), drafts=DraftStore(db=self.db),
+                           helpcenter=self.helpcenter, search=search, locale=self.settings.helpcenter.default_locale)
 
     @cached_property
     def knowledge_ci(self) -> KnowledgeCI:

@@ -33,6 +33,7 @@ from service.routes import (
     key_pages,
     knowledge_ci,
     portal,
+    resolution_pages,
     retrieval,
     runs,
     sessions,
@@ -46,6 +47,7 @@ from service.routes import actions as actions_routes
 from service.routes import admin as admin_routes
 from service.routes import insights as insights_routes
 from service.routes import keys as keys_routes
+from service.routes import resolutions as resolutions_routes
 from service.routes import workspace as workspace_routes
 from service.routing import allowed_methods
 from service.schemas.common import HealthPublic
@@ -120,10 +122,13 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(feedback.router)
     app.include_router(conflicts.router)
     app.include_router(knowledge_ci.router)
+    app.include_router(resolutions_routes.router)
+    app.include_router(resolutions_routes.signed)
     app.include_router(admin_routes.router)
     app.include_router(workspace_routes.router)
     app.include_router(source_pages.router)
     app.include_router(handoff_pages.router)
+    app.include_router(resolution_pages.router)
     app.include_router(help_pages.router)
     app.include_router(chat_pages.router)
     app.include_router(training_pages.router)

@@ -19,6 +19,7 @@ MODULES: list[str] = [
     "feedback",
     "conflicts",
     "knowledge_ci",
+    "resolutions",
     "actions",
     "samples",
     "access",

@@ -105,7 +105,8 @@ def handoff_page(handoff_id: str, request: Request, rt: RuntimeDep, notice: str 
     return render(request, "handoff.html", caller, {
         "h": h, "session": session, "messages": messages, "notice": notice[:200],
         "passages": passages(store.events(caller.workspace, h.session_id), h.documents),
-        "resolvable": session.status not in (SessionStatus.RESOLVED, SessionStatus.CLOSED)})
+        "resolvable": session.status not in (SessionStatus.RESOLVED, SessionStatus.CLOSED),
+        "draft": rt.resolutions.drafts.for_handoff(caller.workspace, h.id)})
 
 
 @router.post("/handoffs/{handoff_id}/resolve", response_class=HTMLResponse)
@@ -119,7 +120,9 @@ async def resolve(handoff_id: str, request: Request, rt: RuntimeDep) -> Response
 
     def mark() -> SessionInfo:
         h = store.handoff(caller.workspace, handoff_id)
-        return store.set_status(caller.workspace, h.session_id, SessionStatus.RESOLVED, by="admin page")
+        resolved = store.set_status(caller.workspace, h.session_id, SessionStatus.RESOLVED, by="admin page")
+        rt.resolutions.on_resolved(caller.workspace, h.session_id)  # a person replied: a draft waits for review
+        return resolved
 
     try:
         session = await run_in_threadpool(mark)

@@ -77,7 +77,11 @@ def get_session(session_id: str, caller: Reader, rt: RuntimeDep) -> dict[str, An
 
 @router.post("/sessions/{session_id}/resolve", response_model=SessionPublic)
 def resolve_session(session_id: str, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
-    return _session_json(rt.agent.store.set_status(caller.workspace, session_id, SessionStatus.RESOLVED))
+    """Mark the session resolved; a handed-off session a person replied to proposes a Q&A draft
+    (``GET /v1/resolutions?status=pending``)."""
+    session = rt.agent.store.set_status(caller.workspace, session_id, SessionStatus.RESOLVED)
+    rt.resolutions.on_resolved(caller.workspace, session_id)
+    return _session_json(session)
 
 
 @router.post("/sessions/{session_id}/close", response_model=SessionPublic)

@@ -92,8 +92,9 @@ def test_only_health_and_html_pages_go_without_a_key(app: FastAPI) -> None:
     routes = [(c.path, c.original_route) for c in iter_route_contexts(app.routes)]
     open_json = sorted(path for path, r in routes if isinstance(r, APIRoute) and not isinstance(r, KeyedRoute)
                        and getattr(r.response_class, "value", r.response_class).media_type == "application/json")
-    # the run page's progress checks its browser session itself (401 without one, see test_workspace_pages)
-    assert open_json == ["/admin/sources/{name}/runs/{run_id}/progress", "/healthz"]
+    # the run page's progress checks its browser session itself (401 without one, see test_workspace_pages);
+    # the helpdesk's signed replies check their HMAC signature (401 without one, see test_resolutions)
+    assert open_json == ["/admin/sources/{name}/runs/{run_id}/progress", "/healthz", "/v1/helpdesk/replies"]
 
 
 def test_the_error_models_match_what_the_handlers_send(spec: dict[str, Any]) -> None:

@@ -1,0 +1,66 @@
+"""Value objects of resolution drafts: a draft, the content it nearly duplicates, and its statuses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from core.models import Frozen
+
+
+class DraftStatus(StrEnum):
+    PENDING = "pending"  # waiting for review: never published by itself
+    APPROVED = "approved"  # published through the help center (or held there by knowledge CI)
+    REJECTED = "rejected"  # discarded: nothing was published
+
+
+class DraftKind(StrEnum):
+    NEW = "new"  # a new Q&A article
+    EDIT = "edit"  # a Q&A section added to the existing article it nearly duplicates
+
+
+class Similar(Frozen):
+    """Existing help-center content close to the draft: the article, its title and the cosine (MiniLM scale)."""
+
+    slug: str
+    locale: str
+    title: str
+    score: float
+
+
+class Draft(Frozen):
+    """A proposed Q&A article from one resolved handoff.
+
+    ``question``/``reply``: what the customer asked and what the person answered (redacted).
+    ``title``/``answer``: the extract the article is made of. ``kind`` new: a new article ``slug`` in
+    ``topic``; edit: a section appended to article ``slug``. ``similar``: the nearest published content.
+    ``published``: what approving did in the help center (the index report, or the knowledge-CI change
+    that holds it).
+    """
+
+    id: str
+    session_id: str
+    handoff_id: str
+    ticket: int
+    status: DraftStatus
+    kind: DraftKind
+    question: str
+    reply: str
+    title: str
+    answer: str
+    slug: str
+    topic: str
+    locale: str
+    similar: tuple[Similar, ...] = ()
+    created_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str = ""
+    note: str = ""
+    published: dict[str, Any] = Field(default_factory=dict)
+
+    def section(self) -> str:
+        """The Markdown the draft adds to an existing article (kind edit)."""
+        return f"## {self.title}\n\n{self.answer}"

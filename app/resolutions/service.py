@@ -1,0 +1,280 @@
+"""Resolutions: a person's reply to a handed-off session, the draft it proposes, and its review.
+
+``reply`` stores the person's reply (from the helpdesk or the admin pages) and, when it resolves the
+session, ``propose`` drafts a Q&A article from the customer's question and the reply: extractive
+(``drafting``), redacted, and checked against the published help center by embedding similarity; a
+near-duplicate makes the draft an edit of that article (a Q&A section appended) instead of a new one.
+Drafts wait as pending; ``approve`` publishes through ``HelpCenter`` (so knowledge CI's gate reviews
+it like any publish), ``reject`` discards. Nothing here publishes by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.sessions import HandoffInfo, MessageInfo, Role, SessionInfo, SessionStatus, SessionStore
+from core.errors import Conflict, InvalidInput, KnowdeskError, NotFound
+from core.models import Hit
+from helpcenter.models import ArticleInput, Status, TopicInput, TranslationInput
+from helpcenter.publisher import PublishReport
+from helpcenter.service import HelpCenter
+
+from . import drafting
+from .models import Draft, DraftKind, DraftStatus, Similar
+from .store import DraftStore
+
+log = logging.getLogger(__name__)
+
+#: Cosine (MiniLM scale) from which published content counts as a near-duplicate of a draft: the
+#: draft becomes an edit of that article. Chosen on the fit half of bench/resolutions (README).
+DUPLICATE = 0.75
+#: The topic new answers go to when no published article is near (created on first use).
+FALLBACK_TOPIC = TopicInput(id="answers", name="Answers from our team")
+MAX_REPLY_CHARS = 8000
+RESOLVED = (SessionStatus.RESOLVED, SessionStatus.CLOSED)
+
+Search = Callable[[str, str], list[Hit]]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyResult:
+    """What a person's reply did: the stored message, the session after it, the draft it proposed
+    (or why none: ``skipped``)."""
+
+    message_id: int
+    session: SessionInfo
+    draft: Draft | None
+    skipped: str | None
+
+
+class Resolutions:
+    """Drafts from human resolutions.
+
+    Args:
+        sessions: the session store (handoffs, transcript). drafts: the draft store.
+        helpcenter: publishes approved drafts. search: ``(query, workspace) -> hits`` over the published
+        help center (cosines on the MiniLM scale in ``Hit.dense_score``). locale: the locale drafts are
+        written in. duplicate: the near-duplicate cosine.
+    """
+
+    def __init__(self, *, sessions: SessionStore, drafts: DraftStore, helpcenter: HelpCenter, search: Search,
+                 locale: str = "en", duplicate: float = DUPLICATE) -> None:
+        self.sessions, self.drafts, self.helpcenter, self.search = sessions, drafts, helpcenter, search
+        self.locale, self.duplicate = locale, duplicate
+        self._lock = threading.Lock()
+
+    # -- a person's reply ---------------------------------------------------------------------------
+    def reply(self, workspace: str, handoff_id: str, text: str, *, by: str, resolve: bool = True) -> ReplyResult:
+        """Store the person's reply to the handoff's session (role human); with ``resolve``, mark the
+        session resolved and propose a draft from it.
+
+        Raises:
+            NotFound: no such handoff. InvalidInput: an empty or too long reply.
+            Conflict: the session is closed.
+        """
+        text = (text or "").strip()
+        if not text:
+            raise InvalidInput("the reply is empty; write the answer the customer got", field="text")
+        if len(text) > MAX_REPLY_CHARS:
+            raise InvalidInput(f"the reply has {len(text)} characters; at most {MAX_REPLY_CHARS}", field="text")
+        handoff = self.sessions.handoff(workspace, handoff_id)
+        session = self.sessions.get(workspace, handoff.session_id)
+        if session.status is SessionStatus.CLOSED:
+            raise Conflict(f"session {session.id!r} (ticket #{session.ticket}) is closed; it takes no more replies")
+        message_id = self.sessions.add_message(workspace, session.id, Role.HUMAN, text)
+        self.sessions.add_event(workspace, session.id, "human_reply",
+                                {"handoff_id": handoff_id, "message_id": message_id, "by": by[:200]})
+        if not resolve:
+            return ReplyResult(message_id=message_id, session=self.sessions.get(workspace, session.id), draft=None,
+                               skipped="the session stays open (resolve=false)")
+        session = self.sessions.set_status(workspace, session.id, SessionStatus.RESOLVED, by=by[:200])
+        draft, skipped = self.on_resolved(workspace, session.id)
+        return ReplyResult(message_id=message_id, session=session, draft=draft, skipped=skipped)
+
+    def on_resolved(self, workspace: str, session_id: str) -> tuple[Draft | None, str | None]:
+        """After a session was resolved: propose a draft when it was handed off and a person replied;
+        else say why not. Never raises for a session that does not qualify."""
+        handoffs = self.sessions.handoffs(workspace, session_id=session_id, limit=1)
+        if not handoffs:
+            return None, "the session was never handed off"
+        existing = self.drafts.for_handoff(workspace, handoffs[0].id)
+        if existing is not None:
+            return existing, None
+        try:
+            return self.propose(workspace, handoff_id=handoffs[0].id), None
+        except (InvalidInput, Conflict) as exc:
+            log.info("no draft from session %s: %s", session_id, exc.message)
+            return None, exc.message
+        except KnowdeskError as exc:  # the resolution stands; the draft can be proposed again later
+            log.warning("no draft from session %s yet: %s", session_id, exc.message)
+            return None, f"drafting failed ({exc.message}); propose it again with POST /v1/resolutions"
+
+    # -- drafts -------------------------------------------------------------------------------------
+    def propose(self, workspace: str, *, handoff_id: str | None = None, session_id: str | None = None) -> Draft:
+        """Draft a Q&A article (or an edit) from a resolved handoff (by its id, or its session's latest).
+
+        Raises:
+            InvalidInput: neither or both ids given; the session was never handed off; no person replied;
+                nothing reusable in the question or the reply.
+            NotFound: no such handoff or session. Conflict: the session is not resolved yet, or the
+                handoff has a draft already.
+        """
+        handoff, session = self._resolved(workspace, handoff_id, session_id)
+        messages = self.sessions.messages(workspace, session.id)
+        replies = [m.text for m in messages if m.role is Role.HUMAN and m.created_at >= handoff.created_at]
+        if not replies:
+            raise InvalidInput(f"no person replied in session {session.id!r} (ticket #{session.ticket}) after its "
+                               "handoff; reply first (POST /v1/handoffs/{id}/reply or the handoff's admin page)")
+        extract = drafting.extract(_asked(handoff, messages), replies)
+        if not extract.question:
+            raise InvalidInput(f"ticket #{session.ticket}: the customer's messages hold no question to answer")
+        if not extract.answer:
+            raise InvalidInput(f"ticket #{session.ticket}: every sentence of the reply is specific to this "
+                               "conversation (greetings, actions on the case, personal data); nothing to reuse")
+        similar = self.similar(workspace, extract.title, extract.answer)
+        near = similar[0] if similar and similar[0].score >= self.duplicate else None
+        if near is not None:
+            kind, slug, topic, locale = DraftKind.EDIT, near.slug, "", near.locale
+        else:
+            kind, locale = DraftKind.NEW, self.locale
+            slug = drafting.slug_of(extract.title, self._slugs(workspace))
+            topic = self._topic_near(workspace, similar)
+        return self.drafts.add(workspace, session_id=session.id, handoff_id=handoff.id, ticket=session.ticket,
+                               kind=kind.value, question=extract.question, reply="\n\n".join(replies),
+                               title=extract.title, answer=extract.answer, slug=slug, topic=topic, locale=locale,
+                               similar=[s.model_dump() for s in similar])
+
+    def similar(self, workspace: str, title: str, answer: str) -> list[Similar]:
+        """Published articles nearest to the draft's question or answer, best first (one entry each)."""
+        best: dict[tuple[str, str], Similar] = {}
+        for query in (title, answer):
+            for hit in self.search(query, workspace):
+                slug, _, locale = hit.document_id.partition(":")[2].partition("/")
+                score = round(float(hit.dense_score if hit.dense_score is not None else hit.score), 4)
+                key = (slug, locale)
+                if slug and (key not in best or best[key].score < score):
+                    best[key] = Similar(slug=slug, locale=locale, title=hit.title, score=score)
+        return sorted(best.values(), key=lambda s: -s.score)[:3]
+
+    def approve(self, workspace: str, draft_id: str, *, by: str, title: str | None = None,
+                answer: str | None = None) -> Draft:
+        """Publish the draft through the help center (a reviewer may change its title and answer first).
+
+        Raises:
+            NotFound: no such draft. Conflict: it was approved or rejected already, or the article an
+                edit targets is gone. InvalidInput: an empty title or answer (nothing changes).
+        """
+        draft = self.drafts.get(workspace, draft_id)
+        rules = self.helpcenter.store.rules
+        changes = {}
+        if title is not None:
+            changes["title"] = rules.title(title)
+        if answer is not None:
+            changes["answer"] = rules.body(answer)
+        draft = draft.model_copy(update=changes)
+        if draft.kind is DraftKind.NEW:  # published since it was drafted (another draft's article, say)?
+            near = [s for s in self.similar(workspace, draft.title, draft.answer) if s.score >= self.duplicate]
+            if near:
+                draft = draft.model_copy(update={"kind": DraftKind.EDIT, "slug": near[0].slug,
+                                                 "locale": near[0].locale})
+        with self._lock:
+            self.drafts.claim(workspace, draft_id, DraftStatus.APPROVED, by=by)
+            try:
+                report, slug = self._publish(workspace, draft)
+            except KnowdeskError:
+                self.drafts.release(workspace, draft_id)
+                raise
+        published = {"slug": slug, "locale": draft.locale, "kind": draft.kind.value,
+                     "written": report.written, "pending_change": report.pending_change,
+                     "title": draft.title, "answer": draft.answer}
+        return self.drafts.set_published(workspace, draft_id, published)
+
+    def reject(self, workspace: str, draft_id: str, *, by: str, note: str = "") -> Draft:
+        """Discard the draft: nothing is published.
+
+        Raises:
+            NotFound: no such draft. Conflict: it was approved or rejected already.
+        """
+        return self.drafts.claim(workspace, draft_id, DraftStatus.REJECTED, by=by, note=note[:2000])
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _resolved(self, workspace: str, handoff_id: str | None,
+                  session_id: str | None) -> tuple[HandoffInfo, SessionInfo]:
+        if (handoff_id is None) == (session_id is None):
+            raise InvalidInput("give a handoff id or a session id (one of the two)")
+        if handoff_id is not None:
+            handoff = self.sessions.handoff(workspace, handoff_id)
+            session = self.sessions.get(workspace, handoff.session_id)
+        else:
+            assert session_id is not None
+            session = self.sessions.get(workspace, session_id)
+            found = self.sessions.handoffs(workspace, session_id=session_id, limit=1)
+            if not found:
+                raise InvalidInput(f"session {session_id!r} (ticket #{session.ticket}) was never handed off; drafts "
+                                   "come from handed-off sessions a person resolved", session_id=session_id)
+            handoff = found[0]
+        if session.status not in RESOLVED:
+            raise Conflict(f"ticket #{session.ticket} is {session.status.value}, not resolved; resolve it first "
+                           "(a reply with resolve, or POST /v1/sessions/{id}/resolve)", session_id=session.id)
+        existing = self.drafts.for_handoff(workspace, handoff.id)
+        if existing is not None:
+            raise Conflict(f"handoff {handoff.id!r} has a draft already ({existing.id}, {existing.status.value})",
+                           draft_id=existing.id)
+        return handoff, session
+
+    def _publish(self, workspace: str, draft: Draft) -> tuple[PublishReport, str]:
+        store = self.helpcenter.store
+        note = f"answer from ticket #{draft.ticket} (resolution draft {draft.id})"
+        if draft.kind is DraftKind.EDIT:
+            try:
+                article = store.get(workspace, draft.slug)
+            except NotFound as exc:
+                raise Conflict(f"article {draft.slug!r} this draft edits no longer exists; reject the draft") from exc
+            current = article.translation(draft.locale)
+            if current is None:
+                raise Conflict(f"article {draft.slug!r} has no {draft.locale!r} text any more; reject the draft")
+            body = f"{current.body.rstrip()}\n\n{draft.section()}"
+            _, report = self.helpcenter.put_translation(
+                workspace, draft.slug, TranslationInput(locale=draft.locale, title=current.title, body=body),
+                note=note[:200])
+            return report, draft.slug
+        slug = draft.slug if draft.slug not in self._slugs(workspace) else drafting.slug_of(
+            draft.title, self._slugs(workspace))
+        topic = draft.topic
+        if topic not in {t.id for t in store.topics(workspace)}:
+            topic = FALLBACK_TOPIC.id
+            if topic not in {t.id for t in store.topics(workspace)}:
+                self.helpcenter.create_topic(workspace, FALLBACK_TOPIC)
+        _, report = self.helpcenter.create_article(workspace, ArticleInput(
+            slug=slug, topic=topic, default_locale=draft.locale,
+            translations=(TranslationInput(locale=draft.locale, title=draft.title, body=draft.answer,
+                                           status=Status.PUBLISHED),)))
+        return report, slug
+
+    def _slugs(self, workspace: str) -> set[str]:
+        return {a.slug for a in self.helpcenter.store.articles(workspace)}
+
+    def _topic_near(self, workspace: str, similar: list[Similar]) -> str:
+        """The topic of the nearest published article (new answers sit beside related ones)."""
+        for s in similar:
+            try:
+                return self.helpcenter.store.get(workspace, s.slug).topic
+            except NotFound:
+                continue
+        return FALLBACK_TOPIC.id
+
+
+def _asked(handoff: HandoffInfo, messages: list[MessageInfo]) -> list[str]:
+    """The customer's messages behind the handoff: the one that triggered it, else (a bare request for a
+    person) the ones before it, newest first until one holds a question."""
+    customer = [str(m.get("text") or "") for m in handoff.transcript
+                if isinstance(m, dict) and m.get("role") == Role.CUSTOMER.value]
+    if not customer:
+        customer = [m.text for m in messages if m.role is Role.CUSTOMER and m.created_at <= handoff.created_at]
+    for i in range(len(customer) - 1, -1, -1):
+        if drafting.question_of([customer[i]]):
+            return [customer[i]]
+    return customer[-1:]
