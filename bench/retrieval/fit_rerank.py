@@ -9,16 +9,19 @@ question for its best ``max(DEPTHS)`` fused candidates; then every combination o
 fused score weighs 1) and depth is replayed through ``Searcher.rank`` and scored with the same
 objective as ``fit_ranking`` (mean over sets of the mean over query types of original ->
 (hit@1 + hit@5) / 2, paraphrase -> hit@5, multi -> recall@10). The stage is switched on by default
-(``"rerank": "late"``) only when the best combination gains at least ``fit_ranking.MIN_GAIN`` over
-the stage off. ``--write`` stores the result in ``retrieval/fitted/rerank.json``.
+(``"rerank": "late"``) only with ``--on`` and when the best combination gains at least
+``fit_ranking.MIN_GAIN`` over the stage off (``--on`` after checking that the bundled evaluation does not
+drop). ``--write`` stores the result in ``retrieval/fitted/rerank.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import itertools
 import json
+import pickle
 import sys
 import time
 from contextlib import ExitStack
@@ -26,26 +29,48 @@ from pathlib import Path
 from typing import Any
 
 from bench.retrieval.__main__ import CACHE
-from bench.retrieval.fit_ranking import MIN_GAIN, evaluate, prepare
+from bench.retrieval.fit_ranking import MIN_GAIN, Prepared, evaluate, prepare
 from bench.retrieval.sets import discover
 
 FITTED = Path(__file__).resolve().parents[2] / "retrieval" / "fitted" / "rerank.json"
 GRID: dict[str, list[float]] = {
-    "late": [0.0, 0.25, 0.5, 1.0, 2.0, 4.0],
+    "late": [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0],
     "heading": [0.0, 0.25, 0.5, 1.0],
     "phrase": [0.0, 0.25, 0.5, 1.0, 2.0],
 }
-DEPTHS = [10, 20, 30, 50]
+DEPTHS = [10, 20, 30]
+
+
+def _features_file(p: Prepared, cache: Path) -> Path:
+    key = hashlib.sha1(json.dumps([[q.id, q.question] for q in p.questions] + [max(DEPTHS), len(p.units)])
+                       .encode()).hexdigest()[:12]
+    return cache / f"{p.dev.name}-rerank-features-{key}.pkl"
+
+
+def load_features(p: Prepared, cache: Path) -> bool:
+    """The pools' features from an earlier fit (same questions, depth and index size), if kept."""
+    path = _features_file(p, cache)
+    if not path.is_file():
+        return False
+    for pool, features in zip(p.pools, pickle.loads(path.read_bytes()), strict=True):
+        pool.features = features
+    return True
+
+
+def save_features(p: Prepared, cache: Path) -> None:
+    _features_file(p, cache).write_bytes(pickle.dumps([pool.features for pool in p.pools]))
 
 
 def main(argv: list[str] | None = None) -> int:
     from core.settings import SearchSettings
-    from retrieval.stages import RankParams, analyze
+    from retrieval.stages import RankParams
 
     parser = argparse.ArgumentParser(prog="python -m bench.retrieval.fit_rerank", description=__doc__)
     parser.add_argument("--sets", help="comma-separated set names (default: every set present)")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--write", action="store_true", help=f"store the fitted values in {FITTED}")
+    parser.add_argument("--on", action="store_true", help="switch the stage on by default when it gains on the fit "
+                        "split (check the bundled evaluation first: its figures may not drop)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     sets = discover([s.strip() for s in args.sets.split(",")] if args.sets else None)
     config = SearchSettings()
@@ -53,15 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     results: list[tuple[float, dict[str, Any]]] = []
     with ExitStack() as stack:
         prepared = [prepare(dev, args.cache, stack) for dev in sets]
-        for p in prepared:
-            for q, pool in zip(p.questions, p.pools, strict=True):
-                pool.text = analyze(q.question, max_chars=config.max_query_chars, split=False, min_sentences=2).text
         before, before_sets = evaluate(prepared, off)
         started = time.perf_counter()  # the features of every pool's best max(DEPTHS), once
-        evaluate(prepared, off.model_copy(update={"rerank": True, "rerank_depth": max(DEPTHS), "rerank_late": 1.0}))
-        questions = sum(len(p.questions) for p in prepared)
-        feature_ms = (time.perf_counter() - started) * 1000 / questions
-        print(f"features: {feature_ms:.0f} ms per question ({max(DEPTHS)} candidates, cold token cache)", flush=True)
+        computed = [p for p in prepared if not load_features(p, args.cache)]
+        evaluate(computed, off.model_copy(update={"rerank": True, "rerank_depth": max(DEPTHS), "rerank_late": 1.0}))
+        for p in computed:
+            save_features(p, args.cache)
+        questions = sum(len(p.questions) for p in computed)
+        feature_ms = (time.perf_counter() - started) * 1000 / max(questions, 1)
+        print(f"features: {feature_ms:.0f} ms per question over {questions} ({max(DEPTHS)} candidates, cold "
+              "token cache)", flush=True)
         for depth, combo in itertools.product(DEPTHS, itertools.product(*GRID.values())):
             weights = dict(zip(GRID, combo, strict=True))
             if not any(weights.values()):
@@ -74,17 +100,17 @@ def main(argv: list[str] | None = None) -> int:
         params = off.model_copy(update={"rerank": True, "rerank_depth": best["depth"], "rerank_fused": 1.0,
                                         **{f"rerank_{k}": best[k] for k in GRID}})
         _, after_sets = evaluate(prepared, params)
-    keep = best_value >= before + MIN_GAIN
+    keep = best_value >= before + MIN_GAIN and args.on
     report = {
         "values": {"rerank": "late" if keep else "off", "depth": best["depth"], "fused": 1.0,
                    **{k: best[k] for k in GRID}},
         "objective": {"off": round(before, 4), "late (best)": round(best_value, 4), "kept": keep},
         "per_set": {name: {"off": before_sets[name], "late": after_sets[name]} for name in after_sets},
         "fit_questions": {p.dev.name: len(p.questions) for p in prepared},
-        "feature_ms_per_question": round(feature_ms, 1),
+        "feature_ms_per_question": round(feature_ms, 1) if questions else None,
         "procedure": "bench/retrieval/fit_rerank.py: grid over depth x late x heading x phrase weights (fused "
                      "weighs 1), fit split only, other stages at their fusion.json values; objective as "
-                     "fit_ranking; on by default only when it gains >= MIN_GAIN",
+                     "fit_ranking; on by default only with --on and a gain >= MIN_GAIN",
         "fitted_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%MZ"),
     }
     print(json.dumps(report, indent=2, default=lambda o: round(o, 4) if isinstance(o, float) else str(o)))

@@ -141,7 +141,7 @@ def searcher() -> Iterator[Searcher]:
         "billing": ["invoice address change billing", "refund of a double charge"],
     })
     yield Searcher(engine=QdrantCandidates(client=client, alias="kd"), embedder=embedder, sparse=BM25Encoder(),
-                   config=SearchSettings(diversity=0.5))
+                   config=SearchSettings(diversity=0.5, rerank="off"))  # the stages before the last look
     client.close()
 
 
