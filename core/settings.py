@@ -134,6 +134,15 @@ class SearchSettings(BaseModel):
     cap_scope: Literal["document", "section"] | None = None
     #: How many chunks of one document (or section) such a search keeps; unset: fitted.
     cap: int | None = Field(default=None, ge=1, le=100)
+    #: A last look at the best ``rerank_depth`` candidates (README "Second ranking stage"): ``late`` scores
+    #: each by late interaction (MaxSim over the bundled MiniLM's token vectors) and by the query's phrases in
+    #: its text and heading, mixed with the fused score by weights fitted on the dev sets'
+    #: fit split (``retrieval/fitted/rerank.json``); ``off`` keeps the fused order; unset: fitted.
+    rerank: Literal["off", "late"] | None = None
+    #: How many of the best fused candidates the second ranking stage looks at again; unset: fitted.
+    rerank_depth: int | None = Field(default=None, ge=2, le=200)
+    #: Chunks whose token vectors the second ranking stage keeps in memory (~0.1 MB each).
+    rerank_cache: int = Field(default=2_000, ge=0, le=100_000)
     #: Queries longer than this are answered from their first part (with a note).
     max_query_chars: int = Field(default=10_000, ge=100, le=1_000_000)
 

@@ -11,7 +11,7 @@ from qdrant_client import models
 
 from core.models import DocumentKind, Hit
 from retrieval.points import DENSE
-from retrieval.stages import Scored
+from retrieval.stages import Features, Scored
 
 
 class ListQuery(NamedTuple):
@@ -29,6 +29,10 @@ class Pool:
 
     #: whether ``Scored.heading`` holds the heading cosines (``with_headings``)
     has_headings = False
+    #: the (possibly cut) whole query's text, for the second ranking stage ("" when unknown)
+    text = ""
+    #: the second ranking stage's features of candidates already looked at (``Searcher.rank`` fills it)
+    features: dict[str, Features] | None = None
 
     def __init__(self, payloads: dict[str, dict[str, Any]], vectors: dict[str, np.ndarray],
                  scored: list[list[Scored]], queries: Sequence[np.ndarray], terms: Sequence[int] = ()) -> None:

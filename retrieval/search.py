@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,6 +26,7 @@ from retrieval.protocols import CandidateSearch
 from retrieval.similarity import REFERENCE, scale_for
 from retrieval.sparse import DEFAULT_LANGUAGE, BM25Encoder, guess_languages, is_language_tag
 from retrieval.stages import (
+    Features,
     QueryAnalysis,
     RankParams,
     analyze,
@@ -34,6 +35,7 @@ from retrieval.stages import (
     diversify,
     fuse,
     heading_candidates,
+    rerank,
 )
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,13 @@ class QueryEmbedder(Protocol):
     def embed_query(self, text: str) -> np.ndarray: ...
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class Reranker(Protocol):
+    """What the second ranking stage needs: its features of some candidates for a query."""
+
+    def features(self, query: str, payloads: Mapping[str, Mapping[str, Any]],
+                 keys: Iterable[str]) -> dict[str, Features]: ...
 
 
 class SearchFilters(BaseModel):
@@ -208,6 +217,8 @@ class Searcher:
         embedder: anything with ``embed_query``/``embed_queries`` (same model as the index).
         sparse: the BM25 encoder the index used.
         config: the stages' settings (``Settings.search``); defaults when omitted.
+        reranker: the second ranking stage's features (``retrieval.rerank.LateReranker`` over the
+            bundled MiniLM, built on first use when omitted and the stage is on).
 
     Raises:
         InvalidInput: (from ``search``) an empty query or top_k outside 1..200.
@@ -227,6 +238,7 @@ class Searcher:
         embedder: QueryEmbedder,
         sparse: BM25Encoder,
         config: SearchSettings | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.engine = engine
         self.embedder = embedder
@@ -236,6 +248,8 @@ class Searcher:
         self._ready = False
         self._headings: OrderedDict[str, np.ndarray] = OrderedDict()
         self._headings_lock = threading.Lock()
+        self._reranker = reranker
+        self._reranker_lock = threading.Lock()
 
     def search(
         self,
@@ -355,6 +369,8 @@ class Searcher:
             Pool.build([(list_at(results, d), list_at(results, s)) for d, s in span], vecs, n)
             for span, vecs, n in zip(spans, vectors, counts, strict=True)
         ]
+        for pool, analysis in zip(pools, analyses, strict=True):
+            pool.text = analysis.text
         if headings:  # every candidate's heading (the fitting replays the stages on these pools)
             known = self._heading_vectors(set().union(*(pool.headings() for pool in pools)))
             pools = [pool.with_headings(known) for pool in pools]
@@ -389,12 +405,33 @@ class Searcher:
             scored = pool.scored if p.split else pool.scored[:1]
         rankings = [fuse(items, p, n) for items, n in zip(scored, pool.terms, strict=False)]
         ranked = combine(rankings[0], rankings[1:], p)
+        if p.rerank and pool.text:
+            ranked = rerank(ranked, self._features(pool, [key for key, _ in ranked[:p.rerank_depth]]), p)
         scope = "document" if per_document is not None else p.cap_scope
         groups = cap_groups(pool.payloads, (key for key, _ in ranked), scope)
         chosen = diversify(ranked, groups, penalty=p.diversity, per_document=per_document or p.cap, top_k=top_k)
         scale = scale_for(str(getattr(self.embedder, "model_id", REFERENCE)))  # reported cosines on MiniLM's scale
         return [to_hit(pool.payloads[key], score, None if (c := pool.cosine(key)) is None else scale(c))
                 for key, score in chosen]
+
+    def _features(self, pool: Pool, keys: Sequence[str]) -> dict[str, Features]:
+        """The second ranking stage's features of ``keys``, computed once per pool."""
+        known = pool.features if pool.features is not None else {}
+        missing = [key for key in keys if key not in known]
+        if missing:
+            known |= self.reranker.features(pool.text, pool.payloads, missing)
+        pool.features = known
+        return known
+
+    @property
+    def reranker(self) -> Reranker:
+        """The second ranking stage's features (the bundled MiniLM's token vectors), built on first use."""
+        with self._reranker_lock:
+            if self._reranker is None:
+                from retrieval.rerank import LateReranker
+
+                self._reranker = LateReranker(cache=self.config.rerank_cache)
+            return self._reranker
 
     def _rank(self, pool: Pool, top_k: int, per_document: int | None, notes: tuple[str, ...]) -> Retrieval:
         hits = self.rank(pool, top_k, per_document)

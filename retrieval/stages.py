@@ -34,6 +34,9 @@ HEADING_DEPTH = 30
 #: A sentence shorter than this (in words) is joined to the next one: "Hi." is not a need.
 MIN_PART_WORDS = 4
 
+#: The second ranking stage's features, in the order of their weights in ``RankParams`` (``rerank_<name>``).
+RERANK_FEATURES = ("fused", "late", "heading", "phrase")
+
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|\s*\n\s*\n?\s*")
 _WORD = re.compile(r"\w+")
 
@@ -66,11 +69,20 @@ class RankParams(BaseModel):
     #: The cap of a search whose caller sets no ``per_document``: ``cap`` chunks per document or per section.
     cap_scope: Literal["document", "section"] = "document"
     cap: int = Field(default=2, ge=1)
+    #: The second ranking stage (``rerank``) over the best ``rerank_depth`` fused candidates, and its
+    #: features' weights (fused score, late interaction, heading words, phrases).
+    rerank: bool = False
+    rerank_depth: int = Field(default=30, ge=2)
+    rerank_fused: float = Field(default=1.0, ge=0.0)
+    rerank_late: float = Field(default=0.0, ge=0.0)
+    rerank_heading: float = Field(default=0.0, ge=0.0)
+    rerank_phrase: float = Field(default=0.0, ge=0.0)
 
     @classmethod
     def from_settings(cls, settings: SearchSettings) -> RankParams:
         """The settings' values, and the fitted ones where a setting is left unset."""
         fitted = fitted_values()
+        late = fitted_values("rerank.json")
         fusion = settings.fusion or fitted.get("fusion", "weighted")
         split_weight = _pick(settings.split_weight, fitted, "split_weight", 0.5)
         return cls(
@@ -88,6 +100,9 @@ class RankParams(BaseModel):
             weak_dense_weight=_pick(settings.weak_dense_weight, fitted, "weak_dense_weight", 0.5),
             cap_scope=settings.cap_scope or ("section" if fitted.get("cap_scope") == "section" else "document"),
             cap=int(_pick(settings.cap, fitted, "cap", 2)),
+            rerank=(settings.rerank or str(late.get("rerank", "off"))) == "late",
+            rerank_depth=settings.rerank_depth or int(_pick(None, late, "depth", 30)),
+            **{f"rerank_{name}": _pick(None, late, name, 1.0 if name == "fused" else 0.0) for name in RERANK_FEATURES},
         )
 
 
@@ -98,13 +113,14 @@ def _pick(value: float | None, fitted: Mapping[str, object], key: str, default: 
     return float(found) if isinstance(found, int | float) else default
 
 
-@functools.lru_cache(maxsize=1)
-def fitted_values() -> dict[str, object]:
-    """``retrieval/fitted/fusion.json``'s ``values`` (empty when the file is missing)."""
+@functools.lru_cache(maxsize=2)
+def fitted_values(name: str = "fusion.json") -> dict[str, object]:
+    """``retrieval/fitted/<name>``'s ``values`` (empty when the file is missing): ``fusion.json`` for
+    the fusion and later stages, ``rerank.json`` for the second ranking stage."""
     try:
-        raw = resources.files("retrieval.fitted").joinpath("fusion.json").read_text(encoding="utf-8")
+        raw = resources.files("retrieval.fitted").joinpath(name).read_text(encoding="utf-8")
     except FileNotFoundError:
-        logger.warning("retrieval/fitted/fusion.json is missing; using built-in ranking defaults")
+        logger.warning("retrieval/fitted/%s is missing; using built-in ranking defaults", name)
         return {}
     values = json.loads(raw).get("values", {})
     return dict(values) if isinstance(values, dict) else {}
@@ -270,6 +286,43 @@ def combine(whole: Ranking, parts: Sequence[Ranking], params: RankParams) -> Ran
         for rank, (key, _) in enumerate(ranking):
             total[key] = total.get(key, 0.0) + weight / (k + rank + 1)
     return sorted(total.items(), key=lambda kv: -kv[1])
+
+
+class Features(NamedTuple):
+    """What the second ranking stage knows of one candidate besides its fused score (``retrieval.rerank``):
+    late interaction (MaxSim of token vectors), the share of the query's content words in its heading,
+    and the share of the query's word pairs in its text."""
+
+    late: float
+    heading: float
+    phrase: float
+
+
+def rerank(ranked: Ranking, features: Mapping[str, Features], params: RankParams) -> Ranking:
+    """The best ``rerank_depth`` of ``ranked`` ordered again by ``sum(weight * feature)`` over
+    ``RERANK_FEATURES`` (the fused score and the late score min-max normalized over them; the word
+    shares as they are), weights divided by their sum; the rest follow in their order, scaled below
+    the lowest re-ranked score. Without weight besides the fused score, ``ranked`` is returned as is."""
+    head, tail = ranked[:params.rerank_depth], ranked[params.rerank_depth:]
+    weights = [getattr(params, f"rerank_{name}") for name in RERANK_FEATURES]
+    total = sum(weights)
+    if len(head) < 2 or total <= 0 or total == weights[0]:
+        return ranked
+    fused = _minmax([score for _, score in head])
+    late = _minmax([features[key].late for key, _ in head])
+    columns = zip(fused, late, (features[key].heading for key, _ in head), (features[key].phrase for key, _ in head),
+                  strict=True)
+    scores = [sum(w * v for w, v in zip(weights, values, strict=True)) / total for values in columns]
+    reranked = sorted(zip((key for key, _ in head), scores, strict=True), key=lambda kv: -kv[1])
+    if not tail:
+        return reranked
+    floor, last = reranked[-1][1], head[-1][1]
+    return reranked + [(key, floor * score / last if last > 0 else floor) for key, score in tail]
+
+
+def _minmax(values: Sequence[float]) -> list[float]:
+    low, high = min(values), max(values)
+    return [(v - low) / (high - low) if high > low else 1.0 for v in values]
 
 
 def cap_groups(payloads: Mapping[str, Mapping[str, object]], keys: Iterable[str], scope: str) -> dict[str, str]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,3 +57,22 @@ class HashEmbedder:
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return np.stack([self._vector(t) for t in texts])
+
+
+def hash_indexed(client: Any, documents: Mapping[str, Sequence[str]], *, workspace: str = "w",
+                 alias: str = "kd") -> HashEmbedder:
+    """Index ``documents`` (native id -> chunk texts, source ``kb``, articles) into ``client`` under
+    ``alias`` with a ``HashEmbedder``, and return the embedder."""
+    from core.models import Chunk, Document, DocumentKind
+    from retrieval.index import QdrantIndex
+    from retrieval.sparse import BM25Encoder
+
+    embedder = HashEmbedder()
+    index = QdrantIndex(client=client, alias=alias, model_id="hash", dimension=embedder.dimension,
+                        chunker_version="t", sparse=BM25Encoder())
+    index.ensure_collection()
+    for name, texts in documents.items():
+        doc = Document(workspace=workspace, source_id="kb", native_id=name, title=name, kind=DocumentKind.ARTICLE)
+        chunks = [Chunk(document_id=doc.id, index=i, text=t, embed_text=t, token_count=4) for i, t in enumerate(texts)]
+        index.replace_document(doc, chunks, embedder.embed_documents(texts))
+    return embedder

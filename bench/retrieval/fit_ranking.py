@@ -124,6 +124,8 @@ def prepare(dev: DevSet, cache: Path, stack: ExitStack, split: str = "fit") -> P
             pools += searcher.candidates(analyses, [knowledge_by_default(None)] * len(part), knowdesk.WORKSPACE,
                                          headings=True)
         saved.write_bytes(pickle.dumps(pools))
+    for q, pool in zip(questions, pools, strict=True):  # the second stage reads it (older pickles lack it)
+        pool.text = analyze(q.question, max_chars=config.max_query_chars, split=False, min_sentences=2).text
     print(f"{dev.name}: {len(questions)} {split} questions, {len(units)} chunks", flush=True)
     return Prepared(dev, questions, pools, units, searcher)
 
@@ -221,6 +223,8 @@ def variants() -> dict[str, tuple[Any, str]]:
         "fitted fusion + split": (fitted.model_copy(update={"split": True, "diversity": 0.0}), "both"),
         "fitted fusion + diversify": (
             fitted.model_copy(update={"split": False, "diversity": max(fitted.diversity, 0.2)}), "both"),
+        "fitted, second stage off": (fitted.model_copy(update={"rerank": False}), "both"),
+        "fitted + second stage (late)": (fitted.model_copy(update={"rerank": True}), "both"),
         "knowdesk (fitted, all stages)": (fitted, "both"),
     }
 

@@ -9,9 +9,8 @@ import pytest
 from qdrant_client import QdrantClient
 
 from core.errors import InvalidInput
-from core.models import Chunk, Document, DocumentKind
 from core.settings import SearchSettings
-from retrieval.index import QdrantCandidates, QdrantIndex
+from retrieval.index import QdrantCandidates
 from retrieval.search import MAX_TOP_K, Searcher
 from retrieval.sparse import BM25Encoder
 from retrieval.stages import (
@@ -27,7 +26,7 @@ from retrieval.stages import (
     fuse,
     sentences,
 )
-from tests.fakes import HashEmbedder
+from tests.fakes import hash_indexed
 
 WEIGHTED = RankParams(fusion="weighted", dense_weight=0.5, diversity=0.0)
 
@@ -136,20 +135,13 @@ def test_params_take_settings_over_fitted_values() -> None:
 @pytest.fixture
 def searcher() -> Iterator[Searcher]:
     client = QdrantClient(location=":memory:")
-    embedder = HashEmbedder()
-    index = QdrantIndex(client=client, alias="kd", model_id="hash", dimension=embedder.dimension,
-                        chunker_version="t", sparse=BM25Encoder())
-    index.ensure_collection()
-    for name, texts in {
+    embedder = hash_indexed(client, {
         "printer": ["printer paper jam clearing", "printer paper jam clearing steps", "printer paper jam again"],
         "wifi": ["wifi password reset router", "wifi drops every hour"],
         "billing": ["invoice address change billing", "refund of a double charge"],
-    }.items():
-        doc = Document(workspace="w", source_id="kb", native_id=name, title=name, kind=DocumentKind.ARTICLE)
-        chunks = [Chunk(document_id=doc.id, index=i, text=t, embed_text=t, token_count=4) for i, t in enumerate(texts)]
-        index.replace_document(doc, chunks, embedder.embed_documents(texts))
+    })
     yield Searcher(engine=QdrantCandidates(client=client, alias="kd"), embedder=embedder, sparse=BM25Encoder(),
-                   config=SearchSettings(diversity=0.5))
+                   config=SearchSettings(diversity=0.5, rerank="off"))  # the stages before the last look
     client.close()
 
 

@@ -1,0 +1,168 @@
+"""The second ranking stage: a last look at the best fused candidates of one query.
+
+Each of the best ``RankParams.rerank_depth`` candidates gets three features beside its fused score:
+
+- ``late``: late interaction (MaxSim) of the query's and the chunk's token vectors under the bundled
+  all-MiniLM-L6-v2 (each query token's best cosine with any of the chunk's tokens, averaged): it
+  matches a reworded question word by word where one pooled vector blurs it;
+- ``heading``: the share of the query's content words found in the chunk's title and section path;
+- ``phrase``: the share of the query's word pairs found, in order, in the chunk's text (an FAQ
+  question asked as written sits in its answer's chunk word for word).
+
+``retrieval.stages.rerank`` mixes them with weights fitted on the dev sets' fit split
+(``bench/retrieval/fit_rerank.py`` -> ``retrieval/fitted/rerank.json``). Token vectors of chunks
+are computed at query time and kept in an LRU (``SearchSettings.rerank_cache`` chunks, float16).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from retrieval.candidates import heading_text
+from retrieval.embedding import DEFAULT_MODEL_ID, encoder_threads, load_model, resolve_model
+from retrieval.stages import Features
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+_WORD = re.compile(r"\w+")
+#: Words too common to say what a question is about (the heading and phrase features skip them).
+STOP = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how", "i", "if", "in",
+    "is", "it", "my", "of", "on", "or", "should", "the", "this", "to", "use", "using", "was", "what", "when",
+    "where", "which", "who", "why", "will", "with", "you", "your", "me", "we", "our", "there", "their", "that",
+    "not", "no"
+})
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words of ``text``."""
+    return _WORD.findall(text.lower())
+
+
+def heading_cover(query_words: Sequence[str], heading: str) -> float:
+    """The share of the query's content words (not ``STOP``) that the heading holds (0 without any)."""
+    content = {w for w in query_words if w not in STOP}
+    if not content:
+        return 0.0
+    return len(content & set(words(heading))) / len(content)
+
+
+def phrase_cover(query_words: Sequence[str], text: str) -> float:
+    """The share of the query's consecutive word pairs (not both ``STOP``) found in ``text``'s words."""
+    pairs = {(a, b) for a, b in itertools.pairwise(query_words) if a not in STOP or b not in STOP}
+    if not pairs:
+        return 0.0
+    found = words(text)
+    return len(pairs & set(itertools.pairwise(found))) / len(pairs)
+
+
+def maxsim(query: np.ndarray, chunk: np.ndarray) -> float:
+    """Mean over the query's (normalized) token vectors of their best cosine with the chunk's."""
+    if not len(query) or not len(chunk):
+        return 0.0
+    return float((query @ chunk.astype(np.float32).T).max(axis=1).mean())
+
+
+def chunk_text(payload: Mapping[str, Any]) -> str:
+    """The text a chunk was embedded from: its heading (title, section path), then its text."""
+    head = heading_text(payload)
+    body = str(payload.get("text") or "")
+    return f"{head}\n\n{body}" if head else body
+
+
+class TokenEncoder(Protocol):
+    """Token vectors of texts: one (tokens, dimension) array each, rows L2-normalized."""
+
+    def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]: ...
+
+
+class MiniLMTokens:
+    """Token vectors of the bundled all-MiniLM-L6-v2 (the embedder's model: loaded once per process),
+    without the special tokens, each row L2-normalized; texts past the 256-piece window are cut.
+
+    Example::
+
+        vectors = MiniLMTokens().token_vectors(["cancel my plan"])  # [array of shape (3, 384)]
+    """
+
+    def __init__(self, *, model: str = DEFAULT_MODEL_ID, device: str = "cpu", batch_size: int = 16,
+                 threads: int | None = None) -> None:
+        self._path, _ = resolve_model(model)
+        self._device, self._batch_size, self._threads = device, batch_size, threads
+
+    @functools.cached_property
+    def _model(self) -> SentenceTransformer:
+        import torch
+
+        torch.set_num_threads(encoder_threads(self._threads))
+        return load_model(str(self._path), self._device)
+
+    def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
+        if not texts:
+            return []
+        out = self._model.encode(list(texts), output_value="token_embeddings", batch_size=self._batch_size,
+                                 show_progress_bar=False, convert_to_numpy=False)
+        vectors = []
+        for tokens in out:
+            rows = np.asarray(tokens.float().cpu().numpy()[1:-1], dtype=np.float32)  # without [CLS], [SEP]
+            norms = np.linalg.norm(rows, axis=1, keepdims=True)
+            vectors.append(rows / np.where(norms > 0, norms, 1.0))
+        return vectors
+
+
+class LateReranker:
+    """The features of ``retrieval.stages.rerank`` for one query's candidates, with the chunks'
+    token vectors kept in an LRU of ``cache`` chunks (float16; keyed by chunk id and text hash).
+
+    Args:
+        encoder: token vectors (``MiniLMTokens`` by default).
+        cache: most chunks whose token vectors are kept (0: none).
+    """
+
+    def __init__(self, *, encoder: TokenEncoder | None = None, cache: int = 2_000) -> None:
+        self.encoder = encoder or MiniLMTokens()
+        self.cache_size = cache
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def features(self, query: str, payloads: Mapping[str, Mapping[str, Any]],
+                 keys: Iterable[str]) -> dict[str, Features]:
+        """``Features`` of each of ``keys`` (chunk ids in ``payloads``) for ``query``."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        texts = {key: chunk_text(payloads[key]) for key in keys}
+        chunks = self._chunk_vectors(texts)
+        [q] = self.encoder.token_vectors([query])
+        qwords = words(query)
+        return {
+            key: Features(late=maxsim(q, chunks[key]), heading=heading_cover(qwords, heading_text(payloads[key])),
+                          phrase=phrase_cover(qwords, texts[key]))
+            for key in keys
+        }
+
+    def _chunk_vectors(self, texts: Mapping[str, str]) -> dict[str, np.ndarray]:
+        ids = {key: f"{key}\x1f{hashlib.sha1(text.encode()).hexdigest()[:16]}" for key, text in texts.items()}
+        with self._lock:  # searches run in several threads (the HTTP API)
+            found = {key: self._cache[i] for key, i in ids.items() if i in self._cache}
+        missing = [key for key in texts if key not in found]
+        if missing:
+            computed = self.encoder.token_vectors([texts[key] for key in missing])
+            found |= {key: v.astype(np.float16) for key, v in zip(missing, computed, strict=True)}
+        with self._lock:
+            for key, vector in found.items():
+                self._cache[ids[key]] = vector
+                self._cache.move_to_end(ids[key])
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return found
