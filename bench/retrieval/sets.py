@@ -99,6 +99,9 @@ class DevSet:
     root: Path
     source: dict[str, Any]
     questions: tuple[Question, ...]
+    #: The question types the set is built to hold (set.json's ``types``; default all three). A
+    #: language set (German knowledge asked in German) holds no multi-need questions.
+    types: tuple[str, ...] = TYPES
 
     def content_hash(self) -> str:
         """sha1 of what gets ingested: the package, root and source of set.json and every file
@@ -113,18 +116,22 @@ class DevSet:
 
 def load(folder: Path) -> DevSet:
     spec = json.loads((folder / "set.json").read_text(encoding="utf-8"))
+    types = tuple(spec.get("types", TYPES))
+    if not types or any(t not in TYPES for t in types):
+        raise SystemExit(f"{folder / 'set.json'}: 'types' lists question types among {', '.join(TYPES)}")
     questions = []
     lines = (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines()
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         q = json.loads(line)
-        if q["type"] not in TYPES or q.get("split") not in SPLITS:
-            raise SystemExit(f"{folder / 'questions.jsonl'}:{n}: bad type or split in {q['id']}")
+        if q["type"] not in types or q.get("split") not in SPLITS:
+            raise SystemExit(f"{folder / 'questions.jsonl'}:{n}: bad type or split in {q['id']} (types of this "
+                             f"set: {', '.join(types)}; splits: {', '.join(SPLITS)})")
         gold = tuple(Gold(page=g["page"], section=g.get("section")) for g in q["gold"])
         questions.append(Question(id=q["id"], type=q["type"], question=q["question"], gold=gold, split=q["split"]))
     return DevSet(name=spec["name"], folder=folder, package=spec.get("package"), root=Path(spec["root"]),
-                  source=spec["source"], questions=tuple(questions))
+                  source=spec["source"], questions=tuple(questions), types=types)
 
 
 def discover(names: Sequence[str] | None = None) -> list[DevSet]:

@@ -58,8 +58,10 @@ def test_every_committed_set_follows_the_format() -> None:
         ids = [q.id for q in dev.questions]
         assert len(ids) == len(set(ids)), dev.name
         assert all(q.split == split_of(q.id) for q in dev.questions), dev.name
-        counts = {t: sum(q.type == t for q in dev.questions) for t in ("paraphrase", "multi")}
-        assert counts["paraphrase"] >= 40 and counts["multi"] >= 30, (dev.name, counts)
+        counts = {t: sum(q.type == t for q in dev.questions) for t in dev.types}
+        assert counts.get("paraphrase", 0) >= 40, (dev.name, counts)
+        assert counts.get("multi", 30) >= 30, (dev.name, counts)  # a language set declares no multi type
+        assert all(counts.values()), (dev.name, "a declared type without questions", counts)
         assert all(2 <= len(q.gold) <= 10 for q in dev.questions if q.type == "multi"), dev.name
         spec = json.loads((dev.folder / "set.json").read_text(encoding="utf-8"))
         assert spec["source"]["kind"] in ("website", "folder") and spec["notes"], dev.name
@@ -72,3 +74,21 @@ def test_the_default_configurations_load_and_a_bad_file_is_refused(tmp_path: Pat
     with pytest.raises(SystemExit, match="unique name"):
         load_configs(bad)
     assert SETS.is_dir()
+
+
+def test_a_set_declares_its_question_types_and_a_question_of_another_type_is_refused(tmp_path: Path) -> None:
+    from bench.retrieval.sets import load
+
+    spec = {"name": "x", "root": str(tmp_path), "types": ["original", "paraphrase"], "notes": "n",
+            "source": {"kind": "folder", "options": {}}}
+    (tmp_path / "set.json").write_text(json.dumps(spec), encoding="utf-8")
+    line = {"id": "x-m-1", "type": "multi", "question": "q", "gold": [{"page": "a"}, {"page": "b"}], "split": "fit"}
+    (tmp_path / "questions.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="types of this set: original, paraphrase"):
+        load(tmp_path)
+    (tmp_path / "set.json").write_text(json.dumps(spec | {"types": ["faq"]}), encoding="utf-8")
+    with pytest.raises(SystemExit, match="'types' lists question types"):
+        load(tmp_path)
+    every = {"types": ["original", "paraphrase", "multi"]}
+    (tmp_path / "set.json").write_text(json.dumps(spec | every), encoding="utf-8")
+    assert load(tmp_path).types == ("original", "paraphrase", "multi")

@@ -100,3 +100,20 @@ def test_content_is_sniffed_before_trusting_the_content_type(content_type: str, 
     from ingest.connectors.website.crawl import _kind
 
     assert _kind(content_type, body, url) == expected
+
+
+def test_a_table_of_contents_is_navigation_but_lists_of_outside_links_and_prose_stay() -> None:
+    toc = "".join(f'<dt><a href="page{i}.html#s{i}">{i}. How do I do thing number {i}?</a></dt>' for i in range(1, 8))
+    mirrors = "".join(f'<li><a href="https://mirror{i}.example.org/">mirror {i}</a></li>' for i in range(6))
+    html = f"""<html><head><title>Chapter 1</title></head><body><div class="chapter">
+    <div class="contents-box"><p><strong>Contents</strong></p><dl>{toc}</dl></div>
+    <h2>1. How do I do thing number 1?</h2><p>Open the <a href="a.html">settings</a> and press
+    <a href="b.html">save</a>; see <a href="c.html">c</a>, <a href="d.html">d</a> and <a href="e.html">e</a>
+    for the reasons behind each step of it.</p>
+    <ul>{mirrors}</ul><div class="toc"><a href="x.html">X</a></div></div></body></html>"""
+    page = extract(html)
+    assert "thing number 5" not in page.html, "the table of contents (links to this site only) is dropped"
+    assert page.html.count("thing number 1") == 1, "the section's own heading stays"
+    assert "press" in page.html and "settings" in page.html, "prose with a few links stays"
+    assert "mirror3.example.org" in page.html, "a list of links to other sites is content"
+    assert 'class="toc"' not in page.html

@@ -30,7 +30,14 @@ _BOILERPLATE_WORDS = frozenset({
     "nav", "navbar", "navigation", "navheader", "navfooter", "menu", "sidebar", "breadcrumb", "breadcrumbs",
     "cookie", "cookies", "consent", "gdpr", "banner", "footer", "masthead", "skip", "skiplink", "toolbar",
     "share", "social", "newsletter", "related", "pagination", "pager", "feedback", "advert", "ads",
+    "toc", "toctree",
 })  # fmt: skip
+#: A block of at least this many links to this site whose text is almost all link text is
+#: navigation (a table of contents, an index of pages): it repeats other sections' headings
+#: verbatim and, indexed, wins every keyword search for them.
+_NAV_MIN_LINKS = 5
+_NAV_LINK_SHARE = 0.85
+_NAV_BLOCKS = ("div", "ul", "ol", "dl", "table", "p", "section")
 _MAIN_XPATHS = ("//main", "//*[@role='main']", "//article", "//*[@id='content' or @id='main-content' or @id='main']",
                 "//*[contains(concat(' ', normalize-space(@class), ' '), ' content ')]")
 _WORD_SPLIT = re.compile(r"[\s_\-]+")
@@ -107,7 +114,7 @@ def _strip_boilerplate(main: lxml_html.HtmlElement, *, keep_header: bool) -> Non
     for el in main.iter():
         if not isinstance(el.tag, str) or el is main:
             continue
-        if _is_boilerplate(el, keep_header=keep_header):
+        if _is_boilerplate(el, keep_header=keep_header) or _is_link_list(el):
             doomed.append(el)
     for el in doomed:
         if el.getparent() is not None and not any(a in doomed for a in el.iterancestors()):
@@ -122,6 +129,19 @@ def _is_boilerplate(el: lxml_html.HtmlElement, *, keep_header: bool) -> bool:
     if (el.get("role") or "").lower() in _BOILERPLATE_ROLES:
         return True
     return _is_chrome(el) or el.get("hidden") is not None or el.get("aria-hidden") == "true"
+
+
+def _is_link_list(el: lxml_html.HtmlElement) -> bool:
+    """A list of links to this site and little else (no heading inside): a table of contents or a
+    page index. Links elsewhere (a list of mirrors, references) are content and are kept."""
+    if el.tag not in _NAV_BLOCKS or el.find(".//h1") is not None or el.xpath(".//h2|.//h3|.//h4|.//h5|.//h6"):
+        return False
+    links = el.xpath(".//a[@href]")
+    if len(links) < _NAV_MIN_LINKS or any("://" in (a.get("href") or "") for a in links):
+        return False
+    text = len(_SPACE.sub("", el.text_content()))
+    linked = sum(len(_SPACE.sub("", a.text_content())) for a in links)
+    return text > 0 and linked >= _NAV_LINK_SHARE * text
 
 
 def _is_chrome(el: lxml_html.HtmlElement) -> bool:
