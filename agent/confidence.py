@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from core.errors import ConfigError
 from core.models import Hit
 from core.settings import AgentSettings
@@ -204,14 +206,7 @@ class Calibrator:
 
 def monotone(x: float, knots: Sequence[float], values: Sequence[float]) -> float:
     """The piecewise-linear map through (knots, values) at ``x``, flat beyond the first and last knot."""
-    if x <= knots[0]:
-        return values[0]
-    for i in range(1, len(knots)):
-        if x <= knots[i]:
-            span = knots[i] - knots[i - 1]
-            share = (x - knots[i - 1]) / span if span > 0 else 1.0
-            return values[i - 1] + share * (values[i] - values[i - 1])
-    return values[-1]
+    return float(np.interp(x, knots, values))
 
 
 def scenario_confidence(similarity: float, threshold: float) -> float:

@@ -45,31 +45,24 @@ from insights.models import InsightRun
 from insights.service import InsightsService
 from insights.tables import InsightVectorRow
 from retrieval.embedders import build_embedder
+from retrieval.query_embedding import DelegatingEncoder
 
 T = TypeVar("T")
 WS = "bench"
 
 
-class CountingEmbedder:
+class CountingEmbedder(DelegatingEncoder):
     """The encoder, counting the texts each refresh hands it."""
 
     def __init__(self, inner: Any) -> None:
         self.inner, self.texts = inner, 0
 
-    @property
-    def model_id(self) -> str:
-        return str(self.inner.model_id)
-
-    @property
-    def max_tokens(self) -> int:
-        return int(self.inner.max_tokens)
-
-    def count_tokens(self, text: str) -> int:
-        return int(self.inner.count_tokens(text))
-
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         self.texts += len(texts)
-        vectors: np.ndarray = self.inner.embed_documents(texts)
+        return super().embed_documents(texts)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        vectors: np.ndarray = self.inner.embed_queries(texts)
         return vectors
 
 

@@ -32,8 +32,9 @@ class BatcherClosed(KnowdeskError):
     code = "shutting_down"
 
 
-class _Wrapper:
-    """Delegates what is not about queries to the wrapped encoder."""
+class DelegatingEncoder:
+    """Delegates what is not about queries to the wrapped encoder (``inner``); a subclass adds what
+    it does to queries (a cache, a batcher) or to documents (a count)."""
 
     inner: Any
 
@@ -64,7 +65,7 @@ class _Wrapper:
         raise NotImplementedError
 
 
-class QueryCache(_Wrapper):
+class QueryCache(DelegatingEncoder):
     """An LRU cache of query vectors in front of ``inner.embed_queries``.
 
     Args:
@@ -116,7 +117,7 @@ class _Request:
         self.error: BaseException | None = None
 
 
-class QueryBatcher(_Wrapper):
+class QueryBatcher(DelegatingEncoder):
     """Gathers concurrent ``embed_queries`` calls into one encoder call (a micro-batch).
 
     The first waiting request opens a window of ``window`` seconds; every request arriving in it

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from agent.intents import human_rule
 from agent.redaction import scrub
 
 MAX_TITLE = 150
@@ -37,9 +38,6 @@ _CASE = re.compile(
     r"\b(i'?ve|i have|i just|i'?ll|i will|i went ahead|i checked|i can see|i looked|i'?m sorry|i am sorry|"
     r"we'?ve (refunded|sent|credited|issued|reset|updated|cancell?ed)|your (ticket|case))\b"
     r"|#\d{3,}|\b[A-Z]{2}-\d{4,}\b", re.I)
-_HUMAN_REQUEST = re.compile(
-    r"\b(human|real person|someone from (your|the) team|talk to (someone|a person|an agent)|speak (to|with) "
-    r"(someone|a person|an agent)|support agent)\b", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +64,7 @@ def question_of(messages: Sequence[str]) -> str:
     found = []
     for message in messages:
         for s in sentences(scrub(message)):
-            if _HUMAN_REQUEST.search(s) or _THANKS.match(s):
+            if human_rule(s).language is not None or _THANKS.match(s):
                 continue
             s = _lead_in(s)
             if len(s.split()) >= 3 and not (_GREETING.match(s) and not s.endswith("?")):
