@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 ALIAS_SUFFIX = ".alias"
 #: Suffixes of the hidden folders an optimisation pass uses beside a collection's (``.NAME<suffix>``).
 OPTIMIZING, RETIRED = ".optimizing", ".retired"
+#: The file (in the store's folder) that keeps each collection's write count since its last optimisation.
+WRITTEN = ".written.json"
 
 
 @contextlib.contextmanager
@@ -60,9 +63,12 @@ class EdgeStore:
         self._writes = threading.RLock()
         self._shards: dict[str, qe.EdgeShard] = {}
         self._retired: list[tuple[qe.EdgeShard, Path]] = []
-        self._written: dict[str, int] = {}
         self._lock_file: IO[str] | None = self._lock()
         self._recover()
+        #: Points written or deleted per collection since its last optimisation, kept in ``WRITTEN`` so
+        #: a restart does not forget them (or a server restarted more often than ``optimize_after_points``
+        #: writes would never optimise).
+        self._written: dict[str, int] = self._load_written()
 
     def _recover(self) -> None:
         """Finish what a process stopped mid-optimisation left: a live folder moved aside and not
@@ -133,16 +139,45 @@ class EdgeStore:
         being optimized (searches never take it). ``points`` counts towards ``written``."""
         with self._writes:
             yield
-            self._written[name] = self._written.get(name, 0) + points
+            if points:
+                self._count(name, self._written.get(name, 0) + points)
 
     def written(self, name: str) -> int:
-        """Points written to or deleted from a collection since it was opened or last optimised."""
+        """Points written to or deleted from a collection since it was last optimised (kept across
+        restarts in the store's folder)."""
         return self._written.get(name, 0)
 
     def optimized(self, name: str) -> None:
         """Note that a pass found nothing to do (``written`` starts again from 0)."""
         with self._writes:
-            self._written[name] = 0
+            self._count(name, 0)
+
+    def _load_written(self) -> dict[str, int]:
+        """The saved counts of existing collections; an unreadable file counts from 0 (logged)."""
+        path = self.root / WRITTEN
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            logger.warning("ignoring %s (%s): write counts start from 0", path, exc)
+            return {}
+        if not isinstance(saved, dict):
+            logger.warning("ignoring %s (not an object): write counts start from 0", path)
+            return {}
+        return {name: count for name, count in saved.items()
+                if isinstance(count, int) and count > 0 and (self.root / name / "edge_config.json").is_file()}
+
+    def _count(self, name: str, points: int) -> None:
+        """Set a collection's count and save the counts atomically (callers hold ``_writes``)."""
+        if points:
+            self._written[name] = points
+        else:
+            self._written.pop(name, None)
+        with tempfile.NamedTemporaryFile("w", dir=self.root, prefix=f"{WRITTEN}.", delete=False,
+                                         encoding="utf-8") as tmp:
+            json.dump(self._written, tmp, sort_keys=True)
+        os.replace(tmp.name, self.root / WRITTEN)
 
     def copy_shard(self, name: str, dest: Path) -> None:
         """Flush a collection and copy its folder to ``dest`` (replaced); hold ``writing`` meanwhile."""
@@ -179,7 +214,7 @@ class EdgeStore:
                 self._retired.append((old, retired))
             else:
                 shutil.rmtree(retired, ignore_errors=True)
-            self._written[name] = 0
+            self._count(name, 0)
             return True
 
     def _drop_retired(self) -> None:
@@ -195,6 +230,8 @@ class EdgeStore:
             if shard is not None:
                 shard.close()
             shutil.rmtree(self._folder(name), ignore_errors=True)
+            if name in self._written:
+                self._count(name, 0)
 
     def alias_target(self, alias: str) -> str | None:
         """The collection an alias points to, or None."""

@@ -166,3 +166,37 @@ def test_a_pass_finishing_after_the_store_closed_changes_nothing(setup: Setup, t
     assert optimizer.wait(timeout=300)
     assert optimizer.last is not None and "store closed" in optimizer.last
     assert not (setup.store.root / f".{target}.optimizing").exists()
+
+
+def test_the_write_count_survives_a_restart_and_resets_after_a_pass(setup: Setup, tmp_path: Path) -> None:
+    target = setup.index.target
+    written = setup.store.written(target)
+    assert written >= 2000
+    setup.store.close()
+    reopened = EdgeStore(root=tmp_path / "edge")  # a restarted server: the count is not forgotten
+    try:
+        assert reopened.written(target) == written
+        assert EdgeOptimizer(store=reopened, min_points=1000).due(target)
+        reopened.optimized(target)
+        assert reopened.written(target) == 0
+    finally:
+        reopened.close()
+    again = EdgeStore(root=tmp_path / "edge")
+    try:
+        assert again.written(target) == 0
+        again.delete_collection(target)
+        assert again.written(target) == 0 and target not in (again.root / ".written.json").read_text()
+    finally:
+        again.close()
+    setup.store = EdgeStore(root=tmp_path / "edge")  # the fixture closes it
+
+
+def test_an_unreadable_write_count_file_counts_from_zero(tmp_path: Path) -> None:
+    root = tmp_path / "edge"
+    root.mkdir()
+    (root / ".written.json").write_text("{not json", encoding="utf-8")
+    store = EdgeStore(root=root)
+    try:
+        assert store.written("kd-anything") == 0
+    finally:
+        store.close()
