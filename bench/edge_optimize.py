@@ -37,14 +37,13 @@ def fill(store: EdgeStore, name: str, points: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     store.create(name, qe.EdgeConfig(vectors={"dense": qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine)}))
     ids: list[int | uuid.UUID | str] = [str(uuid.UUID(int=int(rng.integers(0, 2**63)) + i)) for i in range(points)]
-    with store.writing(name, points):
-        shard = store.shard(name)
+    with store.writing(name, points) as update:
         for start in range(0, points, 500):
             vectors = rng.standard_normal((min(500, points - start), DIM)).astype(np.float32)
-            shard.update(qe.UpdateOperation.upsert_points([
+            update(qe.UpdateOperation.upsert_points([
                 qe.Point(id=ids[start + i], vector={"dense": v.tolist()}, payload={"n": start + i})
                 for i, v in enumerate(vectors)]))
-        shard.update(qe.UpdateOperation.delete_points(ids[::4]))
+        update(qe.UpdateOperation.delete_points(ids[::4]))
 
 
 def searching(store: EdgeStore, name: str, during: Callable[[], Any]) -> dict[str, Any]:

@@ -113,12 +113,12 @@ class EdgeIndex:
             vectors={DENSE: qe.EdgeVectorParams(size=self.dimension, distance=qe.Distance.Cosine)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
         )
-        with self.store.writing(self.collection_name), edge_errors("create payload indexes"):
+        with self.store.writing(self.collection_name) as update, edge_errors("create payload indexes"):
             shard = self.store.create(self.collection_name, config)
             existing = shard.info().payload_schema
             for field, schema in PAYLOAD_INDEXES.items():
                 if field not in existing:
-                    shard.update(qe.UpdateOperation.create_field_index(field, edge_schema(schema)))
+                    update(qe.UpdateOperation.create_field_index(field, edge_schema(schema)))
 
     def _adopt(self, current: str) -> str:
         if not self._use_alias_target:
@@ -135,31 +135,29 @@ class EdgeIndex:
         """Replace the document's points with one point per chunk (see ``QdrantIndex.replace_document``)."""
         check_vectors(document, chunks, vectors, self.dimension)
         points = [edge_point(chunk_point(document, c, v, self.sparse)) for c, v in zip(chunks, vectors, strict=True)]
-        with self.store.writing(self.target, len(points)), edge_errors(f"write {document.id}"):
-            shard = self.shard  # inside: an optimized copy may have replaced it
+        with self.store.writing(self.target, len(points)) as update, edge_errors(f"write {document.id}"):
             # Delete first: a document that shrank must leave no trailing chunks behind.
             if previous_chunks is None:
                 flt = workspace_filter(document.workspace, {"document_id": document.id})
-                shard.update(qe.UpdateOperation.delete_points_by_filter(edge_filter(flt)))
+                update(qe.UpdateOperation.delete_points_by_filter(edge_filter(flt)))
             elif previous_chunks > len(chunks):
-                shard.update(qe.UpdateOperation.delete_points(surplus_ids(document, len(chunks), previous_chunks)))
+                update(qe.UpdateOperation.delete_points(surplus_ids(document, len(chunks), previous_chunks)))
             for start in range(0, len(points), UPSERT_BATCH):
-                shard.update(qe.UpdateOperation.upsert_points(points[start:start + UPSERT_BATCH]))
+                update(qe.UpdateOperation.upsert_points(points[start:start + UPSERT_BATCH]))
         logger.debug("wrote %d chunks of %s", len(points), document.id)
 
     def add_chunks(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Upsert one point per chunk, deleting nothing (a streamed document's later parts)."""
         check_vectors(document, chunks, vectors, self.dimension)
         points = [edge_point(chunk_point(document, c, v, self.sparse)) for c, v in zip(chunks, vectors, strict=True)]
-        with self.store.writing(self.target, len(points)), edge_errors(f"write {document.id}"):
-            shard = self.shard
+        with self.store.writing(self.target, len(points)) as update, edge_errors(f"write {document.id}"):
             for start in range(0, len(points), UPSERT_BATCH):
-                shard.update(qe.UpdateOperation.upsert_points(points[start:start + UPSERT_BATCH]))
+                update(qe.UpdateOperation.upsert_points(points[start:start + UPSERT_BATCH]))
 
     def _delete(self, workspace: str, conditions: dict[str, str | Sequence[str] | None], what: str) -> None:
         flt = edge_filter(workspace_filter(workspace, conditions))
-        with self.store.writing(self.target, 1), edge_errors(f"delete {what}"):
-            self.shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
+        with self.store.writing(self.target, 1) as update, edge_errors(f"delete {what}"):
+            update(qe.UpdateOperation.delete_points_by_filter(flt))
 
     def delete_documents(self, workspace: str, document_ids: Sequence[str]) -> None:
         """Remove every point of these documents in the workspace."""

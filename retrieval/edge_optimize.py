@@ -4,8 +4,10 @@
 for its whole duration (seconds per 10k points on 2 cores, minutes at 50k under load): run in the
 serving process, every search waits for it. ``EdgeOptimizer`` instead copies the collection's
 folder (writes wait for the copy, searches do not), optimises the copy in a child process (its
-own interpreter, so this one keeps answering), and swaps the optimised folder in
-(``EdgeStore.replace_shard``). Writes wait from the copy to the swap, so none is lost.
+own interpreter, so this one keeps answering), replays on it the writes made to the live collection
+meanwhile (``EdgeStore.start_journal``), and swaps the optimised folder in
+(``EdgeStore.replace_shard``). Writes go on while the child works; they wait only for the copy and
+for the replay and swap, and none is lost.
 
 ``EdgeOptimizer.after_writes(name)`` starts it in a background thread once ``min_points`` points
 were written or deleted since the last optimisation (``KNOWDESK_QDRANT__OPTIMIZE_AFTER_POINTS``).
@@ -27,8 +29,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import qdrant_edge as qe
+
 from core.errors import IndexError_
-from retrieval.edge_store import OPTIMIZING, EdgeStore
+from retrieval.edge_store import OPTIMIZING, EdgeStore, edge_errors
 
 logger = logging.getLogger(__name__)
 
@@ -110,27 +114,52 @@ class EdgeOptimizer:
         """
         work = self.store.root / f".{name}{OPTIMIZING}"
         started = time.perf_counter()
-        with self.store.writing(name):
+        with self.store.writing(name):  # writes wait for the copy only
             self.store.copy_shard(name, work)
-            try:
-                done = subprocess.run([*self.command, str(work)], capture_output=True, text=True, check=False,
-                                      env=_child_env())
-                if done.returncode != 0:
-                    raise IndexError_(f"optimising a copy of {name} failed (exit {done.returncode}): "
-                                      f"{done.stderr.strip()[-500:]}", operation="optimize")
-                result = json.loads(done.stdout.strip().splitlines()[-1])
-            except BaseException:
-                _remove(work)
-                raise
-            if not result["changed"]:
-                _remove(work)
-                self.store.optimized(name)
-                return f"nothing to optimize in {name} ({result['points']} points: its segments are already optimal)"
-            if not self.store.replace_shard(name, work):
-                return f"{name} was deleted (or the store closed) while it was optimised"
+            self.store.start_journal(name)
+        try:
+            done = subprocess.run([*self.command, str(work)], capture_output=True, text=True, check=False,
+                                  env=_child_env())
+            if done.returncode != 0:
+                raise IndexError_(f"optimising a copy of {name} failed (exit {done.returncode}): "
+                                  f"{done.stderr.strip()[-500:]}", operation="optimize")
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            with self.store.writing(name):  # writes wait for the replay and the swap
+                journal = self.store.stop_journal(name)
+                if not result["changed"]:
+                    _remove(work)
+                    self.store.optimized(name, written=journal.points)
+                    return (f"nothing to optimize in {name} ({result['points']} points: its segments are "
+                            "already optimal)")
+                replay(work, journal.operations)
+                if not self.store.replace_shard(name, work, written=journal.points):
+                    return f"{name} was deleted (or the store closed) while it was optimised"
+        except BaseException:
+            self.store.stop_journal(name)
+            _remove(work)
+            raise
         seconds = time.perf_counter() - started
         logger.info("optimised %s beside the serving process in %.1f s", name, seconds)
         return f"optimized {name} ({result['points']} points, {result['indexed']} indexed) in {seconds:.1f} s"
+
+
+def replay(folder: Path, operations: Sequence[qe.UpdateOperation]) -> None:
+    """Apply the writes made to the live collection while its copy in ``folder`` was optimised.
+
+    Raises:
+        IndexError_: the copy does not open or refuses an operation (the caller drops the copy).
+    """
+    if not operations:
+        return
+    with edge_errors("replay the writes made during the optimisation on the optimised copy"):
+        shard = qe.EdgeShard.load(str(folder))
+        try:
+            for operation in operations:
+                shard.update(operation)
+            shard.flush()
+        finally:
+            shard.close()
+    logger.info("replayed %d write operations on the optimised copy", len(operations))
 
 
 def _child_env() -> dict[str, str]:
@@ -147,8 +176,6 @@ def _remove(folder: Path) -> None:
 
 def main(argv: Sequence[str]) -> int:
     """The child: optimise the shard in ``argv[0]`` and print what it did as one JSON line."""
-    import qdrant_edge as qe
-
     if len(argv) != 1:
         print("usage: python -m retrieval.edge_optimize SHARD_FOLDER", file=sys.stderr)
         return 2

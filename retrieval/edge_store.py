@@ -15,7 +15,8 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -33,6 +34,18 @@ ALIAS_SUFFIX = ".alias"
 OPTIMIZING, RETIRED = ".optimizing", ".retired"
 #: The file (in the store's folder) that keeps each collection's write count since its last optimisation.
 WRITTEN = ".written.json"
+
+
+#: Applies one update operation to a shard (see ``EdgeStore.writing``).
+Update = Callable[[qe.UpdateOperation], None]
+
+
+@dataclass
+class Journal:
+    """Writes made to a collection while a copy of it is optimised: replayed on the copy."""
+
+    operations: list[qe.UpdateOperation] = field(default_factory=list)
+    points: int = 0
 
 
 @contextlib.contextmanager
@@ -69,6 +82,8 @@ class EdgeStore:
         #: a restart does not forget them (or a server restarted more often than ``optimize_after_points``
         #: writes would never optimise).
         self._written: dict[str, int] = self._load_written()
+        #: Writes to collections whose copy is being optimised, replayed on the copy before the swap.
+        self._journals: dict[str, Journal] = {}
 
     def _recover(self) -> None:
         """Finish what a process stopped mid-optimisation left: a live folder moved aside and not
@@ -134,23 +149,44 @@ class EdgeStore:
             return shard
 
     @contextlib.contextmanager
-    def writing(self, name: str, points: int = 0) -> Iterator[None]:
-        """Hold while changing a shard: ``replace_shard``'s copy waits for it, and it waits for a copy
-        being optimized (searches never take it). ``points`` counts towards ``written``."""
+    def writing(self, name: str, points: int = 0) -> Iterator[Update]:
+        """Hold while changing a shard, and change it through the yielded ``update(operation)``:
+        ``copy_shard`` waits for it, and it waits for a copy being taken or swapped in (searches never
+        take it). While a copy is optimised (``start_journal``), each operation also goes to the
+        journal that is replayed on the copy before the swap. ``points`` counts towards ``written``."""
         with self._writes:
-            yield
+            def update(operation: qe.UpdateOperation) -> None:
+                self.shard(name).update(operation)
+                journal = self._journals.get(name)
+                if journal is not None:
+                    journal.operations.append(operation)
+
+            yield update
             if points:
                 self._count(name, self._written.get(name, 0) + points)
+                if name in self._journals:
+                    self._journals[name].points += points
+
+    def start_journal(self, name: str) -> None:
+        """Record the operations of later writes to ``name`` (call while holding ``writing``, right
+        after ``copy_shard``): the copy misses them until ``stop_journal``'s are replayed on it."""
+        with self._writes:
+            self._journals[name] = Journal()
+
+    def stop_journal(self, name: str) -> Journal:
+        """Stop recording ``name``'s writes; the operations since ``start_journal`` (empty if none)."""
+        with self._writes:
+            return self._journals.pop(name, None) or Journal()
 
     def written(self, name: str) -> int:
         """Points written to or deleted from a collection since it was last optimised (kept across
         restarts in the store's folder)."""
         return self._written.get(name, 0)
 
-    def optimized(self, name: str) -> None:
-        """Note that a pass found nothing to do (``written`` starts again from 0)."""
+    def optimized(self, name: str, written: int = 0) -> None:
+        """Note that a pass found nothing to do: ``written`` starts again from the points written meanwhile."""
         with self._writes:
-            self._count(name, 0)
+            self._count(name, written)
 
     def _load_written(self) -> dict[str, int]:
         """The saved counts of existing collections; an unreadable file counts from 0 (logged)."""
@@ -187,9 +223,10 @@ class EdgeStore:
         shutil.rmtree(dest, ignore_errors=True)
         shutil.copytree(self._folder(name), dest)
 
-    def replace_shard(self, name: str, folder: Path) -> bool:
+    def replace_shard(self, name: str, folder: Path, written: int = 0) -> bool:
         """Make ``folder`` (a changed copy from ``copy_shard``) the collection's shard; False (and the
-        copy dropped) when the collection was deleted or the store closed meanwhile. Searches that already hold the old
+        copy dropped) when the collection was deleted or the store closed meanwhile. ``written``: the points
+        written since the copy was taken (replayed on it, so not optimised yet). Searches that already hold the old
         shard finish on it: it is closed, and its folder removed, on the next replacement or ``close``."""
         with self._writes, self._guard:
             self._drop_retired()
@@ -214,7 +251,7 @@ class EdgeStore:
                 self._retired.append((old, retired))
             else:
                 shutil.rmtree(retired, ignore_errors=True)
-            self._count(name, 0)
+            self._count(name, written)
             return True
 
     def _drop_retired(self) -> None:

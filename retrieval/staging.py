@@ -79,8 +79,8 @@ class StagedEdgeIndex(EdgeBuildIndex):
                     with_vector=True))
                 points = [qe.Point(r.id, _edge_vectors(r.vector), r.payload) for r in records]
                 if points:
-                    with self.store.writing(self.collection_name, len(points)):
-                        self.shard.update(qe.UpdateOperation.upsert_points(points))
+                    with self.store.writing(self.collection_name, len(points)) as update:
+                        update(qe.UpdateOperation.upsert_points(points))
                 copied += len(points)
                 if offset is None:
                     return copied
