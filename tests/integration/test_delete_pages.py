@@ -7,8 +7,8 @@ forged CSRF token (403, nothing deleted)."""
 from __future__ import annotations
 
 import re
-from html import unescape
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 
 import pytest
