@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from app.runtime import Runtime
 from core.errors import NotFound
-from core.models import Channel, Source, SourceKind
+from core.models import Channel, RunReport, Source, SourceKind
 from core.settings import Settings, SourcesSettings
 from service.api import create_app
 from tests.fixtures.orders_spec import ORDERS_SPEC
@@ -63,6 +63,13 @@ def test_a_source_is_deleted_from_its_page_once_confirmed(site: tuple[Runtime, T
     assert r.status_code == 200 and "Delete source handbook?" in r.text
     assert f"its 2 documents and their {chunks} chunks leave the search index" in r.text
     assert "the files in its folder" in r.text, "it says the files themselves stay"
+    assert "its 1 recorded run: a source added again as handbook lists them" in r.text
+    assert 'id="delete-warning"' not in r.text
+    state = rt.state("default", "handbook")
+    run = RunReport(source="handbook", workspace="default")
+    run_id = state.start_run(run)
+    assert "A sync of this source is running: cancel it" in client.get(SOURCE).text
+    state.finish_run(run_id, run.model_copy(update={"status": "succeeded"}))
     assert 'name="confirm" value="yes"' in r.text and f'name="csrf" value="{csrf}"' in r.text
 
     r = client.post(SOURCE, data={"csrf": csrf})
@@ -75,7 +82,8 @@ def test_a_source_is_deleted_from_its_page_once_confirmed(site: tuple[Runtime, T
     assert r.status_code == 303 and r.headers["location"].startswith("/admin/sources?notice=")
     with pytest.raises(NotFound):
         rt.sources.get("default", "handbook")
-    assert indexed(rt, source_id="handbook") == 0 and rt.state("default", "handbook").count() == 0
+    assert indexed(rt, source_id="handbook") == 0 and state.count() == 0 and state.indexed() == {}
+    assert len(state.runs()) == 2, "the run records stay, as the confirmation said"
     listed = client.get(r.headers["location"]).text
     assert f"deleted source handbook: 2 documents ({chunks} chunks) left the index" in listed
     assert 'data-source="handbook"' not in listed
