@@ -1,8 +1,8 @@
 """API keys and deleting in headless Chromium (Debian's ``chromium``), walked as a workspace admin would:
 sign in with an admin key, create a key on /admin/keys (its secret shown once, and it works), revoke it
-(refused from then on), then delete a synced folder source and an imported action spec from their
-pages through the confirmation page (a "keep it" first: nothing deleted). Screenshots at 1280 and
-390 px go to ``test-artifacts/admin-*.png``, each checked for sideways scrolling."""
+(refused from then on), then delete a synced folder source from its page through the confirmation page
+(a "keep it" first: nothing deleted), then an operation and its spec. Screenshots at 1280 and 390 px
+go to ``test-artifacts/admin-*.png``, each checked for sideways scrolling."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def text(b: Browser, selector: str) -> str:
     return str(value).strip()
 
 
-def test_create_and_revoke_a_key_then_delete_a_source_and_a_spec(site: tuple[str, str, Runtime],
+def test_create_and_revoke_a_key_then_delete_a_source_an_operation_and_a_spec(site: tuple[str, str, Runtime],
                                                                   tmp_path: Path) -> None:
     url, admin, rt = site
     keys = KeyStore(db=rt.db)
@@ -103,6 +103,17 @@ def test_create_and_revoke_a_key_then_delete_a_source_and_a_spec(site: tuple[str
             rt.sources.get("default", "handbook")
         assert rt.index.count("default", source_id="handbook") == 0
         shoot(b, "sources-deleted")
+
+        b.goto(f"{url}/admin/actions/operations/cancelOrder")
+        b.click("#delete-operation")
+        assert text(b, "h1") == "Delete operation cancelOrder?"
+        assert "enabled on web" in text(b, "#removes")
+        shoot(b, "operation-delete")
+        b.click("#confirm-delete")
+        assert "deleted operation cancelOrder (POST /orders/{order_id}/cancel)" in text(b, ".notice")
+        assert b.js("document.querySelector('tr[data-action=cancelOrder]')") is None
+        with pytest.raises(NotFound):
+            rt.actions.store.get("default", "cancelOrder")
 
         operations = len(rt.actions.store.actions("default"))
         b.goto(f"{url}/admin/actions")
