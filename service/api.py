@@ -25,6 +25,7 @@ from service.routes import (
     audit_pages,
     chat_pages,
     conflicts,
+    delete_pages,
     evals,
     feedback,
     handoff_pages,
@@ -138,6 +139,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(access_routes.router)
     app.include_router(keys_routes.router)
     app.include_router(key_pages.router)
+    app.include_router(delete_pages.router)
     return app
 
 
