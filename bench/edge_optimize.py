@@ -3,9 +3,12 @@ beside it (``retrieval.edge_optimize.EdgeOptimizer``: a copy optimised in a chil
 
 Two identical collections of N random 384-d points (``--points``, 20,000 by default, a quarter of
 them then deleted). A thread keeps searching the second collection (dense nearest, top 5, one query
-every 10 ms) while (1) nothing runs, (2) the first collection is optimised in this process, (3) the
-second is optimised beside it. Reported per phase: queries answered, p50 / p95 / max latency, the
-longest gap without an answer, the load average. Saved to ``bench/results/edge_optimize.json``.
+every 10 ms) while (1) nothing runs, (2) the first collection is optimised in this process, (2b) nothing runs, (3) the
+second is optimised beside it. In (2b) and (3) another thread also writes 10 new points to the
+second collection every 50 ms (a sync's writes), timing each write; after (3) the bench checks every
+point written during the pass is in the swapped-in collection. Reported per phase: queries answered,
+p50 / p95 / max latency, the longest gap without an answer, writes made and their p50 / max time, the
+load average. Saved to ``bench/results/edge_optimize.json``.
 
 Run: ``python -m bench.edge_optimize [--points N]``. Not part of ``make test``.
 """
@@ -46,8 +49,22 @@ def fill(store: EdgeStore, name: str, points: int, seed: int) -> None:
         update(qe.UpdateOperation.delete_points(ids[::4]))
 
 
-def searching(store: EdgeStore, name: str, during: Callable[[], Any]) -> dict[str, Any]:
-    """Search ``name`` every 10 ms from a thread while ``during()`` runs here; the latencies."""
+def writing(store: EdgeStore, name: str, stop: threading.Event, latencies: list[float]) -> None:
+    """Upsert 10 new points into ``name`` every 50 ms (a sync's writes) until ``stop``; each write's time."""
+    rng = np.random.default_rng(3)
+    while not stop.is_set():
+        vectors = rng.standard_normal((10, DIM)).astype(np.float32)
+        points = [qe.Point(id=str(uuid.uuid4()), vector={"dense": v.tolist()}, payload={"n": -1}) for v in vectors]
+        started = time.perf_counter()
+        with store.writing(name, len(points)) as update:
+            update(qe.UpdateOperation.upsert_points(points))
+        latencies.append(time.perf_counter() - started)
+        time.sleep(0.05)
+
+
+def searching(store: EdgeStore, name: str, during: Callable[[], Any], *, write: bool = False) -> dict[str, Any]:
+    """Search ``name`` every 10 ms from a thread while ``during()`` runs here (and, with ``write``, write
+    to it from another); the latencies."""
     rng = np.random.default_rng(1)
     latencies: list[float] = []
     answered_at: list[float] = []
@@ -64,19 +81,27 @@ def searching(store: EdgeStore, name: str, during: Callable[[], Any]) -> dict[st
             time.sleep(0.01)
 
     thread = threading.Thread(target=loop)
+    writes: list[float] = []
+    writer = threading.Thread(target=writing, args=(store, name, stop, writes)) if write else None
     began = time.perf_counter()
     thread.start()
+    if writer is not None:
+        writer.start()
     outcome = during()
     ended = time.perf_counter()
     stop.set()
     thread.join()
+    if writer is not None:
+        writer.join()
     marks = [began, *[t for t in answered_at if t <= ended], ended]
     stats = percentiles([x * 1000 for x in latencies]) if latencies else {}
     return {"seconds": round(ended - began, 2), "queries": sum(1 for t in answered_at if t <= ended),
             "p50_ms": round(stats.get("p50", 0.0), 1), "p95_ms": round(stats.get("p95", 0.0), 1),
             "max_ms": round(max(latencies) * 1000, 1) if latencies else None,
             "longest_gap_s": round(max(b - a for a, b in itertools.pairwise(marks)), 2),
-            "load_1m_after": os.getloadavg()[0], "outcome": outcome}
+            "load_1m_after": os.getloadavg()[0], "outcome": outcome,
+            **({"writes": len(writes), "write_p50_ms": round(float(np.median(writes)) * 1000, 1),
+                "write_max_ms": round(max(writes) * 1000, 1)} if writes else {})}
 
 
 def main(points: int = 20_000) -> dict[str, Any]:
@@ -90,9 +115,14 @@ def main(points: int = 20_000) -> dict[str, Any]:
             result["idle"] = searching(store, "beside", lambda: time.sleep(3))
             result["optimize_in_process"] = searching(store, "beside", lambda: bool(store.shard("inside").optimize()))
             optimizer = EdgeOptimizer(store=store, min_points=0)
-            result["optimize_beside"] = searching(store, "beside", lambda: optimizer.optimize("beside"))
+            result["idle_writing"] = searching(store, "beside", lambda: time.sleep(3), write=True)
+            before = store.shard("beside").info().points_count
+            result["optimize_beside"] = searching(store, "beside", lambda: optimizer.optimize("beside"), write=True)
             info = store.shard("beside").info()
-            result["after"] = {"points": info.points_count, "indexed": info.indexed_vectors_count}
+            result["after"] = {"points": info.points_count, "indexed": info.indexed_vectors_count,
+                               "points_written_during_the_pass": info.points_count - before,
+                               "every_write_kept": info.points_count - before
+                               == result["optimize_beside"]["writes"] * 10}
         finally:
             store.close()
     for k, v in result.items():
