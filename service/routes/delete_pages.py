@@ -99,10 +99,7 @@ def source_facts(rt: Runtime, caller: Principal, name: str) -> dict[str, Any]:
     docs = _plural(len(ids), "document")
     where = {"folder": "the files in its folder", "helpcenter-export": "the export file"}.get(
         source["kind"], f"the {source['kind']} content it reads")
-    keeps = [f"{where} (nothing at the source itself is touched; adding the source again re-indexes it)"]
-    if runs:  # DELETE /v1/sources/{name} leaves the run records (they are not tied to the source row)
-        keeps.append(f"its {_plural(len(runs), 'recorded run')}{' or more' if len(runs) == 200 else ''}: a source "
-                     f"added again as {name} lists them among its runs")
+    recorded = f"{_plural(len(runs), 'recorded run')}{' or more' if len(runs) == 200 else ''}"
     return {
         "what": f"source {name}", "kind": "source", "name": name, "documents": len(ids), "chunks": chunks,
         "action": f"/admin/sources/{quote(name)}/delete", "back": f"/admin/sources/{quote(name)}/edit",
@@ -112,8 +109,10 @@ def source_facts(rt: Runtime, caller: Principal, name: str) -> dict[str, Any]:
             "answers or cites from them" if ids else "nothing is indexed from it yet (0 documents, 0 chunks)",
             f"its {source['kind']} options, its schedule and its sync state (cursor, what each document was "
             "when it was last read)",
+            f"its {recorded}: a source added again as {name} starts with no runs"
+            if runs else "it has no recorded runs",
         ],
-        "keeps": keeps,
+        "keeps": [f"{where} (nothing at the source itself is touched; adding the source again re-indexes it)"],
         "warning": "A sync of this source is running: cancel it on the source's page first, so it writes "
                    "nothing after the delete." if running else "",
     }
