@@ -360,12 +360,14 @@ class Runtime:
                                                     viewer=viewer)
 
     def remove_source(self, workspace: str, name: str) -> int:
-        """Remove a source and every point it indexed; returns the number of documents removed."""
+        """Remove a source, every point it indexed, its sync state and its run records (a source added
+        again under the name starts with no runs); returns the number of documents removed."""
         self.sources.get(workspace, name)
         state = self.state(workspace, name)
         docs = list(state.indexed().values())
         self.index.delete_source(workspace, name)
         state.forget(docs)
+        state.forget_runs()
         SqlConnectorStore(db=self.db, workspace=workspace, source=name).clear()
         SqlContentStore(db=self.db).forget_source(workspace, name)
         self.sources.remove(workspace, name)

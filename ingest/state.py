@@ -224,6 +224,13 @@ class SyncState:
                 .values(status=report.status, finished_at=utcnow(), report=report.summary())
             )
 
+    def forget_runs(self) -> int:
+        """Delete every run record of this source (the source is being removed); returns how many."""
+        with self._db.session() as s:
+            result = s.execute(delete(RunRow).where(RunRow.workspace == self.workspace,
+                                                    RunRow.source_name == self.source))
+            return int(getattr(result, "rowcount", 0) or 0)
+
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
         with self._db.session() as s:
             rows = s.scalars(

@@ -25,6 +25,7 @@ from service.routes import (
     audit_pages,
     chat_pages,
     conflicts,
+    content_delete_pages,
     delete_pages,
     evals,
     feedback,
@@ -127,6 +128,8 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(resolutions_routes.signed)
     app.include_router(admin_routes.router)
     app.include_router(workspace_routes.router)
+    # before the help and training pages, whose /{locale} and /{change} paths would take .../delete
+    app.include_router(content_delete_pages.router)
     app.include_router(source_pages.router)
     app.include_router(handoff_pages.router)
     app.include_router(resolution_pages.router)

@@ -78,12 +78,15 @@ def confirm_page(request: Request, caller: Principal, page: dict[str, Any], *, p
                  status: int = 200) -> Response:
     """``page``: ``what`` (e.g. "source handbook"), ``action`` (the form's url), ``back`` and
     ``back_label`` (the item's page), ``removes`` (lines), optionally ``operations``, ``keeps``
-    (what stays) and ``warning``."""
+    (what stays), ``warning``, ``blocked`` (why it cannot be deleted now: the page has no Delete button)
+    and ``other`` (a delete to offer instead)."""
     return render(request, "confirm_delete.html", caller, {"problem": problem, "operations": [], "keeps": [],
-                                                           "warning": "", **page}, status=status)
+                                                           "warning": "", "blocked": "", "other": "", **page},
+                  status=status)
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
+    """``n`` and ``word``, plural unless ``n`` is 1 ("1 chunk", "3 chunks")."""
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
@@ -96,24 +99,23 @@ def source_facts(rt: Runtime, caller: Principal, name: str) -> dict[str, Any]:
     chunks = sum(d.chunk_count for i in range(0, len(ids), BATCH) for d in state.get_many(ids[i:i + BATCH]).values())
     runs = state.runs(limit=200)
     running = any(r["status"] == "running" for r in runs)
-    docs = _plural(len(ids), "document")
+    docs = plural(len(ids), "document")
     where = {"folder": "the files in its folder", "helpcenter-export": "the export file"}.get(
         source["kind"], f"the {source['kind']} content it reads")
-    keeps = [f"{where} (nothing at the source itself is touched; adding the source again re-indexes it)"]
-    if runs:  # DELETE /v1/sources/{name} leaves the run records (they are not tied to the source row)
-        keeps.append(f"its {_plural(len(runs), 'recorded run')}{' or more' if len(runs) == 200 else ''}: a source "
-                     f"added again as {name} lists them among its runs")
+    recorded = f"{plural(len(runs), 'recorded run')}{' or more' if len(runs) == 200 else ''}"
     return {
         "what": f"source {name}", "kind": "source", "name": name, "documents": len(ids), "chunks": chunks,
         "action": f"/admin/sources/{quote(name)}/delete", "back": f"/admin/sources/{quote(name)}/edit",
         "back_label": f"Source {name}",
         "removes": [
-            f"its {docs} and their {_plural(chunks, 'chunk')} leave the search index: the agent no longer "
+            f"its {docs} and their {plural(chunks, 'chunk')} leave the search index: the agent no longer "
             "answers or cites from them" if ids else "nothing is indexed from it yet (0 documents, 0 chunks)",
             f"its {source['kind']} options, its schedule and its sync state (cursor, what each document was "
             "when it was last read)",
+            f"its {recorded}: a source added again as {name} starts with no runs"
+            if runs else "it has no recorded runs",
         ],
-        "keeps": keeps,
+        "keeps": [f"{where} (nothing at the source itself is touched; adding the source again re-indexes it)"],
         "warning": "A sync of this source is running: cancel it on the source's page first, so it writes "
                    "nothing after the delete." if running else "",
     }
@@ -143,8 +145,8 @@ async def source_delete(name: str, request: Request, rt: RuntimeDep) -> Response
         return gone(request, caller, exc, TO_SOURCES)
     except KnowdeskError as exc:
         return refused(request, caller, exc.message, exc.http_status)
-    notice = (f"deleted source {name}: {_plural(facts['documents'], 'document')} "
-              f"({_plural(facts['chunks'], 'chunk')}) left the index")
+    notice = (f"deleted source {name}: {plural(facts['documents'], 'document')} "
+              f"({plural(facts['chunks'], 'chunk')}) left the index")
     return see_other(f"/admin/sources?notice={quote(notice)}")
 
 
@@ -161,7 +163,7 @@ def spec_facts(rt: Runtime, caller: Principal, name: str) -> dict[str, Any]:
         "back_label": "Actions",
         "removes": [
             f"the spec {spec.title or name} (version {spec.version}) and its base URL",
-            f"its {_plural(len(ops), 'operation')} ({enabled} enabled): the agent stops offering them and "
+            f"its {plural(len(ops), 'operation')} ({enabled} enabled): the agent stops offering them and "
             "they leave the search index",
             f"its stored secrets ({', '.join(secrets)})" if secrets else "no secret is stored for it",
         ],
@@ -194,7 +196,7 @@ async def spec_delete(name: str, request: Request, rt: RuntimeDep) -> Response:
         return gone(request, caller, exc, TO_ACTIONS)
     except KnowdeskError as exc:
         return refused(request, caller, exc.message, exc.http_status)
-    notice = f"deleted spec {name} and its {_plural(len(removed['removed']), 'operation')}"
+    notice = f"deleted spec {name} and its {plural(len(removed['removed']), 'operation')}"
     return see_other(f"/admin/actions?notice={quote(notice)}")
 
 

@@ -110,3 +110,24 @@ def test_errors_are_json_with_the_right_status(api: tuple[TestClient, Runtime], 
     assert r.status_code == 422
     # nothing synced yet: retrieval answers with no hits, not an error
     assert client.post("/v1/retrieve", headers=auth(reader), json={"query": "anything"}).json()["hits"] == []
+
+
+def test_deleting_a_source_removes_its_run_records(api: tuple[TestClient, Runtime], tmp_path: Path) -> None:
+    """A source added again under a deleted one's name starts with no runs; another source's runs stay."""
+    client, rt = api
+    _, writer = KeyStore(db=rt.db).create("alpha", scopes=["write"])
+    folder = _folder(tmp_path, "docs", "# Returns\n\nReturns are accepted within thirty days of delivery.")
+    for name in ("docs", "kept"):
+        body = {"name": name, "kind": "folder", "options": {"path": str(folder)}}
+        assert client.post("/v1/sources", headers=auth(writer), json=body).status_code == 201
+        assert client.post(f"/v1/sources/{name}/sync", headers=auth(writer), json={"wait": True}).status_code == 200
+    assert len(client.get("/v1/sources/docs/runs", headers=auth(writer)).json()["runs"]) == 1
+
+    assert client.delete("/v1/sources/docs", headers=auth(writer)).status_code == 204
+    assert rt.state("alpha", "docs").runs() == []
+    assert client.delete("/v1/sources/docs", headers=auth(writer)).status_code == 404
+    body = {"name": "docs", "kind": "folder", "options": {"path": str(folder)}}
+    assert client.post("/v1/sources", headers=auth(writer), json=body).status_code == 201
+    assert client.get("/v1/sources/docs/runs", headers=auth(writer)).json()["runs"] == []
+    kept = client.get("/v1/sources/kept/runs", headers=auth(writer)).json()["runs"]
+    assert len(kept) == 1 and kept[0]["status"] == "succeeded", "only the deleted source's runs went"

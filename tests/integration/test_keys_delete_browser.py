@@ -1,7 +1,8 @@
 """API keys and deleting in headless Chromium (Debian's ``chromium``), walked as a workspace admin would:
 sign in with an admin key, create a key on /admin/keys (its secret shown once, and it works), revoke it
 (refused from then on), then delete a synced folder source from its page through the confirmation page
-(a "keep it" first: nothing deleted), then an operation and its spec. Screenshots at 1280 and 390 px
+(a "keep it" first: nothing deleted), then an operation and its spec, then a published help-center
+article from its editor page (its chunks leave the index). Screenshots at 1280 and 390 px
 go to ``test-artifacts/admin-*.png``, each checked for sideways scrolling."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from app.runtime import Runtime
 from core.errors import AuthError, NotFound
 from core.models import Channel, Source, SourceKind
 from core.settings import Settings, SourcesSettings
+from helpcenter.models import ArticleInput, Status, TopicInput, TranslationInput
 from service.api import create_app
 from service.keys import KeyStore
 from tests.fixtures.app_server import serve_app
@@ -40,6 +42,11 @@ def site(tmp_path: Path) -> Iterator[tuple[str, str, Runtime]]:
     assert rt.sync(source).written == 2
     rt.actions.import_spec("default", "orders", ORDERS_SPEC.read_bytes(), base_url="https://shop.example.com/v1",
                            channels=(Channel.WEB,))
+    rt.helpcenter.create_topic("default", TopicInput(id="billing", name="Billing"))
+    rt.helpcenter.create_article("default", ArticleInput(slug="card-fees", topic="billing", default_locale="en",
+                                                         translations=(TranslationInput(
+                                                             locale="en", title="Card fees", status=Status.PUBLISHED,
+                                                             body="Paying by card costs no fee."),)))
     _, admin = KeyStore(db=rt.db).create("default", scopes=["admin"], name="ops")
     try:
         with serve_app(create_app(rt), name="keys-delete-server") as url:
@@ -53,7 +60,7 @@ def text(b: Browser, selector: str) -> str:
     return str(value).strip()
 
 
-def test_create_and_revoke_a_key_then_delete_a_source_an_operation_and_a_spec(site: tuple[str, str, Runtime],
+def test_create_and_revoke_a_key_then_delete_a_source_an_operation_a_spec_and_an_article(site: tuple[str, str, Runtime],
                                                                   tmp_path: Path) -> None:
     url, admin, rt = site
     keys = KeyStore(db=rt.db)
@@ -124,3 +131,20 @@ def test_create_and_revoke_a_key_then_delete_a_source_an_operation_and_a_spec(si
         b.click("#confirm-delete")
         assert f"deleted spec orders and its {operations} operations" in text(b, ".notice")
         assert rt.actions.store.specs("default") == [] and rt.actions.store.actions("default") == []
+
+        article = "help-center:card-fees/en"
+        assert rt.index.count("default", document_id=article) > 0
+        b.goto(f"{url}/admin/help/articles/card-fees/en")
+        b.click("#delete-article")
+        assert b.js("location.pathname") == "/admin/help/articles/card-fees/delete"
+        assert text(b, "h1") == "Delete article card-fees?"
+        assert "the published en text and its" in text(b, "#removes")
+        shoot(b, "article-delete")
+        b.click("#confirm-delete")
+        assert b.js("location.pathname") == "/admin/help"
+        assert "deleted article card-fees: 1 published translation left the index" in text(b, ".notice")
+        assert b.js("document.querySelector('tr[data-article=card-fees]')") is None
+        with pytest.raises(NotFound):
+            rt.helpcenter.store.get("default", "card-fees")
+        assert rt.index.count("default", document_id=article) == 0
+        shoot(b, "article-deleted")
