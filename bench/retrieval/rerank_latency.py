@@ -150,7 +150,7 @@ def scale(chunks: int, n: int) -> dict[str, Any]:
         searchers = three(EdgeCandidates(store=store, alias=ALIAS), embedder, BM25Encoder(), stored)
         try:
             for kind, qs in queries(n).items():
-                result[kind], hits = interleaved(searchers, qs)
+                result[kind], _ = interleaved(searchers, qs)
                 result[kind]["load"] = _load()
                 print(kind, json.dumps(result[kind]), flush=True)
         finally:

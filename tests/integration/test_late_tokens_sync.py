@@ -24,9 +24,9 @@ from retrieval.tokens import LATE_MODEL, chunk_text
 pytestmark = pytest.mark.slow
 
 PAGES = {
-    "billing.md": "# Billing\n\n## Cancel a plan\n\nOpen Settings, then Billing, and choose Cancel plan. The plan stays "
-                  "active until the end of the period.\n\n## Refunds\n\nRefunds for annual plans are prorated and reach "
-                  "your card within five working days.\n",
+    "billing.md": "# Billing\n\n## Cancel a plan\n\nOpen Settings, then Billing, and choose Cancel plan. The plan "
+                  "stays active until the end of the period.\n\n## Refunds\n\nRefunds for annual plans are prorated "
+                  "and reach your card within five working days.\n",
     "devices.md": "# Devices\n\n## Pairing\n\nHold the reset button for ten seconds until the light blinks blue, then "
                   "add the thermostat in the app.\n\n## Batteries\n\nCode E-10 means the batteries are low: replace "
                   "both AA batteries.\n",
