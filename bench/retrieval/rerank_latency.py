@@ -85,14 +85,19 @@ def fill(index: Any, tokens: Any, size: int, texts: list[str], vectors: np.ndarr
     return t()
 
 
-def interleaved(searchers: dict[str, Any], qs: list[str], top_k: int = 5) -> tuple[dict[str, Any], dict[str, list]]:
-    """Each query through every searcher in turn; retrieve p50/p95 per searcher, and the hits."""
+def interleaved(searchers: dict[str, Any], qs: list[str], top_k: int = 5) -> tuple[dict[str, Any], dict[str, list[list[str]]]]:
+    """Each query through every searcher in turn: retrieve p50/p95 per searcher; the time each adds to
+    ``off``'s retrieve of the same query (paired, so a load swing between queries cancels out); and
+    *search* with the query's vector given (no embedding: the stage's own cost; not for the query-time
+    path, whose LRU the retrieve just filled with these candidates). Also the hits."""
     from retrieval.search import knowledge_by_default
 
     filters = knowledge_by_default(None)
+    first = next(iter(searchers.values()))
     for searcher in searchers.values():
         searcher.search(qs[0], workspace="default", filters=filters)  # warm (models, the stage's reranker)
     times: dict[str, list[float]] = {name: [] for name in searchers}
+    search: dict[str, list[float]] = {name: [] for name in list(searchers)[:2]}
     hits: dict[str, list[list[str]]] = {name: [] for name in searchers}
     for q in qs:
         for name, searcher in searchers.items():
@@ -100,13 +105,27 @@ def interleaved(searchers: dict[str, Any], qs: list[str], top_k: int = 5) -> tup
             found = searcher.search(q, workspace="default", filters=filters, top_k=top_k)
             times[name].append((time.perf_counter() - t) * 1000)
             hits[name].append([h.chunk_id for h in found])
-    out = {name: {k: round(v, 1) for k, v in percentiles(s).items() if k in ("p50", "p95", "n")}
-           for name, s in times.items()}
-    for name, searcher in searchers.items():
-        sources = getattr(getattr(searcher, "_reranker", None), "sources", None)
+        vector = first.embedder.embed_query(q)
+        for name in search:
+            t = time.perf_counter()
+            searchers[name].search(q, workspace="default", filters=filters, top_k=top_k, query_vector=vector)
+            search[name].append((time.perf_counter() - t) * 1000)
+    base = times[NAMES[0]]
+    out: dict[str, Any] = {}
+    for name, samples in times.items():
+        out[name] = {"retrieve_ms": _pct(samples)}
+        if name != NAMES[0]:
+            out[name]["added_to_off_ms"] = _pct([a - b for a, b in zip(samples, base, strict=True)])
+        if name in search:
+            out[name]["search_ms"] = _pct(search[name])
+        sources = getattr(getattr(searchers[name], "_reranker", None), "sources", None)
         if sources:
             out[name]["token_vectors"] = dict(sources)
     return out, hits
+
+
+def _pct(samples: list[float]) -> dict[str, float]:
+    return {k: round(v, 1) for k, v in percentiles(samples).items() if k in ("p50", "p95", "n")}
 
 
 def three(engine: Any, embedder: Any, sparse: Any, tokens: Any) -> dict[str, Any]:
