@@ -88,6 +88,12 @@ def test_stored_token_vectors_match_the_computed_ones_and_rank_alike(synced: tup
     assert reranker.sources["stored"] > 0 and reranker.sources["computed"] == 0
     assert reranker.sources["query kept"] == len(QUESTIONS) and reranker.sources["query computed"] == 0
 
+    for question in QUESTIONS:  # the query's vectors kept from its embedding pass equal the computed ones
+        [mine] = [live.embedder.query_tokens(question)] if hasattr(live.embedder, "query_tokens") else [None]
+        [theirs] = MiniLMTokens().token_vectors([question])
+        assert mine is not None and mine.shape == theirs.shape
+        assert float((mine * theirs).sum(axis=1).min()) >= 0.999
+
     def fresh_searcher(reranker: LateReranker) -> Searcher:
         return Searcher(engine=live.engine, embedder=live.embedder, sparse=live.sparse, config=live.config,
                         reranker=reranker)

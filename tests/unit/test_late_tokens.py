@@ -200,3 +200,13 @@ def test_the_reranker_reads_stored_vectors_and_computes_only_the_missing(tmp_pat
 def payload(doc: Document, chunk: Chunk) -> dict[str, Any]:
     return {"workspace": doc.workspace, "chunk_id": chunk.id, "title": doc.title, "section": list(chunk.section),
             "text": chunk.text}
+
+
+def test_maxsims_in_one_product_equal_maxsim_per_chunk() -> None:
+    from retrieval.rerank import maxsim, maxsims
+
+    rng = np.random.default_rng(3)
+    query = rng.standard_normal((7, 16)).astype(np.float32)
+    chunks = [rng.standard_normal((n, 16)).astype(np.float16) for n in (4, 0, 30, 1)]
+    assert maxsims(query, chunks) == pytest.approx([maxsim(query, c) for c in chunks], abs=1e-5)
+    assert maxsims(query[:0], chunks) == [0.0] * 4
