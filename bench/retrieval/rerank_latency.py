@@ -85,7 +85,8 @@ def fill(index: Any, tokens: Any, size: int, texts: list[str], vectors: np.ndarr
     return t()
 
 
-def interleaved(searchers: dict[str, Any], qs: list[str], top_k: int = 5) -> tuple[dict[str, Any], dict[str, list[list[str]]]]:
+def interleaved(searchers: dict[str, Any], qs: list[str],
+                top_k: int = 5) -> tuple[dict[str, Any], dict[str, list[list[str]]]]:
     """Each query through every searcher in turn: retrieve p50/p95 per searcher; the time each adds to
     ``off``'s retrieve of the same query (paired, so a load swing between queries cancels out); and
     *search* with the query's vector given (no embedding: the stage's own cost; not for the query-time
