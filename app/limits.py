@@ -111,6 +111,11 @@ class BoundedEmbedder:
             result: np.ndarray = self.inner.embed_documents(texts)
             return result
 
+    def embed_documents_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[Any]]:
+        with self._slots:
+            result: tuple[np.ndarray, list[Any]] = self.inner.embed_documents_with_tokens(texts)
+            return result
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -65,4 +65,38 @@ class IndexWriter(Protocol):
 
     def existing_vectors(self, workspace: str, chunk_hashes: Sequence[str]) -> Mapping[str, np.ndarray]:
         """Dense vectors already stored for these chunk hashes (``Chunk.hash``), for reuse."""
+        ...
+
+
+@runtime_checkable
+class TokenEmbedder(Protocol):
+    """An embedder that hands out each chunk's token vectors from the forward pass that embedded it
+    (``retrieval.embedding.SentenceTransformerEmbedder``), for the late ranking stage."""
+
+    @property
+    def token_model(self) -> str | None:
+        """The model of those token vectors (None: it offers none)."""
+        ...
+
+    def embed_documents_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[Any]]:
+        """``embed_documents`` and each text's token vectors (None where it has none)."""
+        ...
+
+
+@runtime_checkable
+class TokenWriter(Protocol):
+    """An index that keeps chunks' token vectors beside their points (``retrieval.tokens``) and forgets
+    them with the points."""
+
+    @property
+    def token_model(self) -> str | None:
+        """The model whose token vectors it keeps (None: it keeps none)."""
+        ...
+
+    def write_tokens(self, document: Document, chunks: Sequence[Chunk], tokens: Sequence[Any]) -> None:
+        """Keep the chunks' token vectors (None entries: nothing for that chunk)."""
+        ...
+
+    def existing_tokens(self, workspace: str, chunk_hashes: Sequence[str]) -> Mapping[str, Any]:
+        """Token vectors already kept for these chunk hashes."""
         ...

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from core.models import Chunk, Document, ParsedDocument
-from ingest.protocols import Embedder, IndexWriter
+from ingest.protocols import Embedder, IndexWriter, TokenEmbedder, TokenWriter
 from ingest.state import SyncState
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,14 @@ class WriteItem:
     last: bool = True
 
 
+class Embedded(NamedTuple):
+    """One item's chunk vectors (n, dimension) and, when the index keeps them, each chunk's token
+    vectors from the same forward pass (``TokenWriter``; opaque here)."""
+
+    vectors: np.ndarray
+    tokens: list[Any] | None = None
+
+
 @dataclass(slots=True)
 class WriteStats:
     """What ``DocumentWriter.write`` did."""
@@ -68,6 +76,8 @@ class WriteStats:
     written: int = 0
     chunks_embedded: int = 0
     chunks_reused: int = 0
+    #: chunks whose token vectors were kept for the late stage (``TokenWriter``)
+    chunks_tokens: int = 0
     #: document id -> chunk count, of the documents written
     chunks: dict[str, int] = field(default_factory=dict)
 
@@ -122,35 +132,57 @@ class DocumentWriter:
             self.store(group, self.embed(group, stats), stats)
         return stats
 
-    def embed(self, group: list[WriteItem], stats: WriteStats) -> list[np.ndarray]:
+    def _keeps_tokens(self) -> bool:
+        """Whether the index keeps token vectors of this embedder's model (``TokenWriter``), and the
+        embedder hands them out with its vectors (``TokenEmbedder``): the default MiniLM does; the
+        int8 and e5 encoders do not, and then the late stage computes them at query time."""
+        model = getattr(self.index, "token_model", None)
+        return (model is not None and model == getattr(self.embedder, "token_model", None)
+                and isinstance(self.embedder, TokenEmbedder) and isinstance(self.index, TokenWriter))
+
+    def embed(self, group: list[WriteItem], stats: WriteStats) -> list[Embedded]:
         """The vectors of each item's chunks (one model call for the group; with ``reuse_vectors``,
-        chunks whose text is already in the index take the stored vector)."""
+        chunks whose text is already in the index take the stored vector), with their token vectors
+        when the index keeps them (from the same forward pass, or reused with the stored vector)."""
         if not group:
             return []
         self.ensure()
         workspace = group[0].document.workspace
+        keep = self._keeps_tokens()
         stored: Mapping[str, np.ndarray] = {}
+        stored_tokens: Mapping[str, Any] = {}
         if self.reuse_vectors:
+            hashes = [c.hash for g in group for c in g.chunks]
             with self._index_lock:
-                stored = self.index.existing_vectors(workspace, [c.hash for g in group for c in g.chunks])
+                stored = self.index.existing_vectors(workspace, hashes)
+                if keep and isinstance(self.index, TokenWriter):
+                    stored_tokens = self.index.existing_tokens(workspace, [h for h in hashes if h in stored])
         vectors: list[list[np.ndarray | None]] = [[stored.get(c.hash) for c in g.chunks] for g in group]
+        tokens: list[list[Any]] = [[stored_tokens.get(c.hash) for c in g.chunks] for g in group]
         todo = [(i, j) for i, vs in enumerate(vectors) for j, v in enumerate(vs) if v is None]
         if todo:
-            fresh = self.embedder.embed_documents([group[i].chunks[j].embed_text for i, j in todo])
-            for (i, j), vector in zip(todo, fresh, strict=True):
+            texts = [group[i].chunks[j].embed_text for i, j in todo]
+            fresh_tokens: Sequence[Any]
+            if keep:
+                fresh, fresh_tokens = self.embedder.embed_documents_with_tokens(texts)  # type: ignore[attr-defined]
+            else:
+                fresh, fresh_tokens = self.embedder.embed_documents(texts), [None] * len(todo)
+            for (i, j), vector, found in zip(todo, fresh, fresh_tokens, strict=True):
                 vectors[i][j] = vector
+                tokens[i][j] = found
         stats.chunks_embedded += len(todo)
         stats.chunks_reused += sum(len(g.chunks) for g in group) - len(todo)
-        return [np.stack([v for v in vs if v is not None]) for vs in vectors]
+        return [Embedded(np.stack([v for v in vs if v is not None]), ts if keep else None)
+                for vs, ts in zip(vectors, tokens, strict=True)]
 
-    def store(self, group: list[WriteItem], vectors: list[np.ndarray], stats: WriteStats) -> None:
+    def store(self, group: list[WriteItem], vectors: list[Embedded], stats: WriteStats) -> None:
         """Write embedded items in order: pending, points, done (and the content), per document."""
         with self._index_lock:
             self._store(group, vectors, stats)
 
-    def _store(self, group: list[WriteItem], vectors: list[np.ndarray], stats: WriteStats) -> None:
+    def _store(self, group: list[WriteItem], vectors: list[Embedded], stats: WriteStats) -> None:
         self.ensure()
-        for item, stacked in zip(group, vectors, strict=True):
+        for item, (stacked, tokens) in zip(group, vectors, strict=True):
             document = item.document
             if item.first:
                 if self.state is not None:
@@ -158,6 +190,9 @@ class DocumentWriter:
                 self.index.replace_document(document, item.chunks, stacked, previous_chunks=item.previous_chunks)
             else:
                 self.index.add_chunks(document, item.chunks, stacked)
+            if tokens is not None and isinstance(self.index, TokenWriter):
+                self.index.write_tokens(document, item.chunks, tokens)
+                stats.chunks_tokens += sum(1 for t in tokens if t is not None)
             if not item.last:
                 continue
             n = item.chunks[-1].index + 1

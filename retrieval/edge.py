@@ -49,6 +49,7 @@ from retrieval.points import (
     workspace_filter,
 )
 from retrieval.sparse import BM25Encoder
+from retrieval.tokens import LATE_MODEL, Tokens, TokenStore
 
 __all__ = ["EdgeCandidates", "EdgeIndex", "EdgeStore", "close_edge_stores", "edge_filter", "edge_sparse",
            "open_edge_store"]
@@ -62,7 +63,7 @@ class EdgeIndex:
 
     Args:
         store: from ``open_edge_store``.
-        alias, model_id, dimension, chunker_version, sparse, use_alias_target: as ``QdrantIndex``.
+        alias, model_id, dimension, chunker_version, sparse, use_alias_target, tokens: as ``QdrantIndex``.
 
     Raises:
         ConfigError: (from ``ensure_collection``) the alias points to another collection.
@@ -75,7 +76,8 @@ class EdgeIndex:
     """
 
     def __init__(self, *, store: EdgeStore, alias: str = "knowdesk", model_id: str, dimension: int,
-                 chunker_version: str, sparse: BM25Encoder, use_alias_target: bool = False) -> None:
+                 chunker_version: str, sparse: BM25Encoder, use_alias_target: bool = False,
+                 tokens: TokenStore | None = None) -> None:
         self.store = store
         self.alias = alias
         self.dimension = dimension
@@ -83,6 +85,7 @@ class EdgeIndex:
         self.collection_name = collection_name(alias, model_id, chunker_version, dimension)
         self._use_alias_target = use_alias_target
         self._target: str | None = None
+        self.tokens = tokens if model_id == LATE_MODEL else None
 
     @property
     def target(self) -> str:
@@ -136,6 +139,8 @@ class EdgeIndex:
         check_vectors(document, chunks, vectors, self.dimension)
         points = [edge_point(chunk_point(document, c, v, self.sparse)) for c, v in zip(chunks, vectors, strict=True)]
         with self.store.writing(self.target, len(points)) as update, edge_errors(f"write {document.id}"):
+            if self.tokens is not None:
+                self.tokens.delete_documents(self.target, document.workspace, [document.id])
             # Delete first: a document that shrank must leave no trailing chunks behind.
             if previous_chunks is None:
                 flt = workspace_filter(document.workspace, {"document_id": document.id})
@@ -145,6 +150,22 @@ class EdgeIndex:
             for start in range(0, len(points), UPSERT_BATCH):
                 update(qe.UpdateOperation.upsert_points(points[start:start + UPSERT_BATCH]))
         logger.debug("wrote %d chunks of %s", len(points), document.id)
+
+    @property
+    def token_model(self) -> str | None:
+        """The model whose token vectors this index keeps (``write_tokens``); None when it keeps none."""
+        return LATE_MODEL if self.tokens is not None else None
+
+    def write_tokens(self, document: Document, chunks: Sequence[Chunk], tokens: Sequence[Tokens | None]) -> None:
+        """Keep the chunks' token vectors (after ``replace_document`` or ``add_chunks`` wrote their points)."""
+        if self.tokens is not None:
+            self.tokens.write(self.target, document, chunks, tokens, model=LATE_MODEL)
+
+    def existing_tokens(self, workspace: str, chunk_hashes: Sequence[str]) -> dict[str, Tokens]:
+        """Token vectors already kept for these chunk hashes, for reuse with their dense vectors."""
+        if self.tokens is None:
+            return {}
+        return self.tokens.by_hash(self.target, workspace, chunk_hashes, model=LATE_MODEL)
 
     def add_chunks(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Upsert one point per chunk, deleting nothing (a streamed document's later parts)."""
@@ -164,11 +185,15 @@ class EdgeIndex:
         ids = list(dict.fromkeys(document_ids))
         for start in range(0, len(ids), 256):
             self._delete(workspace, {"document_id": ids[start:start + 256]}, "documents")
+        if self.tokens is not None:
+            self.tokens.delete_documents(self.target, workspace, ids)
         logger.debug("deleted %d documents in %s", len(ids), workspace)
 
     def delete_source(self, workspace: str, source_id: str) -> None:
         """Remove every point of one source in the workspace."""
         self._delete(workspace, {"source_id": source_id}, "a source")
+        if self.tokens is not None:
+            self.tokens.delete_source(self.target, workspace, source_id)
 
     def count(self, workspace: str, **filters: str | Sequence[str] | None) -> int:
         """Points in the workspace matching keyword filters (``kind="article"``, ``source_id=...``)."""

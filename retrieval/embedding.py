@@ -8,11 +8,14 @@ loaded once per process (per path and device), however many embedders are built.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL_ID = "all-MiniLM-L6-v2"
+#: Queries whose token vectors an embedder keeps after embedding them (the late stage reads them next).
+QUERY_TOKENS = 256
 _DEFAULT_NAMES = frozenset({DEFAULT_MODEL_ID.lower(), f"sentence-transformers/{DEFAULT_MODEL_ID}".lower()})
 _DOCUMENT_PROMPTS = ("document", "passage", "corpus")
 
@@ -98,6 +103,24 @@ def encoder_threads(configured: int | None = None) -> int:
         return max(1, os.cpu_count() or 1)
 
 
+class Tokens(NamedTuple):
+    """One text's token vectors (rows L2-normalized, special tokens dropped) and ``text_key`` of that text."""
+
+    key: str
+    vectors: np.ndarray
+
+
+def text_key(text: str) -> str:
+    """A short key of a text as the tokenizer sees it (whitespace runs folded: they give the same tokens)."""
+    return hashlib.sha1(" ".join(text.split()).encode("utf-8")).hexdigest()[:20]
+
+
+def normalize_rows(rows: np.ndarray) -> np.ndarray:
+    """Each row divided by its L2 norm (zero rows kept)."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1.0)
+
+
 def check_lengths(counts: Sequence[int], limit: int) -> None:
     """Raise ValueError when a text's token count is above ``limit`` (the model would truncate it)."""
     too_long = [(i, n) for i, n in enumerate(counts) if n > limit]
@@ -137,6 +160,14 @@ class SentenceTransformerEmbedder:
         self._device = device
         self._batch_size = batch_size
         self._threads = threads
+        self._query_tokens: OrderedDict[str, Tokens] = OrderedDict()
+        self._tokens_lock = threading.Lock()
+
+    @property
+    def token_model(self) -> str | None:
+        """The model of the token vectors this embedder hands out with its vectors: the bundled
+        MiniLM's (the late stage's, ``retrieval.rerank``), None for any other model."""
+        return self._model_id if self._model_id == DEFAULT_MODEL_ID else None
 
     @functools.cached_property
     def _model(self) -> SentenceTransformer:
@@ -203,6 +234,24 @@ class SentenceTransformerEmbedder:
         check_lengths(self._count_many(texts), self.max_tokens)
         return self._encode(list(texts), document=True)
 
+    def embed_documents_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[Tokens | None]]:
+        """``embed_documents`` and, from the same forward pass, each text's token vectors (the late
+        stage's, ``Tokens``; all None when ``token_model`` is None)."""
+        if not texts:
+            return self.embed_documents(texts), []
+        check_lengths(self._count_many(texts), self.max_tokens)
+        if self.token_model is None:
+            return self._encode(list(texts), document=True), [None] * len(texts)
+        return self._encode_with_tokens(list(texts), document=True)
+
+    def query_tokens(self, text: str) -> np.ndarray | None:
+        """The token vectors of ``text`` if this embedder embedded it as a query lately (float32), else None."""
+        with self._tokens_lock:
+            found = self._query_tokens.get(text)
+            if found is not None:
+                self._query_tokens.move_to_end(text)
+        return None if found is None else found.vectors
+
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one query: float32 array of shape (dimension,). Long queries are truncated."""
         vector: np.ndarray = self.embed_queries([text])[0]
@@ -214,7 +263,31 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return self._encode(list(texts), document=False)
 
+    def _encode_with_tokens(self, texts: list[str], *, document: bool) -> tuple[np.ndarray, list[Tokens | None]]:
+        model = self._model
+        encode = model.encode_document if document else model.encode_query
+        out = cast(list[dict[str, Any]], encode(texts, batch_size=self._batch_size, show_progress_bar=False,
+                                                output_value=None))
+        vectors = np.stack([np.asarray(o["sentence_embedding"].float().cpu().numpy(), dtype=np.float32) for o in out])
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        tokens: list[Tokens | None] = []
+        for text, o in zip(texts, out, strict=True):
+            mask = o["attention_mask"].cpu().numpy()
+            rows = np.asarray(o["token_embeddings"].float().cpu().numpy()[: int(mask.sum())][1:-1], dtype=np.float32)
+            tokens.append(Tokens(text_key(text), normalize_rows(rows)))
+        return vectors / np.where(norms > 0, norms, 1.0), tokens
+
     def _encode(self, texts: list[str], *, document: bool) -> np.ndarray:
+        if not document and self.token_model is not None:  # keep the query's tokens for the late stage
+            vectors, tokens = self._encode_with_tokens(texts, document=False)
+            with self._tokens_lock:
+                for text, found in zip(texts, tokens, strict=True):
+                    if found is not None:
+                        self._query_tokens[text] = found
+                        self._query_tokens.move_to_end(text)
+                while len(self._query_tokens) > QUERY_TOKENS:
+                    self._query_tokens.popitem(last=False)
+            return vectors
         model = self._model
         encode = model.encode_document if document else model.encode_query
         kwargs: dict[str, Any] = {

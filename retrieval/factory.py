@@ -29,6 +29,7 @@ from retrieval.protocols import CandidateSearch, Index, NewIndex
 from retrieval.search import QueryEmbedder, Searcher
 from retrieval.sparse import BM25Encoder
 from retrieval.staging import StagedEdgeIndex, StagedIndex, StagedQdrantIndex, check_staged
+from retrieval.tokens import StoredTokens, TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class IndexEngine:
         self.edge = settings.engine == "edge"
         self._store: Any = None
         self._optimizer: EdgeOptimizer | None = None
+        self._tokens: TokenStore | None = None
         self._guard = threading.Lock()
 
     @property
@@ -68,19 +70,37 @@ class IndexEngine:
     def _edge_path(self) -> Path:
         return (self.settings.path or self.home / "edge").resolve()
 
+    @property
+    def token_store(self) -> TokenStore:
+        """Chunks' token vectors for the late stage (``retrieval.tokens``), beside the embedded storage
+        (``<storage>-tokens``) or, for a Qdrant server, under ``KNOWDESK_HOME/tokens`` (this host's:
+        another host's searches compute them at query time)."""
+        with self._guard:
+            if self._tokens is None:
+                q = self.settings
+                if q.url and not self.edge:
+                    root = self.home.resolve() / "tokens"
+                else:
+                    storage = self._edge_path() if self.edge else (q.path or self.home / "qdrant").resolve()
+                    root = storage.with_name(f"{storage.name}-tokens")
+                self._tokens = TokenStore(root=root)
+            return self._tokens
+
     def index(self, *, model_id: str, dimension: int, chunker_version: str, sparse: BM25Encoder) -> Index:
         """The writer of the collection for this model and chunker, reached through the alias."""
         names = self._names(model_id=model_id, dimension=dimension, chunker_version=chunker_version, sparse=sparse)
         if self.edge:
-            return EdgeIndex(store=self.store, **names)
-        return QdrantIndex(client=self.store, shards=self.settings.shards, replicas=self.settings.replicas, **names)
+            return EdgeIndex(store=self.store, tokens=self.token_store, **names)
+        return QdrantIndex(client=self.store, shards=self.settings.shards, replicas=self.settings.replicas,
+                           tokens=self.token_store, **names)
 
     def new_index(self, *, model_id: str, dimension: int, chunker_version: str, sparse: BM25Encoder) -> NewIndex:
         """A writer of a new collection beside the live one (a re-index); ``switch_alias`` makes it live."""
         names = self._names(model_id=model_id, dimension=dimension, chunker_version=chunker_version, sparse=sparse)
         if self.edge:
-            return EdgeBuildIndex(store=self.store, **names)
-        return BuildIndex(client=self.store, shards=self.settings.shards, replicas=self.settings.replicas, **names)
+            return EdgeBuildIndex(store=self.store, tokens=self.token_store, **names)
+        return BuildIndex(client=self.store, shards=self.settings.shards, replicas=self.settings.replicas,
+                          tokens=self.token_store, **names)
 
     def staged_index(self, *, name: str, model_id: str, dimension: int, chunker_version: str,
                      sparse: BM25Encoder) -> StagedIndex:
@@ -101,15 +121,25 @@ class IndexEngine:
         stages (``Settings.search``)."""
         engine: CandidateSearch = (EdgeCandidates(store=self.store, alias=alias) if self.edge
                                    else QdrantCandidates(client=self.store, alias=alias))
-        return Searcher(engine=engine, embedder=embedder, sparse=sparse, config=config)
+        tokens = StoredTokens(store=self.token_store, collection=lambda: self._resolve(alias))
+        return Searcher(engine=engine, embedder=embedder, sparse=sparse, config=config, tokens=tokens)
+
+    def _resolve(self, alias: str) -> str | None:
+        """The collection behind ``alias`` (an alias, or a collection's own name), None when neither exists."""
+        if self.edge:
+            found: str | None = self.store.resolve(alias)
+            return found
+        target = live_collection(self.store, alias)
+        return target or (alias if self.store.collection_exists(alias) else None)
 
     def live_collection(self) -> str | None:
         """The collection the alias points to, or None before the first write."""
         return live_collection(self.store, self.settings.alias)
 
     def drop_collection(self, name: str) -> None:
-        """Delete a collection (a retired generation)."""
+        """Delete a collection (a retired generation) and its token vectors."""
         self.store.delete_collection(name)
+        self.token_store.drop(name)
 
     @property
     def optimizer(self) -> EdgeOptimizer | None:

@@ -132,6 +132,7 @@ class BuildIndex(QdrantIndex):
         with qdrant_errors("drop a failed build"):
             if self.client.collection_exists(self.collection_name):
                 self.client.delete_collection(self.collection_name)
+        self._drop_tokens()
         self.ensure_collection()
 
     def switch_alias(self) -> str | None:
@@ -151,6 +152,11 @@ class BuildIndex(QdrantIndex):
         with qdrant_errors("drop a collection"):
             if self.client.collection_exists(self.collection_name):
                 self.client.delete_collection(self.collection_name)
+        self._drop_tokens()
+
+    def _drop_tokens(self) -> None:
+        if self.tokens is not None:
+            self.tokens.drop(self.collection_name)
 
 
 class EdgeBuildIndex(EdgeIndex):
@@ -164,6 +170,7 @@ class EdgeBuildIndex(EdgeIndex):
     def recreate(self) -> None:
         """Drop what an earlier, failed build left behind and create the shard anew."""
         self.store.delete_collection(self.collection_name)
+        self._drop_tokens()
         self.ensure_collection()
 
     def switch_alias(self) -> str | None:
@@ -175,6 +182,11 @@ class EdgeBuildIndex(EdgeIndex):
 
     def drop(self) -> None:
         self.store.delete_collection(self.collection_name)
+        self._drop_tokens()
+
+    def _drop_tokens(self) -> None:
+        if self.tokens is not None:
+            self.tokens.drop(self.collection_name)
 
 
 def live_collection(engine: QdrantClientOrStore, alias: str) -> str | None:

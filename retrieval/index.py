@@ -43,6 +43,7 @@ from retrieval.points import (
     workspace_filter,
 )
 from retrieval.sparse import BM25Encoder
+from retrieval.tokens import LATE_MODEL, Tokens, TokenStore
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +189,8 @@ class QdrantIndex:
         on_disk: keep dense vectors on disk (server mode).
         use_alias_target: write into the collection the alias points to, even when it was built
             for another model or chunker (its vector size must still match).
+        tokens: keeps the chunks' token vectors for the late stage (``retrieval.tokens``), when
+            the model is the late stage's (``LATE_MODEL``); None keeps none.
 
     Raises:
         ConfigError: (from ``ensure_collection``) the alias points to another collection.
@@ -213,6 +216,7 @@ class QdrantIndex:
         replicas: int = 1,
         on_disk: bool = False,
         use_alias_target: bool = False,
+        tokens: TokenStore | None = None,
     ) -> None:
         self.client = client
         self.alias = alias
@@ -224,6 +228,7 @@ class QdrantIndex:
         self._on_disk = on_disk
         self._use_alias_target = use_alias_target
         self._target: str | None = None
+        self.tokens = tokens if model_id == LATE_MODEL else None
 
     @property
     def target(self) -> str:
@@ -309,6 +314,8 @@ class QdrantIndex:
         target = self.target
         points = [chunk_point(document, chunk, vector, self.sparse)
                   for chunk, vector in zip(chunks, vectors, strict=True)]
+        if self.tokens is not None:
+            self.tokens.delete_documents(target, document.workspace, [document.id])
         with qdrant_errors(f"write {document.id}"):
             # Delete first: a document that shrank must leave no trailing chunks behind.
             if previous_chunks is None and self._has_point(target, document.workspace, chunk_id(document.id, 0)):
@@ -323,6 +330,22 @@ class QdrantIndex:
             for start in range(0, len(points), UPSERT_BATCH):
                 self.client.upsert(target, points=points[start : start + UPSERT_BATCH], wait=True)
         logger.debug("wrote %d chunks of %s", len(points), document.id)
+
+    @property
+    def token_model(self) -> str | None:
+        """The model whose token vectors this index keeps (``write_tokens``); None when it keeps none."""
+        return LATE_MODEL if self.tokens is not None else None
+
+    def write_tokens(self, document: Document, chunks: Sequence[Chunk], tokens: Sequence[Tokens | None]) -> None:
+        """Keep the chunks' token vectors (after ``replace_document`` or ``add_chunks`` wrote their points)."""
+        if self.tokens is not None:
+            self.tokens.write(self.target, document, chunks, tokens, model=LATE_MODEL)
+
+    def existing_tokens(self, workspace: str, chunk_hashes: Sequence[str]) -> dict[str, Tokens]:
+        """Token vectors already kept for these chunk hashes, for reuse with their dense vectors."""
+        if self.tokens is None:
+            return {}
+        return self.tokens.by_hash(self.target, workspace, chunk_hashes, model=LATE_MODEL)
 
     def add_chunks(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Upsert one point per chunk, deleting nothing (a streamed document's later parts)."""
@@ -352,6 +375,8 @@ class QdrantIndex:
                     ),
                     wait=True,
                 )
+        if self.tokens is not None:
+            self.tokens.delete_documents(target, workspace, ids)
         logger.debug("deleted %d documents in %s", len(ids), workspace)
 
     def delete_source(self, workspace: str, source_id: str) -> None:
@@ -364,6 +389,8 @@ class QdrantIndex:
                 ),
                 wait=True,
             )
+        if self.tokens is not None:
+            self.tokens.delete_source(self.target, workspace, source_id)
 
     def count(self, workspace: str, **filters: str | Sequence[str] | None) -> int:
         """Points in the workspace matching keyword filters (``kind="article"``, ``source_id=...``)."""

@@ -64,6 +64,12 @@ class DelegatingEncoder:
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         raise NotImplementedError
 
+    def query_tokens(self, text: str) -> np.ndarray | None:
+        """The token vectors the wrapped encoder kept when it embedded ``text`` as a query (None: none)."""
+        find = getattr(self.inner, "query_tokens", None)
+        found: np.ndarray | None = find(text) if find is not None else None
+        return found
+
 
 class QueryCache(DelegatingEncoder):
     """An LRU cache of query vectors in front of ``inner.embed_queries``.

@@ -10,8 +10,19 @@ Each of the best ``RankParams.rerank_depth`` candidates gets three features besi
   question asked as written sits in its answer's chunk word for word).
 
 ``retrieval.stages.rerank`` mixes them with weights fitted on the dev sets' fit split
-(``bench/retrieval/fit_rerank.py`` -> ``retrieval/fitted/rerank.json``). Token vectors of chunks
-are computed at query time and kept in an LRU (``SearchSettings.rerank_cache`` chunks, float16).
+(``bench/retrieval/fit_rerank.py`` -> ``retrieval/fitted/rerank.json``).
+
+Where the token vectors come from, fastest first:
+
+- chunks: an LRU of ``SearchSettings.rerank_cache`` chunks (float16); then the vectors stored at
+  ingest (``retrieval.tokens``: captured from the forward pass that embedded the chunk); then, for a
+  chunk without them (an index written before they were stored, or by the int8 or e5 encoder, which
+  offer none), computed here with ``MiniLMTokens`` (the query-time fallback, seconds per query on 2 cores);
+- the query: kept by the embedder from the forward pass that embedded the query
+  (``SentenceTransformerEmbedder.query_tokens``), else computed here.
+
+Both paths give the same vectors (cosine >= 0.999: the forward pass is the same, only the batch's
+padding differs), so the features, and the fitted weights, are the same.
 """
 
 from __future__ import annotations
@@ -19,17 +30,24 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import logging
 import re
 import threading
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from retrieval.candidates import heading_text
-from retrieval.embedding import DEFAULT_MODEL_ID, encoder_threads, load_model, resolve_model
+from retrieval.embedding import DEFAULT_MODEL_ID, encoder_threads, load_model, normalize_rows, resolve_model
 from retrieval.stages import Features
+from retrieval.tokens import chunk_text, text_key
+
+__all__ = ["LateReranker", "MiniLMTokens", "TokenEncoder", "chunk_text", "heading_cover", "maxsim", "phrase_cover",
+           "words"]
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -73,11 +91,22 @@ def maxsim(query: np.ndarray, chunk: np.ndarray) -> float:
     return float((query @ chunk.astype(np.float32).T).max(axis=1).mean())
 
 
-def chunk_text(payload: Mapping[str, Any]) -> str:
-    """The text a chunk was embedded from: its heading (title, section path), then its text."""
-    head = heading_text(payload)
-    body = str(payload.get("text") or "")
-    return f"{head}\n\n{body}" if head else body
+def maxsims(query: np.ndarray, chunks: Sequence[np.ndarray]) -> list[float]:
+    """``maxsim`` of the query with each chunk, as one matrix product over all their tokens.
+
+    The product runs on one BLAS thread: it takes ~1 ms so, and ~40 ms when OpenBLAS's threads wait for
+    cores the encoder and the other requests hold (measured on 2 loaded cores). Another thread's BLAS
+    call meanwhile may run on one thread too (the limit is process-wide): slower, never wrong."""
+    sizes = [len(c) for c in chunks]
+    if not len(query) or not sum(sizes):
+        return [maxsim(query, c) for c in chunks]
+    tokens = np.concatenate([c for c in chunks if len(c)]).astype(np.float32)
+    with threadpool_limits(1, user_api="blas"):
+        scores = query @ tokens.T  # (query tokens, every chunk's tokens)
+    starts = np.cumsum([0, *[n for n in sizes if n]])[:-1]
+    best = np.maximum.reduceat(scores, starts, axis=1).mean(axis=0)
+    found = iter(best.tolist())
+    return [float(next(found)) if n else 0.0 for n in sizes]
 
 
 class TokenEncoder(Protocol):
@@ -112,12 +141,14 @@ class MiniLMTokens:
             return []
         out = self._model.encode(list(texts), output_value="token_embeddings", batch_size=self._batch_size,
                                  show_progress_bar=False, convert_to_numpy=False)
-        vectors = []
-        for tokens in out:
-            rows = np.asarray(tokens.float().cpu().numpy()[1:-1], dtype=np.float32)  # without [CLS], [SEP]
-            norms = np.linalg.norm(rows, axis=1, keepdims=True)
-            vectors.append(rows / np.where(norms > 0, norms, 1.0))
-        return vectors
+        # without [CLS], [SEP]
+        return [normalize_rows(np.asarray(tokens.float().cpu().numpy()[1:-1], dtype=np.float32)) for tokens in out]
+
+
+class StoredVectors(Protocol):
+    """Chunks' token vectors stored at ingest (``retrieval.tokens.StoredTokens``)."""
+
+    def get(self, payloads: Mapping[str, Mapping[str, Any]], keys: Mapping[str, str]) -> dict[str, np.ndarray]: ...
 
 
 class LateReranker:
@@ -125,15 +156,26 @@ class LateReranker:
     token vectors kept in an LRU of ``cache`` chunks (float16; keyed by chunk id and text hash).
 
     Args:
-        encoder: token vectors (``MiniLMTokens`` by default).
+        encoder: token vectors computed here (``MiniLMTokens`` by default): the fallback.
         cache: most chunks whose token vectors are kept (0: none).
+        stored: the vectors stored at ingest, read before computing any (None: always computed).
+        queries: the query's vectors kept by the embedder that embedded it (``query_tokens``), or None.
+
+    ``sources`` counts where the vectors came from (``cached``, ``stored``, ``computed`` chunks;
+    ``query kept``, ``query computed``).
     """
 
-    def __init__(self, *, encoder: TokenEncoder | None = None, cache: int = 2_000) -> None:
+    def __init__(self, *, encoder: TokenEncoder | None = None, cache: int = 2_000,
+                 stored: StoredVectors | None = None,
+                 queries: Callable[[str], np.ndarray | None] | None = None) -> None:
         self.encoder = encoder or MiniLMTokens()
         self.cache_size = cache
+        self.stored = stored
+        self.queries = queries
+        self.sources: Counter[str] = Counter()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._told = False
 
     def features(self, query: str, payloads: Mapping[str, Mapping[str, Any]],
                  keys: Iterable[str]) -> dict[str, Features]:
@@ -142,27 +184,51 @@ class LateReranker:
         if not keys:
             return {}
         texts = {key: chunk_text(payloads[key]) for key in keys}
-        chunks = self._chunk_vectors(texts)
-        [q] = self.encoder.token_vectors([query])
+        chunks = self._chunk_vectors(texts, payloads)
+        q = self._query_vectors(query)
         qwords = words(query)
+        late = maxsims(q, [chunks[key] for key in keys])
         return {
-            key: Features(late=maxsim(q, chunks[key]), heading=heading_cover(qwords, heading_text(payloads[key])),
+            key: Features(late=score, heading=heading_cover(qwords, heading_text(payloads[key])),
                           phrase=phrase_cover(qwords, texts[key]))
-            for key in keys
+            for key, score in zip(keys, late, strict=True)
         }
 
-    def _chunk_vectors(self, texts: Mapping[str, str]) -> dict[str, np.ndarray]:
+    def _query_vectors(self, query: str) -> np.ndarray:
+        kept = self.queries(query) if self.queries is not None else None
+        with self._lock:
+            self.sources["query kept" if kept is not None else "query computed"] += 1
+        if kept is not None:
+            return kept
+        [q] = self.encoder.token_vectors([query])
+        return q
+
+    def _chunk_vectors(self, texts: Mapping[str, str],
+                       payloads: Mapping[str, Mapping[str, Any]]) -> dict[str, np.ndarray]:
         ids = {key: f"{key}\x1f{hashlib.sha1(text.encode()).hexdigest()[:16]}" for key, text in texts.items()}
         with self._lock:  # searches run in several threads (the HTTP API)
             found = {key: self._cache[i] for key, i in ids.items() if i in self._cache}
-        missing = [key for key in texts if key not in found]
-        if missing:
-            computed = self.encoder.token_vectors([texts[key] for key in missing])
-            found |= {key: v.astype(np.float16) for key, v in zip(missing, computed, strict=True)}
+        cached = len(found)
+        missing = {key: text_key(text) for key, text in texts.items() if key not in found}
+        stored = self.stored.get(payloads, missing) if self.stored is not None and missing else {}
+        found |= stored
+        computing = [key for key in texts if key not in found]
+        if computing:
+            self._tell(len(computing), len(texts))
+            computed = self.encoder.token_vectors([texts[key] for key in computing])
+            found |= {key: v.astype(np.float16) for key, v in zip(computing, computed, strict=True)}
         with self._lock:
+            self.sources.update({"cached": cached, "stored": len(stored), "computed": len(computing)})
             for key, vector in found.items():
                 self._cache[ids[key]] = vector
                 self._cache.move_to_end(ids[key])
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return found
+
+    def _tell(self, computing: int, total: int) -> None:
+        if not self._told:
+            self._told = True
+            logger.info("late stage: %d of %d candidates have no stored token vectors (an index written before "
+                        "they were stored, or by an encoder that offers none: int8, e5); computing them at query "
+                        "time (slow; `knowdesk reindex` with the default model stores them)", computing, total)

@@ -60,6 +60,12 @@ class Reranker(Protocol):
                  keys: Iterable[str]) -> dict[str, Features]: ...
 
 
+class StoredChunkTokens(Protocol):
+    """Chunks' token vectors stored at ingest (``retrieval.tokens.StoredTokens``)."""
+
+    def get(self, payloads: Mapping[str, Mapping[str, Any]], keys: Mapping[str, str]) -> dict[str, np.ndarray]: ...
+
+
 class SearchFilters(BaseModel):
     """Keyword filters on the point payload; a list matches any of its values.
 
@@ -219,6 +225,8 @@ class Searcher:
         config: the stages' settings (``Settings.search``); defaults when omitted.
         reranker: the second ranking stage's features (``retrieval.rerank.LateReranker`` over the
             bundled MiniLM, built on first use when omitted and the stage is on).
+        tokens: the chunks' token vectors stored at ingest (``retrieval.tokens.StoredTokens``), which the
+            built reranker reads before computing any; None: computed at query time.
 
     Raises:
         InvalidInput: (from ``search``) an empty query or top_k outside 1..200.
@@ -239,6 +247,7 @@ class Searcher:
         sparse: BM25Encoder,
         config: SearchSettings | None = None,
         reranker: Reranker | None = None,
+        tokens: StoredChunkTokens | None = None,
     ) -> None:
         self.engine = engine
         self.embedder = embedder
@@ -250,6 +259,7 @@ class Searcher:
         self._headings_lock = threading.Lock()
         self._reranker = reranker
         self._reranker_lock = threading.Lock()
+        self.tokens = tokens
 
     def search(
         self,
@@ -430,7 +440,8 @@ class Searcher:
             if self._reranker is None:
                 from retrieval.rerank import LateReranker
 
-                self._reranker = LateReranker(cache=self.config.rerank_cache)
+                self._reranker = LateReranker(cache=self.config.rerank_cache, stored=self.tokens,
+                                              queries=getattr(self.embedder, "query_tokens", None))
             return self._reranker
 
     def _rank(self, pool: Pool, top_k: int, per_document: int | None, notes: tuple[str, ...]) -> Retrieval:

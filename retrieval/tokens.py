@@ -1,0 +1,239 @@
+"""Chunks' token vectors for the second ranking stage, stored at ingest beside the index (a sidecar).
+
+The late stage (``retrieval.rerank``) scores a candidate by MaxSim over the bundled MiniLM's token
+vectors of its text. Ingest already runs that forward pass to embed each chunk (the dense vector is
+the mean of the same token vectors), so the embedder hands them over (``SentenceTransformerEmbedder.
+embed_documents_with_tokens``) and the index keeps them here: float16, one row per point, with the
+model that wrote them and a key of the text they were computed from (``text_key``). The stage reads
+a candidate's row only when both match what it would compute itself; otherwise (an index written
+before this store, another encoder such as the int8 or e5 one, a changed heading) it computes the
+vectors at query time as before.
+
+Storage: one SQLite file per collection under the engine's token folder (``IndexEngine.token_store``):
+Qdrant's own multivectors would need the schema of every existing collection changed (a re-index)
+and float16 multivectors on both embedded engines; a sidecar keeps old indexes working as they are.
+Rows are deleted with their points (``replace_document``, ``delete_documents``, ``delete_source``) and
+the file with its collection.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.ids import point_id
+from core.models import Chunk, Document
+from retrieval.candidates import heading_text
+from retrieval.embedding import DEFAULT_MODEL_ID, Tokens, text_key
+
+__all__ = ["LATE_MODEL", "StoredTokens", "TokenStore", "Tokens", "chunk_text", "late_key", "text_key"]
+logger = logging.getLogger(__name__)
+
+#: The model whose token vectors the late stage scores (``retrieval.rerank.MiniLMTokens``).
+LATE_MODEL = DEFAULT_MODEL_ID
+_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    point_id TEXT PRIMARY KEY,
+    workspace TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    chunk_hash TEXT NOT NULL,
+    text_key TEXT NOT NULL,
+    model TEXT NOT NULL,
+    dim INTEGER NOT NULL,
+    vectors BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tokens_document ON tokens (workspace, document_id);
+CREATE INDEX IF NOT EXISTS tokens_source ON tokens (workspace, source_id);
+CREATE INDEX IF NOT EXISTS tokens_hash ON tokens (workspace, chunk_hash);
+"""
+
+
+def chunk_text(payload: Mapping[str, Any]) -> str:
+    """The text the late stage scores for a point: its heading (title, section path), then its text."""
+    head = heading_text(payload)
+    body = str(payload.get("text") or "")
+    return f"{head}\n\n{body}" if head else body
+
+
+def late_key(document: Document, chunk: Chunk) -> str:
+    """``text_key`` of the text the late stage scores for this chunk (``chunk_text`` of its payload)."""
+    return text_key(chunk_text({"title": document.title, "section": chunk.section, "text": chunk.text}))
+
+
+class TokenStore:
+    """Token vectors per point id, one SQLite file per collection under ``root`` (created on first write).
+
+    Thread-safe (one connection per thread and collection; WAL, so searches read while ingest writes).
+
+    Args:
+        root: the folder of the files.
+
+    Example::
+
+        store = TokenStore(root=home / "edge-tokens")
+        store.write("knowdesk__all_minilm_l6_v2__heading_v1__d384", document, chunks, tokens, model=LATE_MODEL)
+        found = store.read("knowdesk__...", ["3f2c..."], model=LATE_MODEL)  # {point id: Tokens}
+    """
+
+    def __init__(self, *, root: Path) -> None:
+        self.root = root
+        self._local = threading.local()
+
+    def path(self, collection: str) -> Path:
+        if not _SAFE.match(collection):
+            raise ValueError(f"not a collection name: {collection!r}")
+        return self.root / f"{collection}.sqlite"
+
+    def _db(self, collection: str, *, create: bool) -> sqlite3.Connection | None:
+        conns: dict[str, sqlite3.Connection] = self._local.__dict__.setdefault("conns", {})
+        conn = conns.get(collection)
+        path = self.path(collection)
+        if conn is not None and path.exists():
+            return conn
+        if conn is not None:  # the file was dropped (by another thread or process)
+            conn.close()
+            del conns[collection]
+        if not create and not path.exists():
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        conns[collection] = conn
+        return conn
+
+    def write(self, collection: str, document: Document, chunks: Sequence[Chunk],
+              tokens: Sequence[Tokens | None], *, model: str) -> int:
+        """Keep each chunk's token vectors (float16) whose text is the one the late stage scores
+        (``late_key``); others are left to the stage's query-time path. Returns the rows written."""
+        rows = []
+        for chunk, found in zip(chunks, tokens, strict=True):
+            if found is None or found.key != late_key(document, chunk):
+                continue
+            vectors = np.ascontiguousarray(found.vectors, dtype=np.float16)
+            rows.append((point_id(document.workspace, chunk.id), document.workspace, document.id, document.source_id,
+                         chunk.hash, found.key, model, int(vectors.shape[1]) if vectors.ndim == 2 else 0,
+                         vectors.tobytes()))
+        if not rows:
+            return 0
+        conn = self._db(collection, create=True)
+        assert conn is not None
+        with conn:
+            conn.executemany("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def read(self, collection: str, point_ids: Iterable[str], *, model: str) -> dict[str, Tokens]:
+        """The stored token vectors (float16) of these points that ``model`` wrote."""
+        ids = list(dict.fromkeys(point_ids))
+        conn = self._db(collection, create=False)
+        if conn is None or not ids:
+            return {}
+        found: dict[str, Tokens] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for pid, key, dim, blob in conn.execute(
+                    f"SELECT point_id, text_key, dim, vectors FROM tokens WHERE model = ? AND point_id IN ({marks})",
+                    [model, *part]):
+                found[pid] = Tokens(key, _array(blob, dim))
+        return found
+
+    def by_hash(self, collection: str, workspace: str, chunk_hashes: Iterable[str], *, model: str) -> dict[str, Tokens]:
+        """Stored token vectors by chunk hash (a sync reusing an unchanged chunk's vectors keeps its tokens)."""
+        hashes = list(dict.fromkeys(chunk_hashes))
+        conn = self._db(collection, create=False)
+        if conn is None or not hashes:
+            return {}
+        found: dict[str, Tokens] = {}
+        for start in range(0, len(hashes), 500):
+            part = hashes[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for chunk_hash, key, dim, blob in conn.execute(
+                    f"SELECT chunk_hash, text_key, dim, vectors FROM tokens WHERE workspace = ? AND model = ? "
+                    f"AND chunk_hash IN ({marks})", [workspace, model, *part]):
+                found[chunk_hash] = Tokens(key, _array(blob, dim))
+        return found
+
+    def delete_documents(self, collection: str, workspace: str, document_ids: Sequence[str]) -> None:
+        """Forget every point of these documents."""
+        conn = self._db(collection, create=False)
+        ids = list(dict.fromkeys(document_ids))
+        if conn is None or not ids:
+            return
+        with conn:
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                conn.execute(f"DELETE FROM tokens WHERE workspace = ? AND document_id IN ({','.join('?' * len(part))})",
+                             [workspace, *part])
+
+    def delete_source(self, collection: str, workspace: str, source_id: str) -> None:
+        """Forget every point of one source."""
+        conn = self._db(collection, create=False)
+        if conn is not None:
+            with conn:
+                conn.execute("DELETE FROM tokens WHERE workspace = ? AND source_id = ?", [workspace, source_id])
+
+    def stats(self, collection: str) -> dict[str, float]:
+        """Rows, bytes of vectors, and bytes per row (vectors) and on disk per row (file size)."""
+        conn = self._db(collection, create=False)
+        if conn is None:
+            return {"rows": 0, "vector_bytes": 0, "bytes_per_chunk": 0.0, "file_bytes_per_chunk": 0.0}
+        rows, size = conn.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(vectors)), 0) FROM tokens").fetchone()
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        disk = self.path(collection).stat().st_size
+        return {"rows": rows, "vector_bytes": size, "bytes_per_chunk": round(size / rows, 1) if rows else 0.0,
+                "file_bytes_per_chunk": round(disk / rows, 1) if rows else 0.0}
+
+    def drop(self, collection: str) -> None:
+        """Delete the collection's file (its collection was dropped)."""
+        conns: dict[str, sqlite3.Connection] = self._local.__dict__.setdefault("conns", {})
+        conn = conns.pop(collection, None)
+        if conn is not None:
+            conn.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path(collection)}{suffix}").unlink(missing_ok=True)
+        logger.debug("dropped the token vectors of %s", collection)
+
+
+def _array(blob: bytes, dim: int) -> np.ndarray:
+    flat = np.frombuffer(blob, dtype=np.float16)
+    return flat.reshape(-1, dim) if dim else flat.reshape(0, 0)
+
+
+class StoredTokens:
+    """The late stage's reader of one searched collection's stored token vectors.
+
+    Args:
+        store: the sidecar.
+        collection: returns the collection the searcher's alias points to (None before any write).
+        model: the late stage's token model.
+    """
+
+    def __init__(self, *, store: TokenStore, collection: Any, model: str = LATE_MODEL) -> None:
+        self.store = store
+        self._collection = collection
+        self.model = model
+        self._resolved: str | None = None
+
+    def get(self, payloads: Mapping[str, Mapping[str, Any]], keys: Mapping[str, str]) -> dict[str, np.ndarray]:
+        """The stored vectors of the candidates ``keys`` (candidate key -> ``text_key`` of the text the
+        stage scores) whose stored row was computed from that very text."""
+        if self._resolved is None:
+            self._resolved = self._collection()
+            if self._resolved is None:
+                return {}
+        ids = {key: point_id(str(payloads[key].get("workspace", "")), str(payloads[key].get("chunk_id", key)))
+               for key in keys}
+        rows = self.store.read(self._resolved, ids.values(), model=self.model)
+        return {key: row.vectors for key, pid in ids.items()
+                if (row := rows.get(pid)) is not None and row.key == keys[key]}
