@@ -42,6 +42,7 @@ from evaluation.results import CaseResult
 from ingest.write import DocumentWriter, WriteItem
 from retrieval.search import Searcher
 from retrieval.staging import staged_name
+from training.models import TrainingReader
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -103,9 +104,14 @@ class KnowledgeCI:
 
     # -- review ---------------------------------------------------------------------------------
     def review(self, workspace: str, *, kind: ChangeKind, subject: str, writes: Sequence[WriteItem],
-               deletes: Sequence[str], change: dict[str, Any], hold: bool = True) -> KnowledgeChange:
+               deletes: Sequence[str], change: dict[str, Any], hold: bool = True,
+               training: TrainingReader | None = None, reach_all: bool = False) -> KnowledgeChange:
         """Evaluate a change against the index it would make; store it as pending when the gate holds it
         (``hold``), else as passed (the caller then applies it).
+
+        ``training``: what the agent reads with the change applied (default: the published training);
+        ``reach_all``: the change can reach every case (the AI profile, a behavioral scenario), so
+        every case is replayed.
 
         Raises:
             ConfigError / InvalidInput: no readable dataset or a bad threshold (nothing is stored).
@@ -113,7 +119,8 @@ class KnowledgeCI:
         dataset = self.dataset()
         started = time.perf_counter()
         change_id = "kc" + secrets.token_hex(8)
-        report = self._evaluate(workspace, change_id, dataset, writes, deletes)
+        report = self._evaluate(workspace, change_id, dataset, writes, deletes, training=training,
+                                reach_all=reach_all)
         report = report.model_copy(update={"seconds": round(time.perf_counter() - started, 2)})
         status = ChangeStatus.PENDING if hold and report.held else ChangeStatus.PASSED
         if status is ChangeStatus.PENDING:
@@ -129,7 +136,7 @@ class KnowledgeCI:
                                report=report, created_at=now, change=change)
 
     def _evaluate(self, workspace: str, change_id: str, dataset: Dataset, writes: Sequence[WriteItem],
-                  deletes: Sequence[str]) -> CIReport:
+                  deletes: Sequence[str], *, training: TrainingReader | None, reach_all: bool) -> CIReport:
         rt, timings = self.rt, {}
         live = rt.engine.live_collection()
         touched = {w.document.id for w in writes} | set(deletes)
@@ -144,12 +151,12 @@ class KnowledgeCI:
         with self._staged(workspace, live, change_id, writes, deletes) as searcher:
             timings["stage"] = round(time.perf_counter() - clock, 2)
             clock = time.perf_counter()
-            cases = None if self.replay == "all" else reached(dataset, baseline, searcher, workspace=workspace,
-                                                               documents=touched, depth=rt.settings.agent.top_k)
+            cases = None if self.replay == "all" or reach_all else reached(
+                dataset, baseline, searcher, workspace=workspace, documents=touched, depth=rt.settings.agent.top_k)
             timings["reach"] = round(time.perf_counter() - clock, 2)
             clock = time.perf_counter()
             played = play(rt, dataset, workspace=workspace, retrieve=Retrieve(searcher=searcher), cases=cases,
-                          workers=self.settings.workers)
+                          workers=self.settings.workers, training=training)
             timings["replay"] = round(time.perf_counter() - clock, 2)
             timings["replayed_cases"] = float(len(played))
         after = _merge(baseline, played)
