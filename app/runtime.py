@@ -331,17 +331,18 @@ class Runtime:
         ):
             rebuild = self.index_lost_source(source)
             connector = build_connector(source, self.connector_context(source, rebuild=rebuild))
-            report = run_sync(
-                source=source,
-                connector=connector,
-                state=self.state(source.workspace, source.name),
-                pipeline=self.pipeline(),
-                full=full,
-                force=force,
-                progress=progress,
-                should_stop=should_stop,
-                rebuild=rebuild,
-            )
+
+            def run(pipeline: Pipeline) -> RunReport:
+                return run_sync(source=source, connector=connector, state=self.state(source.workspace, source.name),
+                                pipeline=pipeline, full=full, force=force, progress=progress,
+                                should_stop=should_stop, rebuild=rebuild)
+
+            if self.knowledge_ci.settings.gates_sync(source.name) and not rebuild:
+                from app.knowledge_ci.syncs import gated_sync
+
+                report = gated_sync(self, self.knowledge_ci, source, run)  # reviewed before it goes live
+            else:
+                report = run(self.pipeline())
         self.engine.after_writes(self.index)
         return report
 

@@ -288,3 +288,72 @@ def test_an_ungated_training_publish_goes_live_at_once(rt: Runtime) -> None:
     finally:
         wire_training(rt.knowledge_ci, rt.training)
     assert len(rt.knowledge_ci.list(WS, limit=1000)) == changes
+
+
+# -- syncs -------------------------------------------------------------------------------------------
+#: (file of the sample folder, text in it, the planted replacement, the dataset case it breaks)
+SYNC_PLANTED = ("release-notes.txt", "Version 4.5.0 - 17 March 2026", "Version 5.0.0 - 17 March 2026",
+                "release-wallet-app")
+
+
+def _staged_exists(rt: Runtime, change_id: str) -> bool:
+    return rt.engine.collection_exists(str(rt.knowledge_ci.get(WS, change_id).change["staged"]))
+
+
+def _file_text(rt: Runtime, name: str) -> str:
+    hits = rt.components.retrieve.search("Brewly Wallet app version", workspace=WS, top_k=50, per_document=50)
+    return "\n".join(h.text for h in hits if h.document_id.endswith(name))
+
+
+def test_a_sync_that_breaks_an_answer_is_held_and_an_unchanged_sync_costs_nothing(
+        rt: Runtime, tmp_path_factory: pytest.TempPathFactory) -> None:
+    import shutil
+
+    from service.quickstart import SAMPLES
+
+    ci: KnowledgeCI = rt.knowledge_ci
+    name, old, new, case = SYNC_PLANTED
+    folder = tmp_path_factory.mktemp("files") / "files"
+    shutil.copytree(SAMPLES / "files", folder)
+    rt.sources.update(WS, "files", options={"path": str(folder)})
+    settings = ci.settings
+    ci.settings = settings.model_copy(update={"syncs": ["files"]})
+    try:
+        changes = len(ci.list(WS, limit=1000))
+        unchanged = rt.sync(rt.sources.get(WS, "files"))
+        assert unchanged.written == 0 and unchanged.status == "succeeded"
+        assert len(ci.list(WS, limit=1000)) == changes
+
+        notes = folder / name
+        notes.write_text(notes.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+        (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not a pdf")  # one bad file never sinks a run
+        held = rt.sync(rt.sources.get(WS, "files"))
+        assert held.written == 1 and held.failed == 1, held
+        change = ci.list(WS, limit=1)[0]
+        assert change.kind is ChangeKind.SYNC and change.status is ChangeStatus.PENDING
+        assert any(change.id in n and "HELD" in n for n in held.notes)
+        assert case in [c.case_id for c in change.report.changed if c.broke]
+        assert old in _file_text(rt, name) and new not in _file_text(rt, name)  # the live index is as before
+        assert _staged_exists(rt, change.id)
+        with pytest.raises(Conflict, match="held by knowledge CI"):
+            rt.sync(rt.sources.get(WS, "files"))
+        ci.reject(WS, change.id, by="test")
+        assert not _staged_exists(rt, change.id) and old in _file_text(rt, name)
+        again = rt.sync(rt.sources.get(WS, "files"))  # the rejected file is skipped until it changes again
+        assert again.written == 0 and len(ci.list(WS, status=ChangeStatus.PENDING)) == 0
+
+        notes.write_text(notes.read_text(encoding="utf-8").replace(new, new + " "), encoding="utf-8")
+        held = rt.sync(rt.sources.get(WS, "files"))
+        change = ci.list(WS, limit=1)[0]
+        assert held.written == 1 and change.status is ChangeStatus.PENDING
+        ci.accept(WS, change.id, by="test")
+        assert new in _file_text(rt, name) and not _staged_exists(rt, change.id)
+
+        notes.write_text((SAMPLES / "files" / name).read_text(encoding="utf-8"), encoding="utf-8")
+        (folder / "broken.pdf").unlink()
+        mended = rt.sync(rt.sources.get(WS, "files"))
+        assert mended.written == 1 and ci.list(WS, limit=1)[0].status is ChangeStatus.PASSED
+        assert old in _file_text(rt, name)
+    finally:
+        ci.settings = settings
+        rt.sources.update(WS, "files", options={"path": str(SAMPLES / "files")})
