@@ -43,7 +43,7 @@ class Training:
     def profile(self, workspace: str) -> AIProfile | None:
         return self.store.profile(workspace)
 
-    # -- authoring -----------------------------------------------------------------------------
+    # -- the AI profile ------------------------------------------------------------------------
     def save_profile(self, workspace: str, draft: ProfileDraft, *,
                      publish: bool = False) -> tuple[ProfileDraft, str | None]:
         """Save the profile's draft (and publish it): the saved draft and the id of knowledge CI's
@@ -69,7 +69,7 @@ class Training:
                                note=f"rollback to version {version}", draft=True)
             return self._change(workspace, TrainingChange(profile=step))
 
-    # -- authoring -----------------------------------------------------------------------------
+    # -- scenarios -----------------------------------------------------------------------------
     def create(self, workspace: str, scenario_id: str, draft: ScenarioDraft, *,
                publish: bool = False) -> ScenarioRecord:
         record = self.store.create(workspace, scenario_id, draft)
