@@ -2,11 +2,12 @@
 documents writes into a staged collection instead of the live one, and goes live only once the
 replay lets it through (or a person accepts it).
 
-1. The source's sync state (its documents' rows, their kept content, its cursor) is read before
-   the run. The run writes through ``StagingWriter``: the first write or delete copies the
-   workspace's live points into a staged collection (``retrieval.staging``) and every write goes
-   there; a run that changes nothing never copies anything (an unchanged sync costs one read of
-   the state). A bad page is a failure in the report as in any run; the rest is reviewed.
+1. The source's documents' state rows and its cursor are read before the run (a document's kept
+   content just before the run first writes it). The run writes through ``StagingWriter``: the
+   first write or delete copies the workspace's live points into a staged collection
+   (``retrieval.staging``) and every write goes there; a run that changes nothing never copies
+   anything (an unchanged sync costs one read of the state rows). A bad page is a failure in the
+   report as in any run; the rest is reviewed.
 2. The state the run left (``after``) is read and the state before is put back, so the state
    always describes the live index. The staged collection is reviewed like any change.
 3. Passed or accepted: the touched documents' live points are replaced by their staged points,
@@ -48,23 +49,37 @@ _DATETIME = "$datetime"  # how a timestamp is kept in a row's JSON
 
 
 class SourceState:
-    """A source's sync state as JSON: its documents' rows, their kept content and its cursor."""
+    """Sync state of some of a source's documents as JSON (their rows in ``_TABLES``), and its cursor."""
 
     def __init__(self, rows: Mapping[str, list[dict[str, Any]]], cursor: dict[str, Any] | None) -> None:
         self.rows = {k: list(v) for k, v in rows.items()}
         self.cursor = cursor
 
     @classmethod
-    def take(cls, db: Database, workspace: str, source: str) -> SourceState:
+    def take(cls, db: Database, workspace: str, source: str, *, documents: Sequence[str] | None = None,
+             tables: Sequence[type[Base]] = _TABLES) -> SourceState:
+        """The rows of ``documents`` (every document of the source when None) in ``tables``."""
         rows: dict[str, list[dict[str, Any]]] = {}
         with db.session() as s:
-            for table in _TABLES:
-                found = s.scalars(select(table).where(table.workspace == workspace,  # type: ignore[attr-defined]
-                                                      table.source_name == source))  # type: ignore[attr-defined]
+            for table in tables:
+                where = [table.workspace == workspace, table.source_name == source]  # type: ignore[attr-defined]
+                found: list[Base] = []
+                if documents is None:
+                    found = list(s.scalars(select(table).where(*where)))
+                else:
+                    for batch in _batches(documents):
+                        found += s.scalars(select(table).where(*where, table.document_id.in_(batch)))  # type: ignore[attr-defined]
                 rows[table.__tablename__] = [_row_json(table, r) for r in found]
             cursor = s.scalar(select(SourceRow.cursor).where(SourceRow.workspace == workspace,
                                                              SourceRow.name == source))
         return cls(rows, cursor)
+
+    def only(self, documents: Sequence[str]) -> SourceState:
+        keep = set(documents)
+        return SourceState({k: [r for r in v if r["document_id"] in keep] for k, v in self.rows.items()}, self.cursor)
+
+    def merged(self, other: SourceState) -> SourceState:
+        return SourceState({**self.rows, **other.rows}, self.cursor)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SourceState:
@@ -73,19 +88,27 @@ class SourceState:
     def to_json(self) -> dict[str, Any]:
         return {"rows": self.rows, "cursor": self.cursor}
 
-    def put(self, db: Database, workspace: str, source: str) -> None:
-        """Make the stored state of ``source`` exactly this one."""
+    def put(self, db: Database, workspace: str, source: str, documents: Sequence[str]) -> None:
+        """Make the stored state of ``documents`` (and the source's cursor) exactly this one."""
+        wanted = set(documents)
         with db.session() as s:
             for table in _TABLES:
-                s.execute(delete(table).where(table.workspace == workspace,  # type: ignore[attr-defined]
-                                              table.source_name == source))  # type: ignore[attr-defined]
+                for batch in _batches(documents):
+                    s.execute(delete(table).where(table.workspace == workspace,  # type: ignore[attr-defined]
+                                                  table.document_id.in_(batch)))  # type: ignore[attr-defined]
                 for row in self.rows.get(table.__tablename__, []):
-                    s.add(table(**_row_values(table, row)))
+                    if row["document_id"] in wanted:
+                        s.add(table(**_row_values(table, row)))
             s.execute(update(SourceRow).where(SourceRow.workspace == workspace, SourceRow.name == source)
                       .values(cursor=self.cursor))
 
     def fingerprints(self) -> dict[str, str | None]:
         return {r["document_id"]: r.get("fingerprint") for r in self.rows.get(DocumentRow.__tablename__, [])}
+
+
+def _batches(ids: Sequence[str], size: int = 500) -> list[list[str]]:
+    unique = list(dict.fromkeys(ids))
+    return [unique[i:i + size] for i in range(0, len(unique), size)]
 
 
 def _row_json(table: type[Base], row: Base) -> dict[str, Any]:
@@ -115,15 +138,21 @@ class StagingWriter:
         make: creates the staged collection.
     """
 
-    def __init__(self, *, live: IndexWriter, make: Callable[[], StagedIndex]) -> None:
+    def __init__(self, *, live: IndexWriter, make: Callable[[], StagedIndex],
+                 touching: Callable[[Sequence[str]], None]) -> None:
         self.live = live
         self.make = make
+        self.touching = touching
         self.staged: StagedIndex | None = None
         self.touched: dict[str, None] = {}
 
-    def _target(self) -> StagedIndex:
+    def _target(self, document_ids: Sequence[str]) -> StagedIndex:
         if self.staged is None:
             self.staged = self.make()
+        new = [d for d in document_ids if d not in self.touched]
+        if new:
+            self.touching(new)  # before their kept content changes
+            self.touched.update(dict.fromkeys(new))
         return self.staged
 
     def ensure_collection(self) -> None:
@@ -131,18 +160,15 @@ class StagingWriter:
 
     def replace_document(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray,
                          previous_chunks: int | None = None) -> None:
-        self._target().replace_document(document, chunks, vectors, previous_chunks=previous_chunks)
-        self.touched[document.id] = None
+        self._target([document.id]).replace_document(document, chunks, vectors, previous_chunks=previous_chunks)
 
     def add_chunks(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        self._target().add_chunks(document, chunks, vectors)
-        self.touched[document.id] = None
+        self._target([document.id]).add_chunks(document, chunks, vectors)
 
     def delete_documents(self, workspace: str, document_ids: Sequence[str]) -> None:
         if not document_ids:
             return
-        self._target().delete_documents(workspace, document_ids)
-        self.touched.update(dict.fromkeys(document_ids))
+        self._target(document_ids).delete_documents(workspace, document_ids)
 
     def existing_vectors(self, workspace: str, chunk_hashes: Sequence[str]) -> Mapping[str, np.ndarray]:
         return (self.staged or self.live).existing_vectors(workspace, chunk_hashes)
@@ -165,7 +191,9 @@ def gated_sync(rt: Runtime, ci: KnowledgeCI, source: Source, run: Callable[[Pipe
         raise Conflict(f"a sync of {name!r} is held by knowledge CI as {waiting[0].id}; accept or reject it "
                        f"(`knowdesk knowledge-ci show {waiting[0].id}`) before syncing the source again",
                        change=waiting[0].id, source=name)
-    before = SourceState.take(rt.db, workspace, name)
+    # the documents' rows change before their first index write, their kept content after it
+    rows_before = SourceState.take(rt.db, workspace, name, tables=(DocumentRow,))
+    content_before: list[SourceState] = []
     change_id = "kc" + secrets.token_hex(8)
     c = rt.components
 
@@ -176,21 +204,32 @@ def gated_sync(rt: Runtime, ci: KnowledgeCI, source: Source, run: Callable[[Pipe
         staged.copy_from(live, workspace)
         return staged
 
-    writer = StagingWriter(live=c.ensured_index, make=make)
+    def touching(documents: Sequence[str]) -> None:
+        content_before.append(SourceState.take(rt.db, workspace, name, documents=documents,
+                                               tables=(DocumentContentRow,)))
+
+    def before() -> SourceState:
+        content = [r for part in content_before for r in part.rows.get(DocumentContentRow.__tablename__, [])]
+        return rows_before.only(touched).merged(SourceState({DocumentContentRow.__tablename__: content}, None))
+
+    writer = StagingWriter(live=c.ensured_index, make=make, touching=touching)
+    touched: list[str] = []
     try:
         report = run(replace(rt.pipeline(), writer=writer))
     except BaseException:
-        before.put(rt.db, workspace, name)
+        touched = list(writer.touched)
+        before().put(rt.db, workspace, name, touched)
         _drop(writer.staged)
         raise
     staged = writer.staged
     if staged is None:
         return report  # no document changed: nothing to review
-    after = SourceState.take(rt.db, workspace, name)
-    before.put(rt.db, workspace, name)
     touched = list(writer.touched)
+    after = SourceState.take(rt.db, workspace, name, documents=touched)
+    was = before()
+    was.put(rt.db, workspace, name, touched)
     change = {"source": name, "live": live, "staged": staged.collection_name, "documents": touched,
-              "before": before.to_json(), "after": after.to_json()}
+              "before": was.to_json(), "after": after.to_json()}
     subject = f"sync {name}: {report.written} written, {report.deleted} deleted"
     try:
         reviewed = ci.review_staged(workspace, kind=ChangeKind.SYNC, subject=subject, searcher_of=staged,
@@ -222,7 +261,7 @@ def promote(rt: Runtime, workspace: str, change: Mapping[str, Any], *, staged: S
     documents = list(change["documents"])
     rt.index.delete_documents(workspace, documents)
     copied = staged.copy_into(live, workspace, documents)
-    SourceState.from_json(change["after"]).put(rt.db, workspace, str(change["source"]))
+    SourceState.from_json(change["after"]).put(rt.db, workspace, str(change["source"]), documents)
     rt.engine.after_writes(rt.index)
     log.info("sync of %s went live: %d documents, %d points", change["source"], len(documents), copied)
     _drop(staged)
@@ -230,7 +269,8 @@ def promote(rt: Runtime, workspace: str, change: Mapping[str, Any], *, staged: S
 
 def accept_sync(rt: Runtime, workspace: str, change: dict[str, Any]) -> None:
     """Apply an accepted sync (``promote``), refused when the source's state moved since it was held."""
-    now = SourceState.take(rt.db, workspace, str(change["source"]))
+    now = SourceState.take(rt.db, workspace, str(change["source"]), documents=list(change["documents"]),
+                           tables=(DocumentRow,))
     if now.fingerprints() != SourceState.from_json(change["before"]).fingerprints():
         raise Conflict(f"source {change['source']!r} changed since this sync was held; reject it and sync again",
                        source=change["source"])
@@ -243,7 +283,8 @@ def reject_sync(rt: Runtime, workspace: str, change: dict[str, Any]) -> None:
     with _suppressed("drop the staged collection"):
         _drop(_open(rt, str(change["staged"])))
     after = SourceState.from_json(change["after"]).fingerprints()
-    known = SourceState.take(rt.db, workspace, str(change["source"])).fingerprints()
+    known = SourceState.take(rt.db, workspace, str(change["source"]), documents=list(change["documents"]),
+                             tables=(DocumentRow,)).fingerprints()
     _keep_fingerprints(rt.db, workspace, {d: f for d, f in after.items() if d in known and f and known[d] != f})
 
 
