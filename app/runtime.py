@@ -268,17 +268,25 @@ class Runtime:
     @cached_property
     def knowledge_ci(self) -> KnowledgeCI:
         """Knowledge CI (issue 20): reviews publishes against ``KNOWDESK_KNOWLEDGE_CI__DATASET``."""
+        from app.knowledge_ci.hooks import wire_appliers
         from app.knowledge_ci.service import KnowledgeCI
 
-        return KnowledgeCI(self)
+        ci = KnowledgeCI(self)
+        # an accept in a process that has not published yet (the CLI) builds the service it needs
+        wire_appliers(ci, helpcenter=lambda: self.helpcenter, training=lambda: self.training)
+        return ci
 
     @cached_property
     def training(self) -> Training:
         """The AI profile and training scenarios (issue 7); also the agent's ``TrainingReader``."""
+        from app.knowledge_ci.hooks import wire_training
         from training.indexing import ScenarioIndexer
         from training.store import TrainingStore
 
-        return Training(store=TrainingStore(db=self.db), indexer=ScenarioIndexer(pipeline=self.pipeline, db=self.db))
+        training = Training(store=TrainingStore(db=self.db),
+                            indexer=ScenarioIndexer(pipeline=self.pipeline, db=self.db))
+        wire_training(self.knowledge_ci, training)
+        return training
 
     def connector_context(self, source: Source | None = None, *, rebuild: bool = False) -> ConnectorContext:
         """What a connector gets: limits, the ``KNOWDESK_*`` variables its credentials come from (read
@@ -323,17 +331,18 @@ class Runtime:
         ):
             rebuild = self.index_lost_source(source)
             connector = build_connector(source, self.connector_context(source, rebuild=rebuild))
-            report = run_sync(
-                source=source,
-                connector=connector,
-                state=self.state(source.workspace, source.name),
-                pipeline=self.pipeline(),
-                full=full,
-                force=force,
-                progress=progress,
-                should_stop=should_stop,
-                rebuild=rebuild,
-            )
+
+            def run(pipeline: Pipeline) -> RunReport:
+                return run_sync(source=source, connector=connector, state=self.state(source.workspace, source.name),
+                                pipeline=pipeline, full=full, force=force, progress=progress,
+                                should_stop=should_stop, rebuild=rebuild)
+
+            if self.knowledge_ci.settings.gates_sync(source.name) and not rebuild:
+                from app.knowledge_ci.syncs import gated_sync
+
+                report = gated_sync(self, self.knowledge_ci, source, run)  # reviewed before it goes live
+            else:
+                report = run(self.pipeline())
         self.engine.after_writes(self.index)
         return report
 

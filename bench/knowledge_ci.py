@@ -10,7 +10,9 @@ model. Dataset: the bundled ``brewly-v1`` (140 cases) and the first 61 cases of 
 2. ``review``: a planted edit (``PLANTED``) and a harmless one published through the gate with a
    warm baseline: stage, find the reachable cases, replay them, diff;
 3. ``review_all``: the same edits reviewed with ``replay="all"``; the held decision and the
-   changed answers must be the same as with ``affected`` (the reach shortcut loses nothing).
+   changed answers must be the same as with ``affected`` (the reach shortcut loses nothing);
+4. ``training``: a planted edit of a scenario's answer (``TRAINING``) published through the
+   training gate, with each replay mode.
 
 Held edits are rejected, so every step starts from the same published content. Prints the ratio
 ``review / full`` and the machine's load. Run: ``python -m bench.knowledge_ci [--home DIR]``.
@@ -27,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.knowledge_ci.hooks import wire_helpcenter
+from app.knowledge_ci.hooks import wire_helpcenter, wire_training
 from app.knowledge_ci.replay import live_stamp
 from app.knowledge_ci.service import KnowledgeCI
 from app.runtime import Runtime
@@ -55,6 +57,8 @@ PLANTED = [
     ("mill-cleaning-and-maintenance", "4 weeks", "6 months", "mill-cleaning-pellets"),
 ]
 HARMLESS = ("how-brewly-works", "Everything is managed on", "Everything (orders, plans, gift cards) is managed on")
+#: (training scenario, text in its answer, the planted replacement): breaks ``scenario-discount``
+TRAINING = ("discount-request", "Students get 20% off", "Students get 10% off")
 
 
 def dataset_200(folder: Path) -> Path:
@@ -96,6 +100,30 @@ def review(rt: Runtime, ci: KnowledgeCI, change: tuple[str, str, str], dataset: 
             "timings": latest.report.timings}
 
 
+def review_training(rt: Runtime, ci: KnowledgeCI, change: tuple[str, str, str], dataset: Dataset,
+                    baseline: list[CaseResult]) -> dict[str, Any]:
+    """A planted edit of a scenario's answer published through the gate, then put back."""
+    wire_training(ci, rt.training)
+    sid, old, new = change
+    draft = rt.training.store.get(WORKSPACE, sid).draft
+    rt.training.update(WORKSPACE, sid, draft.model_copy(update={"answer": draft.answer.replace(old, new)}))
+    started = time.perf_counter()
+    done = rt.training.publish(WORKSPACE, sid)
+    seconds = time.perf_counter() - started
+    latest = ci.list(WORKSPACE, limit=1)[0]
+    rt.training.gate = None
+    if done.pending_change is not None:
+        ci.reject(WORKSPACE, done.pending_change, by="bench")
+        rt.training.update(WORKSPACE, sid, draft)
+    else:
+        rt.training.update(WORKSPACE, sid, draft, publish=True)
+        ci.baselines.save(WORKSPACE, dataset, live_stamp(rt, WORKSPACE, dataset), baseline)
+    return {"scenario": sid, "held": done.pending_change is not None, "seconds": round(seconds, 2),
+            "changed": sorted(c.case_id for c in latest.report.changed),
+            "broke": sorted(c.case_id for c in latest.report.changed if c.broke),
+            "timings": latest.report.timings}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--home", type=Path, help="a KNOWDESK_HOME holding the quickstart knowledge (else a fresh "
@@ -120,18 +148,22 @@ def main() -> None:
         changes = [p[:3] for p in PLANTED[:args.planted]] + [HARMLESS]
         fast = [review(rt, affected, c, dataset, results) for c in changes]
         slow = [review(rt, every, c, dataset, results) for c in changes]
+        training = [review_training(rt, ci, TRAINING, dataset, results) for ci in (affected, every)]
         same = all((a["held"], a["changed"], a["broke"]) == (b["held"], b["changed"], b["broke"])
                    for a, b in zip(fast, slow, strict=True))
         result = {
             "cases": len(dataset.cases), "full_replay_seconds": round(full, 2),
             "reviews": fast, "reviews_replay_all": slow, "same_decisions_and_diffs": same,
             "review_over_full": [round(r["seconds"] / full, 3) for r in fast],
+            "training_reviews": training, "training_over_full": [round(r["seconds"] / full, 3) for r in training],
             "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
         }
     path = save("knowledge_ci", result)
     print(f"{result['cases']} cases: full replay {full:.1f} s; reviews "
           + ", ".join(f"{r['article']} {r['seconds']} s ({'held' if r['held'] else 'passed'})" for r in fast)
           + "; with replay=all " + ", ".join(f"{r['seconds']} s" for r in slow)
+          + f"; training edit {training[0]['seconds']} s ({'held' if training[0]['held'] else 'passed'}), "
+          + f"replay=all {training[1]['seconds']} s"
           + f"; same decisions and diffs: {same}; load {load_before} -> {result['loadavg_after']}; {path}",
           file=sys.stderr)
 

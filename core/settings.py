@@ -320,6 +320,8 @@ class KnowledgeCISettings(BaseModel):
     ``dataset``: a .jsonl evaluation dataset, or ``bundled`` (the quickstart's); unset = no gate.
     ``thresholds``: the largest drop each gated metric may take (0..1), e.g. ``{"pass_rate": 0.0}``
     holds any change after which a case that passed fails.
+    ``syncs``: the sources (by name) whose syncs are gated too when they change documents; ``*``
+    gates every source. Empty (the default): syncs write into the live index as before.
     """
 
     model_config = {"extra": "forbid"}
@@ -327,6 +329,11 @@ class KnowledgeCISettings(BaseModel):
     dataset: str | None = None
     thresholds: dict[str, float] = Field(default_factory=lambda: {"pass_rate": 0.0})
     workers: int | None = Field(default=None, ge=1, le=64)
+    syncs: list[str] = Field(default_factory=list)
+
+    def gates_sync(self, source: str) -> bool:
+        """Whether a sync of the source named ``source`` is reviewed before it goes live."""
+        return self.dataset is not None and ("*" in self.syncs or source in self.syncs)
 
     @model_validator(mode="after")
     def _thresholds_in_range(self) -> KnowledgeCISettings:

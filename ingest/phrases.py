@@ -45,10 +45,16 @@ class PhraseIndexer:
         if known and known.is_current(chunker_version=self.chunker_version, model_id=writer.embedder.model_id) \
                 and known.fingerprint == doc.fingerprint:
             return False
-        chunks = [Chunk(document_id=doc.id, index=i, text=t, embed_text=t, section=(),
-                        token_count=writer.embedder.count_tokens(t)) for i, t in enumerate(phrases)]
-        writer.write([WriteItem(document=doc, chunks=chunks, content_hash=content_hash(*phrases))])
+        writer.write([self.item(doc, phrases, writer=writer)])
         return True
+
+    def item(self, doc: Document, phrases: list[str], *, writer: DocumentWriter | None = None) -> WriteItem:
+        """What writing ``doc`` hands the document writer: one chunk per phrase (also what knowledge CI
+        writes into a staged index)."""
+        count = (writer.embedder if writer else self._pipeline().embedder).count_tokens
+        chunks = [Chunk(document_id=doc.id, index=i, text=t, embed_text=t, section=(), token_count=count(t))
+                  for i, t in enumerate(phrases)]
+        return WriteItem(document=doc, chunks=chunks, content_hash=content_hash(*phrases))
 
     def remove(self, workspace: str, native_ids: Iterable[str]) -> int:
         """Delete documents from the index by native id; returns how many were indexed."""

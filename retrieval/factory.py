@@ -136,6 +136,10 @@ class IndexEngine:
         """The collection the alias points to, or None before the first write."""
         return live_collection(self.store, self.settings.alias)
 
+    def collection_exists(self, name: str) -> bool:
+        """Whether a collection of this name exists (a held change's staged collection)."""
+        return bool(self.store.collection_exists(name))
+
     def drop_collection(self, name: str) -> None:
         """Delete a collection (a retired generation) and its token vectors."""
         self.store.delete_collection(name)

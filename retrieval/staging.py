@@ -10,6 +10,7 @@ asks is answered from it. It is dropped once the change is decided.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from qdrant_client import models
@@ -44,15 +45,23 @@ class StagedQdrantIndex(BuildIndex):
     def copy_from(self, source: str, workspace: str) -> int:
         """Copy every point of ``workspace`` in ``source`` (vectors and payload) here; the count."""
         self.recreate()
+        return self._copy(source, self.collection_name, workspace_filter(workspace, {}))
+
+    def copy_into(self, target: str, workspace: str, document_ids: Sequence[str]) -> int:
+        """Copy these documents' points from here into ``target`` (a held sync going live); the count.
+        The target's earlier points of these documents are the caller's to delete first."""
+        return sum(self._copy(self.collection_name, target, workspace_filter(workspace, {"document_id": batch}))
+                   for batch in _batches(document_ids))
+
+    def _copy(self, source: str, target: str, where: models.Filter) -> int:
         copied, offset = 0, None
-        with qdrant_errors("copy the live collection"):
+        with qdrant_errors("copy points between collections"):
             while True:
-                records, offset = self.client.scroll(source, scroll_filter=workspace_filter(workspace, {}), limit=_PAGE,
-                                                     offset=offset, with_payload=True, with_vectors=True)
-                points = [models.PointStruct(id=r.id, vector=r.vector, payload=r.payload)
-                          for r in records]
+                records, offset = self.client.scroll(source, scroll_filter=where, limit=_PAGE, offset=offset,
+                                                     with_payload=True, with_vectors=True)
+                points = [models.PointStruct(id=r.id, vector=r.vector, payload=r.payload) for r in records]
                 if points:
-                    self.client.upsert(self.collection_name, points=points, wait=True)
+                    self.client.upsert(target, points=points, wait=True)
                 copied += len(points)
                 if offset is None:
                     return copied
@@ -67,23 +76,36 @@ class StagedEdgeIndex(EdgeBuildIndex):
 
     def copy_from(self, source: str, workspace: str) -> int:
         """Copy every point of ``workspace`` in ``source`` (vectors and payload) here; the count."""
+        self.recreate()
+        return self._copy(source, self.collection_name, workspace_filter(workspace, {}))
+
+    def copy_into(self, target: str, workspace: str, document_ids: Sequence[str]) -> int:
+        """Copy these documents' points from here into ``target`` (a held sync going live); the count.
+        The target's earlier points of these documents are the caller's to delete first."""
+        return sum(self._copy(self.collection_name, target, workspace_filter(workspace, {"document_id": batch}))
+                   for batch in _batches(document_ids))
+
+    def _copy(self, source: str, target: str, where: models.Filter) -> int:
         import qdrant_edge as qe
 
-        self.recreate()
-        live = self.store.shard(source)
+        src = self.store.shard(source)
         copied, offset = 0, None
-        with edge_errors("copy the live collection"):
+        with edge_errors("copy points between collections"):
             while True:
-                records, offset = live.scroll(qe.ScrollRequest(
-                    offset=offset, limit=_PAGE, filter=edge_filter(workspace_filter(workspace, {})), with_payload=True,
-                    with_vector=True))
+                records, offset = src.scroll(qe.ScrollRequest(offset=offset, limit=_PAGE, filter=edge_filter(where),
+                                                              with_payload=True, with_vector=True))
                 points = [qe.Point(r.id, _edge_vectors(r.vector), r.payload) for r in records]
                 if points:
-                    with self.store.writing(self.collection_name, len(points)) as update:
+                    with self.store.writing(target, len(points)) as update:
                         update(qe.UpdateOperation.upsert_points(points))
                 copied += len(points)
                 if offset is None:
                     return copied
+
+
+def _batches(ids: Sequence[str], size: int = _PAGE) -> list[list[str]]:
+    unique = list(dict.fromkeys(ids))
+    return [unique[i:i + size] for i in range(0, len(unique), size)]
 
 
 def _edge_vectors(vector: Any) -> dict[str, Any]:

@@ -94,6 +94,8 @@ class ScenarioRecord(Frozen):
     published_version: int | None = None
     latest_version: int = 0
     updated_at: datetime
+    #: Knowledge CI holds a publish of this scenario under this id (set by the call that was held).
+    pending_change: str | None = None
 
 
 class VersionRecord(Frozen):

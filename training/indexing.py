@@ -17,6 +17,7 @@ from core.db import Database
 from core.models import Document, DocumentKind
 from ingest.phrases import PhraseIndexer
 from ingest.sync import Pipeline
+from ingest.write import WriteItem
 from training.models import Scenario, ScenarioKind
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,10 @@ class ScenarioIndexer(PhraseIndexer):
             return False
         log.info("indexed scenario %s v%d (%d triggers)", scenario.id, scenario.version, len(scenario.triggers))
         return True
+
+    def write_item(self, scenario: Scenario) -> WriteItem:
+        """The index write of a specific scenario (what ``index`` writes), for a staged index."""
+        return self.item(scenario_document(scenario, self.source_id), list(scenario.triggers))
 
     def reconcile(self, workspace: str, published: list[Scenario]) -> tuple[int, int]:
         """Index every published specific scenario and drop every other; returns (written, deleted)."""

@@ -106,14 +106,45 @@ class TrainingStore:
 
     def publish_profile(self, workspace: str, note: str = "") -> AIProfile:
         """Freeze the draft as a new version (no new version when it equals the live one)."""
+        draft, _ = self.profile_draft(workspace)
+        return self.publish_profile_content(workspace, draft, note=note)
+
+    def profile_step(self, workspace: str) -> tuple[ProfileDraft, int | None, int | None]:
+        """(the checked draft, the live version, the version publishing it makes: None when it equals the live one)."""
+        with self._db.session() as s:
+            row = s.get(ProfileRow, workspace)
+            draft = ProfileDraft.model_validate(row.draft if row else {}).checked()
+            live = (s.get(ProfileVersionRow, (workspace, row.published_version))
+                    if row and row.published_version else None)
+            if live is not None and live.data == draft.model_dump(mode="json"):
+                return draft, live.version, None
+            return draft, live.version if live else None, self._next(
+                s, ProfileVersionRow.version, ProfileVersionRow.workspace == workspace)
+
+    def publish_profile_content(self, workspace: str, draft: ProfileDraft, *, note: str = "",
+                                expect: int | None = None, check: bool = False,
+                                as_draft: bool = False) -> AIProfile:
+        """Publish ``draft`` as the profile's next version (none when it equals the live one).
+
+        ``expect``: with ``check``, the live version it must still be; ``as_draft``: make it the draft too.
+
+        Raises:
+            Conflict: the live version is no longer ``expect``.
+        """
+        draft = draft.checked()
+        data = draft.model_dump(mode="json")
         with self._db.session() as s:
             row = self._profile_row(s, workspace)
-            draft = ProfileDraft.model_validate(row.draft).checked()
+            if check and row.published_version != expect:
+                raise Conflict(f"the AI profile was published since this change was held (live version "
+                               f"{row.published_version}); reject it and publish again", version=row.published_version)
+            if as_draft:
+                row.draft, row.updated_at = data, utcnow()
             live = s.get(ProfileVersionRow, (workspace, row.published_version)) if row.published_version else None
-            if live is not None and live.data == draft.model_dump(mode="json"):
+            if live is not None and live.data == data:
                 return draft.published(workspace, live.version)
             version = self._next(s, ProfileVersionRow.version, ProfileVersionRow.workspace == workspace)
-            s.add(ProfileVersionRow(workspace=workspace, version=version, data=draft.model_dump(mode="json"),
+            s.add(ProfileVersionRow(workspace=workspace, version=version, data=data,
                                     note=note[:200], created_at=utcnow()))
             row.published_version = version
             return draft.published(workspace, version)
@@ -136,6 +167,18 @@ class TrainingStore:
             row = self._profile_row(s, workspace)
             row.draft, row.updated_at = dict(old.data), utcnow()
         return self.publish_profile(workspace, note=f"rollback to version {version}")
+
+    def profile_version(self, workspace: str, version: int) -> ProfileDraft:
+        """The content of one published version of the profile.
+
+        Raises:
+            NotFound: no such version.
+        """
+        with self._db.session() as s:
+            old = s.get(ProfileVersionRow, (workspace, version))
+            if old is None:
+                raise NotFound(f"the AI profile has no version {version}", version=version)
+            return ProfileDraft.model_validate(old.data)
 
     def _profile_row(self, s: Session, workspace: str) -> ProfileRow:
         _ensure_workspace(s, workspace)
@@ -190,10 +233,45 @@ class TrainingStore:
 
     def publish(self, workspace: str, scenario_id: str, note: str = "") -> Scenario:
         """Freeze the draft as version N+1 and make it live (none when it equals the live version)."""
+        draft, _, _ = self.publish_step(workspace, scenario_id)
+        return self.publish_content(workspace, scenario_id, draft, note=note)
+
+    def publish_step(self, workspace: str, scenario_id: str,
+                     content: ScenarioDraft | None = None) -> tuple[ScenarioDraft, int | None, int | None]:
+        """(the checked draft or ``content``, the live version, the version publishing it makes: None
+        when it equals the live one).
+
+        Raises:
+            NotFound: no such scenario. InvalidInput: the draft does not pass its checks.
+        """
         with self._db.session() as s:
             row = self._row(s, workspace, scenario_id)
-            draft = ScenarioDraft.model_validate(row.data).checked()
-            data = draft.model_dump(mode="json")
+            draft = (content or ScenarioDraft.model_validate(row.data)).checked()
+            if row.published_version is not None:
+                live = s.get(ScenarioVersionRow, (workspace, scenario_id, row.published_version))
+                if live is not None and live.data == draft.model_dump(mode="json"):
+                    return draft, live.version, None
+            return draft, row.published_version, self._next(
+                s, ScenarioVersionRow.version, ScenarioVersionRow.workspace == workspace,
+                ScenarioVersionRow.scenario_id == scenario_id)
+
+    def publish_content(self, workspace: str, scenario_id: str, draft: ScenarioDraft, *, note: str = "",
+                        expect: int | None = None, check: bool = False,
+                        as_draft: bool = False) -> Scenario:
+        """Publish ``draft`` as the scenario's next version (none when it equals the live one).
+
+        ``expect``: with ``check``, the live version it must still be; ``as_draft``: make it the draft too.
+
+        Raises:
+            NotFound: no such scenario. Conflict: the live version is no longer ``expect``.
+        """
+        draft = draft.checked()
+        data = draft.model_dump(mode="json")
+        with self._db.session() as s:
+            row = self._row(s, workspace, scenario_id)
+            _expect(row.published_version, expect, check, scenario_id)
+            if as_draft:
+                row.data, row.updated_at = data, utcnow()
             if row.published_version is not None:
                 live = s.get(ScenarioVersionRow, (workspace, scenario_id, row.published_version))
                 if live is not None and live.data == data:
@@ -205,9 +283,13 @@ class TrainingStore:
             row.published_version = version
             return draft.published(workspace, scenario_id, version)
 
-    def unpublish(self, workspace: str, scenario_id: str) -> ScenarioRecord:
+    def unpublish(self, workspace: str, scenario_id: str, *, expect: int | None = None,
+                  check: bool = False) -> ScenarioRecord:
+        """Take the scenario off the air (its history is kept); ``expect`` as in ``publish_content``."""
         with self._db.session() as s:
-            self._row(s, workspace, scenario_id).published_version = None
+            row = self._row(s, workspace, scenario_id)
+            _expect(row.published_version, expect, check, scenario_id)
+            row.published_version = None
         return self.get(workspace, scenario_id)
 
     def delete(self, workspace: str, scenario_id: str) -> None:
@@ -235,6 +317,19 @@ class TrainingStore:
                 raise NotFound(f"scenario {scenario_id!r} has no version {version}", id=scenario_id, version=version)
             row.data, row.updated_at = dict(old.data), utcnow()
         return self.publish(workspace, scenario_id, note=f"rollback to version {version}")
+
+    def version(self, workspace: str, scenario_id: str, version: int) -> ScenarioDraft:
+        """The content of one published version.
+
+        Raises:
+            NotFound: no such scenario or version.
+        """
+        with self._db.session() as s:
+            self._row(s, workspace, scenario_id)
+            old = s.get(ScenarioVersionRow, (workspace, scenario_id, version))
+            if old is None:
+                raise NotFound(f"scenario {scenario_id!r} has no version {version}", id=scenario_id, version=version)
+            return ScenarioDraft.model_validate(old.data)
 
     def directories(self, workspace: str) -> list[dict[str, object]]:
         """Every directory (and its parents) with the number of scenarios directly in it."""
@@ -275,6 +370,12 @@ class TrainingStore:
         return ScenarioRecord(id=row.id, workspace=row.workspace, draft=ScenarioDraft.model_validate(row.data),
                               status=status, published_version=row.published_version, latest_version=latest,
                               updated_at=row.updated_at)
+
+
+def _expect(live: int | None, expect: int | None, check: bool, scenario_id: str) -> None:
+    if check and live != expect:
+        raise Conflict(f"scenario {scenario_id!r} was published or unpublished since this change was held (live "
+                       f"version {live}); reject it and publish again", id=scenario_id, version=live)
 
 
 def _ensure_workspace(s: Session, workspace: str) -> None:

@@ -64,6 +64,8 @@ class ImportSummary(BaseModel):
     updated: list[str] = Field(default_factory=list)
     published: list[str] = Field(default_factory=list)
     unpublished: list[str] = Field(default_factory=list)
+    #: Knowledge CI holds what the import publishes under this id: nothing of it is live yet.
+    pending_change: str | None = None
 
 
 def parse_yaml(text: str) -> tuple[_ProfileEntry | None, list[_ScenarioEntry]]:
@@ -126,17 +128,15 @@ def import_yaml(training: Training, workspace: str, text: str, *, missing_only: 
         entries = [e for e in entries if str(e.id) not in known]
         if profile is not None and store.has_profile(workspace):
             profile = None
+    publish_profile = False
     if profile is not None:
         draft = ProfileDraft(name=profile.name, persona=profile.persona, ground_rules=profile.ground_rules)
-        current, live = store.profile_draft(workspace)
+        current, _ = store.profile_draft(workspace)
         if current != draft:
             store.save_profile(workspace, draft)
             summary.profile = "updated"
-        if profile.published:
-            before = live
-            published = store.publish_profile(workspace)
-            if published.version != before:
-                summary.profile = f"published v{published.version}"
+        publish_profile = profile.published
+    publish, unpublish = [], []
     for entry in entries:
         sid = str(entry.id)
         try:
@@ -151,13 +151,18 @@ def import_yaml(training: Training, workspace: str, text: str, *, missing_only: 
             summary.updated.append(sid)
         status = store.get(workspace, sid).status
         if entry.published and status is not ScenarioStatus.PUBLISHED:
-            training.publish(workspace, sid, note="import")
-            summary.published.append(sid)
+            publish.append(sid)
         elif entry.published and (current_live := store.scenario(workspace, sid)) is not None:
             training.indexer.index(current_live)  # a no-op when the index already holds it
         elif not entry.published and status is not ScenarioStatus.DRAFT:
-            training.unpublish(workspace, sid)
-            summary.unpublished.append(sid)
+            unpublish.append(sid)
+    # what the file publishes is one change: knowledge CI (when configured) reviews it once
+    done = training.publish_many(workspace, publish, unpublish, note="import", profile=publish_profile)
+    summary.pending_change = done.pending_change
+    if done.pending_change is None:
+        summary.published, summary.unpublished = publish, unpublish
+        if done.profile is not None:
+            summary.profile = f"published v{done.profile.version}"
     return summary
 
 

@@ -22,6 +22,7 @@ class ChangeStatus(StrEnum):
 class ChangeKind(StrEnum):
     HELPCENTER = "helpcenter"
     TRAINING = "training"
+    SYNC = "sync"  # a sync of a gated source that changed documents
 
 
 class CIReport(Frozen):

@@ -33,6 +33,7 @@ from evaluation.datasets import Dataset
 from evaluation.results import CaseResult, ResultsFile
 from evaluation.runner import CONTENT, Runner
 from retrieval.search import Searcher
+from training.models import TrainingReader
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -99,8 +100,9 @@ class Baselines:
 
 
 def play(rt: Runtime, dataset: Dataset, *, workspace: str, retrieve: Retrieve, cases: Sequence[str] | None = None,
-         workers: int | None = None) -> list[CaseResult]:
-    """Play ``dataset`` (or only the ``cases`` ids) through an evaluation agent over ``retrieve``."""
+         workers: int | None = None, training: TrainingReader | None = None) -> list[CaseResult]:
+    """Play ``dataset`` (or only the ``cases`` ids) through an evaluation agent over ``retrieve``,
+    reading ``training`` (default: the published training)."""
     wanted = dataset if cases is None else dataset.model_copy(
         update={"cases": [c for c in dataset.cases if c.id in set(cases)]})
     if not wanted.cases:
@@ -109,14 +111,15 @@ def play(rt: Runtime, dataset: Dataset, *, workspace: str, retrieve: Retrieve, c
     with scratch_sessions() as sessions, tempfile.TemporaryDirectory(prefix="knowdesk-kci-") as tmp:
         runner: Runner = build_evaluation(
             db=rt.db, sessions=sessions, retriever=retrieve, embedder=c.embedder, settings=rt.settings.agent,
-            workspace=workspace, config=dataset.header.config, llm=rt.settings.llm, training=rt.training,
+            workspace=workspace, config=dataset.header.config, llm=rt.settings.llm, training=training or rt.training,
             actions=getattr(c.agent, "actions", None), workers=workers)
         return runner.run(wanted, ResultsFile(Path(tmp) / "results.jsonl"))
 
 
 def reached(dataset: Dataset, baseline: Sequence[CaseResult], staged: Searcher, *, workspace: str,
             documents: set[str], depth: int) -> list[str]:
-    """Ids of the cases whose answer a change of ``documents`` can reach (see the module docstring).
+    """Ids of the cases whose answer a change of ``documents`` can reach (see the module docstring);
+    a scenario the baseline answer applied counts as its document (``training:<scenario id>``).
 
     ``depth``: how many hits the agent reads per message (``KNOWDESK_AGENT__TOP_K``); the staged
     index is searched ``REACH_MARGIN`` deeper, so a changed document just below the agent's cut
@@ -132,6 +135,7 @@ def reached(dataset: Dataset, baseline: Sequence[CaseResult], staged: Searcher, 
         seen: set[str] = set()
         for turn in old.turns if old else ():
             seen.update(turn.retrieved)
+            seen.update(f"training:{sid}" for sid in turn.scenarios)
             seen.update(str(c.get("document_id", "")) for c in turn.citations)
         if old is None or seen & documents:
             out.append(case.id)

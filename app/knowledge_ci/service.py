@@ -23,7 +23,8 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from sqlalchemy import select, update
 
 from app.knowledge_ci.models import ChangeKind, ChangeStatus, CIReport, KnowledgeChange
 from app.knowledge_ci.replay import Baselines, live_stamp, play, reached
+from app.knowledge_ci.syncs import accept_sync, reject_sync
 from app.knowledge_ci.tables import KnowledgeChangeRow
 from app.retrieve import Retrieve
 from core.errors import ConfigError, Conflict, InvalidInput, KnowdeskError, NotFound
@@ -41,7 +43,8 @@ from evaluation.diff import check_thresholds, diff_runs
 from evaluation.results import CaseResult
 from ingest.write import DocumentWriter, WriteItem
 from retrieval.search import Searcher
-from retrieval.staging import staged_name
+from retrieval.staging import StagedIndex, staged_name
+from training.models import TrainingReader
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -82,7 +85,9 @@ class KnowledgeCI:
         self.settings = settings or rt.settings.knowledge_ci
         self.replay = replay
         self.baselines = Baselines(folder=rt.settings.home / "knowledge-ci")
-        self.appliers: dict[ChangeKind, Applier] = {}
+        self.appliers: dict[ChangeKind, Applier] = {ChangeKind.SYNC: partial(accept_sync, rt)}
+        #: Cleans up after a rejected change of one kind (a held sync's staged collection).
+        self.rejecters: dict[ChangeKind, Applier] = {ChangeKind.SYNC: partial(reject_sync, rt)}
         self._after: dict[str, tuple[Dataset, list[CaseResult]]] = {}
 
     @property
@@ -103,9 +108,14 @@ class KnowledgeCI:
 
     # -- review ---------------------------------------------------------------------------------
     def review(self, workspace: str, *, kind: ChangeKind, subject: str, writes: Sequence[WriteItem],
-               deletes: Sequence[str], change: dict[str, Any], hold: bool = True) -> KnowledgeChange:
+               deletes: Sequence[str], change: dict[str, Any], hold: bool = True,
+               training: TrainingReader | None = None, reach_all: bool = False) -> KnowledgeChange:
         """Evaluate a change against the index it would make; store it as pending when the gate holds it
         (``hold``), else as passed (the caller then applies it).
+
+        ``training``: what the agent reads with the change applied (default: the published training);
+        ``reach_all``: the change can reach every case (the AI profile, a behavioral scenario), so
+        every case is replayed.
 
         Raises:
             ConfigError / InvalidInput: no readable dataset or a bad threshold (nothing is stored).
@@ -113,7 +123,32 @@ class KnowledgeCI:
         dataset = self.dataset()
         started = time.perf_counter()
         change_id = "kc" + secrets.token_hex(8)
-        report = self._evaluate(workspace, change_id, dataset, writes, deletes)
+        live = self.rt.engine.live_collection()
+        documents = [w.document.id for w in writes] + list(deletes)
+        report = CIReport(dataset=dataset.header.name, cases=len(dataset.cases),
+                          documents_written=tuple(w.document.id for w in writes), documents_deleted=tuple(deletes))
+        if live is not None:
+            report = self._evaluate(workspace, dataset, documents, report, training=training, reach_all=reach_all,
+                                    stage=lambda: self._staged(workspace, live, change_id, writes, deletes))
+        return self._record(workspace, change_id, kind, subject, change, report, started, hold=hold)
+
+    def review_staged(self, workspace: str, *, kind: ChangeKind, subject: str, searcher_of: StagedIndex,
+                      documents: Sequence[str], change: dict[str, Any], change_id: str) -> KnowledgeChange:
+        """``review`` of a change already written into a staged collection (a gated sync); the
+        collection is left as it is (the caller drops or promotes it).
+
+        Raises:
+            ConfigError / InvalidInput: no readable dataset or a bad threshold (nothing is stored).
+        """
+        dataset = self.dataset()
+        started = time.perf_counter()
+        report = CIReport(dataset=dataset.header.name, cases=len(dataset.cases), documents_written=tuple(documents))
+        report = self._evaluate(workspace, dataset, documents, report, training=None, reach_all=False,
+                                stage=lambda: nullcontext(self._searcher(searcher_of.collection_name)))
+        return self._record(workspace, change_id, kind, subject, change, report, started, hold=True)
+
+    def _record(self, workspace: str, change_id: str, kind: ChangeKind, subject: str, change: dict[str, Any],
+                report: CIReport, started: float, *, hold: bool) -> KnowledgeChange:
         report = report.model_copy(update={"seconds": round(time.perf_counter() - started, 2)})
         status = ChangeStatus.PENDING if hold and report.held else ChangeStatus.PASSED
         if status is ChangeStatus.PENDING:
@@ -128,28 +163,24 @@ class KnowledgeCI:
         return KnowledgeChange(id=change_id, workspace=workspace, kind=kind, subject=subject, status=status,
                                report=report, created_at=now, change=change)
 
-    def _evaluate(self, workspace: str, change_id: str, dataset: Dataset, writes: Sequence[WriteItem],
-                  deletes: Sequence[str]) -> CIReport:
+    def _evaluate(self, workspace: str, dataset: Dataset, documents: Sequence[str], base: CIReport, *,
+                  training: TrainingReader | None, reach_all: bool,
+                  stage: Callable[[], AbstractContextManager[Searcher]]) -> CIReport:
         rt, timings = self.rt, {}
-        live = rt.engine.live_collection()
-        touched = {w.document.id for w in writes} | set(deletes)
-        base = CIReport(dataset=dataset.header.name, cases=len(dataset.cases),
-                        documents_written=tuple(w.document.id for w in writes), documents_deleted=tuple(deletes))
-        if live is None:
-            return base
+        touched = set(documents)
         clock = time.perf_counter()
         baseline = self.baseline(workspace, dataset)
         timings["baseline"] = round(time.perf_counter() - clock, 2)
         clock = time.perf_counter()
-        with self._staged(workspace, live, change_id, writes, deletes) as searcher:
+        with stage() as searcher:
             timings["stage"] = round(time.perf_counter() - clock, 2)
             clock = time.perf_counter()
-            cases = None if self.replay == "all" else reached(dataset, baseline, searcher, workspace=workspace,
-                                                               documents=touched, depth=rt.settings.agent.top_k)
+            cases = None if self.replay == "all" or reach_all else reached(
+                dataset, baseline, searcher, workspace=workspace, documents=touched, depth=rt.settings.agent.top_k)
             timings["reach"] = round(time.perf_counter() - clock, 2)
             clock = time.perf_counter()
             played = play(rt, dataset, workspace=workspace, retrieve=Retrieve(searcher=searcher), cases=cases,
-                          workers=self.settings.workers)
+                          workers=self.settings.workers, training=training)
             timings["replay"] = round(time.perf_counter() - clock, 2)
             timings["replayed_cases"] = float(len(played))
         after = _merge(baseline, played)
@@ -193,13 +224,17 @@ class KnowledgeCI:
                                     batch_chunks=rt.settings.sync.embed_batch_chunks, reuse_vectors=True)
             writer.write(writes)
             writer.delete(workspace, list(deletes))
-            yield rt.engine.searcher(alias=staged.collection_name, embedder=c.query_embedder, sparse=rt.sparse,
-                                     config=rt.settings.search)
+            yield self._searcher(staged.collection_name)
         finally:
             try:
                 staged.drop()
             except KnowdeskError as exc:
                 log.warning("could not drop the staged collection %s: %s", staged.collection_name, exc.message)
+
+    def _searcher(self, collection: str) -> Searcher:
+        c = self.rt.components
+        return self.rt.engine.searcher(alias=collection, embedder=c.query_embedder, sparse=self.rt.sparse,
+                                       config=self.rt.settings.search)
 
     def went_live(self, workspace: str) -> None:
         """Record the staged results as the baseline of the now-live index (after a change is applied)."""
@@ -252,7 +287,9 @@ class KnowledgeCI:
         Raises:
             NotFound: unknown id. Conflict: already decided.
         """
-        self._decide(workspace, change_id, ChangeStatus.REJECTED, by=by, note=note)
+        change = self._decide(workspace, change_id, ChangeStatus.REJECTED, by=by, note=note)
+        if (clean := self.rejecters.get(change.kind)) is not None:
+            clean(workspace, change.change)
         return self.get(workspace, change_id)
 
     def _decide(self, workspace: str, change_id: str, status: ChangeStatus, *, by: str, note: str) -> KnowledgeChange:

@@ -13,7 +13,9 @@ from rich.table import Table
 
 from core.errors import InvalidInput
 from service import output
+from service.commands.knowledge_ci import held_line
 from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
+from training.gate import Published
 
 out = Console()
 app = typer.Typer(help="Training: the AI profile and scenarios.", no_args_is_help=True)
@@ -35,6 +37,8 @@ def import_(path: Annotated[Path, typer.Argument(help="A training YAML file.")],
         return
     out.print(f"profile {summary.profile}; created {len(summary.created)}, updated {len(summary.updated)}, "
               f"published {len(summary.published)}, unpublished {len(summary.unpublished)} scenarios")
+    if (held := held_line(summary.pending_change)) is not None:
+        out.print(held)
 
 
 @app.command("export")
@@ -70,15 +74,20 @@ def list_(workspace: Workspace = None, as_json: JsonOut = False) -> None:
 @app.command("publish")
 def publish(scenario_id: str, workspace: Workspace = None) -> None:
     """Publish a scenario's draft as a new version (and index its triggers)."""
-    scenario = get_runtime().training.publish(workspace_or_default(workspace), scenario_id)
-    out.print(f"{scenario_id} is live as version {scenario.version}")
+    done = get_runtime().training.publish(workspace_or_default(workspace), scenario_id)
+    out.print(held_line(done.pending_change) or f"{scenario_id} is live as version {_version(done)}")
 
 
 @app.command("rollback")
 def rollback(scenario_id: str, version: Annotated[int, typer.Argument(min=1)], workspace: Workspace = None) -> None:
     """Publish an earlier version's content again, as a new version."""
-    scenario = get_runtime().training.rollback(workspace_or_default(workspace), scenario_id, version)
-    out.print(f"{scenario_id} is live as version {scenario.version} (content of version {version})")
+    done = get_runtime().training.rollback(workspace_or_default(workspace), scenario_id, version)
+    out.print(held_line(done.pending_change)
+              or f"{scenario_id} is live as version {_version(done)} (content of version {version})")
+
+
+def _version(done: Published) -> str:
+    return str(done.scenario.version) if done.scenario is not None else "-"
 
 
 @app.command("reindex")

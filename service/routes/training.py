@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.errors import NotFound
 from core.models import NON_BLANK, Channel
 from retrieval.search import SearchFilters
 from service.deps import Reader, RuntimeDep, Writer
@@ -42,6 +43,7 @@ from training.drafts import (
     ScenarioStatus,
     slugify,
 )
+from training.gate import Published
 from training.models import ScenarioKind
 
 router = APIRouter(prefix="/v1/training", tags=["training"], route_class=KeyedRoute)
@@ -111,7 +113,15 @@ class ScenarioSearch(BaseModel):
 def record_json(r: ScenarioRecord) -> dict[str, Any]:
     return {"id": r.id, **r.draft.model_dump(mode="json"), "status": r.status.value,
             "published_version": r.published_version, "latest_version": r.latest_version,
-            "updated_at": r.updated_at.isoformat()}
+            "updated_at": r.updated_at.isoformat(), "pending_change": r.pending_change}
+
+
+def published_json(done: Published, what: str = "scenario") -> dict[str, Any]:
+    """A publish's answer: the version now live, or (``pending_change`` set) the one knowledge CI holds."""
+    version = done.scenario if what == "scenario" else done.profile
+    if version is None:
+        raise NotFound(f"nothing of this {what} is published", what=what)
+    return version.model_dump(mode="json") | {"pending_change": done.pending_change}
 
 
 def _draft(body: ScenarioBody) -> ScenarioDraft:
@@ -130,14 +140,15 @@ def get_profile(caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
 
 @router.put("/profile", response_model=ProfilePublic)
 def put_profile(body: ProfileBody, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
-    rt.training.save_profile(caller.workspace, ProfileDraft(**body.model_dump(exclude={"publish"})),
-                             publish=body.publish)
-    return get_profile(caller, rt)
+    _, pending = rt.training.save_profile(caller.workspace, ProfileDraft(**body.model_dump(exclude={"publish"})),
+                                          publish=body.publish)
+    return get_profile(caller, rt) | {"pending_change": pending}
 
 
 @router.post("/profile/publish", response_model=AIProfilePublic)
 def publish_profile(caller: Writer, rt: RuntimeDep, body: Note | None = None) -> dict[str, Any]:
-    return rt.training.store.publish_profile(caller.workspace, body.note if body else "").model_dump(mode="json")
+    """Publish the draft; with knowledge CI configured it may be held (``pending_change``)."""
+    return published_json(rt.training.publish_profile(caller.workspace, body.note if body else ""), "profile")
 
 
 @router.get("/profile/versions", response_model=VersionsPublic)
@@ -148,7 +159,7 @@ def profile_versions(caller: Reader, rt: RuntimeDep) -> dict[str, Any]:
 @router.post("/profile/rollback", response_model=AIProfilePublic, responses=errors(404))
 def rollback_profile(body: Rollback, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Publish an earlier version's content again, as a new version."""
-    return rt.training.store.rollback_profile(caller.workspace, body.version).model_dump(mode="json")
+    return published_json(rt.training.rollback_profile(caller.workspace, body.version), "profile")
 
 
 # -- scenarios -------------------------------------------------------------------------------------
@@ -187,7 +198,9 @@ def delete_scenario(scenario_id: str, caller: Writer, rt: RuntimeDep) -> Respons
 
 @router.post("/scenarios/{scenario_id}/publish", response_model=ScenarioPublic)
 def publish_scenario(scenario_id: str, caller: Writer, rt: RuntimeDep, body: Note | None = None) -> dict[str, Any]:
-    return rt.training.publish(caller.workspace, scenario_id, body.note if body else "").model_dump(mode="json")
+    """Publish the draft as a new version, indexed before the answer; with knowledge CI configured it
+    may be held (``pending_change``: the version shown goes live once the change is accepted)."""
+    return published_json(rt.training.publish(caller.workspace, scenario_id, body.note if body else ""))
 
 
 @router.post("/scenarios/{scenario_id}/unpublish", response_model=ScenarioRecordPublic)
@@ -204,7 +217,7 @@ def scenario_versions(scenario_id: str, caller: Reader, rt: RuntimeDep) -> dict[
 @router.post("/scenarios/{scenario_id}/rollback", response_model=ScenarioPublic)
 def rollback_scenario(scenario_id: str, body: Rollback, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
     """Publish an earlier version's content again, as a new version (history is kept)."""
-    return rt.training.rollback(caller.workspace, scenario_id, body.version).model_dump(mode="json")
+    return published_json(rt.training.rollback(caller.workspace, scenario_id, body.version))
 
 
 @router.get("/directories", response_model=DirectoriesPublic)

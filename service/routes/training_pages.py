@@ -28,7 +28,7 @@ from service.deps import RuntimeDep
 from service.keys import Principal
 from service.routes.workspace import caller_of, can_write, reader_page, refused, render, see_other, signin, writer_form
 from training.drafts import ProfileDraft, ScenarioDraft, ScenarioRecord, slugify
-from training.models import ScenarioKind
+from training.models import AIProfile, Scenario, ScenarioKind
 
 router = APIRouter(prefix="/admin/training", tags=["admin"], include_in_schema=False)
 #: A scenario's answer and triggers may hold 20 000 characters each, 3 form bytes a byte at worst.
@@ -153,17 +153,19 @@ async def scenario_add(request: Request, rt: RuntimeDep) -> Response:
     values = _typed(form, channels)
     draft, errors = draft_of(form, channels)
     sid = form.get("id", "").strip() or slugify(form.get("title", ""))
+    held = None
     if draft is not None:
         try:
-            await run_in_threadpool(lambda: rt.training.create(caller.workspace, sid, draft,
-                                                               publish=form.get("publish") == "on"))
+            created = await run_in_threadpool(lambda: rt.training.create(caller.workspace, sid, draft,
+                                                                         publish=form.get("publish") == "on"))
+            held = held_notice(created.pending_change)
         except (InvalidInput, Conflict) as exc:
             errors = {"id" if isinstance(exc, Conflict) else str(exc.fields.get("field") or "form"): exc.message}
     if errors:
         return await run_in_threadpool(lambda: scenario_page(request, rt, caller, None, values=values,
                                                              errors=errors, status=422))
-    what = ("published: the agent uses it now" if form.get("publish") == "on"
-            else "saved as a draft (the agent does not use drafts)")
+    what = held or ("published: the agent uses it now" if form.get("publish") == "on"
+                    else "saved as a draft (the agent does not use drafts)")
     return see_other(f"/admin/training/scenarios/{quote(sid)}?notice={quote(what)}")
 
 
@@ -190,15 +192,19 @@ async def scenario_save(scenario_id: str, request: Request, rt: RuntimeDep) -> R
     values = _typed(form, channels) | {"id": scenario_id}
     draft, errors = draft_of(form, channels)
     publish = form.get("do") == "publish"
+    held = None
     if draft is not None:
         try:
-            await run_in_threadpool(lambda: rt.training.update(caller.workspace, scenario_id, draft, publish=publish))
+            updated = await run_in_threadpool(lambda: rt.training.update(caller.workspace, scenario_id, draft,
+                                                                         publish=publish))
+            held = held_notice(updated.pending_change)
         except InvalidInput as exc:
             errors = {str(exc.fields.get("field") or "form"): exc.message}
     if errors:
         return await run_in_threadpool(lambda: scenario_page(request, rt, caller, record, values=values,
                                                              errors=errors, status=422))
-    what = "saved and published: the agent uses it now" if publish else "draft saved; the live version is unchanged"
+    what = held or ("saved and published: the agent uses it now" if publish
+                    else "draft saved; the live version is unchanged")
     return see_other(f"/admin/training/scenarios/{quote(scenario_id)}?notice={quote(what)}")
 
 
@@ -212,14 +218,15 @@ async def scenario_change(scenario_id: str, change: str, request: Request, rt: R
     t = rt.training
     try:
         if change == "publish":
-            live = await run_in_threadpool(t.publish, caller.workspace, scenario_id)
-            what = f"version {live.version} is live"
+            done = await run_in_threadpool(t.publish, caller.workspace, scenario_id)
+            what = held_notice(done.pending_change) or f"version {_version(done.scenario)} is live"
         elif change == "unpublish":
-            await run_in_threadpool(t.unpublish, caller.workspace, scenario_id)
-            what = "unpublished: the agent no longer uses it"
+            record = await run_in_threadpool(t.unpublish, caller.workspace, scenario_id)
+            what = held_notice(record.pending_change) or "unpublished: the agent no longer uses it"
         elif change == "rollback" and form.get("version", "").isdigit():
-            live = await run_in_threadpool(t.rollback, caller.workspace, scenario_id, int(form["version"]))
-            what = f"version {form['version']}'s content is live again as version {live.version}"
+            done = await run_in_threadpool(t.rollback, caller.workspace, scenario_id, int(form["version"]))
+            what = held_notice(done.pending_change) or (
+                f"version {form['version']}'s content is live again as version {_version(done.scenario)}")
         else:
             return refused(request, caller, f"no change {change!r}: publish, unpublish or rollback with a version",
                            404)
@@ -260,13 +267,14 @@ async def profile_save(request: Request, rt: RuntimeDep) -> Response:
     values = {k: form.get(k, "").replace("\r\n", "\n") for k in ("name", "persona", "ground_rules")}
     publish = form.get("do") == "publish"
     try:
-        await run_in_threadpool(lambda: rt.training.save_profile(caller.workspace, ProfileDraft(**values),
-                                                                 publish=publish))
+        _, pending = await run_in_threadpool(lambda: rt.training.save_profile(caller.workspace,
+                                                                              ProfileDraft(**values), publish=publish))
     except InvalidInput as exc:
         errors = {str(exc.fields.get("field") or "form"): exc.message}
         return await run_in_threadpool(lambda: profile_page(request, rt, caller, values=values, errors=errors,
                                                             status=422))
-    what = "saved and published: the agent uses it now" if publish else "draft saved; the live profile is unchanged"
+    what = held_notice(pending) or ("saved and published: the agent uses it now" if publish
+                                    else "draft saved; the live profile is unchanged")
     return see_other(f"/admin/training/profile?notice={quote(what)}")
 
 
@@ -276,14 +284,28 @@ async def profile_change(change: str, request: Request, rt: RuntimeDep) -> Respo
     if isinstance(got, Response):
         return got
     caller, form = got
-    store = rt.training.store
+    t = rt.training
     try:
         if change == "publish":
-            live = await run_in_threadpool(store.publish_profile, caller.workspace)
+            done = await run_in_threadpool(t.publish_profile, caller.workspace)
         elif change == "rollback" and form.get("version", "").isdigit():
-            live = await run_in_threadpool(store.rollback_profile, caller.workspace, int(form["version"]))
+            done = await run_in_threadpool(t.rollback_profile, caller.workspace, int(form["version"]))
         else:
             return refused(request, caller, f"no change {change!r}: publish, or rollback with a version", 404)
     except KnowdeskError as exc:
         return refused(request, caller, exc.message, exc.http_status)
-    return see_other(f"/admin/training/profile?notice={quote(f'version {live.version} is live')}")
+    what = held_notice(done.pending_change) or f"version {_version(done.profile)} is live"
+    return see_other(f"/admin/training/profile?notice={quote(what)}")
+
+
+def held_notice(change_id: str | None) -> str | None:
+    """What the author is told when knowledge CI held a publish back (None: it went live)."""
+    if change_id is None:
+        return None
+    return (f"held by knowledge CI: with this change some answers that worked got worse, so it is not live and the "
+            f"agent answers as before; change {change_id} waits for review (knowdesk knowledge-ci show {change_id}, "
+            "then accept or reject)")
+
+
+def _version(published: Scenario | AIProfile | None) -> str:
+    return str(published.version) if published is not None else "-"

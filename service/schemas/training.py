@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from service.schemas.common import Public, Timestamp
 from training.drafts import ProfileDraft, VersionRecord
 from training.models import AIProfile, Scenario, ScenarioContent
 
+PENDING = ("knowledge CI holds this publish under this id: the version shown goes live once the change is "
+           "accepted (`knowdesk knowledge-ci show ID`); null when it is live")
+
 
 class AIProfilePublic(AIProfile):
     """A published version of the AI profile."""
+
+    pending_change: str | None = Field(default=None, description=PENDING)
 
 
 class ProfilePublic(Public):
@@ -17,6 +24,7 @@ class ProfilePublic(Public):
     draft: ProfileDraft
     published_version: int | None
     published: AIProfile | None
+    pending_change: str | None = Field(default=None, description=PENDING)
 
 
 class VersionPublic(VersionRecord):
@@ -33,6 +41,7 @@ class ScenarioPublic(ScenarioContent):
     id: str
     workspace: str
     version: int
+    pending_change: str | None = Field(default=None, description=PENDING)
 
 
 class ScenarioRecordPublic(ScenarioContent):
@@ -43,6 +52,7 @@ class ScenarioRecordPublic(ScenarioContent):
     published_version: int | None
     latest_version: int
     updated_at: Timestamp
+    pending_change: str | None = Field(default=None, description=PENDING)
 
 
 class ScenarioDetailPublic(ScenarioRecordPublic):

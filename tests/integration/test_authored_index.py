@@ -171,8 +171,9 @@ def test_a_paraphrase_of_a_trigger_retrieves_the_scenario_and_channels_restrict_
     assert t.store.scenario(WS, "where-is-my-order").version == 2  # type: ignore[union-attr]
     assert world.searcher.search("my parcel still hasn't shown up, where is it?", workspace=WS,
                                  filters=scenarios)[0].text == "Which courier do you use?"
-    back = t.rollback(WS, "where-is-my-order", 1)
-    assert back.version == 3 and back.triggers == ("Where is my order?", "My package has not arrived yet")
+    back = t.rollback(WS, "where-is-my-order", 1).scenario
+    assert back is not None and back.version == 3
+    assert back.triggers == ("Where is my order?", "My package has not arrived yet")
     assert world.searcher.search("my parcel still hasn't shown up, where is it?", workspace=WS,
                                  filters=scenarios)[0].text in back.triggers
     t.delete(WS, "where-is-my-order")
