@@ -28,7 +28,8 @@ _PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]+\]")
 _HELLO = (r"hi|hello|hey|dear|good (morning|afternoon|evening)|greetings|hallo|servus|moin|guten (morgen|tag|abend)|"
           r"liebe[rs]?|sehr geehrte[rs]?|hola|buen[oa]s( (d[ií]as|tardes|noches))?|estimad[oa]s?|querid[oa]s?|"
           r"bonjour|bonsoir|salut|cher|ch[eè]re|ol[aá]|oi|bom dia|boa (tarde|noite)|prezad[oa]s?|car[oa]")
-_HONORIFIC = r"mr|mrs|ms|dr|herr|frau|sr|sra|srta|se[nñ]or|se[nñ]ora|don|do[nñ]a|m|mme|monsieur|madame|senhor|senhora|dona"
+_HONORIFIC = (r"mr|mrs|ms|dr|herr|frau|sr|sra|srta|se[nñ]or|se[nñ]ora|don|do[nñ]a|m|mme|monsieur|madame|"
+              r"senhor|senhora|dona")
 #: "Hi Ole, only the cup ..." / "Dear Mr. Braun, we ..." / "Hola Marta, sí ...": the salutation goes, the
 #: sentence stays.
 _SALUTATION = re.compile(rf"^[¡]?({_HELLO})( there)?(,? ({_HONORIFIC})\.?)?( [^\W\d_][\w'-]*){{0,2}}[,!:]\s+(?=\S)",
