@@ -143,7 +143,7 @@ def main() -> None:
         rows = run(rt, cases)
         seconds = time.perf_counter() - started
         rt.qdrant.close()
-    result = {"all": summary(rows), "fit": summary([r for r in rows if r["fit"]]),
+    result: dict[str, Any] = {"all": summary(rows), "fit": summary([r for r in rows if r["fit"]]),
               "test": summary([r for r in rows if not r["fit"]]),
               "english": summary([r for r in rows if r["language"] == "en"]),
               "other_languages": summary([r for r in rows if r["language"] != "en"]), "seconds": round(seconds, 1),
