@@ -36,7 +36,9 @@ _SALUTATION = re.compile(rf"^[¡]?({_HELLO})( there)?(,? ({_HONORIFIC})\.?)?( [^
                          re.I)
 _GREETING = re.compile(rf"^[¡]?({_HELLO})\b", re.I)
 _LEAD_IN = re.compile(
-    r"^((hi|hello|hey|hallo|hola|bonjour|salut|ol[aá]|oi)( there| team| zusammen| equipo| à tous| pessoal| brewly)?"
+    r"^((hi|hello|hey|hallo|hola|bonjour|bonsoir|salut|ol[aá]|oi|good (morning|afternoon|evening)|"
+    r"guten (morgen|tag|abend)|buen[oa]s (d[ií]as|tardes|noches)|bom dia|boa (tarde|noite))"
+    r"( there| team| zusammen| equipo| à tous| pessoal| brewly)?"
     r"[,!.:]?\s+|((quick|short) question|kurze frage|eine frage|(una )?pregunta( r[aá]pida)?|(petite|une) question|"
     r"(uma )?pergunta( r[aá]pida)?)[:,]?\s+|(sorry|excuse me|entschuldigung|perd[oó]n|disculpe?|pardon|excusez-moi|"
     r"desculpe?)[,!.]?\s+|(so|ok|okay|well|also|and|but|und|aber|also|bueno|pues|entonces|alors|donc|et|mais|"
@@ -52,19 +54,22 @@ _BARE_THANKS = re.compile(r"^(many |vielen |muchas |merci |muito )?(thanks|thank
 _CLOSING = re.compile(
     r"^(let (me|us) know|hope (this|that) helps|i hope|have a (great|nice|good|lovely)|(best|kind|warm)( regards)?"
     r"\b|regards\b|cheers\b|all the best|thanks again|feel free to|don'?t hesitate|happy brewing|enjoy your|"
-    r"good luck|see you|talk soon|speak soon|"
+    r"good luck|see you|talk soon|speak soon|if you have (any )?(other |more |further )?questions|"
     # German
     r"(mit )?(freundlichen|besten|lieben|herzlichen|vielen) gr[üu](ß|ss)en|(beste|liebe|viele) gr[üu](ß|ss)e|"
     r"gr[üu](ß|ss)e\b|lg\b|ich hoffe|wir hoffen|melden sie sich|melde dich|bei (weiteren )?fragen|"
+    r"(wenn|falls) (sie|du) (noch )?(weitere |andere )?fragen|"
     r"(einen )?sch[öo]nen (tag|abend)|alles gute|bis bald|viel (spa(ß|ss)|erfolg)|"
     # Spanish
     r"(un )?saludos?\b|atentamente|cordialmente|espero que|que tengas?|no dudes?|si (tienes|tiene) (m[aá]s|alguna|"
-    r"otra)|qued(o|amos) a (tu|su) disposici[oó]n|hasta pronto|un abrazo|"
+    r"otra|cualquier)|qued(o|amos) a (tu|su) disposici[oó]n|hasta pronto|un abrazo|"
     # French
     r"bien (cordialement|à (vous|toi))|bonne (journ[ée]e|soir[ée]e|continuation)|n['’]h[ée]sitez pas|"
-    r"j['’]esp[eè]re|nous esp[ée]rons|[àa] bient[oô]t|belle journ[ée]e|sinc[eè]res salutations|"
+    r"j['’]esp[eè]re|nous esp[ée]rons|si vous avez (d['’]autres|des|la moindre) question|"
+    r"[àa] bient[oô]t|belle journ[ée]e|sinc[eè]res salutations|"
     # Portuguese
     r"atenciosamente|(um )?abra[çc]os?|cumprimentos|qualquer d[uú]vida|n[aã]o hesite|tenha um|at[ée] (logo|breve)|"
+    r"se (tiver|tiveres) (mais|alguma|qualquer|outra)|"
     r"(estamos|fico|ficamos) [àa] disposi[çc][aã]o)", re.I)
 _CASE = re.compile(
     r"\b(i'?ve|i have|i just|i'?ll|i will|i went ahead|i checked|i can see|i looked|i'?m sorry|i am sorry|"

@@ -57,7 +57,8 @@ def test_german_greetings_thanks_case_actions_and_sign_offs_go() -> None:
     got = extract(["Hallo zusammen, kurze Frage: Kann ich mein Abo auch mit PayPal bezahlen?"],
                   ["Hallo Frau Weber,\n\nvielen Dank für Ihre Nachricht! Ja, Sie können mit PayPal bezahlen: Wählen "
                    "Sie PayPal an der Kasse aus. Das Abo wird dann jeden Monat über PayPal abgebucht.\n\nIch habe "
-                   "Ihre Bestellung #48213 umgestellt. Bei weiteren Fragen melden Sie sich gern.\n\nViele Grüße\nJonas"])
+                   "Ihre Bestellung #48213 umgestellt. Bei weiteren Fragen melden Sie sich gern.\n\n"
+                   "Viele Grüße\nJonas"])
     assert got.title == "Kann ich mein Abo auch mit PayPal bezahlen?"
     assert got.answer == ("Ja, Sie können mit PayPal bezahlen: Wählen Sie PayPal an der Kasse aus. Das Abo wird dann "
                           "jeden Monat über PayPal abgebucht.")
@@ -107,3 +108,13 @@ def test_the_language_is_unknown_for_text_too_short_or_without_known_words() -> 
     assert language_of("Can I pay with PayPal?", "Yes, choose PayPal at checkout.") == "en"
     assert language_of("PayPal?", "OK.") is None
     assert language_of("Wie pausiere ich?", "Im Konto.") == "de"  # too short for langdetect: stop words decide
+
+
+def test_two_word_greetings_lead_in_questions_and_conditional_offers_of_help_close_replies() -> None:
+    assert question_of(["Guten Tag, kann ich leere Beutel zurückschicken?"]) == "Kann ich leere Beutel zurückschicken?"
+    assert title_of("Buenas tardes, ¿puedo cambiar la molienda?") == "¿Puedo cambiar la molienda?"
+    assert question_of(["Good morning, do you roast on Fridays?"]) == "Do you roast on Fridays?"
+    for closing in ("Si tienes cualquier otra duda, escríbenos.", "Wenn Sie weitere Fragen haben, melden Sie sich.",
+                    "Si vous avez d'autres questions, écrivez-nous.", "Se tiver mais alguma dúvida, fale connosco.",
+                    "If you have any other questions, just reply."):
+        assert answer_of([f"Yes, that works. {closing}"])[0] == "Yes, that works.", closing
