@@ -7,8 +7,9 @@ clarifies or answers is followed by "I'd like to talk to a person please") and a
 reviewer would accept by the rubric (redacted, keeps every fact of the reply, not a duplicate, a question
 as title), scored mechanically; then, with every draft approved, the share of the same questions and of a
 reworded version of each answered without handoff (and citing the approved article), against the same
-questions asked before approval. Cases whose number is divisible by 3 are the fit part (used to choose
-``DUPLICATE``); the rest is the test part, reported separately.
+questions asked before approval; and the share of drafts in the conversation's locale (cases r35-r40 are
+German, Spanish, French and Portuguese; reported apart as ``other_languages``). Cases whose number is
+divisible by 3 are the fit part (used to choose ``DUPLICATE``); the rest is the test part, reported apart.
 
     .venv/bin/python -m bench.resolutions [--home DIR]
 """
@@ -83,6 +84,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "checks_of_drafts": {k: share([{"v": r["checks"][k]} for r in drafted], "v")
                              for k in ("redacted", "facts", "not_duplicate", "question_title")},
         "edits": sum(r["kind"] == "edit" for r in drafted),
+        "in_the_conversation_locale": share(drafted, "locale_ok"),
         "answered_before": {"same": share(rows, "answered_before"), "reworded": share(rows, "reworded_before")},
         "answered_after": {"same": share(rows, "answered_after"), "reworded": share(rows, "reworded_after")},
         "answered_after_citing_article": {"same": share(rows, "cited_after"),
@@ -95,13 +97,15 @@ def run(rt: Runtime, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for case in cases:
         handoff, first = handed_off(rt, case["question"])
         got = rt.resolutions.reply(WORKSPACE, handoff, case["reply"], by="bench")
-        row: dict[str, Any] = {"id": case["id"], "fit": is_fit(case), "handed_off_at_once": first == "handoff",
+        row: dict[str, Any] = {"id": case["id"], "fit": is_fit(case), "language": case.get("locale", "en"),
+                               "handed_off_at_once": first == "handoff",
                                "answered_before": first == "answer", "drafted": got.draft is not None,
                                "skipped": got.skipped, "draft": got.draft}
         if got.draft is not None:
             checks = rubric(case, got.draft)
             row |= {"checks": checks, "accepted": all(checks.values()), "kind": got.draft.kind.value,
                     "slug": got.draft.slug, "title": got.draft.title, "answer": got.draft.answer,
+                    "locale": got.draft.locale, "locale_ok": got.draft.locale == case.get("locale", "en"),
                     "similar": [s.model_dump() for s in got.draft.similar]}
         else:
             row |= {"accepted": False}
@@ -139,14 +143,18 @@ def main() -> None:
         rows = run(rt, cases)
         seconds = time.perf_counter() - started
         rt.qdrant.close()
-    result = {"all": summary(rows), "fit": summary([r for r in rows if r["fit"]]),
-              "test": summary([r for r in rows if not r["fit"]]), "seconds": round(seconds, 1),
+    result: dict[str, Any] = {"all": summary(rows), "fit": summary([r for r in rows if r["fit"]]),
+              "test": summary([r for r in rows if not r["fit"]]),
+              "english": summary([r for r in rows if r["language"] == "en"]),
+              "other_languages": summary([r for r in rows if r["language"] != "en"]), "seconds": round(seconds, 1),
               "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "cases": rows}
     path = save("resolutions", result)
     t, a = result["test"], result["all"]
     print(f"test ({t['cases']} cases): drafted {t['drafted']}, accepted {t['accepted_of_drafts']} of drafts; "
           f"answered without handoff after approval {t['answered_after']} (before {t['answered_before']}); "
           f"all {a['cases']}: drafted {a['drafted']}, accepted {a['accepted_of_drafts']}, after {a['answered_after']}"
+          f"; other languages: {result['other_languages']['accepted_of_drafts']} accepted, in their locale "
+          f"{result['other_languages']['in_the_conversation_locale']}"
           f"; {seconds:.0f} s, load {load_before} -> {result['loadavg_after']}; {path}", file=sys.stderr)
 
 

@@ -13,7 +13,7 @@ from core.models import Frozen
 
 class DraftStatus(StrEnum):
     PENDING = "pending"  # waiting for review: never published by itself
-    APPROVED = "approved"  # published through the help center (or held there by knowledge CI)
+    APPROVED = "approved"  # published through the help center (or held there by knowledge CI), or as a scenario
     REJECTED = "rejected"  # discarded: nothing was published
 
 
@@ -37,8 +37,11 @@ class Draft(Frozen):
     ``question``/``reply``: what the customer asked and what the person answered (redacted).
     ``title``/``answer``: the extract the article is made of. ``kind`` new: a new article ``slug`` in
     ``topic``; edit: a section appended to article ``slug``. ``similar``: the nearest published content.
-    ``published``: what approving did in the help center (the index report, or the knowledge-CI change
-    that holds it).
+    ``locale``: the conversation's language when the help center has that locale, else its default
+    (``note`` says why). ``note``: while pending, why the locale or kind is not the obvious one; after a
+    rejection, the reviewer's reason. ``published``: what approving did: ``as`` article (the help center's
+    index report, or the knowledge-CI change that holds it) or ``as`` scenario (the training scenario's id,
+    status and version).
     """
 
     id: str

@@ -24,6 +24,8 @@ from helpcenter.service import HelpCenter
 
 from . import drafting
 from .models import Draft, DraftKind, DraftStatus, Similar
+from .placement import Placement, locale_for, place
+from .scenarios import ApproveAs, ScenarioAuthor, approve_as, create_scenario
 from .store import DraftStore
 
 log = logging.getLogger(__name__)
@@ -56,14 +58,16 @@ class Resolutions:
     Args:
         sessions: the session store (handoffs, transcript). drafts: the draft store.
         helpcenter: publishes approved drafts. search: ``(query, workspace) -> hits`` over the published
-        help center (cosines on the MiniLM scale in ``Hit.dense_score``). locale: the locale drafts are
-        written in. duplicate: the near-duplicate cosine.
+        help center (cosines on the MiniLM scale in ``Hit.dense_score``). locale: the help center's default
+        locale: drafts are written in the conversation's language when the help center has that locale,
+        else in this one. duplicate: the near-duplicate cosine. training: creates and publishes training
+        scenarios (approving a draft as a scenario); None: only articles can be approved.
     """
 
     def __init__(self, *, sessions: SessionStore, drafts: DraftStore, helpcenter: HelpCenter, search: Search,
-                 locale: str = "en", duplicate: float = DUPLICATE) -> None:
+                 locale: str = "en", duplicate: float = DUPLICATE, training: ScenarioAuthor | None = None) -> None:
         self.sessions, self.drafts, self.helpcenter, self.search = sessions, drafts, helpcenter, search
-        self.locale, self.duplicate = locale, duplicate
+        self.locale, self.duplicate, self.training = locale, duplicate, training
         self._lock = threading.Lock()
 
     # -- a person's reply ---------------------------------------------------------------------------
@@ -134,18 +138,19 @@ class Resolutions:
         if not extract.answer:
             raise InvalidInput(f"ticket #{session.ticket}: every sentence of the reply is specific to this "
                                "conversation (greetings, actions on the case, personal data); nothing to reuse")
+        locale, why = locale_for(drafting.language_of(extract.question, extract.answer),
+                                 self.helpcenter.store.rules.locales, self.locale)
         similar = self.similar(workspace, extract.title, extract.answer)
-        near = similar[0] if similar and similar[0].score >= self.duplicate else None
-        if near is not None:
-            kind, slug, topic, locale = DraftKind.EDIT, near.slug, "", near.locale
-        else:
-            kind, locale = DraftKind.NEW, self.locale
-            slug = drafting.slug_of(extract.title, self._slugs(workspace))
+        placed = self._place(workspace, similar, locale)
+        slug, topic = placed.slug, ""
+        if placed.kind is DraftKind.NEW:
+            slug = drafting.slug_of(extract.title, self._slugs(workspace), locale.split("-")[0])
             topic = self._topic_near(workspace, similar)
         return self.drafts.add(workspace, session_id=session.id, handoff_id=handoff.id, ticket=session.ticket,
-                               kind=kind.value, question=extract.question, reply="\n\n".join(replies),
+                               kind=placed.kind.value, question=extract.question, reply="\n\n".join(replies),
                                title=extract.title, answer=extract.answer, slug=slug, topic=topic, locale=locale,
-                               similar=[s.model_dump() for s in similar])
+                               similar=[s.model_dump() for s in similar],
+                               note="; ".join(n for n in (why, placed.note) if n)[:2000])
 
     def similar(self, workspace: str, title: str, answer: str) -> list[Similar]:
         """Published articles nearest to the draft's question or answer, best first (one entry each)."""
@@ -160,13 +165,18 @@ class Resolutions:
         return sorted(best.values(), key=lambda s: -s.score)[:3]
 
     def approve(self, workspace: str, draft_id: str, *, by: str, title: str | None = None,
-                answer: str | None = None) -> Draft:
-        """Publish the draft through the help center (a reviewer may change its title and answer first).
+                answer: str | None = None, as_: ApproveAs | str = ApproveAs.ARTICLE) -> Draft:
+        """Publish the draft through the help center (a reviewer may change its title and answer first),
+        or with ``as_="scenario"`` as a training scenario (the question its trigger, the answer its reply).
 
         Raises:
             NotFound: no such draft. Conflict: it was approved or rejected already, or the article an
-                edit targets is gone. InvalidInput: an empty title or answer (nothing changes).
+                edit targets is gone. InvalidInput: an empty title or answer, an unknown ``as_``, or
+                scenarios without a training service (nothing changes).
         """
+        choice = approve_as(as_)
+        if choice is ApproveAs.SCENARIO and self.training is None:
+            raise InvalidInput("this service has no training scenarios; approve the draft as an article", field="as")
         draft = self.drafts.get(workspace, draft_id)
         rules = self.helpcenter.store.rules
         changes = {}
@@ -175,19 +185,28 @@ class Resolutions:
         if answer is not None:
             changes["answer"] = rules.body(answer)
         draft = draft.model_copy(update=changes)
+        if choice is ApproveAs.SCENARIO:
+            assert self.training is not None
+            with self._lock:
+                self.drafts.claim(workspace, draft_id, DraftStatus.APPROVED, by=by, note=draft.note)
+                try:
+                    published = create_scenario(self.training, workspace, draft)
+                except KnowdeskError:
+                    self.drafts.release(workspace, draft_id, note=draft.note)
+                    raise
+            return self.drafts.set_published(workspace, draft_id, published)
         if draft.kind is DraftKind.NEW:  # published since it was drafted (another draft's article, say)?
-            near = [s for s in self.similar(workspace, draft.title, draft.answer) if s.score >= self.duplicate]
-            if near:
-                draft = draft.model_copy(update={"kind": DraftKind.EDIT, "slug": near[0].slug,
-                                                 "locale": near[0].locale})
+            placed = self._place(workspace, self.similar(workspace, draft.title, draft.answer), draft.locale)
+            if placed.kind is DraftKind.EDIT:
+                draft = draft.model_copy(update={"kind": DraftKind.EDIT, "slug": placed.slug})
         with self._lock:
-            self.drafts.claim(workspace, draft_id, DraftStatus.APPROVED, by=by)
+            self.drafts.claim(workspace, draft_id, DraftStatus.APPROVED, by=by, note=draft.note)
             try:
                 report, slug = self._publish(workspace, draft)
             except KnowdeskError:
-                self.drafts.release(workspace, draft_id)
+                self.drafts.release(workspace, draft_id, note=draft.note)
                 raise
-        published = {"slug": slug, "locale": draft.locale, "kind": draft.kind.value,
+        published = {"as": ApproveAs.ARTICLE.value, "slug": slug, "locale": draft.locale, "kind": draft.kind.value,
                      "written": report.written, "pending_change": report.pending_change,
                      "title": draft.title, "answer": draft.answer}
         return self.drafts.set_published(workspace, draft_id, published)
@@ -253,6 +272,17 @@ class Resolutions:
             translations=(TranslationInput(locale=draft.locale, title=draft.title, body=draft.answer,
                                            status=Status.PUBLISHED),)))
         return report, slug
+
+    def _place(self, workspace: str, similar: list[Similar], locale: str) -> Placement:
+        """A section of the nearest article when it is a near-duplicate with text in ``locale``, else new."""
+        near = similar[0] if similar and similar[0].score >= self.duplicate else None
+        if near is None or near.locale == locale:
+            return place(near, locale)
+        try:
+            article = self.helpcenter.store.get(workspace, near.slug)
+        except NotFound:
+            return place(None, locale)
+        return place(near, locale, {near.slug: {t.locale for t in article.translations}})
 
     def _slugs(self, workspace: str) -> set[str]:
         return {a.slug for a in self.helpcenter.store.articles(workspace)}

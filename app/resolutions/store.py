@@ -87,12 +87,12 @@ class DraftStore:
                            status=now.status.value)
         return self.get(workspace, draft_id)
 
-    def release(self, workspace: str, draft_id: str) -> None:
-        """Put a claimed draft back to pending (its publish failed)."""
+    def release(self, workspace: str, draft_id: str, *, note: str = "") -> None:
+        """Put a claimed draft back to pending (its publish failed), with its proposal ``note`` again."""
         with self.db.session() as s:
             s.execute(update(ResolutionDraftRow)
                       .where(ResolutionDraftRow.id == draft_id, ResolutionDraftRow.workspace == workspace)
-                      .values(status=DraftStatus.PENDING.value, decided_at=None, decided_by="", note=""))
+                      .values(status=DraftStatus.PENDING.value, decided_at=None, decided_by="", note=note))
 
     def set_published(self, workspace: str, draft_id: str, published: dict[str, Any]) -> Draft:
         with self.db.session() as s:

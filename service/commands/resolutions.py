@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from app.resolutions.models import Draft, DraftStatus
+from app.resolutions.scenarios import ApproveAs
 from service.commands.knowledge_ci import held_line
 from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 
@@ -32,13 +33,17 @@ def print_draft(d: Draft) -> None:
         out.print(f"  similar: {s.slug} “{s.title}” cosine {s.score:.2f}")
     if d.note:
         out.print(f"note: {d.note}")
-    if d.published:
+    if d.published.get("as") == "scenario":
+        out.print(f"published as training scenario {d.published.get('scenario_id')} ({d.published.get('status')}, "
+                  f"version {d.published.get('version')})")
+    elif d.published:
         out.print(f"published: {d.published.get('slug')} ({d.published.get('written', 0)} documents written)")
         line = held_line(d.published.get("pending_change"))
         if line:
             out.print(line)
     if d.status is DraftStatus.PENDING:
-        out.print(f"approve: knowdesk resolutions approve {d.id}    reject: knowdesk resolutions reject {d.id}")
+        out.print(f"approve: knowdesk resolutions approve {d.id} [--as scenario]    "
+                  f"reject: knowdesk resolutions reject {d.id}")
 
 
 def _emit(d: Draft, as_json: bool) -> None:
@@ -115,13 +120,15 @@ def approve(
     draft_id: DraftId,
     title: Annotated[str | None, typer.Option("--title", help="Publish under this title instead.")] = None,
     answer: Annotated[str | None, typer.Option("--answer", help="Publish this answer (Markdown) instead.")] = None,
+    as_: Annotated[ApproveAs, typer.Option("--as", help="Publish as a help-center article or a training "
+                                                        "scenario (the question is its trigger).")] = ApproveAs.ARTICLE,
     by: By = "cli",
     workspace: Workspace = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Publish the draft through the help center (knowledge CI's gate may hold it)."""
+    """Publish the draft through the help center (knowledge CI's gate may hold it), or as a scenario."""
     _emit(get_runtime().resolutions.approve(workspace_or_default(workspace), draft_id, by=by, title=title,
-                                            answer=answer), as_json)
+                                            answer=answer, as_=as_), as_json)
 
 
 @app.command("reject")

@@ -1,6 +1,7 @@
 """Resolution drafts in the browser (``/admin/resolutions``): Q&A drafts proposed from handed-off
 sessions a person resolved, filterable by status; a pending draft is approved (optionally with its title
-and answer changed: published through the help center and knowledge CI's gate) or rejected with a note.
+and answer changed) as an article (published through the help center and knowledge CI's gate) or as a
+training scenario (the form's ``as``), or rejected with a note.
 A person's reply on a handoff's page (``POST /admin/handoffs/{id}/reply``) stores it, resolves the
 session and proposes the draft. Writes need a write key and the CSRF token, as every admin form.
 
@@ -54,7 +55,7 @@ async def _decide(request: Request, rt: Runtime, draft_id: str, approve: bool) -
     def decide() -> Draft:
         if approve:
             return rt.resolutions.approve(caller.workspace, draft_id, by=by, title=form.get("title"),
-                                          answer=form.get("answer"))
+                                          answer=form.get("answer"), as_=form.get("as") or "article")
         return rt.resolutions.reject(caller.workspace, draft_id, by=by, note=form.get("note", ""))
 
     try:
@@ -63,6 +64,9 @@ async def _decide(request: Request, rt: Runtime, draft_id: str, approve: bool) -
         return refused(request, caller, exc.message, exc.http_status)
     if not approve:
         done = f"draft from ticket #{draft.ticket} rejected: nothing was published"
+    elif draft.published.get("as") == "scenario":
+        done = (f"draft from ticket #{draft.ticket} approved as training scenario "
+                f"{draft.published.get('scenario_id')!r} ({draft.published.get('status')})")
     elif draft.published.get("pending_change"):
         done = (f"draft from ticket #{draft.ticket} approved; knowledge CI held the change "
                 f"{draft.published['pending_change']}: not live until it is accepted")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.helpdesk import sign
 from app.resolutions.models import Draft, DraftStatus
+from app.resolutions.scenarios import ApproveAs
 from app.resolutions.service import MAX_REPLY_CHARS
 from core.errors import AuthError, InvalidInput
 from service.deps import Reader, RuntimeDep, Writer
@@ -62,10 +63,15 @@ class ProposeBody(BaseModel):
 
 
 class ApproveBody(_Body):
-    """A reviewer's changes to the draft before it is published (both optional)."""
+    """A reviewer's changes to the draft before it is published (both optional), and what it is published
+    as: ``article`` (default; through the help center) or ``scenario`` (a published training scenario
+    whose trigger is the customer's question and whose answer is the reply)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     title: str | None = Field(default=None, min_length=1, max_length=300)
     answer: str | None = Field(default=None, min_length=1, max_length=50_000)
+    as_: ApproveAs = Field(default=ApproveAs.ARTICLE, alias="as")
 
 
 class RejectBody(_Body):
@@ -111,11 +117,12 @@ def propose(body: ProposeBody, caller: Writer, rt: RuntimeDep) -> dict[str, Any]
 @router.post("/resolutions/{draft_id}/approve", response_model=DraftPublic, responses=errors(404, 409, 422))
 def approve(draft_id: Annotated[str, _ID], caller: Writer, rt: RuntimeDep,
             body: ApproveBody | None = None) -> dict[str, Any]:
-    """Publish the draft through the help center (knowledge CI may hold it: ``published.pending_change``).
-    409 when it was decided already, or the article an edit targets is gone."""
+    """Publish the draft through the help center (knowledge CI may hold it: ``published.pending_change``),
+    or with ``{"as": "scenario"}`` as a published training scenario (``published.scenario_id``). 409 when
+    it was decided already, or the article an edit targets is gone; 422 for another ``as``."""
     body = body or ApproveBody()
     return draft_json(rt.resolutions.approve(caller.workspace, draft_id, by=f"key:{caller.key_id}",
-                                             title=body.title, answer=body.answer))
+                                             title=body.title, answer=body.answer, as_=body.as_))
 
 
 @router.post("/resolutions/{draft_id}/reject", response_model=DraftPublic, responses=errors(404, 409))
