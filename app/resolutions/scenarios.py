@@ -82,6 +82,8 @@ def create_scenario(author: ScenarioAuthor, workspace: str, draft: Draft) -> dic
             continue
         return {"as": ApproveAs.SCENARIO.value, "scenario_id": record.id, "status": record.status.value,
                 "version": record.published_version, "title": content.title, "answer": content.answer,
-                "triggers": list(content.triggers)}
+                "triggers": list(content.triggers),
+                # set when knowledge CI held the publish: the scenario is live only once the change is accepted
+                "pending_change": record.pending_change}
     raise Conflict(f"every scenario id from {base!r} to {base}-{MAX_ID_TRIES} is taken; rename the draft's title",
                    scenario_id=base)
