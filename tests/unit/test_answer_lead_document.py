@@ -3,11 +3,10 @@ the second stage) chooses the document, the units' match with the question choos
 
 from __future__ import annotations
 
-from core.models import DocumentKind, Hit
-from tests.fakes import HashEmbedder
-
 from agent.answering import ExtractiveAnswerer, lead_chunks
 from agent.meaning import VectorCache
+from core.models import DocumentKind, Hit
+from tests.fakes import HashEmbedder
 
 
 def _hit(chunk: str, text: str, score: float, dense: float, title: str = "") -> Hit:
