@@ -136,7 +136,9 @@ class ExtractiveAnswerer:
     Args:
         cache: unit vectors (the retrieval model), cached across requests.
         max_chars: the longest reply.
-        max_chunks: how many chunks of the first hit's document are read.
+        max_chunks: how many chunks are read.
+        first_document: read the first hit's document's chunks only (``lead_chunks``); else the top
+            ``max_chunks`` hits, whichever document, and quote the best unit's document.
         keep_within: units scoring within this much of the best one are quoted too (at most max_units).
     """
 
@@ -148,8 +150,10 @@ class ExtractiveAnswerer:
         max_chunks: int = 3,
         keep_within: float = 0.15,
         max_units: int = 4,
+        first_document: bool = True,
     ) -> None:
         self.cache = cache
+        self.first_document = first_document
         self.max_units = max_units
         self.max_chars = max_chars
         self.max_chunks = max_chunks
@@ -158,9 +162,9 @@ class ExtractiveAnswerer:
     def answer(self, question: str, vector: np.ndarray, hits: Sequence[Hit]) -> Answer | None:
         """The reply for ``question`` from ``hits`` (best first), or None when nothing is quotable.
 
-        The retrieval's order chooses the document (the first hit's), the units' scores choose what to
-        quote from its chunks (``lead_chunks``)."""
-        top = lead_chunks(hits, self.max_chunks)
+        With ``first_document`` the retrieval's order chooses the document (the first hit's), the units'
+        scores choose what to quote from its chunks (``lead_chunks``)."""
+        top = lead_chunks(hits, self.max_chunks) if self.first_document else list(hits[: self.max_chunks])
         # A code the customer quotes (E-12, INV-2026-...) keys the passage that answers it (a table row, a
         # section starting with it); when the best chunks hold none, the lower hits that do are read too.
         codes = {t for t in terms(question) if any(c.isdigit() for c in t)}
@@ -208,6 +212,16 @@ class ExtractiveAnswerer:
             documents=[document],
             best_unit_score=round(float(sims[best]), 4),
         )
+
+
+def quotes_first_document(answer_from: str | None, reranked: bool) -> bool:
+    """Whether the extractive answer quotes the first hit's document (``AgentSettings.answer_from``):
+    as configured, else when the second ranking stage re-ranked the hits."""
+    if answer_from is None:
+        return reranked
+    if answer_from not in ("first_document", "top_chunks"):
+        raise ValueError(f"answer_from must be first_document or top_chunks, not {answer_from!r}")
+    return answer_from == "first_document"
 
 
 def lead_chunks(hits: Sequence[Hit], limit: int) -> list[Hit]:

@@ -3,9 +3,12 @@ the second stage) chooses the document, the units' match with the question choos
 
 from __future__ import annotations
 
-from agent.answering import ExtractiveAnswerer, lead_chunks
+import pytest
+
+from agent.answering import ExtractiveAnswerer, lead_chunks, quotes_first_document
 from agent.meaning import VectorCache
 from core.models import DocumentKind, Hit
+from core.settings import AgentSettings
 from tests.fakes import HashEmbedder
 
 
@@ -64,3 +67,22 @@ def test_a_quoted_code_still_reads_the_lower_hit_that_is_keyed_by_it() -> None:
     embedder = HashEmbedder()
     answer = _answerer().answer(question, embedder.embed_query(question), [overview, other, keyed])
     assert answer is not None and "unplug" in answer.reply and answer.documents == ["codes"]
+
+
+def test_without_first_document_the_top_chunks_are_read_whichever_document() -> None:
+    question = "How do I send an item back?"
+    embedder = HashEmbedder()
+    answerer = ExtractiveAnswerer(cache=VectorCache(embedder=HashEmbedder()), first_document=False)
+    answer = answerer.answer(question, embedder.embed_query(question), [RETURN_STEPS, REFUND, RETURN_INTRO])
+    assert answer is not None and answer.documents == ["refunds"]  # the behaviour before, kept for the fused order
+
+
+def test_the_first_document_follows_the_second_stage_unless_configured() -> None:
+    assert quotes_first_document(None, reranked=True)
+    assert not quotes_first_document(None, reranked=False)
+    assert quotes_first_document("first_document", reranked=False)
+    assert not quotes_first_document("top_chunks", reranked=True)
+    with pytest.raises(ValueError, match="answer_from"):
+        quotes_first_document("best", reranked=True)
+    assert AgentSettings().answer_from is None
+    assert AgentSettings(answer_from="first_document").answer_from == "first_document"
