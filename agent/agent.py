@@ -27,7 +27,7 @@ from training.models import Scenario, TrainingReader
 
 from . import confidence as conf
 from .access import AccessConfig
-from .answering import Answer, ExtractiveAnswerer, coverage
+from .answering import Answer, ExtractiveAnswerer, coverage, quotes_first_document
 from .courtesy import pleasantry
 from .decision import (
     Action,
@@ -135,7 +135,9 @@ class Agent:
         handoffs and delivers them to helpdesks. actions: the action hook (optional).
         access: each workspace's group -> audience mapping (``AccessStore``); without it every
         contact sees public documents only. calibrator: the fitted confidence calibration
-        (``confidence.Calibrator``); without it the raw weighted mean is the confidence.
+        (``confidence.Calibrator``); without it the raw weighted mean is the confidence. reranked:
+        the retriever's second ranking stage is on (the extractive answer then quotes the first hit's
+        document unless ``settings.answer_from`` says otherwise).
     """
 
     def __init__(
@@ -152,12 +154,14 @@ class Agent:
         actions: ActionHook | None = None,
         access: AccessReader | None = None,
         calibrator: conf.Calibrator | None = None,
+        reranked: bool = False,
     ) -> None:
         self.store, self.configs, self.retriever, self.cache = store, configs, retriever, cache
         self.access, self.calibrator = access, calibrator
         self.settings, self.recorder, self.training, self.llm, self.actions = settings, recorder, training, llm, actions
         self.triggers = Triggers(cache=cache, settings=settings)
-        self.extractive = ExtractiveAnswerer(cache=cache, max_chars=settings.max_answer_chars)
+        self.extractive = ExtractiveAnswerer(cache=cache, max_chars=settings.max_answer_chars,
+                                             first_document=quotes_first_document(settings.answer_from, reranked))
         self.scenarios = ScenarioMatcher(
             retriever=retriever, reader=training, default_threshold=settings.scenario_threshold
         )

@@ -36,10 +36,12 @@ def build_agent(
     actions: ActionHook | None = None,
     http: httpx.Client | None = None,
     access: AccessReader | None = None,
+    reranked: bool = False,
 ) -> Agent:
     """An ``Agent`` over the state database, the index and the model; an LLM only when configured
     (it then writes the answers and is offered the candidate actions as tools). ``access``: what
-    verified contacts may see (``agent.access.AccessStore``); without it, public documents only."""
+    verified contacts may see (``agent.access.AccessStore``); without it, public documents only.
+    ``reranked``: the retriever's second ranking stage is on (see ``AgentSettings.answer_from``)."""
     store = SessionStore(db=db)
     cache = VectorCache(embedder=embedder)
     helpdesk = settings.helpdesk
@@ -75,6 +77,7 @@ def build_agent(
         actions=actions,
         access=access,
         calibrator=_calibrator(getattr(embedder, "model_id", None), settings),
+        reranked=reranked,
     )
 
 

@@ -141,10 +141,12 @@ class Components:
     def agent(self) -> Agent:
         """The answering agent (issue 8): sessions, policy, grounded answers, handoffs."""
         from agent.build import build_agent
+        from retrieval.stages import RankParams
 
         return build_agent(db=self.db, retriever=self.retrieve, embedder=self.query_embedder,
                            settings=self.settings.agent, llm=self.settings.llm, training=self.training,
-                           actions=self.actions.runner, access=self.access)
+                           actions=self.actions.runner, access=self.access,
+                           reranked=RankParams.from_settings(self.settings.search).rerank)
 
     @cached_property
     def insights(self) -> InsightsCsat:

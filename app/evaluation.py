@@ -17,6 +17,7 @@ from evaluation.datasets import Dataset, load_dataset
 from evaluation.evaluate import evaluate
 from evaluation.results import CaseResult
 from evaluation.runner import Runner
+from retrieval.stages import RankParams
 
 
 def evaluation_runner(rt: Runtime, dataset: Dataset, *, workspace: str, sessions: Database,
@@ -30,6 +31,7 @@ def evaluation_runner(rt: Runtime, dataset: Dataset, *, workspace: str, sessions
         workspace=workspace,
         config=dataset.header.config, llm=rt.settings.llm, training=rt.training,
         actions=getattr(c.agent, "actions", None), workers=workers,
+        reranked=RankParams.from_settings(rt.settings.search).rerank,
     )
 
 

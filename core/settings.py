@@ -282,6 +282,11 @@ class AgentSettings(BaseModel):
     prohibited_strong_threshold: float = Field(default=0.75, ge=0.0, le=1.0)
     top_k: int = Field(default=6, ge=1, le=50)
     max_answer_chars: int = Field(default=700, ge=100)
+    #: Where the extractive answer quotes from: ``first_document``, the first hit's document (its
+    #: chunks among the hits); ``top_chunks``, the best unit of the top 3 chunks, whichever document;
+    #: unset: ``first_document`` when the second ranking stage re-ranks the hits
+    #: (``KNOWDESK_SEARCH__RERANK=late``), else ``top_chunks`` (README "Answer confidence").
+    answer_from: Literal["first_document", "top_chunks"] | None = None
     helpdesk: HelpdeskSettings = HelpdeskSettings()
 
 

@@ -94,6 +94,7 @@ def build_evaluation(
     training: TrainingReader | None = None,
     actions: ActionHook | None = None,
     workers: int | None = None,
+    reranked: bool = False,
 ) -> Runner:
     """A ``Runner`` over a fresh agent built like production but without helpdesk delivery.
 
@@ -102,6 +103,7 @@ def build_evaluation(
         sessions: where the evaluation's conversations go (``scratch_sessions()``), never ``db``.
         retriever: the searcher (``Runtime.searcher``); embedder: the index's model.
         config: the dataset header's agent config (per-case config is applied by the runner).
+        reranked: the searcher's second ranking stage is on (as ``agent.build.build_agent``).
     """
     quiet = settings.model_copy(update={"helpdesk": HelpdeskSettings()})
     agent_retriever: AgentRetriever = retriever  # type: ignore[assignment]
@@ -110,7 +112,7 @@ def build_evaluation(
         actions = copy.copy(actions)
         actions.sessions = SessionStore(db=sessions)
     agent = build_agent(db=sessions, retriever=agent_retriever, embedder=agent_embedder, settings=quiet, llm=llm,
-                        training=training, actions=actions)
+                        training=training, actions=actions, reranked=reranked)
     overlay = OverlayConfigs(db=db, config=config)
     agent.configs = overlay
     return Runner(agent=agent, retriever=retriever, meaning=MeaningMetrics(embedder=embedder), workspace=workspace,
