@@ -146,7 +146,7 @@ class Components:
         return build_agent(db=self.db, retriever=self.retrieve, embedder=self.query_embedder,
                            settings=self.settings.agent, llm=self.settings.llm, training=self.training,
                            actions=self.actions.runner, access=self.access,
-                           reranked=RankParams.from_settings(self.settings.search).rerank)
+                           reranked=RankParams.from_settings(self.settings.search, model_id=self.spec.model).rerank)
 
     @cached_property
     def insights(self) -> InsightsCsat:

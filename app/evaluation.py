@@ -31,7 +31,7 @@ def evaluation_runner(rt: Runtime, dataset: Dataset, *, workspace: str, sessions
         workspace=workspace,
         config=dataset.header.config, llm=rt.settings.llm, training=rt.training,
         actions=getattr(c.agent, "actions", None), workers=workers,
-        reranked=RankParams.from_settings(rt.settings.search).rerank,
+        reranked=RankParams.from_settings(rt.settings.search, model_id=rt.live[1].model).rerank,
     )
 
 

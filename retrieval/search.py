@@ -253,7 +253,8 @@ class Searcher:
         self.embedder = embedder
         self.sparse = sparse
         self.config = config or SearchSettings()
-        self.params = RankParams.from_settings(self.config)
+        model = getattr(embedder, "model_id", None)
+        self.params = RankParams.from_settings(self.config, model_id=str(model) if model is not None else None)
         self._ready = False
         self._headings: OrderedDict[str, np.ndarray] = OrderedDict()
         self._headings_lock = threading.Lock()

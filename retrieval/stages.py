@@ -23,6 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.settings import SearchSettings
 
+#: The model the second ranking stage scores with and whose chunk token vectors ingest keeps
+#: (``retrieval.embedding.DEFAULT_MODEL_ID``, ``retrieval.tokens.LATE_MODEL``).
+LATE_MODEL = "all-MiniLM-L6-v2"
+
 logger = logging.getLogger(__name__)
 
 #: Qdrant's default RRF constant, so ``fusion=rrf`` ranks as the fused Qdrant query did.
@@ -79,10 +83,19 @@ class RankParams(BaseModel):
     rerank_phrase: float = Field(default=0.0, ge=0.0)
 
     @classmethod
-    def from_settings(cls, settings: SearchSettings) -> RankParams:
-        """The settings' values, and the fitted ones where a setting is left unset."""
+    def from_settings(cls, settings: SearchSettings, *, model_id: str | None = None) -> RankParams:
+        """The settings' values, and the fitted ones where a setting is left unset.
+
+        ``model_id``: the index's embedding model. The fitted default turns the second ranking stage on
+        only for ``LATE_MODEL``, whose token vectors the index keeps at ingest and whose tokens the stage
+        scores with (another encoder stores none, so the stage would encode every candidate at query
+        time, and the English model's tokens would re-rank a multilingual model's hits);
+        ``KNOWDESK_SEARCH__RERANK=late`` turns it on for any model."""
         fitted = fitted_values()
         late = fitted_values("rerank.json")
+        default_rerank = str(late.get("rerank", "off"))
+        if model_id is not None and model_id != LATE_MODEL:
+            default_rerank = "off"
         fusion = settings.fusion or fitted.get("fusion", "weighted")
         split_weight = _pick(settings.split_weight, fitted, "split_weight", 0.5)
         return cls(
@@ -100,7 +113,7 @@ class RankParams(BaseModel):
             weak_dense_weight=_pick(settings.weak_dense_weight, fitted, "weak_dense_weight", 0.5),
             cap_scope=settings.cap_scope or ("section" if fitted.get("cap_scope") == "section" else "document"),
             cap=int(_pick(settings.cap, fitted, "cap", 2)),
-            rerank=(settings.rerank or str(late.get("rerank", "off"))) == "late",
+            rerank=(settings.rerank or default_rerank) == "late",
             rerank_depth=settings.rerank_depth or int(_pick(None, late, "depth", 30)),
             **{f"rerank_{name}": _pick(None, late, name, 1.0 if name == "fused" else 0.0) for name in RERANK_FEATURES},
         )

@@ -67,3 +67,10 @@ class Draft(Frozen):
     def section(self) -> str:
         """The Markdown the draft adds to an existing article (kind edit)."""
         return f"## {self.title}\n\n{self.answer}"
+
+
+class ApproveAs(StrEnum):
+    """What a reviewer publishes a draft as."""
+
+    ARTICLE = "article"  # published through the help center (the default)
+    SCENARIO = "scenario"  # a scenario-specific training scenario, published through training

@@ -6,7 +6,6 @@ applies), so the agent matches it from the index right after."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, Protocol
 
 from core.errors import Conflict, InvalidInput
@@ -14,17 +13,12 @@ from training.drafts import MAX_TITLE, MAX_TRIGGER, ScenarioDraft, ScenarioRecor
 from training.models import ScenarioKind
 
 from . import drafting
-from .models import Draft
+from .models import ApproveAs, Draft
 
 #: The directory resolution scenarios are filed in (the training pages group by directory).
 DIRECTORY = "Resolutions"
 #: How many ids are tried when the title's id is taken ("pay-paypal", "pay-paypal-2", ...).
 MAX_ID_TRIES = 50
-
-
-class ApproveAs(StrEnum):
-    ARTICLE = "article"  # published through the help center (the default)
-    SCENARIO = "scenario"  # a scenario-specific training scenario, published through training
 
 
 def approve_as(value: str | ApproveAs) -> ApproveAs:

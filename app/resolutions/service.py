@@ -23,9 +23,9 @@ from helpcenter.publisher import PublishReport
 from helpcenter.service import HelpCenter
 
 from . import drafting
-from .models import Draft, DraftKind, DraftStatus, Similar
+from .models import ApproveAs, Draft, DraftKind, DraftStatus, Similar
 from .placement import Placement, locale_for, place
-from .scenarios import ApproveAs, ScenarioAuthor, approve_as, create_scenario
+from .scenarios import ScenarioAuthor, approve_as, create_scenario
 from .store import DraftStore
 
 log = logging.getLogger(__name__)

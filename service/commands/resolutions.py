@@ -10,8 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from app.resolutions.models import Draft, DraftStatus
-from app.resolutions.scenarios import ApproveAs
+from app.resolutions.models import ApproveAs, Draft, DraftStatus
 from service.commands.knowledge_ci import held_line
 from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 

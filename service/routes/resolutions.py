@@ -13,8 +13,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.helpdesk import sign
-from app.resolutions.models import Draft, DraftStatus
-from app.resolutions.scenarios import ApproveAs
+from app.resolutions.models import ApproveAs, Draft, DraftStatus
 from app.resolutions.service import MAX_REPLY_CHARS
 from core.errors import AuthError, InvalidInput
 from service.deps import Reader, RuntimeDep, Writer

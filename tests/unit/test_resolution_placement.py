@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.resolutions.models import DraftKind, Similar
+from app.resolutions.models import ApproveAs, DraftKind, Similar
 from app.resolutions.placement import locale_for, place
-from app.resolutions.scenarios import ApproveAs, approve_as
+from app.resolutions.scenarios import approve_as
 from core.errors import InvalidInput
 
 LOCALES = ("en", "de", "es", "fr", "pt-BR")
