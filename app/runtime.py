@@ -338,7 +338,7 @@ class Runtime:
                                 pipeline=pipeline, full=full, force=force, progress=progress,
                                 should_stop=should_stop, rebuild=rebuild)
 
-            if self.knowledge_ci.settings.gates_sync(source.name) and not rebuild:
+            if self.settings.knowledge_ci.gates_sync(source.name) and not rebuild:
                 from app.knowledge_ci.syncs import gated_sync
 
                 report = gated_sync(self, self.knowledge_ci, source, run)  # reviewed before it goes live

@@ -35,6 +35,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.runner import Runner
 from prefect.settings import get_current_settings
 from prefect.states import Cancelling
+from prefect.types.entrypoint import EntrypointType
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -130,7 +131,10 @@ async def _apply(runner: Runner, rt: Runtime, applied: dict[tuple[str, str], dic
             if applied.get(key) == args:
                 continue
             flow_name, name = key
-            deployment = await flows[flow_name].ato_deployment(name=name, tags=["knowdesk"], **args)
+            # By module path, not file path: a file entrypoint puts flows/ on the run's sys.path, where
+            # flows/evaluation.py and flows/insights.py would shadow the evaluation and insights packages.
+            deployment = await flows[flow_name].ato_deployment(name=name, tags=["knowdesk"],
+                                                               entrypoint_type=EntrypointType.MODULE_PATH, **args)
             deployment_id = await runner.aadd_deployment(deployment)
             if "cron" not in args and "interval" not in args:  # schedule removed: drop what is left
                 for sched in await client.read_deployment_schedules(deployment_id):
