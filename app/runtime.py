@@ -338,7 +338,10 @@ class Runtime:
                                 pipeline=pipeline, full=full, force=force, progress=progress,
                                 should_stop=should_stop, rebuild=rebuild)
 
-            if self.settings.knowledge_ci.gates_sync(source.name) and not rebuild:
+            # the gate's settings without building knowledge CI (and importing evaluation) when it is unused
+            built = self.__dict__.get("knowledge_ci")
+            gate = built.settings if built is not None else self.settings.knowledge_ci
+            if gate.gates_sync(source.name) and not rebuild:
                 from app.knowledge_ci.syncs import gated_sync
 
                 report = gated_sync(self, self.knowledge_ci, source, run)  # reviewed before it goes live
