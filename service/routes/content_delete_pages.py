@@ -20,17 +20,15 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from app.runtime import Runtime
-from core.errors import KnowdeskError, NotFound
+from core.errors import NotFound
 from core.ids import document_id
 from helpcenter.models import Status
 from service.deps import RuntimeDep
 from service.keys import Principal
 from service.routes import helpcenter, training
-from service.routes.delete_pages import NOT_CONFIRMED, confirm_page, delete_form, gone, plural, writer_page
-from service.routes.workspace import refused, see_other
+from service.routes.delete_pages import confirmation, confirmed_delete, plural
 from training.models import ScenarioKind
 
 router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
@@ -40,13 +38,6 @@ TO_TRAINING = ("/admin/training", "Back to training")
 
 def _chunks(rt: Runtime, workspace: str, source_id: str, native_ids: list[str]) -> int:
     return sum(rt.index.count(workspace, document_id=document_id(source_id, n)) for n in native_ids)
-
-
-def _confirmed(request: Request, caller: Principal, form: dict[str, str], facts: dict[str, Any]) -> Response | None:
-    """The confirmation page again (422) unless the form says ``confirm=yes``."""
-    if form.get("confirm") == "yes":
-        return None
-    return confirm_page(request, caller, facts, problem=facts.get("blocked") or NOT_CONFIRMED, status=422)
 
 
 # -- an article, or one of its translations ------------------------------------------------------------
@@ -90,59 +81,36 @@ def article_facts(rt: Runtime, caller: Principal, slug: str, locale: str | None 
 
 @router.get("/help/articles/{slug}/delete", response_class=HTMLResponse)
 def article_confirm(slug: str, request: Request, rt: RuntimeDep) -> Response:
-    got = writer_page(request, rt, lambda caller: article_facts(rt, caller, slug), TO_HELP)
-    if isinstance(got, Response):
-        return got
-    return confirm_page(request, *got)
+    return confirmation(request, rt, lambda caller: article_facts(rt, caller, slug), TO_HELP)
 
 
 @router.post("/help/articles/{slug}/delete", response_class=HTMLResponse)
 async def article_delete(slug: str, request: Request, rt: RuntimeDep) -> Response:
     """Delete as ``DELETE /v1/help-center/articles/{slug}`` does, once confirmed."""
-    got = await delete_form(request, rt, lambda caller: article_facts(rt, caller, slug), TO_HELP)
-    if isinstance(got, Response):
-        return got
-    caller, form, facts = got
-    if (again := _confirmed(request, caller, form, facts)) is not None:
-        return again
-    try:
-        done = await run_in_threadpool(helpcenter.delete_article, slug, caller, rt)
-    except NotFound as exc:
-        return gone(request, caller, exc, TO_HELP)
-    except KnowdeskError as exc:
-        return refused(request, caller, exc.message, exc.http_status)
-    left = done["index"]["deleted"]
-    notice = f"deleted article {slug}: {plural(left, 'published translation')} left the index"
-    return see_other(f"/admin/help?notice={quote(notice)}")
+    def done(_: dict[str, Any], result: Any) -> str:
+        notice = f"deleted article {slug}: {plural(result['index']['deleted'], 'published translation')} left the index"
+        return f"/admin/help?notice={quote(notice)}"
+
+    return await confirmed_delete(request, rt, lambda caller: article_facts(rt, caller, slug), TO_HELP,
+                                  lambda caller: helpcenter.delete_article(slug, caller, rt), done)
 
 
 @router.get("/help/articles/{slug}/{locale}/delete", response_class=HTMLResponse)
 def translation_confirm(slug: str, locale: str, request: Request, rt: RuntimeDep) -> Response:
-    got = writer_page(request, rt, lambda caller: article_facts(rt, caller, slug, locale), TO_HELP)
-    if isinstance(got, Response):
-        return got
-    caller, facts = got
-    return confirm_page(request, caller, facts, problem=facts["blocked"], status=422 if facts["blocked"] else 200)
+    return confirmation(request, rt, lambda caller: article_facts(rt, caller, slug, locale), TO_HELP,
+                        blocked_status=422)
 
 
 @router.post("/help/articles/{slug}/{locale}/delete", response_class=HTMLResponse)
 async def translation_delete(slug: str, locale: str, request: Request, rt: RuntimeDep) -> Response:
     """Delete as ``DELETE /v1/help-center/articles/{slug}/{locale}`` does, once confirmed."""
-    got = await delete_form(request, rt, lambda caller: article_facts(rt, caller, slug, locale), TO_HELP)
-    if isinstance(got, Response):
-        return got
-    caller, form, facts = got
-    if (again := _confirmed(request, caller, form, facts)) is not None:
-        return again
-    try:
-        done = await run_in_threadpool(helpcenter.delete_translation, slug, locale, caller, rt)
-    except NotFound as exc:
-        return gone(request, caller, exc, TO_HELP)
-    except KnowdeskError as exc:
-        return refused(request, caller, exc.message, exc.http_status)
-    left = done["index"]["deleted"]
-    notice = f"deleted the {locale} translation{' and removed it from the index' if left else ''}"
-    return see_other(f"/admin/help/articles/{quote(slug)}/{quote(facts['default_locale'])}?notice={quote(notice)}")
+    def done(facts: dict[str, Any], result: Any) -> str:
+        left = result["index"]["deleted"]
+        notice = f"deleted the {locale} translation{' and removed it from the index' if left else ''}"
+        return f"/admin/help/articles/{quote(slug)}/{quote(facts['default_locale'])}?notice={quote(notice)}"
+
+    return await confirmed_delete(request, rt, lambda caller: article_facts(rt, caller, slug, locale), TO_HELP,
+                                  lambda caller: helpcenter.delete_translation(slug, locale, caller, rt), done)
 
 
 # -- a topic ---------------------------------------------------------------------------------------------
@@ -169,30 +137,16 @@ def topic_facts(rt: Runtime, caller: Principal, topic_id: str) -> dict[str, Any]
 
 @router.get("/help/topics/{topic_id}/delete", response_class=HTMLResponse)
 def topic_confirm(topic_id: str, request: Request, rt: RuntimeDep) -> Response:
-    got = writer_page(request, rt, lambda caller: topic_facts(rt, caller, topic_id), TO_HELP)
-    if isinstance(got, Response):
-        return got
-    caller, facts = got
-    return confirm_page(request, caller, facts, problem=facts["blocked"], status=409 if facts["blocked"] else 200)
+    return confirmation(request, rt, lambda caller: topic_facts(rt, caller, topic_id), TO_HELP)
 
 
 @router.post("/help/topics/{topic_id}/delete", response_class=HTMLResponse)
 async def topic_delete(topic_id: str, request: Request, rt: RuntimeDep) -> Response:
     """Delete as ``DELETE /v1/help-center/topics/{id}`` does, once confirmed (a 409 page while it holds
     articles or sub-topics)."""
-    got = await delete_form(request, rt, lambda caller: topic_facts(rt, caller, topic_id), TO_HELP)
-    if isinstance(got, Response):
-        return got
-    caller, form, facts = got
-    if (again := _confirmed(request, caller, form, facts)) is not None:
-        return again
-    try:
-        await run_in_threadpool(helpcenter.delete_topic, topic_id, caller, rt)
-    except NotFound as exc:
-        return gone(request, caller, exc, TO_HELP)
-    except KnowdeskError as exc:
-        return refused(request, caller, exc.message, exc.http_status)
-    return see_other(f"/admin/help?notice={quote(f'deleted topic {topic_id}')}")
+    return await confirmed_delete(request, rt, lambda caller: topic_facts(rt, caller, topic_id), TO_HELP,
+                                  lambda caller: helpcenter.delete_topic(topic_id, caller, rt),
+                                  lambda *_: f"/admin/help?notice={quote(f'deleted topic {topic_id}')}")
 
 
 # -- a training scenario -------------------------------------------------------------------------------
@@ -222,25 +176,12 @@ def scenario_facts(rt: Runtime, caller: Principal, scenario_id: str) -> dict[str
 
 @router.get("/training/scenarios/{scenario_id}/delete", response_class=HTMLResponse)
 def scenario_confirm(scenario_id: str, request: Request, rt: RuntimeDep) -> Response:
-    got = writer_page(request, rt, lambda caller: scenario_facts(rt, caller, scenario_id), TO_TRAINING)
-    if isinstance(got, Response):
-        return got
-    return confirm_page(request, *got)
+    return confirmation(request, rt, lambda caller: scenario_facts(rt, caller, scenario_id), TO_TRAINING)
 
 
 @router.post("/training/scenarios/{scenario_id}/delete", response_class=HTMLResponse)
 async def scenario_delete(scenario_id: str, request: Request, rt: RuntimeDep) -> Response:
     """Delete as ``DELETE /v1/training/scenarios/{id}`` does, once confirmed."""
-    got = await delete_form(request, rt, lambda caller: scenario_facts(rt, caller, scenario_id), TO_TRAINING)
-    if isinstance(got, Response):
-        return got
-    caller, form, facts = got
-    if (again := _confirmed(request, caller, form, facts)) is not None:
-        return again
-    try:
-        await run_in_threadpool(training.delete_scenario, scenario_id, caller, rt)
-    except NotFound as exc:
-        return gone(request, caller, exc, TO_TRAINING)
-    except KnowdeskError as exc:
-        return refused(request, caller, exc.message, exc.http_status)
-    return see_other(f"/admin/training?notice={quote(f'deleted scenario {scenario_id}')}")
+    return await confirmed_delete(request, rt, lambda caller: scenario_facts(rt, caller, scenario_id), TO_TRAINING,
+                                  lambda caller: training.delete_scenario(scenario_id, caller, rt),
+                                  lambda *_: f"/admin/training?notice={quote(f'deleted scenario {scenario_id}')}")

@@ -85,6 +85,39 @@ def confirm_page(request: Request, caller: Principal, page: dict[str, Any], *, p
                   status=status)
 
 
+def confirmation(request: Request, rt: Runtime, load: Callable[[Principal], dict[str, Any]],
+                 back: tuple[str, str], *, blocked_status: int = 409) -> Response:
+    """The GET side of every delete page: the confirmation of what ``load`` reads (with ``blocked``, the
+    reason it cannot be deleted now, as its problem and ``blocked_status``)."""
+    got = writer_page(request, rt, load, back)
+    if isinstance(got, Response):
+        return got
+    caller, facts = got
+    blocked = facts.get("blocked", "")
+    return confirm_page(request, caller, facts, problem=blocked, status=blocked_status if blocked else 200)
+
+
+async def confirmed_delete(request: Request, rt: Runtime, load: Callable[[Principal], dict[str, Any]],
+                           back: tuple[str, str], delete: Callable[[Principal], Any],
+                           done: Callable[[dict[str, Any], Any], str]) -> Response:
+    """The POST side of every delete page: write scope and CSRF (``delete_form``), the confirmation
+    again (422) unless the form says ``confirm=yes``, then ``delete(caller)`` (the API's function) and
+    a redirect to ``done(facts, result)``; a 404 page when the item is gone, the API's refusal else."""
+    got = await delete_form(request, rt, load, back)
+    if isinstance(got, Response):
+        return got
+    caller, form, facts = got
+    if form.get("confirm") != "yes":
+        return confirm_page(request, caller, facts, problem=facts.get("blocked") or NOT_CONFIRMED, status=422)
+    try:
+        result = await run_in_threadpool(delete, caller)
+    except NotFound as exc:
+        return gone(request, caller, exc, back)
+    except KnowdeskError as exc:
+        return refused(request, caller, exc.message, exc.http_status)
+    return see_other(done(facts, result))
+
+
 def plural(n: int, word: str) -> str:
     """``n`` and ``word``, plural unless ``n`` is 1 ("1 chunk", "3 chunks")."""
     return f"{n} {word}{'' if n == 1 else 's'}"
@@ -123,31 +156,19 @@ def source_facts(rt: Runtime, caller: Principal, name: str) -> dict[str, Any]:
 
 @router.get("/sources/{name}/delete", response_class=HTMLResponse)
 def source_confirm(name: str, request: Request, rt: RuntimeDep) -> Response:
-    got = writer_page(request, rt, lambda caller: source_facts(rt, caller, name), TO_SOURCES)
-    if isinstance(got, Response):
-        return got
-    caller, facts = got
-    return confirm_page(request, caller, facts)
+    return confirmation(request, rt, lambda caller: source_facts(rt, caller, name), TO_SOURCES)
 
 
 @router.post("/sources/{name}/delete", response_class=HTMLResponse)
 async def source_delete(name: str, request: Request, rt: RuntimeDep) -> Response:
     """Delete as ``DELETE /v1/sources/{name}`` does, once confirmed; then the list with what left."""
-    got = await delete_form(request, rt, lambda caller: source_facts(rt, caller, name), TO_SOURCES)
-    if isinstance(got, Response):
-        return got
-    caller, form, facts = got
-    if form.get("confirm") != "yes":
-        return confirm_page(request, caller, facts, problem=NOT_CONFIRMED, status=422)
-    try:
-        await run_in_threadpool(sources.remove_source, name, caller, rt)
-    except NotFound as exc:
-        return gone(request, caller, exc, TO_SOURCES)
-    except KnowdeskError as exc:
-        return refused(request, caller, exc.message, exc.http_status)
-    notice = (f"deleted source {name}: {plural(facts['documents'], 'document')} "
-              f"({plural(facts['chunks'], 'chunk')}) left the index")
-    return see_other(f"/admin/sources?notice={quote(notice)}")
+    def done(facts: dict[str, Any], _: Any) -> str:
+        notice = (f"deleted source {name}: {plural(facts['documents'], 'document')} "
+                  f"({plural(facts['chunks'], 'chunk')}) left the index")
+        return f"/admin/sources?notice={quote(notice)}"
+
+    return await confirmed_delete(request, rt, lambda caller: source_facts(rt, caller, name), TO_SOURCES,
+                                  lambda caller: sources.remove_source(name, caller, rt), done)
 
 
 # -- an imported spec ---------------------------------------------------------------------------------
@@ -174,30 +195,18 @@ def spec_facts(rt: Runtime, caller: Principal, name: str) -> dict[str, Any]:
 
 @router.get("/actions/specs/{name}/delete", response_class=HTMLResponse)
 def spec_confirm(name: str, request: Request, rt: RuntimeDep) -> Response:
-    got = writer_page(request, rt, lambda caller: spec_facts(rt, caller, name), TO_ACTIONS)
-    if isinstance(got, Response):
-        return got
-    caller, facts = got
-    return confirm_page(request, caller, facts)
+    return confirmation(request, rt, lambda caller: spec_facts(rt, caller, name), TO_ACTIONS)
 
 
 @router.post("/actions/specs/{name}/delete", response_class=HTMLResponse)
 async def spec_delete(name: str, request: Request, rt: RuntimeDep) -> Response:
     """Delete as ``DELETE /v1/actions/specs/{name}`` does, once confirmed."""
-    got = await delete_form(request, rt, lambda caller: spec_facts(rt, caller, name), TO_ACTIONS)
-    if isinstance(got, Response):
-        return got
-    caller, form, facts = got
-    if form.get("confirm") != "yes":
-        return confirm_page(request, caller, facts, problem=NOT_CONFIRMED, status=422)
-    try:
-        removed = await run_in_threadpool(actions.delete_spec, name, caller, rt)
-    except NotFound as exc:
-        return gone(request, caller, exc, TO_ACTIONS)
-    except KnowdeskError as exc:
-        return refused(request, caller, exc.message, exc.http_status)
-    notice = f"deleted spec {name} and its {plural(len(removed['removed']), 'operation')}"
-    return see_other(f"/admin/actions?notice={quote(notice)}")
+    def done(_: dict[str, Any], removed: Any) -> str:
+        notice = f"deleted spec {name} and its {plural(len(removed['removed']), 'operation')}"
+        return f"/admin/actions?notice={quote(notice)}"
+
+    return await confirmed_delete(request, rt, lambda caller: spec_facts(rt, caller, name), TO_ACTIONS,
+                                  lambda caller: actions.delete_spec(name, caller, rt), done)
 
 
 # -- one operation -------------------------------------------------------------------------------------
@@ -221,27 +230,15 @@ def operation_facts(rt: Runtime, caller: Principal, action_id: str) -> dict[str,
 
 @router.get("/actions/operations/{action_id}/delete", response_class=HTMLResponse)
 def operation_confirm(action_id: str, request: Request, rt: RuntimeDep) -> Response:
-    got = writer_page(request, rt, lambda caller: operation_facts(rt, caller, action_id), TO_ACTIONS)
-    if isinstance(got, Response):
-        return got
-    caller, facts = got
-    return confirm_page(request, caller, facts)
+    return confirmation(request, rt, lambda caller: operation_facts(rt, caller, action_id), TO_ACTIONS)
 
 
 @router.post("/actions/operations/{action_id}/delete", response_class=HTMLResponse)
 async def operation_delete(action_id: str, request: Request, rt: RuntimeDep) -> Response:
     """Delete as ``DELETE /v1/actions/{id}`` does, once confirmed."""
-    got = await delete_form(request, rt, lambda caller: operation_facts(rt, caller, action_id), TO_ACTIONS)
-    if isinstance(got, Response):
-        return got
-    caller, form, facts = got
-    if form.get("confirm") != "yes":
-        return confirm_page(request, caller, facts, problem=NOT_CONFIRMED, status=422)
-    try:
-        await run_in_threadpool(actions.delete_action, action_id, caller, rt)
-    except NotFound as exc:
-        return gone(request, caller, exc, TO_ACTIONS)
-    except KnowdeskError as exc:
-        return refused(request, caller, exc.message, exc.http_status)
-    notice = f"deleted operation {action_id} ({facts['call']})"
-    return see_other(f"/admin/actions?notice={quote(notice)}")
+    def done(facts: dict[str, Any], _: Any) -> str:
+        notice = f"deleted operation {action_id} ({facts['call']})"
+        return f"/admin/actions?notice={quote(notice)}"
+
+    return await confirmed_delete(request, rt, lambda caller: operation_facts(rt, caller, action_id), TO_ACTIONS,
+                                  lambda caller: actions.delete_action(action_id, caller, rt), done)
