@@ -49,7 +49,7 @@ from retrieval.points import (
     workspace_filter,
 )
 from retrieval.sparse import BM25Encoder
-from retrieval.tokens import LATE_MODEL, Tokens, TokenStore
+from retrieval.tokens import LATE_MODEL, KeptTokens, TokenStore
 
 __all__ = ["EdgeCandidates", "EdgeIndex", "EdgeStore", "close_edge_stores", "edge_filter", "edge_sparse",
            "open_edge_store"]
@@ -57,7 +57,7 @@ __all__ = ["EdgeCandidates", "EdgeIndex", "EdgeStore", "close_edge_stores", "edg
 logger = logging.getLogger(__name__)
 
 
-class EdgeIndex:
+class EdgeIndex(KeptTokens):
     """The ``Index`` on Qdrant Edge: the collection name, point ids, payloads and methods of
     ``QdrantIndex`` (``retrieval.points``).
 
@@ -150,22 +150,6 @@ class EdgeIndex:
             for start in range(0, len(points), UPSERT_BATCH):
                 update(qe.UpdateOperation.upsert_points(points[start:start + UPSERT_BATCH]))
         logger.debug("wrote %d chunks of %s", len(points), document.id)
-
-    @property
-    def token_model(self) -> str | None:
-        """The model whose token vectors this index keeps (``write_tokens``); None when it keeps none."""
-        return LATE_MODEL if self.tokens is not None else None
-
-    def write_tokens(self, document: Document, chunks: Sequence[Chunk], tokens: Sequence[Tokens | None]) -> None:
-        """Keep the chunks' token vectors (after ``replace_document`` or ``add_chunks`` wrote their points)."""
-        if self.tokens is not None:
-            self.tokens.write(self.target, document, chunks, tokens, model=LATE_MODEL)
-
-    def existing_tokens(self, workspace: str, chunk_hashes: Sequence[str]) -> dict[str, Tokens]:
-        """Token vectors already kept for these chunk hashes, for reuse with their dense vectors."""
-        if self.tokens is None:
-            return {}
-        return self.tokens.by_hash(self.target, workspace, chunk_hashes, model=LATE_MODEL)
 
     def add_chunks(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Upsert one point per chunk, deleting nothing (a streamed document's later parts)."""

@@ -43,7 +43,7 @@ from retrieval.points import (
     workspace_filter,
 )
 from retrieval.sparse import BM25Encoder
-from retrieval.tokens import LATE_MODEL, Tokens, TokenStore
+from retrieval.tokens import LATE_MODEL, KeptTokens, TokenStore
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def alias_target(client: QdrantClient, alias: str) -> str | None:
     return next((a.collection_name for a in aliases if a.alias_name == alias), None)
 
 
-class QdrantIndex:
+class QdrantIndex(KeptTokens):
     """Writes and deletes chunks in Qdrant; satisfies ``ingest.protocols.IndexWriter``.
 
     Args:
@@ -330,22 +330,6 @@ class QdrantIndex:
             for start in range(0, len(points), UPSERT_BATCH):
                 self.client.upsert(target, points=points[start : start + UPSERT_BATCH], wait=True)
         logger.debug("wrote %d chunks of %s", len(points), document.id)
-
-    @property
-    def token_model(self) -> str | None:
-        """The model whose token vectors this index keeps (``write_tokens``); None when it keeps none."""
-        return LATE_MODEL if self.tokens is not None else None
-
-    def write_tokens(self, document: Document, chunks: Sequence[Chunk], tokens: Sequence[Tokens | None]) -> None:
-        """Keep the chunks' token vectors (after ``replace_document`` or ``add_chunks`` wrote their points)."""
-        if self.tokens is not None:
-            self.tokens.write(self.target, document, chunks, tokens, model=LATE_MODEL)
-
-    def existing_tokens(self, workspace: str, chunk_hashes: Sequence[str]) -> dict[str, Tokens]:
-        """Token vectors already kept for these chunk hashes, for reuse with their dense vectors."""
-        if self.tokens is None:
-            return {}
-        return self.tokens.by_hash(self.target, workspace, chunk_hashes, model=LATE_MODEL)
 
     def add_chunks(self, document: Document, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
         """Upsert one point per chunk, deleting nothing (a streamed document's later parts)."""

@@ -33,7 +33,7 @@ from core.models import Chunk, Document
 from retrieval.candidates import heading_text
 from retrieval.embedding import DEFAULT_MODEL_ID, Tokens, text_key
 
-__all__ = ["LATE_MODEL", "StoredTokens", "TokenStore", "Tokens", "chunk_text", "late_key", "text_key"]
+__all__ = ["LATE_MODEL", "KeptTokens", "StoredTokens", "TokenStore", "Tokens", "chunk_text", "late_key", "text_key"]
 logger = logging.getLogger(__name__)
 
 #: The model whose token vectors the late stage scores (``retrieval.rerank.MiniLMTokens``).
@@ -237,3 +237,30 @@ class StoredTokens:
         rows = self.store.read(self._resolved, ids.values(), model=self.model)
         return {key: row.vectors for key, pid in ids.items()
                 if (row := rows.get(pid)) is not None and row.key == keys[key]}
+
+
+class KeptTokens:
+    """The token-vector side of an index (``QdrantIndex``, ``EdgeIndex``): keeps its chunks' token
+    vectors in ``tokens`` (None: it keeps none) under its ``target`` collection."""
+
+    tokens: TokenStore | None
+
+    @property
+    def target(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def token_model(self) -> str | None:
+        """The model whose token vectors this index keeps (``write_tokens``); None when it keeps none."""
+        return LATE_MODEL if self.tokens is not None else None
+
+    def write_tokens(self, document: Document, chunks: Sequence[Chunk], tokens: Sequence[Tokens | None]) -> None:
+        """Keep the chunks' token vectors (after ``replace_document`` or ``add_chunks`` wrote their points)."""
+        if self.tokens is not None:
+            self.tokens.write(self.target, document, chunks, tokens, model=LATE_MODEL)
+
+    def existing_tokens(self, workspace: str, chunk_hashes: Sequence[str]) -> dict[str, Tokens]:
+        """Token vectors already kept for these chunk hashes, for reuse with their dense vectors."""
+        if self.tokens is None:
+            return {}
+        return self.tokens.by_hash(self.target, workspace, chunk_hashes, model=LATE_MODEL)
