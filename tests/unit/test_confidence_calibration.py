@@ -199,3 +199,25 @@ def test_the_evidence_calibration_is_chosen_by_setting_and_a_missing_one_is_refu
     assert default is not None and default.features != calibrator.features
     with pytest.raises(ConfigError, match="KNOWDESK_AGENT__CALIBRATION"):
         _calibrator(fitted["model"], AgentSettings(calibration=str(tmp_path / "nope.json")))
+
+
+def test_weighing_the_sets_equally_gives_the_smaller_set_its_share() -> None:
+    from evaluation.fit_confidence import set_weights
+
+    w = set_weights(["a", "b", "b", "b"])
+    assert w.tolist() == pytest.approx([2.0, 2 / 3, 2 / 3, 2 / 3]) and w.mean() == pytest.approx(1.0)
+    # set "a": right only at high signals; set "b" (three times larger): right at any signal
+    rng = np.random.default_rng(3)
+    cases, sets = [], []
+    for i in range(240):
+        small = i % 4 == 0
+        signal = float(rng.uniform(0, 1))
+        right = signal > 0.5 if small else bool(rng.uniform() < 0.8)
+        cases.append(_case(i, "fit", right, signal))
+        sets.append("a" if small else "b")
+    x, y, ids = labelled(cases)
+    order = {c.id: s for c, s in zip(cases, sets, strict=True)}
+    weighed = fit(x, y, model_id="m", cases=len(ids), weights=set_weights([order[i] for i in ids]), isotonic=False)
+    plain = fit(x, y, model_id="m", cases=len(ids), isotonic=False)
+    assert weighed["sets_weighed_equally"] and not plain["sets_weighed_equally"]
+    assert sum(weighed["weights"]) > sum(plain["weights"])  # type: ignore[arg-type]  # the small set's slope counts more
