@@ -260,7 +260,7 @@ class AgentSettings(BaseModel):
     #: ``clarify_threshold`` up to it, hand off below. Unset: the thresholds chosen when the calibration
     #: in force was fitted (``python -m evaluation.fit_confidence``), for a target precision of 0.9 (the
     #: answers at or above the threshold right 9 times in 10 on the fit part's calibration curve):
-    #: ``confidence-late.json`` (second ranking stage on, the default) answers at 0.48 and asks from 0.48;
+    #: ``confidence-late.json`` (second ranking stage on, the default) answers at 0.46 and asks from 0.46;
     #: ``confidence.json`` (stage off) answers at 0.60 and asks from 0.50. A value set here overrides it.
     answer_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     clarify_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
