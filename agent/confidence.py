@@ -16,7 +16,9 @@ Signals (all in [0, 1]):
 on: a logistic regression over the fitted file's features (Platt scaling with one weight per signal,
 any of ``SIGNALS``), optionally followed by a monotone (isotonic) map of its probability, fitted by
 ``evaluation/fit_confidence.py`` on the fit parts of the answer-correctness sets and kept in
-``agent/fitted/confidence.json`` with the answer threshold chosen there for a target precision.
+``agent/fitted/confidence.json`` (fitted with the second ranking stage off) and
+``confidence-late.json`` (with it on; the default whenever it re-ranks), each with the answer
+threshold chosen there for a target precision.
 """
 
 from __future__ import annotations

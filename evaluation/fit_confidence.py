@@ -22,8 +22,11 @@ fitting (from the signals its cases recorded), and ``calibration.test.*`` in the
     KNOWDESK_HOME=H knowdesk eval evaluation/datasets/debian-answers.jsonl --report D   # see build_answer_set
     python -m evaluation.fit_confidence A/results.jsonl D/results.jsonl  # rewrites agent/fitted/confidence.json
 
-Then set ``AgentSettings.answer_threshold`` / ``clarify_threshold`` to the printed values (a unit
-test keeps them equal to the file's).
+The agent reads the thresholds from the file it uses (``AgentSettings.answer_threshold`` /
+``clarify_threshold`` unset). With the second ranking stage on it uses ``confidence-late.json``: fit it
+from runs with the stage on, ``--features retrieval,margin,coverage,support,answer_match,top_cosine
+--out agent/fitted/confidence-late.json`` (README "Answer confidence"). ``--weigh-sets`` makes each
+results file's fit part count equally.
 """
 
 from __future__ import annotations
