@@ -199,7 +199,9 @@ class Agent:
         fitted calibration applies (another embedding model)."""
         s = self.settings
         if self.calibrator is not None:
-            return s.answer_threshold, s.clarify_threshold
+            answer = s.answer_threshold if s.answer_threshold is not None else self.calibrator.answer_threshold
+            clarify = s.clarify_threshold if s.clarify_threshold is not None else self.calibrator.clarify_threshold
+            return answer, clarify
         return s.raw_answer_threshold, s.raw_clarify_threshold
 
     def record(self, workspace: str, session_id: str, decision: Decision) -> Decision:

@@ -13,7 +13,7 @@ from core.settings import AgentSettings, LLMSettings
 from training.models import TrainingReader
 
 from .agent import AccessReader, ActionHook, Agent, ToolHook
-from .confidence import FITTED, Calibrator
+from .confidence import FITTED, Calibrator, calibration_for
 from .handoffs import HandoffRecorder
 from .helpdesk import Outbox, build_targets
 from .llm import LLMAnswerer, build_llm
@@ -76,31 +76,32 @@ def build_agent(
         llm=answerer,
         actions=actions,
         access=access,
-        calibrator=_calibrator(getattr(embedder, "model_id", None), settings),
+        calibrator=_calibrator(getattr(embedder, "model_id", None), settings, reranked),
         reranked=reranked,
     )
 
 
-def _calibrator(model_id: str | None, settings: AgentSettings) -> Calibrator | None:
-    """The fitted confidence calibration (``settings.calibration``) when it was fitted on ``model_id``'s
-    scores.
+def _calibrator(model_id: str | None, settings: AgentSettings, reranked: bool = False) -> Calibrator | None:
+    """The fitted confidence calibration (``settings.calibration``; unset: the one fitted with the second
+    ranking stage in the state ``reranked`` says) when it was fitted on ``model_id``'s scores.
 
     Raises:
-        ConfigError: a calibration other than the default is named and does not exist.
+        ConfigError: a calibration is named and does not exist.
     """
-    path = Path(settings.calibration)
+    default = calibration_for(reranked)
+    path = Path(settings.calibration) if settings.calibration else default
     if not path.is_absolute():
         path = FITTED.parent / path
     calibrator = Calibrator.load(path)
     if calibrator is None:
-        if path != FITTED:
+        if settings.calibration:
             raise ConfigError(f"the confidence calibration {settings.calibration!r} ({path}) does not exist; "
                               f"name a file in {FITTED.parent} or a path (KNOWDESK_AGENT__CALIBRATION)")
         return None
-    if calibrator.answer_threshold != settings.answer_threshold:
+    if settings.answer_threshold is not None and calibrator.answer_threshold != settings.answer_threshold:
         log.warning("the answer threshold %.2f is not the %.2f chosen when %s was fitted (target precision %.2f): "
-                    "set KNOWDESK_AGENT__ANSWER_THRESHOLD=%.2f for that target", settings.answer_threshold,
-                    calibrator.answer_threshold, path.name, calibrator.target_precision, calibrator.answer_threshold)
+                    "unset KNOWDESK_AGENT__ANSWER_THRESHOLD for that target", settings.answer_threshold,
+                    calibrator.answer_threshold, path.name, calibrator.target_precision)
     if not calibrator.fits(model_id):
         log.warning("the confidence calibration was fitted on %s, not %s: the agent decides on the raw "
                     "confidence (re-run python -m evaluation.fit_confidence for this model)", calibrator.model,

@@ -16,7 +16,9 @@ Signals (all in [0, 1]):
 on: a logistic regression over the fitted file's features (Platt scaling with one weight per signal,
 any of ``SIGNALS``), optionally followed by a monotone (isotonic) map of its probability, fitted by
 ``evaluation/fit_confidence.py`` on the fit parts of the answer-correctness sets and kept in
-``agent/fitted/confidence.json`` with the answer threshold chosen there for a target precision.
+``agent/fitted/confidence.json`` (fitted with the second ranking stage off) and
+``confidence-late.json`` (with it on; the default whenever it re-ranks), each with the answer
+threshold chosen there for a target precision.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from core.settings import AgentSettings
 
 MARGIN_SCALE = 0.15
 FITTED = Path(__file__).parent / "fitted" / "confidence.json"
+#: The calibration fitted on runs with the second ranking stage on (``KNOWDESK_SEARCH__RERANK=late``):
+#: the default whenever the stage re-ranks, ``FITTED`` when it does not (``calibration_for``).
+FITTED_LATE = FITTED.with_name("confidence-late.json")
 #: The calibrator's inputs: the four signals above, the best quoted unit's match with the question
 #: (``answer_match``, the extractive answerer's score) and the best dense cosine before the
 #: floor/ceiling mapping (``top_cosine``, which keeps apart what ``retrieval`` clips to 1).
@@ -151,6 +156,8 @@ class Calibrator:
     answer_threshold: float
     target_precision: float
     model: str = ""
+    #: From here up to ``answer_threshold`` the agent asks once instead of handing off.
+    clarify_threshold: float = 0.5
     #: The signals the weights apply to, in order (a subset of ``SIGNALS``).
     features: tuple[str, ...] = FEATURES
     #: A monotone map of the logistic probability: (knots, values), linear between knots, flat
@@ -183,6 +190,7 @@ class Calibrator:
             return cls(weights=tuple(float(w) for w in data["weights"]), bias=float(data["bias"]),
                        answer_threshold=float(data["answer_threshold"]),
                        target_precision=float(data["target_precision"]), model=str(data["model"]),
+                       clarify_threshold=float(data.get("clarify_threshold", min(0.5, data["answer_threshold"]))),
                        features=features, isotonic=isotonic)
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path} is not a fitted confidence file ({exc}); "
@@ -202,6 +210,12 @@ class Calibrator:
         if self.isotonic is not None:
             p = monotone(p, *self.isotonic)
         return round(_unit(p), 4)
+
+
+def calibration_for(reranked: bool) -> Path:
+    """The default fitted calibration: the one fitted with the second ranking stage in the same state
+    (its scores and quoted documents differ: a calibration fitted without it is over-confident with it)."""
+    return FITTED_LATE if reranked else FITTED
 
 
 def monotone(x: float, knots: Sequence[float], values: Sequence[float]) -> float:

@@ -256,14 +256,19 @@ class AgentSettings(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    #: On the calibrated confidence (``agent/fitted/confidence.json``): 0.60 is where the answers at or
-    #: above it keep precision 0.9 on the fit part's calibration curve; 0.50 is where an answer becomes
-    #: as likely right as wrong (ask once above it, hand off below). ``python -m evaluation.fit_confidence``.
-    answer_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
-    clarify_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-    #: The fitted calibration file: a name in ``agent/fitted/`` or a path. ``confidence-evidence.json``
-    #: also weighs the cited document's evidence (answer at 0.67 with it); see the README.
-    calibration: str = Field(default="confidence.json", min_length=1)
+    #: On the calibrated confidence: answer at or above ``answer_threshold``, ask once from
+    #: ``clarify_threshold`` up to it, hand off below. Unset: the thresholds chosen when the calibration
+    #: in force was fitted (``python -m evaluation.fit_confidence``), for a target precision of 0.9 (the
+    #: answers at or above the threshold right 9 times in 10 on the fit part's calibration curve):
+    #: ``confidence-late.json`` (second ranking stage on, the default) answers at 0.46 and asks from 0.46;
+    #: ``confidence.json`` (stage off) answers at 0.60 and asks from 0.50. A value set here overrides it.
+    answer_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    clarify_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: The fitted calibration file: a name in ``agent/fitted/`` or a path. Unset: ``confidence-late.json``
+    #: when the second ranking stage re-ranks the hits (``KNOWDESK_SEARCH__RERANK``; on by default for the
+    #: bundled model), else ``confidence.json``. ``confidence-evidence.json`` also weighs the cited
+    #: document's evidence (answer at 0.67 with it); see the README.
+    calibration: str | None = Field(default=None, min_length=1)
     #: The thresholds on the raw weighted mean, used when no fitted calibration applies (another model).
     raw_answer_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     raw_clarify_threshold: float = Field(default=0.35, ge=0.0, le=1.0)

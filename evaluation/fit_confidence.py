@@ -22,8 +22,11 @@ fitting (from the signals its cases recorded), and ``calibration.test.*`` in the
     KNOWDESK_HOME=H knowdesk eval evaluation/datasets/debian-answers.jsonl --report D   # see build_answer_set
     python -m evaluation.fit_confidence A/results.jsonl D/results.jsonl  # rewrites agent/fitted/confidence.json
 
-Then set ``AgentSettings.answer_threshold`` / ``clarify_threshold`` to the printed values (a unit
-test keeps them equal to the file's).
+The agent reads the thresholds from the file it uses (``AgentSettings.answer_threshold`` /
+``clarify_threshold`` unset). With the second ranking stage on it uses ``confidence-late.json``: fit it
+from runs with the stage on, ``--features retrieval,margin,coverage,support,answer_match,top_cosine
+--out agent/fitted/confidence-late.json`` (README "Answer confidence"). ``--weigh-sets`` makes each
+results file's fit part count equally.
 """
 
 from __future__ import annotations
@@ -78,16 +81,17 @@ def labelled(results: Sequence[CaseResult], split: str = SPLIT,
     return np.asarray(xs), np.asarray(ys), ids
 
 
-def out_of_fold(x: np.ndarray, y: np.ndarray, c: float) -> np.ndarray:
+def out_of_fold(x: np.ndarray, y: np.ndarray, c: float, w: np.ndarray | None = None) -> np.ndarray:
     """Each case's probability from models fitted without its fold, averaged over ``REPEATS`` fold
     assignments: with one assignment the threshold read off these moved by 0.08 between two orders of
-    the same cases."""
+    the same cases. ``w``: each case's weight in the fit (``set_weights``)."""
     folds = min(FOLDS, int(np.bincount(y).min()))
     probabilities = np.zeros(len(y))
     for repeat in range(REPEATS):
         split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED + 100 * repeat).split(x, y)
         for train, held in split:
-            model = LogisticRegression(C=c, max_iter=5000).fit(x[train], y[train])
+            model = LogisticRegression(C=c, max_iter=5000).fit(
+                x[train], y[train], sample_weight=None if w is None else w[train])
             probabilities[held] += model.predict_proba(x[held])[:, 1] / REPEATS
     return probabilities
 
@@ -108,13 +112,13 @@ def select(x: np.ndarray, y: np.ndarray, names: Sequence[str], gain: float = SEL
     return chosen
 
 
-def isotonic_out_of_fold(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
+def isotonic_out_of_fold(probabilities: np.ndarray, y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
     """Each case's probability after a bounded isotonic map fitted on the other folds' probabilities
     (themselves out of fold): what the isotonic step would do to cases it never saw."""
     folds = min(FOLDS, int(np.bincount(y).min()))
     mapped = np.zeros(len(y))
     for train, held in StratifiedKFold(n_splits=folds, shuffle=True, random_state=SEED + 1).split(probabilities, y):
-        iso = _isotonic().fit(probabilities[train], y[train])
+        iso = _isotonic().fit(probabilities[train], y[train], sample_weight=None if w is None else w[train])
         mapped[held] = iso.predict(probabilities[held])
     return mapped
 
@@ -123,38 +127,51 @@ def _isotonic() -> IsotonicRegression:
     return IsotonicRegression(y_min=BOUNDS[0], y_max=BOUNDS[1], increasing=True, out_of_bounds="clip")
 
 
-def _loss(y: np.ndarray, p: np.ndarray) -> float:
-    return float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1]))
+def _loss(y: np.ndarray, p: np.ndarray, w: np.ndarray | None = None) -> float:
+    return float(log_loss(y, np.clip(p, 1e-6, 1 - 1e-6), labels=[0, 1], sample_weight=w))
 
 
-def threshold_for(probabilities: np.ndarray, y: np.ndarray, target: float) -> float:
-    """The lowest confidence (0.01 steps) whose answers at or above it reach ``target`` precision."""
+def set_weights(sets: Sequence[str]) -> np.ndarray:
+    """Weights under which every set counts as much as every other in the fit (mean weight 1): the
+    Debian FAQ's fit part has 2.5 times the Brewly set's cases, and fitted alone on their sum the
+    calibration is over-confident on the Brewly knowledge."""
+    names = sorted(set(sets))
+    size = {n: sum(1 for s in sets if s == n) for n in names}
+    return np.asarray([len(sets) / (len(names) * size[s]) for s in sets])
+
+
+def threshold_for(probabilities: np.ndarray, y: np.ndarray, target: float, w: np.ndarray | None = None) -> float:
+    """The lowest confidence (0.01 steps) whose answers at or above it reach ``target`` precision
+    (weighted by ``w`` when given)."""
+    w = np.ones(len(y)) if w is None else w
     for t in np.round(np.arange(0.01, 1.0, 0.01), 2):
         chosen = probabilities >= t
-        if chosen.any() and y[chosen].mean() >= target:
+        if chosen.any() and np.average(y[chosen], weights=w[chosen]) >= target:
             return float(t)
     return 1.0
 
 
 def fit(x: np.ndarray, y: np.ndarray, *, model_id: str, cases: int, dataset: str = "",
         target_precision: float = TARGET_PRECISION, features: Sequence[str] = SIGNALS,
-        isotonic: bool = True) -> dict[str, object]:
+        isotonic: bool = True, weights: np.ndarray | None = None) -> dict[str, object]:
     """Platt scaling over ``features``, then (when ``isotonic`` and it lowers the out-of-fold log loss
-    of the fit part) a bounded isotonic map fitted on the out-of-fold probabilities."""
-    runs = {c: out_of_fold(x, y, c) for c in CS}
-    c = min(CS, key=lambda k: _loss(y, runs[k]))
+    of the fit part) a bounded isotonic map fitted on the out-of-fold probabilities. ``weights``: each
+    case's weight in the fit, the losses and the threshold's precision (``set_weights``)."""
+    w = weights
+    runs = {c: out_of_fold(x, y, c, w) for c in CS}
+    c = min(CS, key=lambda k: _loss(y, runs[k], w))
     platt = runs[c]
     oof, step = platt, None
     if isotonic:
-        mapped = isotonic_out_of_fold(platt, y)
-        if _loss(y, mapped) < _loss(y, platt):
+        mapped = isotonic_out_of_fold(platt, y, w)
+        if _loss(y, mapped, w) < _loss(y, platt, w):
             oof = mapped
-            iso = _isotonic().fit(platt, y)
+            iso = _isotonic().fit(platt, y, sample_weight=w)
             step = {"knots": [round(float(v), 6) for v in iso.X_thresholds_],
                     "values": [round(float(v), 6) for v in iso.y_thresholds_]}
-    answer_at = threshold_for(oof, y, target_precision)
+    answer_at = threshold_for(oof, y, target_precision, w)
     clarify_at = min(answer_at, CLARIFY_AT)
-    model = LogisticRegression(C=c, max_iter=5000).fit(x, y)
+    model = LogisticRegression(C=c, max_iter=5000).fit(x, y, sample_weight=w)
     check = calibrate(oof.tolist(), [bool(v) for v in y], target_precision=target_precision)
     return {
         "model": model_id,
@@ -166,7 +183,8 @@ def fit(x: np.ndarray, y: np.ndarray, *, model_id: str, cases: int, dataset: str
         "bias": round(float(model.intercept_[0]), 6),
         "c": c,
         "isotonic": step,
-        "fit_out_of_fold_log_loss": {"platt": round(_loss(y, platt), 4), "chosen": round(_loss(y, oof), 4)},
+        "sets_weighed_equally": w is not None,
+        "fit_out_of_fold_log_loss": {"platt": round(_loss(y, platt, w), 4), "chosen": round(_loss(y, oof, w), 4)},
         "target_precision": target_precision,
         "answer_threshold": answer_at,
         "clarify_threshold": clarify_at,
@@ -201,15 +219,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--select", action="store_true",
                         help="forward-select among the signals by the fit part's out-of-fold log loss")
     parser.add_argument("--no-isotonic", action="store_true", help="Platt scaling only, no isotonic step")
+    parser.add_argument("--weigh-sets", action="store_true",
+                        help="every results file's fit part counts as much as every other's (set_weights)")
     args = parser.parse_args(argv)
     if not 0.5 <= args.target_precision < 1.0:
         parser.error(f"--target-precision must be in [0.5, 1), not {args.target_precision}")
     results: list[CaseResult] = []
+    set_of: dict[str, str] = {}
     for path in args.results:
         if not path.is_file():
             raise SystemExit(f"{path} does not exist: run `knowdesk eval DATASET --report DIR` first and give "
                              "DIR/results.jsonl")
-        results += ResultsFile(path).load().values()
+        loaded = list(ResultsFile(path).load().values())
+        results += loaded
+        set_of |= {r.id: str(path) for r in loaded}
     features = tuple(args.features.split(",")) if args.features else SIGNALS
     unknown = [f for f in features if f not in SIGNALS]
     if unknown:
@@ -219,8 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         features = tuple(select(x, y, features))
         x, y, ids = labelled(results, features=features)
     names = ", ".join(sorted({_dataset_name(p) for p in args.results}))
+    weights = set_weights([set_of[i] for i in ids]) if args.weigh_sets else None
     fitted = fit(x, y, model_id=args.model, cases=len(ids), dataset=names, target_precision=args.target_precision,
-                 features=features, isotonic=not args.no_isotonic)
+                 features=features, isotonic=not args.no_isotonic, weights=weights)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(fitted, indent=1) + "\n", encoding="utf-8")
     print(json.dumps({k: fitted[k] for k in ("cases", "positives", "c", "weights", "bias", "answer_threshold",

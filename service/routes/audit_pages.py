@@ -64,9 +64,8 @@ def decisions_page(request: Request, rt: RuntimeDep, reason: str = "", channel: 
     reason = reason if reason in REASONS else ""
     channel = channel if channel in channels else ""
     records = SessionStore(db=rt.db).decisions(caller.workspace, channel=channel or None, limit=SCAN)
-    settings = rt.settings.agent
-    rows = audit_rows(records, reason=reason, answer_threshold=settings.answer_threshold,
-                      clarify_threshold=settings.clarify_threshold)
+    answer_at, clarify_at = rt.agent.thresholds()  # the calibration in force decides them unless set
+    rows = audit_rows(records, reason=reason, answer_threshold=answer_at, clarify_threshold=clarify_at)
     return render(request, "decisions.html", caller, {
         "rows": rows, "reasons": REASONS, "channels": channels, "filters": {"reason": reason, "channel": channel},
-        "answer_threshold": settings.answer_threshold, "clarify_threshold": settings.clarify_threshold})
+        "answer_threshold": answer_at, "clarify_threshold": clarify_at})

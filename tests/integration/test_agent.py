@@ -136,11 +136,12 @@ QUESTIONS = json.loads((SAMPLES / "questions.json").read_text(encoding="utf-8"))
 
 @pytest.mark.parametrize("question", QUESTIONS, ids=[q["expected"] for q in QUESTIONS])
 def test_answerable_questions_get_cited_answers(make_agent, question: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    d = ask(make_agent(), question["q"])
+    agent = make_agent()
+    d = ask(agent, question["q"])
     assert d.action == Action.ANSWER, d.trace
     assert d.citations[0].document_id == f"help-center:{question['expected']}/en"
     assert d.citations[0].url == f"https://help.brewly.example/en/articles/{question['expected']}"
-    assert d.reply and d.handoff is None and d.confidence >= AgentSettings().answer_threshold
+    assert d.reply and d.handoff is None and d.confidence >= agent.thresholds()[0]
     assert {r.document_id for r in d.trace.retrieved} >= {d.citations[0].document_id}
 
 
@@ -228,11 +229,12 @@ def test_a_brand_word_in_a_prohibited_topic_does_not_catch_ordinary_questions(ma
     ],
 )
 def test_out_of_scope_questions_are_never_answered(make_agent, message: str) -> None:  # type: ignore[no-untyped-def]
-    d = ask(make_agent(), message)
+    agent = make_agent()
+    d = ask(agent, message)
     assert d.action in (Action.HANDOFF, Action.CLARIFY) and not d.citations
     if d.action == Action.HANDOFF:
         assert d.handoff.reason == HandoffReason.LOW_CONFIDENCE
-    assert d.confidence < AgentSettings().answer_threshold
+    assert d.confidence < agent.thresholds()[0]
 
 
 def test_autopilot_off_routes_every_message_to_the_team(make_agent) -> None:  # type: ignore[no-untyped-def]
@@ -461,14 +463,17 @@ def test_a_trigger_handoff_records_every_signal_with_its_value(make_agent) -> No
 
 
 def test_an_answer_records_its_calibrated_and_raw_confidence_and_the_thresholds(make_agent) -> None:  # type: ignore[no-untyped-def]
-    d = ask(make_agent(), "How do I skip next month's delivery?")
+    agent = make_agent()
+    d = ask(agent, "How do I skip next month's delivery?")
     signals = d.trace.signals
     assert {"retrieval", "margin", "coverage", "support", "answer_match", "top_cosine", "raw_confidence",
             "human_request", "frustration", "prohibited_topic"} <= set(signals)
     assert all(isinstance(v, float) for v in signals.values())
-    settings = AgentSettings()
-    assert d.trace.thresholds == {"answer": settings.answer_threshold, "clarify": settings.clarify_threshold}
-    assert d.action == Action.ANSWER and d.confidence >= settings.answer_threshold
+    answer_at, clarify_at = agent.thresholds()  # unset in the settings: the fitted calibration's
+    assert AgentSettings().answer_threshold is None and (answer_at, clarify_at) == (
+        agent.calibrator.answer_threshold, agent.calibrator.clarify_threshold)
+    assert d.trace.thresholds == {"answer": answer_at, "clarify": clarify_at}
+    assert d.action == Action.ANSWER and d.confidence >= answer_at
     assert d.confidence != signals["raw_confidence"], "the fitted calibration decides, not the weighted mean"
 
 

@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.confidence import EVIDENCE, FITTED, SIGNALS, Calibrator, evidence_signals, monotone
+from agent.confidence import (
+    EVIDENCE,
+    FITTED,
+    FITTED_LATE,
+    SIGNALS,
+    Calibrator,
+    calibration_for,
+    evidence_signals,
+    monotone,
+)
 from core.errors import ConfigError
 from core.models import DocumentKind, Hit
 from core.settings import AgentSettings
@@ -17,13 +26,31 @@ from evaluation.results import CaseResult, TurnResult
 
 
 def test_the_settings_use_the_thresholds_chosen_at_fitting() -> None:
-    fitted = json.loads(FITTED.read_text(encoding="utf-8"))
     settings = AgentSettings()
-    assert settings.answer_threshold == fitted["answer_threshold"]
-    assert settings.clarify_threshold == fitted["clarify_threshold"]
-    calibrator = Calibrator.load()
-    assert calibrator is not None and calibrator.fits(fitted["model"]) and calibrator.fits(fitted["model"] + "-int8")
-    assert not calibrator.fits("intfloat/multilingual-e5-small")
+    assert settings.calibration is None and settings.answer_threshold is None and settings.clarify_threshold is None
+    for path in (FITTED, FITTED_LATE):
+        fitted = json.loads(path.read_text(encoding="utf-8"))
+        calibrator = Calibrator.load(path)
+        assert calibrator is not None and calibrator.fits(fitted["model"])
+        assert calibrator.fits(fitted["model"] + "-int8")
+        assert not calibrator.fits("intfloat/multilingual-e5-small")
+        assert (calibrator.answer_threshold, calibrator.clarify_threshold) == (
+            fitted["answer_threshold"], fitted["clarify_threshold"])
+        assert fitted["target_precision"] == 0.9
+
+
+def test_the_default_calibration_is_the_one_fitted_with_the_ranking_stage_in_force() -> None:
+    from agent.build import _calibrator
+
+    model = json.loads(FITTED_LATE.read_text(encoding="utf-8"))["model"]
+    assert calibration_for(True) == FITTED_LATE and calibration_for(False) == FITTED
+    assert _calibrator(model, AgentSettings(), reranked=True) == Calibrator.load(FITTED_LATE)
+    assert _calibrator(model, AgentSettings(), reranked=False) == Calibrator.load(FITTED)
+    named = _calibrator(model, AgentSettings(calibration="confidence.json"), reranked=True)
+    assert named == Calibrator.load(FITTED), "a calibration named in the settings wins over the stage's"
+    with pytest.raises(ConfigError, match="KNOWDESK_AGENT__CALIBRATION"):
+        _calibrator(model, AgentSettings(calibration="missing.json"), reranked=True)
+    assert _calibrator("intfloat/multilingual-e5-small", AgentSettings(), reranked=True) is None
 
 
 def test_the_calibrated_confidence_rises_with_the_evidence() -> None:
@@ -172,3 +199,25 @@ def test_the_evidence_calibration_is_chosen_by_setting_and_a_missing_one_is_refu
     assert default is not None and default.features != calibrator.features
     with pytest.raises(ConfigError, match="KNOWDESK_AGENT__CALIBRATION"):
         _calibrator(fitted["model"], AgentSettings(calibration=str(tmp_path / "nope.json")))
+
+
+def test_weighing_the_sets_equally_gives_the_smaller_set_its_share() -> None:
+    from evaluation.fit_confidence import set_weights
+
+    w = set_weights(["a", "b", "b", "b"])
+    assert w.tolist() == pytest.approx([2.0, 2 / 3, 2 / 3, 2 / 3]) and w.mean() == pytest.approx(1.0)
+    # set "a": right only at high signals; set "b" (three times larger): right at any signal
+    rng = np.random.default_rng(3)
+    cases, sets = [], []
+    for i in range(240):
+        small = i % 4 == 0
+        signal = float(rng.uniform(0, 1))
+        right = signal > 0.5 if small else bool(rng.uniform() < 0.8)
+        cases.append(_case(i, "fit", right, signal))
+        sets.append("a" if small else "b")
+    x, y, ids = labelled(cases)
+    order = {c.id: s for c, s in zip(cases, sets, strict=True)}
+    weighed = fit(x, y, model_id="m", cases=len(ids), weights=set_weights([order[i] for i in ids]), isotonic=False)
+    plain = fit(x, y, model_id="m", cases=len(ids), isotonic=False)
+    assert weighed["sets_weighed_equally"] and not plain["sets_weighed_equally"]
+    assert sum(weighed["weights"]) > sum(plain["weights"])  # type: ignore[arg-type]  # the small set's slope counts more
