@@ -163,6 +163,9 @@ class SyncSettings(BaseModel):
     #: Larger files (any connector) fail on their own with a message naming their size and this setting.
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     embed_batch_chunks: int = Field(default=256, ge=1)
+    #: At the end of a sync, compute the second ranking stage's token vectors its source's chunks lack (an
+    #: index written before they were stored); off: only ``knowdesk reindex --tokens`` fills them.
+    fill_tokens: bool = True
     #: Markdown and plain text above this size are parsed and chunked as a stream, in bounded memory.
     stream_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
     #: Where unstructured's spaCy pass runs: auto (plain text and PDF, where it finds headings), always, never.

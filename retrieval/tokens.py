@@ -182,6 +182,18 @@ class TokenStore:
                 found[pid] = Tokens(key, _array(blob, dim))
         return found
 
+    def count(self, collection: str, workspace: str, *, source_id: str | None = None, model: str) -> int:
+        """Rows of ``model`` (of one workspace, of one of its sources)."""
+        conn = self._db(collection, create=False)
+        if conn is None:
+            return 0
+        query = "SELECT COUNT(*) FROM tokens WHERE model = ? AND workspace = ?"
+        args = [model, workspace]
+        if source_id is not None:
+            query += " AND source_id = ?"
+            args.append(source_id)
+        return int(conn.execute(query, args).fetchone()[0])
+
     def by_hash(self, collection: str, workspace: str, chunk_hashes: Iterable[str], *, model: str) -> dict[str, Tokens]:
         """Stored token vectors by chunk hash (a sync reusing an unchanged chunk's vectors keeps its tokens)."""
         hashes = list(dict.fromkeys(chunk_hashes))
@@ -325,6 +337,9 @@ class KeptTokens:
     def _has_collection(self) -> bool:
         raise NotImplementedError
 
+    def count(self, workspace: str, **filters: str | Sequence[str] | None) -> int:
+        raise NotImplementedError
+
     def _point_id_pages(self, workspace: str | None, source_id: str | None) -> Iterator[list[str]]:
         """The ids of the points (of one workspace, of one source), a page at a time."""
         raise NotImplementedError
@@ -337,6 +352,10 @@ class KeptTokens:
         """The points without stored token vectors, and how many points there are."""
         if self.tokens is None or not self._has_collection():
             return [], 0
+        if workspace:  # the common case, complete, from two counts (rows go with their points)
+            points = self.count(workspace, source_id=source_id)
+            if points == self.tokens.count(self.target, workspace, source_id=source_id, model=LATE_MODEL):
+                return [], points
         missing: list[str] = []
         total = 0
         for page in self._point_id_pages(workspace, source_id):
