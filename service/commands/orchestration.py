@@ -132,6 +132,9 @@ def _fill_tokens(target: str, workspace: str | None, *, check: bool, as_json: bo
         out.print(note)
     if report.before is None or report.after is None:
         return
+    if not report.collection:
+        out.print("no index yet: sync a source first (its chunks get their token vectors as they are written)")
+        return
     if check:
         done = "complete" if report.after.complete else "incomplete: fill them with `knowdesk reindex --tokens`"
         out.print(f"token vectors in {report.collection}: {report.after.describe()} ({done})")
