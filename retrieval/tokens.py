@@ -6,8 +6,10 @@ the mean of the same token vectors), so the embedder hands them over (``Sentence
 embed_documents_with_tokens``) and the index keeps them here: float16, one row per point, with the
 model that wrote them and a key of the text they were computed from (``text_key``). The stage reads
 a candidate's row only when both match what it would compute itself; otherwise (an index written
-before this store, another encoder such as the int8 or e5 one, a changed heading) it computes the
-vectors at query time as before.
+before this store, a changed heading) the search ranks that query without the stage, or computes the
+vectors at query time when asked to (``SearchSettings.rerank_missing``; the default for the int8 and e5
+encoders, which offer none). ``KeptTokens.fill_tokens`` fills an index's missing rows from its points'
+stored text (``knowdesk reindex --tokens``, the end of every sync: ``app.tokens``).
 
 Storage: one SQLite file per collection under the engine's token folder (``IndexEngine.token_store``):
 Qdrant's own multivectors would need the schema of every existing collection changed (a re-index)
