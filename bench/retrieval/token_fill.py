@@ -123,7 +123,7 @@ def main() -> None:
         reindex_s = t()
         out["reindex"] = {"status": again.status, "chunks": again.chunks, "seconds": round(reindex_s, 2),
                           "seconds_per_1k_chunks": round(reindex_s * 1000 / max(1, again.chunks), 1),
-                          "tokens_after": rt.index.token_coverage("default").describe(),  # type: ignore[union-attr]
+                          "tokens_after": str(fill_tokens(rt, check=True).after),
                           "load": _load()}
         print(f"reindex of {again.chunks} chunks in {reindex_s:.1f}s ({out['reindex']['seconds_per_1k_chunks']} s "
               f"per 1k; load {_load()})")
