@@ -110,6 +110,8 @@ def fill_after_sync(rt: Runtime, source: Source, report: RunReport,
     if done is None or (not done.filled and not done.stopped):
         return None
     stopped = "; stopped before the end: the next sync or `knowdesk reindex --tokens` goes on" if done.stopped else ""
-    report.notes.append(f"token vectors of the second ranking stage filled for {done.filled} chunks written before "
-                        f"they were stored ({done.after.describe()} of this source now){stopped}")
+    # chunks of an index written before token vectors were stored, or whose embedded heading the chunker
+    # shortened (what ingest captured is not the text the stage scores)
+    report.notes.append(f"token vectors of the second ranking stage filled for {done.filled} chunks that had none "
+                        f"stored ({done.after.describe()} of this source now){stopped}")
     return done
