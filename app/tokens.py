@@ -13,6 +13,7 @@ ranks a query with such a candidate without the stage (``SearchSettings.rerank_m
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -21,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from core.models import RunReport, Source
-from retrieval.tokens import KeptTokens, TokenCoverage, TokenFill
+from retrieval.tokens import KeptTokens, TokenCoverage, TokenFill, TokenVectors
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -53,13 +54,16 @@ class _BoundedTokens:
     concurrent syncs and a fill take turns on the cores instead of oversubscribing them."""
 
     def __init__(self, rt: Runtime) -> None:
-        from retrieval.rerank import MiniLMTokens
+        self._rt = rt
 
-        self._inner = MiniLMTokens()
-        self._bounded = rt.bounded_embedder
+    @functools.cached_property
+    def _inner(self) -> TokenVectors:
+        from retrieval.rerank import MiniLMTokens  # only when something is missing (a complete index: never)
+
+        return MiniLMTokens()
 
     def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
-        return self._bounded.bounded(lambda: self._inner.token_vectors(texts))
+        return self._rt.bounded_embedder.bounded(lambda: self._inner.token_vectors(texts))
 
 
 def fill_tokens(rt: Runtime, *, target: str = "all", workspace: str | None = None, check: bool = False,
