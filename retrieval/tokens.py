@@ -418,10 +418,33 @@ class KeptTokens:
         """The model whose token vectors this index keeps (``write_tokens``); None when it keeps none."""
         return LATE_MODEL if self.tokens is not None else None
 
+    #: Computes the token vectors of a chunk whose captured ones are of another text than the one the late
+    #: stage scores (``MiniLMTokens``, built on first need; a test sets its own).
+    late_encoder: TokenVectors | None = None
+
     def write_tokens(self, document: Document, chunks: Sequence[Chunk], tokens: Sequence[Tokens | None]) -> None:
-        """Keep the chunks' token vectors (after ``replace_document`` or ``add_chunks`` wrote their points)."""
-        if self.tokens is not None:
-            self.tokens.write(self.target, document, chunks, tokens, model=LATE_MODEL)
+        """Keep the chunks' token vectors (after ``replace_document`` or ``add_chunks`` wrote their points).
+
+        A chunk whose captured vectors come from another text than the one the stage scores (a trigger phrase
+        embedded on its own, a heading the chunker shortened to fit the window) gets them computed from the
+        scored text here (``late_encoder``), so every chunk this index writes has them stored and the search
+        never meets a fresh chunk without (``SearchSettings.rerank_missing``)."""
+        if self.tokens is None:
+            return
+        self.tokens.write(self.target, document, chunks, tokens, model=LATE_MODEL)
+        other = [chunk for chunk, found in zip(chunks, tokens, strict=True)
+                 if found is None or found.key != late_key(document, chunk)]
+        if not other:
+            return
+        if self.late_encoder is None:
+            from retrieval.rerank import MiniLMTokens  # the stage's own encoder (imports this module)
+
+            self.late_encoder = MiniLMTokens()
+        texts = [chunk_text({"title": document.title, "section": chunk.section, "text": chunk.text}) for chunk in other]
+        rows = [TokenRow(point_id(document.workspace, chunk.id), document.workspace, document.id, document.source_id,
+                         chunk.hash, Tokens(text_key(text), vectors))
+                for chunk, text, vectors in zip(other, texts, self.late_encoder.token_vectors(texts), strict=True)]
+        self.tokens.write_rows(self.target, rows, model=LATE_MODEL)
 
     def existing_tokens(self, workspace: str, chunk_hashes: Sequence[str]) -> dict[str, Tokens]:
         """Token vectors already kept for these chunk hashes, for reuse with their dense vectors."""

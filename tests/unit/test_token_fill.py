@@ -211,3 +211,21 @@ def test_a_query_whose_candidates_lack_tokens_is_ranked_without_the_stage_not_co
                     tokens=stored).computes_missing_tokens is (HashEmbedder().model_id != LATE_MODEL)
     assert Searcher(engine=index.candidates, embedder=embedder, sparse=BM25Encoder(),
                     config=config).computes_missing_tokens is True  # no stored vectors to read at all
+
+
+def test_a_chunk_embedded_from_another_text_than_the_scored_one_gets_its_tokens_at_write(index: Any) -> None:
+    doc = document("phrases")
+    # a trigger phrase embedded on its own: what ingest captures is not the text the stage scores
+    phrase = Chunk(document_id=doc.id, index=0, text="where is my order", embed_text="where is my order",
+                   token_count=4)
+    [whole] = chunks_of(doc, ["track a parcel"])
+    whole = whole.model_copy(update={"index": 1})
+    encoder = CountingTokens()
+    index.late_encoder = encoder
+    writer = DocumentWriter(embedder=TokenHashEmbedder(), index=index, chunker_version="v1")
+    assert writer.write([WriteItem(document=doc, chunks=[phrase, whole])]).written == 1
+    scored = chunk_text({"title": doc.title, "section": [], "text": "where is my order"})
+    assert encoder.texts == [scored]  # only the phrase: the other chunk's captured vectors are of its scored text
+    rows = index.tokens.read(index.target, [point_id(WS, phrase.id), point_id(WS, whole.id)], model=LATE_MODEL)
+    assert rows[point_id(WS, phrase.id)].key == text_key(scored)
+    assert index.token_coverage(WS) == TokenCoverage(kept=2, total=2)
