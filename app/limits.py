@@ -9,10 +9,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import delete, update
@@ -21,6 +21,8 @@ from app.tables import SourceLeaseRow
 from core.db import Database, insert_ignore
 from core.errors import Conflict
 from core.tables import utcnow
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,11 @@ class BoundedEmbedder:
         with self._slots:
             result: tuple[np.ndarray, list[Any]] = self.inner.embed_documents_with_tokens(texts)
             return result
+
+    def bounded(self, call: Callable[[], T]) -> T:
+        """``call()`` in one of the slots (another model call, such as the late stage's token encoder)."""
+        with self._slots:
+            return call()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

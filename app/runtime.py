@@ -347,6 +347,9 @@ class Runtime:
                 report = gated_sync(self, self.knowledge_ci, source, run)  # reviewed before it goes live
             else:
                 report = run(self.pipeline())
+            from app.tokens import fill_after_sync
+
+            fill_after_sync(self, source, report, should_stop)  # an index written before token vectors were kept
         self.engine.after_writes(self.index)
         return report
 

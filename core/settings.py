@@ -141,6 +141,12 @@ class SearchSettings(BaseModel):
     rerank: Literal["off", "late"] | None = None
     #: How many of the best fused candidates the second ranking stage looks at again; unset: fitted.
     rerank_depth: int | None = Field(default=None, ge=2, le=200)
+    #: What the second ranking stage does when a candidate has no stored token vectors (an index written
+    #: before they were stored: README "Second ranking stage"): ``skip`` ranks that query without the
+    #: stage (milliseconds; ``knowdesk reindex --tokens`` or the next sync fills them); ``compute``
+    #: computes them at query time (seconds per query on 2 cores). Unset: ``skip`` for an index that keeps
+    #: token vectors (the bundled MiniLM), ``compute`` for one that keeps none (int8, e5 with ``rerank=late``).
+    rerank_missing: Literal["skip", "compute"] | None = None
     #: Chunks whose token vectors the second ranking stage keeps in memory (~0.1 MB each).
     rerank_cache: int = Field(default=2_000, ge=0, le=100_000)
     #: Queries longer than this are answered from their first part (with a note).
@@ -157,6 +163,9 @@ class SyncSettings(BaseModel):
     #: Larger files (any connector) fail on their own with a message naming their size and this setting.
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     embed_batch_chunks: int = Field(default=256, ge=1)
+    #: At the end of a sync, compute the second ranking stage's token vectors its source's chunks lack (an
+    #: index written before they were stored); off: only ``knowdesk reindex --tokens`` fills them.
+    fill_tokens: bool = True
     #: Markdown and plain text above this size are parsed and chunked as a stream, in bounded memory.
     stream_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
     #: Where unstructured's spaCy pass runs: auto (plain text and PDF, where it finds headings), always, never.

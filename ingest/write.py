@@ -78,6 +78,8 @@ class WriteStats:
     chunks_reused: int = 0
     #: chunks whose token vectors were kept for the late stage (``TokenWriter``)
     chunks_tokens: int = 0
+    #: reused chunks (vector kept) whose token vectors were missing and computed (``TokenWriter``)
+    chunks_tokens_filled: int = 0
     #: document id -> chunk count, of the documents written
     chunks: dict[str, int] = field(default_factory=dict)
 
@@ -143,7 +145,8 @@ class DocumentWriter:
     def embed(self, group: list[WriteItem], stats: WriteStats) -> list[Embedded]:
         """The vectors of each item's chunks (one model call for the group; with ``reuse_vectors``,
         chunks whose text is already in the index take the stored vector), with their token vectors
-        when the index keeps them (from the same forward pass, or reused with the stored vector)."""
+        when the index keeps them (from the same forward pass, or reused with the stored vector; a
+        reused chunk without stored token vectors gets them from that forward pass, its vector kept)."""
         if not group:
             return []
         self.ensure()
@@ -160,17 +163,23 @@ class DocumentWriter:
         vectors: list[list[np.ndarray | None]] = [[stored.get(c.hash) for c in g.chunks] for g in group]
         tokens: list[list[Any]] = [[stored_tokens.get(c.hash) for c in g.chunks] for g in group]
         todo = [(i, j) for i, vs in enumerate(vectors) for j, v in enumerate(vs) if v is None]
-        if todo:
-            texts = [group[i].chunks[j].embed_text for i, j in todo]
+        # a reused vector whose chunk has no token vectors (an index written before they were stored):
+        # its tokens come from the same forward pass as the new chunks', its stored vector is kept
+        fill = [(i, j) for i, ts in enumerate(tokens) for j, t in enumerate(ts)
+                if keep and t is None and vectors[i][j] is not None]
+        if todo or fill:
+            texts = [group[i].chunks[j].embed_text for i, j in [*todo, *fill]]
             fresh_tokens: Sequence[Any]
             if keep:
                 fresh, fresh_tokens = self.embedder.embed_documents_with_tokens(texts)  # type: ignore[attr-defined]
             else:
                 fresh, fresh_tokens = self.embedder.embed_documents(texts), [None] * len(todo)
-            for (i, j), vector, found in zip(todo, fresh, fresh_tokens, strict=True):
-                vectors[i][j] = vector
+            for n, ((i, j), found) in enumerate(zip([*todo, *fill], fresh_tokens, strict=True)):
+                if n < len(todo):
+                    vectors[i][j] = fresh[n]
                 tokens[i][j] = found
         stats.chunks_embedded += len(todo)
+        stats.chunks_tokens_filled += len(fill)
         stats.chunks_reused += sum(len(g.chunks) for g in group) - len(todo)
         return [Embedded(np.stack([v for v in vs if v is not None]), ts if keep else None)
                 for vs, ts in zip(vectors, tokens, strict=True)]

@@ -45,6 +45,7 @@ from retrieval.points import (
     collection_name,
     other_collection,
     other_dimension,
+    point_filter,
     surplus_ids,
     workspace_filter,
 )
@@ -211,6 +212,27 @@ class EdgeIndex(KeptTokens):
             vector = r.vector.get(DENSE) if isinstance(r.vector, dict) else None
             if r.payload and vector is not None:
                 yield to_hit(dict(r.payload), 0.0, None), np.asarray(vector, dtype=np.float32)
+
+    def _has_collection(self) -> bool:
+        return self.store.alias_target(self.alias) is not None
+
+    def _point_id_pages(self, workspace: str | None, source_id: str | None) -> Iterator[list[str]]:
+        flt = point_filter(workspace, source_id)
+        offset: Any = None
+        with edge_errors("list points"):
+            while True:
+                records, offset = self.shard.scroll(qe.ScrollRequest(
+                    offset=offset, limit=1024, filter=edge_filter(flt) if flt is not None else None,
+                    with_payload=False, with_vector=False))
+                if records:
+                    yield [str(r.id) for r in records]
+                if offset is None:
+                    return
+
+    def _point_payloads(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with edge_errors("read points"):
+            records = self.shard.retrieve(list(point_ids), True, False)
+        return {str(r.id): dict(r.payload) for r in records if r.payload}
 
     def existing_vectors(self, workspace: str, chunk_hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """Dense vectors already stored for these chunk hashes (see ``QdrantIndex.existing_vectors``)."""

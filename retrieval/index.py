@@ -39,6 +39,7 @@ from retrieval.points import (
     collection_name,
     other_collection,
     other_dimension,
+    point_filter,
     surplus_ids,
     workspace_filter,
 )
@@ -423,6 +424,26 @@ class QdrantIndex(KeptTokens):
                         yield to_hit(dict(r.payload), 0.0, None), np.asarray(vector, dtype=np.float32)
                 if offset is None:
                     return
+
+    def _has_collection(self) -> bool:
+        return alias_target(self.client, self.alias) is not None
+
+    def _point_id_pages(self, workspace: str | None, source_id: str | None) -> Iterator[list[str]]:
+        flt = point_filter(workspace, source_id)
+        offset: models.ExtendedPointId | None = None
+        with qdrant_errors("list points"):
+            while True:
+                records, offset = self.client.scroll(self.target, scroll_filter=flt, limit=1024, offset=offset,
+                                                     with_payload=False, with_vectors=False)
+                if records:
+                    yield [str(r.id) for r in records]
+                if offset is None:
+                    return
+
+    def _point_payloads(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with qdrant_errors("read points"):
+            records = self.client.retrieve(self.target, ids=list(point_ids), with_payload=True, with_vectors=False)
+        return {str(r.id): dict(r.payload) for r in records if r.payload}
 
     def existing_vectors(self, workspace: str, chunk_hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """Dense vectors already stored for these chunk hashes (the hash of a chunk's embed text),

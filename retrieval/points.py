@@ -67,6 +67,13 @@ def workspace_filter(workspace: str, conditions: Mapping[str, str | Sequence[str
     return models.Filter(must=must)
 
 
+def point_filter(workspace: str | None, source_id: str | None) -> models.Filter | None:
+    """Points of one workspace (and one source), of one source in every workspace, or all (None)."""
+    must: list[models.Condition] = [match(key, value) for key, value in
+                                    (("workspace", workspace), ("source_id", source_id)) if value]
+    return models.Filter(must=must) if must else None
+
+
 def check_vectors(document: Document, chunks: Sequence[Chunk], vectors: np.ndarray, dimension: int) -> None:
     """Raise ``ValueError`` when chunks and vectors differ in number or a vector has the wrong size."""
     if len(chunks) != len(vectors):

@@ -16,8 +16,11 @@ Where the token vectors come from, fastest first:
 
 - chunks: an LRU of ``SearchSettings.rerank_cache`` chunks (float16); then the vectors stored at
   ingest (``retrieval.tokens``: captured from the forward pass that embedded the chunk); then, for a
-  chunk without them (an index written before they were stored, or by the int8 or e5 encoder, which
-  offer none), computed here with ``MiniLMTokens`` (the query-time fallback, seconds per query on 2 cores);
+  chunk without them, either nothing (``compute=False``, the search's default for an index that keeps
+  token vectors: the candidate gets no features and the search ranks that query without the stage,
+  ``retrieval.search.Searcher.rank``) or computed here with ``MiniLMTokens`` (``compute=True``: the
+  query-time fallback, seconds per query on 2 cores; the default for an index of the int8 or e5 encoder,
+  which store none, and ``KNOWDESK_SEARCH__RERANK_MISSING=compute``);
 - the query: kept by the embedder from the forward pass that embedded the query
   (``SentenceTransformerEmbedder.query_tokens``), else computed here.
 
@@ -160,18 +163,21 @@ class LateReranker:
         cache: most chunks whose token vectors are kept (0: none).
         stored: the vectors stored at ingest, read before computing any (None: always computed).
         queries: the query's vectors kept by the embedder that embedded it (``query_tokens``), or None.
+        compute: compute the vectors of chunks that have none stored (seconds per query); False: such
+            chunks are left out of ``features`` (the caller ranks without the stage).
 
     ``sources`` counts where the vectors came from (``cached``, ``stored``, ``computed`` chunks;
-    ``query kept``, ``query computed``).
+    ``query kept``, ``query computed``) and the chunks left out (``missing``).
     """
 
     def __init__(self, *, encoder: TokenEncoder | None = None, cache: int = 2_000,
                  stored: StoredVectors | None = None,
-                 queries: Callable[[str], np.ndarray | None] | None = None) -> None:
+                 queries: Callable[[str], np.ndarray | None] | None = None, compute: bool = True) -> None:
         self.encoder = encoder or MiniLMTokens()
         self.cache_size = cache
         self.stored = stored
         self.queries = queries
+        self.compute = compute
         self.sources: Counter[str] = Counter()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
@@ -179,12 +185,16 @@ class LateReranker:
 
     def features(self, query: str, payloads: Mapping[str, Mapping[str, Any]],
                  keys: Iterable[str]) -> dict[str, Features]:
-        """``Features`` of each of ``keys`` (chunk ids in ``payloads``) for ``query``."""
+        """``Features`` of each of ``keys`` (chunk ids in ``payloads``) for ``query``; without ``compute``,
+        only of those whose token vectors are cached or stored."""
         keys = list(keys)
         if not keys:
             return {}
         texts = {key: chunk_text(payloads[key]) for key in keys}
         chunks = self._chunk_vectors(texts, payloads)
+        keys = [key for key in keys if key in chunks]
+        if not keys:
+            return {}
         q = self._query_vectors(query)
         qwords = words(query)
         late = maxsims(q, [chunks[key] for key in keys])
@@ -212,13 +222,16 @@ class LateReranker:
         missing = {key: text_key(text) for key, text in texts.items() if key not in found}
         stored = self.stored.get(payloads, missing) if self.stored is not None and missing else {}
         found |= stored
-        computing = [key for key in texts if key not in found]
+        lacking = [key for key in texts if key not in found]
+        computing = lacking if self.compute else []
+        if lacking:
+            self._tell(len(lacking), len(texts))
         if computing:
-            self._tell(len(computing), len(texts))
             computed = self.encoder.token_vectors([texts[key] for key in computing])
             found |= {key: v.astype(np.float16) for key, v in zip(computing, computed, strict=True)}
         with self._lock:
-            self.sources.update({"cached": cached, "stored": len(stored), "computed": len(computing)})
+            self.sources.update({"cached": cached, "stored": len(stored), "computed": len(computing),
+                                 "missing": len(lacking) - len(computing)})
             for key, vector in found.items():
                 self._cache[ids[key]] = vector
                 self._cache.move_to_end(ids[key])
@@ -226,9 +239,17 @@ class LateReranker:
                 self._cache.popitem(last=False)
         return found
 
-    def _tell(self, computing: int, total: int) -> None:
-        if not self._told:
-            self._told = True
+    def _tell(self, lacking: int, total: int) -> None:
+        if self._told:
+            return
+        self._told = True
+        if self.compute:
             logger.info("late stage: %d of %d candidates have no stored token vectors (an index written before "
                         "they were stored, or by an encoder that offers none: int8, e5); computing them at query "
-                        "time (slow; `knowdesk reindex` with the default model stores them)", computing, total)
+                        "time (slow; `knowdesk reindex --tokens` fills them for the default model)", lacking, total)
+        else:
+            logger.warning("late stage: %d of %d candidates have no stored token vectors (an index written before "
+                           "they were stored); queries with such candidates are ranked without the second stage "
+                           "until `knowdesk reindex --tokens` (or the next sync) fills them; "
+                           "KNOWDESK_SEARCH__RERANK_MISSING=compute computes them at query time instead (seconds "
+                           "per query)", lacking, total)

@@ -26,6 +26,7 @@ from retrieval.protocols import CandidateSearch
 from retrieval.similarity import REFERENCE, scale_for
 from retrieval.sparse import DEFAULT_LANGUAGE, BM25Encoder, guess_languages, is_language_tag
 from retrieval.stages import (
+    LATE_MODEL,
     Features,
     QueryAnalysis,
     RankParams,
@@ -261,6 +262,8 @@ class Searcher:
         self._reranker = reranker
         self._reranker_lock = threading.Lock()
         self.tokens = tokens
+        #: queries ranked without the second stage because a candidate had no token vectors
+        self.rerank_skipped = 0
 
     def search(
         self,
@@ -417,7 +420,13 @@ class Searcher:
         rankings = [fuse(items, p, n) for items, n in zip(scored, pool.terms, strict=False)]
         ranked = combine(rankings[0], rankings[1:], p)
         if p.rerank and pool.text:
-            ranked = rerank(ranked, self._features(pool, [key for key, _ in ranked[:p.rerank_depth]]), p)
+            head = [key for key, _ in ranked[:p.rerank_depth]]
+            features = self._features(pool, head)
+            if all(key in features for key in head):
+                ranked = rerank(ranked, features, p)
+            else:  # a candidate without token vectors (see ``SearchSettings.rerank_missing``): the fused order
+                with self._reranker_lock:
+                    self.rerank_skipped += 1
         scope = "document" if per_document is not None else p.cap_scope
         groups = cap_groups(pool.payloads, (key for key, _ in ranked), scope)
         chosen = diversify(ranked, groups, penalty=p.diversity, per_document=per_document or p.cap, top_k=top_k)
@@ -435,6 +444,24 @@ class Searcher:
         return known
 
     @property
+    def computes_missing_tokens(self) -> bool:
+        """Whether the built reranker computes at query time the token vectors a candidate has none of
+        (``SearchSettings.rerank_missing``; unset: only when this index keeps none, the int8 and e5 encoders').
+
+        Why the default skips the stage for the whole query rather than scoring the candidates that have
+        vectors among those that have none: the late score is min-max normalized over the re-ranked
+        candidates and weighs 4x the fused score (``retrieval/fitted/rerank.json``), so no value given to a
+        candidate without one (0, the mean) ranks it fairly, and re-ranking only some of them would make a
+        chunk's place depend on which neighbours happen to be stored. The fused order is the ranking the fit
+        measured as ``off``; an index written before token vectors were stored ranks so until they are
+        filled (``knowdesk reindex --tokens``, and every sync for its own source), then as a fresh one."""
+        setting = self.config.rerank_missing
+        if setting is not None:
+            return setting == "compute"
+        model = getattr(self.embedder, "model_id", None)
+        return self.tokens is None or (model is not None and str(model) != LATE_MODEL)
+
+    @property
     def reranker(self) -> Reranker:
         """The second ranking stage's features (the bundled MiniLM's token vectors), built on first use."""
         with self._reranker_lock:
@@ -442,7 +469,8 @@ class Searcher:
                 from retrieval.rerank import LateReranker
 
                 self._reranker = LateReranker(cache=self.config.rerank_cache, stored=self.tokens,
-                                              queries=getattr(self.embedder, "query_tokens", None))
+                                              queries=getattr(self.embedder, "query_tokens", None),
+                                              compute=self.computes_missing_tokens)
             return self._reranker
 
     def _rank(self, pool: Pool, top_k: int, per_document: int | None, notes: tuple[str, ...]) -> Retrieval:

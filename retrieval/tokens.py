@@ -6,8 +6,10 @@ the mean of the same token vectors), so the embedder hands them over (``Sentence
 embed_documents_with_tokens``) and the index keeps them here: float16, one row per point, with the
 model that wrote them and a key of the text they were computed from (``text_key``). The stage reads
 a candidate's row only when both match what it would compute itself; otherwise (an index written
-before this store, another encoder such as the int8 or e5 one, a changed heading) it computes the
-vectors at query time as before.
+before this store, a changed heading) the search ranks that query without the stage, or computes the
+vectors at query time when asked to (``SearchSettings.rerank_missing``; the default for the int8 and e5
+encoders, which offer none). ``KeptTokens.fill_tokens`` fills an index's missing rows from its points'
+stored text (``knowdesk reindex --tokens``, the end of every sync: ``app.tokens``).
 
 Storage: one SQLite file per collection under the engine's token folder (``IndexEngine.token_store``):
 Qdrant's own multivectors would need the schema of every existing collection changed (a re-index)
@@ -22,18 +24,21 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.ids import point_id
 from core.models import Chunk, Document
 from retrieval.candidates import heading_text
 from retrieval.embedding import DEFAULT_MODEL_ID, Tokens, text_key
 
-__all__ = ["LATE_MODEL", "KeptTokens", "StoredTokens", "TokenStore", "Tokens", "chunk_text", "late_key", "text_key"]
+__all__ = ["LATE_MODEL", "KeptTokens", "StoredTokens", "TokenCoverage", "TokenFill", "TokenRow", "TokenStore",
+           "TokenVectors", "Tokens", "chunk_text", "late_key", "text_key"]
 logger = logging.getLogger(__name__)
 
 #: The model whose token vectors the late stage scores (``retrieval.rerank.MiniLMTokens``).
@@ -67,6 +72,17 @@ def chunk_text(payload: Mapping[str, Any]) -> str:
 def late_key(document: Document, chunk: Chunk) -> str:
     """``text_key`` of the text the late stage scores for this chunk (``chunk_text`` of its payload)."""
     return text_key(chunk_text({"title": document.title, "section": chunk.section, "text": chunk.text}))
+
+
+class TokenRow(NamedTuple):
+    """One point's token vectors as the store keeps them."""
+
+    point_id: str
+    workspace: str
+    document_id: str
+    source_id: str
+    chunk_hash: str
+    tokens: Tokens
 
 
 class TokenStore:
@@ -116,21 +132,41 @@ class TokenStore:
               tokens: Sequence[Tokens | None], *, model: str) -> int:
         """Keep each chunk's token vectors (float16) whose text is the one the late stage scores
         (``late_key``); others are left to the stage's query-time path. Returns the rows written."""
-        rows = []
-        for chunk, found in zip(chunks, tokens, strict=True):
-            if found is None or found.key != late_key(document, chunk):
-                continue
-            vectors = np.ascontiguousarray(found.vectors, dtype=np.float16)
-            rows.append((point_id(document.workspace, chunk.id), document.workspace, document.id, document.source_id,
-                         chunk.hash, found.key, model, int(vectors.shape[1]) if vectors.ndim == 2 else 0,
-                         vectors.tobytes()))
-        if not rows:
+        rows = [TokenRow(point_id(document.workspace, chunk.id), document.workspace, document.id, document.source_id,
+                         chunk.hash, found)
+                for chunk, found in zip(chunks, tokens, strict=True)
+                if found is not None and found.key == late_key(document, chunk)]
+        return self.write_rows(collection, rows, model=model)
+
+    def write_rows(self, collection: str, rows: Sequence[TokenRow], *, model: str) -> int:
+        """Keep these points' token vectors (float16), replacing what a point had. Returns the rows written."""
+        values = []
+        for row in rows:
+            vectors = np.ascontiguousarray(row.tokens.vectors, dtype=np.float16)
+            values.append((row.point_id, row.workspace, row.document_id, row.source_id, row.chunk_hash,
+                           row.tokens.key, model, int(vectors.shape[1]) if vectors.ndim == 2 else 0,
+                           vectors.tobytes()))
+        if not values:
             return 0
         conn = self._db(collection, create=True)
         assert conn is not None
         with conn:
-            conn.executemany("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        return len(rows)
+            conn.executemany("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        return len(values)
+
+    def kept(self, collection: str, point_ids: Iterable[str], *, model: str) -> set[str]:
+        """Which of these points have token vectors of ``model`` (their ids; no vectors read)."""
+        ids = list(dict.fromkeys(point_ids))
+        conn = self._db(collection, create=False)
+        if conn is None or not ids:
+            return set()
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(pid for (pid,) in conn.execute(
+                f"SELECT point_id FROM tokens WHERE model = ? AND point_id IN ({marks})", [model, *part]))
+        return found
 
     def read(self, collection: str, point_ids: Iterable[str], *, model: str) -> dict[str, Tokens]:
         """The stored token vectors (float16) of these points that ``model`` wrote."""
@@ -147,6 +183,18 @@ class TokenStore:
                     [model, *part]):
                 found[pid] = Tokens(key, _array(blob, dim))
         return found
+
+    def count(self, collection: str, workspace: str, *, source_id: str | None = None, model: str) -> int:
+        """Rows of ``model`` (of one workspace, of one of its sources)."""
+        conn = self._db(collection, create=False)
+        if conn is None:
+            return 0
+        query = "SELECT COUNT(*) FROM tokens WHERE model = ? AND workspace = ?"
+        args = [model, workspace]
+        if source_id is not None:
+            query += " AND source_id = ?"
+            args.append(source_id)
+        return int(conn.execute(query, args).fetchone()[0])
 
     def by_hash(self, collection: str, workspace: str, chunk_hashes: Iterable[str], *, model: str) -> dict[str, Tokens]:
         """Stored token vectors by chunk hash (a sync reusing an unchanged chunk's vectors keeps its tokens)."""
@@ -239,9 +287,48 @@ class StoredTokens:
                 if (row := rows.get(pid)) is not None and row.key == keys[key]}
 
 
+class TokenCoverage(BaseModel):
+    """How many of an index's chunks (points) have stored token vectors for the late stage."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kept: int = Field(ge=0)
+    total: int = Field(ge=0)
+
+    @property
+    def complete(self) -> bool:
+        return self.kept >= self.total
+
+    def describe(self) -> str:
+        share = f" ({100 * self.kept / self.total:.1f}%)" if self.total else ""
+        return f"{self.kept} of {self.total} chunks{share}"
+
+
+class TokenFill(BaseModel):
+    """What ``KeptTokens.fill_tokens`` did: the coverage before and after, the chunks it filled, and
+    whether it was stopped before the end (a later run goes on from there)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    before: TokenCoverage
+    after: TokenCoverage
+    filled: int = 0
+    seconds: float = 0.0
+    stopped: bool = False
+
+
+class TokenVectors(Protocol):
+    """Token vectors of texts as the late stage computes them (``retrieval.rerank.MiniLMTokens``)."""
+
+    def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]: ...
+
+
 class KeptTokens:
     """The token-vector side of an index (``QdrantIndex``, ``EdgeIndex``): keeps its chunks' token
-    vectors in ``tokens`` (None: it keeps none) under its ``target`` collection."""
+    vectors in ``tokens`` (None: it keeps none) under its ``target`` collection, reports how many of
+    its chunks have them (``token_coverage``) and fills the missing ones (``fill_tokens``: an index
+    written before they were stored). The engines list their points (``_point_id_pages``) and read
+    payloads by id (``_point_payloads``)."""
 
     tokens: TokenStore | None
 
@@ -249,15 +336,115 @@ class KeptTokens:
     def target(self) -> str:
         raise NotImplementedError
 
+    def _has_collection(self) -> bool:
+        raise NotImplementedError
+
+    def count(self, workspace: str, **filters: str | Sequence[str] | None) -> int:
+        raise NotImplementedError
+
+    def _point_id_pages(self, workspace: str | None, source_id: str | None) -> Iterator[list[str]]:
+        """The ids of the points (of one workspace, of one source), a page at a time."""
+        raise NotImplementedError
+
+    def _point_payloads(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The payloads of these points (a point deleted meanwhile is absent)."""
+        raise NotImplementedError
+
+    def _missing_tokens(self, workspace: str | None, source_id: str | None) -> tuple[list[str], int]:
+        """The points without stored token vectors, and how many points there are."""
+        if self.tokens is None or not self._has_collection():
+            return [], 0
+        if workspace:  # the common case, complete, from two counts (rows go with their points)
+            points = self.count(workspace, source_id=source_id)
+            if points == self.tokens.count(self.target, workspace, source_id=source_id, model=LATE_MODEL):
+                return [], points
+        missing: list[str] = []
+        total = 0
+        for page in self._point_id_pages(workspace, source_id):
+            total += len(page)
+            have = self.tokens.kept(self.target, page, model=LATE_MODEL)
+            missing += [pid for pid in page if pid not in have]
+        return missing, total
+
+    def token_coverage(self, workspace: str | None = None, source_id: str | None = None) -> TokenCoverage | None:
+        """How many chunks (of one workspace, of one source) have stored token vectors; None when this
+        index keeps none (another model than ``LATE_MODEL``). Reads point ids only (~1 s per 100k)."""
+        if self.tokens is None:
+            return None
+        missing, total = self._missing_tokens(workspace, source_id)
+        return TokenCoverage(kept=total - len(missing), total=total)
+
+    def fill_tokens(self, encoder: TokenVectors, *, workspace: str | None = None, source_id: str | None = None,
+                    batch: int = 64, progress: Callable[[int, int], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> TokenFill | None:
+        """Compute and keep the token vectors of the chunks that have none (an index written before they
+        were stored), ``batch`` chunks per forward pass, from each point's stored text; the dense and
+        BM25 vectors are not touched. Every batch is committed, so a stopped run (``should_stop``, an
+        interrupt) loses at most one batch and the next run goes on with what is still missing.
+
+        ``progress(filled, missing)`` after each batch. None when this index keeps no token vectors."""
+        if self.tokens is None:
+            return None
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch}")
+        started = time.monotonic()
+        missing, total = self._missing_tokens(workspace, source_id)
+        before = TokenCoverage(kept=total - len(missing), total=total)
+        filled = 0
+        stopped = False
+        for start in range(0, len(missing), batch):
+            if should_stop is not None and should_stop():
+                stopped = True
+                break
+            payloads = self._point_payloads(missing[start:start + batch])
+            ids = list(payloads)
+            texts = [chunk_text(payloads[pid]) for pid in ids]
+            vectors = encoder.token_vectors(texts) if texts else []
+            rows = [TokenRow(pid, str(payloads[pid].get("workspace", "")), str(payloads[pid].get("document_id", "")),
+                             str(payloads[pid].get("source_id", "")), str(payloads[pid].get("chunk_hash", "")),
+                             Tokens(text_key(text), found))
+                    for pid, text, found in zip(ids, texts, vectors, strict=True)]
+            filled += self.tokens.write_rows(self.target, rows, model=LATE_MODEL)
+            if progress is not None:
+                progress(filled, len(missing))
+        after = TokenCoverage(kept=min(total, before.kept + filled), total=total)
+        if filled:
+            logger.info("filled the token vectors of %d chunks of %s (%s now)", filled, self.target, after.describe())
+        return TokenFill(before=before, after=after, filled=filled, seconds=round(time.monotonic() - started, 2),
+                         stopped=stopped)
+
     @property
     def token_model(self) -> str | None:
         """The model whose token vectors this index keeps (``write_tokens``); None when it keeps none."""
         return LATE_MODEL if self.tokens is not None else None
 
+    #: Computes the token vectors of a chunk whose captured ones are of another text than the one the late
+    #: stage scores (``MiniLMTokens``, built on first need; a test sets its own).
+    late_encoder: TokenVectors | None = None
+
     def write_tokens(self, document: Document, chunks: Sequence[Chunk], tokens: Sequence[Tokens | None]) -> None:
-        """Keep the chunks' token vectors (after ``replace_document`` or ``add_chunks`` wrote their points)."""
-        if self.tokens is not None:
-            self.tokens.write(self.target, document, chunks, tokens, model=LATE_MODEL)
+        """Keep the chunks' token vectors (after ``replace_document`` or ``add_chunks`` wrote their points).
+
+        A chunk whose captured vectors come from another text than the one the stage scores (a trigger phrase
+        embedded on its own, a heading the chunker shortened to fit the window) gets them computed from the
+        scored text here (``late_encoder``), so every chunk this index writes has them stored and the search
+        never meets a fresh chunk without (``SearchSettings.rerank_missing``)."""
+        if self.tokens is None:
+            return
+        self.tokens.write(self.target, document, chunks, tokens, model=LATE_MODEL)
+        other = [chunk for chunk, found in zip(chunks, tokens, strict=True)
+                 if found is None or found.key != late_key(document, chunk)]
+        if not other:
+            return
+        if self.late_encoder is None:
+            from retrieval.rerank import MiniLMTokens  # the stage's own encoder (imports this module)
+
+            self.late_encoder = MiniLMTokens()
+        texts = [chunk_text({"title": document.title, "section": chunk.section, "text": chunk.text}) for chunk in other]
+        rows = [TokenRow(point_id(document.workspace, chunk.id), document.workspace, document.id, document.source_id,
+                         chunk.hash, Tokens(text_key(text), vectors))
+                for chunk, text, vectors in zip(other, texts, self.late_encoder.token_vectors(texts), strict=True)]
+        self.tokens.write_rows(self.target, rows, model=LATE_MODEL)
 
     def existing_tokens(self, workspace: str, chunk_hashes: Sequence[str]) -> dict[str, Tokens]:
         """Token vectors already kept for these chunk hashes, for reuse with their dense vectors."""

@@ -71,11 +71,24 @@ def reindex(
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="... or with these chunk bounds.")] = None,
     overlap_tokens: Annotated[int | None, typer.Option("--overlap-tokens")] = None,
     drop_old: Annotated[bool, typer.Option("--drop-old", help="Delete the old collection after the switch.")] = False,
+    tokens: Annotated[bool, typer.Option(
+        "--tokens", help="Only fill the token vectors of the second ranking stage that chunks lack (an index "
+        "written before they were stored): no re-embedding; resumable.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="With --tokens: only report the coverage.")] = False,
     workspace: Workspace = None,
     as_json: JsonOut = False,
 ) -> None:
     """Re-chunk and re-embed from stored content (no re-fetch). With --model / --max-tokens, build a new
-    collection beside the live one and switch to it when complete (queries keep being answered)."""
+    collection beside the live one and switch to it when complete (queries keep being answered). With
+    --tokens, fill the second ranking stage's missing token vectors only (always in this process)."""
+    if check and not tokens:
+        raise InvalidInput("--check goes with --tokens: `knowdesk reindex --tokens --check`")
+    if tokens:
+        if model or max_tokens is not None or overlap_tokens is not None or drop_old:
+            raise InvalidInput("--tokens fills token vectors of the live index only; it takes no --model, "
+                               "--max-tokens, --overlap-tokens or --drop-old")
+        _fill_tokens(target, workspace, check=check, as_json=as_json)
+        return
     params: dict[str, Any] = {"target": target, "model": model, "max_tokens": max_tokens,
                               "overlap_tokens": overlap_tokens, "drop_old": drop_old, "workspace": workspace}
     if _prefect():
@@ -101,6 +114,34 @@ def reindex(
         out.print(f"switched the alias from {report.switched_from}; the old collection is {kept}")
     if report.refetched:
         out.print(f"{report.refetched} documents had no stored content and were re-fetched once")
+
+
+def _fill_tokens(target: str, workspace: str | None, *, check: bool, as_json: bool) -> None:
+    """``knowdesk reindex --tokens``: coverage, then the missing token vectors filled with progress on stderr."""
+    from app.tokens import fill_tokens
+
+    def progress(filled: int, missing: int) -> None:
+        err.print(f"token vectors: {filled} of {missing} missing chunks filled", end="\r")
+
+    report = fill_tokens(get_runtime(), target=target, workspace=workspace, check=check,
+                         progress=None if as_json or check else progress)
+    if as_json:
+        print(report.model_dump_json())
+        return
+    for note in report.notes:
+        out.print(note)
+    if report.before is None or report.after is None:
+        return
+    if not report.collection:
+        out.print("no index yet: sync a source first (its chunks get their token vectors as they are written)")
+        return
+    if check:
+        done = "complete" if report.after.complete else "incomplete: fill them with `knowdesk reindex --tokens`"
+        out.print(f"token vectors in {report.collection}: {report.after.describe()} ({done})")
+        return
+    stopped = " (stopped: run it again to go on)" if report.stopped else ""
+    out.print(f"token vectors in {report.collection}: {report.before.describe()} before, "
+              f"{report.after.describe()} now; {report.filled} filled in {report.seconds}s{stopped}")
 
 
 def schedule(
