@@ -111,12 +111,12 @@ def test_one_fix_cannot_hide_one_break_under_the_per_case_rule() -> None:
 @pytest.mark.parametrize("value", ["-1", "1.5", "two", "", 2.5, True])
 def test_settings_refuse_a_max_regressions_that_is_not_a_whole_count(monkeypatch: pytest.MonkeyPatch,
                                                                       value: object) -> None:
-    with pytest.raises(ValidationError, match="max_regressions=.* is not a whole number of 0 or more"):
+    with pytest.raises(ValidationError, match=r"max_regressions=.* is not a whole number of 0 or more"):
         KnowledgeCISettings(max_regressions=value)  # type: ignore[arg-type]
     monkeypatch.setenv("KNOWDESK_KNOWLEDGE_CI__MAX_REGRESSIONS", str(value))
     get_settings.cache_clear()
     try:
-        with pytest.raises(ConfigError, match="KNOWDESK_KNOWLEDGE_CI__MAX_REGRESSIONS: .*not a whole number"):
+        with pytest.raises(ConfigError, match=r"KNOWDESK_KNOWLEDGE_CI__MAX_REGRESSIONS: .*not a whole number"):
             get_settings()
     finally:
         get_settings.cache_clear()
