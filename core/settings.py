@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -341,6 +341,9 @@ class KnowledgeCISettings(BaseModel):
     holds any change after which a case that passed fails.
     ``syncs``: the sources (by name) whose syncs are gated too when they change documents; ``*``
     gates every source. Empty (the default): syncs write into the live index as before.
+    ``max_regressions``: how many cases that passed before a change may fail after it (a
+    regression) before the change is held, whatever the totals say (default 0: any regression
+    holds it, even when another case is fixed and the pass rate stays the same).
     """
 
     model_config = {"extra": "forbid"}
@@ -349,10 +352,24 @@ class KnowledgeCISettings(BaseModel):
     thresholds: dict[str, float] = Field(default_factory=lambda: {"pass_rate": 0.0})
     workers: int | None = Field(default=None, ge=1, le=64)
     syncs: list[str] = Field(default_factory=list)
+    max_regressions: int = 0
 
     def gates_sync(self, source: str) -> bool:
         """Whether a sync of the source named ``source`` is reviewed before it goes live."""
         return self.dataset is not None and ("*" in self.syncs or source in self.syncs)
+
+    @field_validator("max_regressions", mode="before")
+    @classmethod
+    def _whole_count(cls, value: object) -> object:
+        text = value.strip() if isinstance(value, str) else value
+        if isinstance(text, str) and text.lstrip("-").isdigit():
+            text = int(text)
+        if isinstance(text, float) and text.is_integer():
+            text = int(text)
+        if isinstance(text, bool) or not isinstance(text, int) or text < 0:
+            raise ValueError(f"max_regressions={value!r} is not a whole number of 0 or more: it is how many cases "
+                             "that passed before a change may fail after it (0 holds any regression)")
+        return text
 
     @model_validator(mode="after")
     def _thresholds_in_range(self) -> KnowledgeCISettings:

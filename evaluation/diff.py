@@ -10,6 +10,10 @@ decision changed action, text or cited sources. Metrics, all in 0..1 with higher
   ``must_include``, ``scenario``, ``handoff_reason``);
 - ``score.<name>``: the mean of an answer score over the cases that have it (``similarity``,
   ``token_f1``, ``rouge_l``, ``facts``, ``groundedness``).
+
+Totals can hide a break behind an unrelated fix (one case fixed, one broken: the pass rate stays
+the same), so a gate also compares case by case: a *regression* is a case that passed before and
+fails after, and with ``max_regressions`` set, more regressions than that hold the change too.
 """
 
 from __future__ import annotations
@@ -71,15 +75,26 @@ class MetricChange(Frozen):
 
 
 class RunDiff(Frozen):
-    """The answers that changed and every metric before and after."""
+    """The answers that changed and every metric before and after; ``max_regressions``: how many
+    cases may go from passed to failed before the per-case rule holds the change (None: no such rule)."""
 
     cases: int
     changed: tuple[ChangedAnswer, ...]
     metrics: tuple[MetricChange, ...]
+    max_regressions: int | None = None
+
+    @property
+    def regressions(self) -> tuple[ChangedAnswer, ...]:
+        """The cases that passed before and fail after (``broke``), whatever the totals did."""
+        return tuple(c for c in self.changed if c.broke)
+
+    @property
+    def held_by_regressions(self) -> bool:
+        return self.max_regressions is not None and len(self.regressions) > self.max_regressions
 
     @property
     def held(self) -> bool:
-        return any(m.held for m in self.metrics)
+        return any(m.held for m in self.metrics) or self.held_by_regressions
 
 
 def check_thresholds(thresholds: Mapping[str, float]) -> None:
@@ -129,8 +144,16 @@ def metrics_of(results: Sequence[CaseResult]) -> dict[str, float | None]:
 
 
 def diff_runs(dataset: Dataset, before: Sequence[CaseResult], after: Sequence[CaseResult],
-              thresholds: Mapping[str, float] | None = None) -> RunDiff:
-    """Compare two runs of ``dataset`` (results in any order, matched by case id)."""
+              thresholds: Mapping[str, float] | None = None, *, max_regressions: int | None = None) -> RunDiff:
+    """Compare two runs of ``dataset`` (results in any order, matched by case id); ``max_regressions``
+    turns on the per-case rule (see the module docstring).
+
+    Raises:
+        InvalidInput: ``max_regressions`` is negative.
+    """
+    if max_regressions is not None and max_regressions < 0:
+        raise InvalidInput(f"max_regressions={max_regressions} is negative; it is how many cases that passed "
+                           "may fail after a change (0 holds any regression)")
     thresholds = dict(thresholds or {})
     old, new = {r.id: r for r in before}, {r.id: r for r in after}
     changed = []
@@ -153,4 +176,5 @@ def diff_runs(dataset: Dataset, before: Sequence[CaseResult], after: Sequence[Ca
         held = limit is not None and drop is not None and drop > limit + _EPSILON
         metrics.append(MetricChange(metric=metric, before=x, after=y, drop=drop, threshold=limit, held=held))
     changed.sort(key=lambda c: (not c.broke, c.score_delta if c.score_delta is not None else 0.0, c.case_id))
-    return RunDiff(cases=len(dataset.cases), changed=tuple(changed), metrics=tuple(metrics))
+    return RunDiff(cases=len(dataset.cases), changed=tuple(changed), metrics=tuple(metrics),
+                   max_regressions=max_regressions)

@@ -47,14 +47,33 @@ class HelpCenter:
     def create_topic(self, workspace: str, data: TopicInput) -> Topic:
         return self.store.create_topic(workspace, data)
 
-    def update_topic(self, workspace: str, data: TopicInput) -> Topic:
-        """Rename or move a topic; its published articles are re-indexed (their breadcrumb changed)."""
+    def update_topic(self, workspace: str, data: TopicInput) -> tuple[Topic, PublishReport]:
+        """Rename or move a topic; its published articles are re-indexed (their breadcrumb changed).
+
+        When the gate holds the re-indexing, the topic is put back as it was and returned with the
+        report's ``pending_change``; accepting the change renames it then.
+        """
         with self._lock(workspace):
+            topics_before = self.store.topics(workspace)
+            was = self.store.topic(workspace, data.id)
             topic = self.store.update_topic(workspace, data)
-            affected = {t.id for t in self.store.topics(workspace) if t.id == data.id or t.parent == data.id}
-            articles = [a for a in self.store.articles(workspace) if a.topic in affected]
-            self._index(workspace, articles)
-            return topic
+            articles = self._under_topic(workspace, data.id)
+            try:
+                plan = self.publisher.plan(workspace, articles, {t.id: t for t in self.store.topics(workspace)})
+                change = HeldArticles(before={a.slug: a for a in articles if _is_live(a)}, topic=data,
+                                      topic_before=was)
+                pending = self._review(workspace, plan, change)
+            except KnowdeskError:
+                self.store.restore_topics(workspace, topics_before)
+                raise
+            if pending is not None:
+                self.store.restore_topics(workspace, topics_before)
+                return was, PublishReport(unchanged=plan.unchanged, pending_change=pending)
+            return topic, self._apply(workspace, plan)
+
+    def _under_topic(self, workspace: str, topic_id: str) -> list[Article]:
+        affected = {t.id for t in self.store.topics(workspace) if t.id == topic_id or t.parent == topic_id}
+        return [a for a in self.store.articles(workspace) if a.topic in affected]
 
     def delete_topic(self, workspace: str, topic_id: str) -> None:
         self.store.delete_topic(workspace, topic_id)
@@ -106,14 +125,29 @@ class HelpCenter:
         return self._set_status(workspace, slug, Status.DRAFT, locales)
 
     def delete_article(self, workspace: str, slug: str) -> PublishReport:
+        """Delete an article and its translations; its published ones leave the index. The gate reviews
+        the delete first: when it holds it, nothing is deleted (the report's ``pending_change``)."""
         with self._lock(workspace):
+            before = self.store.get(workspace, slug)
+            plan = self.publisher.plan(workspace, [], {}, slugs=[slug])
+            pending = self._review(workspace, plan, HeldArticles(before={slug: before}, deleted=(slug,)))
+            if pending is not None:
+                return PublishReport(pending_change=pending)
             self.store.delete_article(workspace, slug)
-            return self._index(workspace, [], slugs=[slug])
+            return self._apply(workspace, plan)
 
     def delete_translation(self, workspace: str, slug: str, locale: str) -> tuple[Article, PublishReport]:
+        """Delete one translation (not the default locale's); a published one leaves the index. The gate
+        reviews the delete first: when it holds it, the article is returned whole and nothing changes."""
         with self._lock(workspace):
+            before, after = self.store.without_translation(workspace, slug, locale)
+            plan = self.publisher.plan(workspace, [after], {t.id: t for t in self.store.topics(workspace)})
+            pending = self._review(workspace, plan, HeldArticles(before={slug: before},
+                                                                 deleted_translations=((slug, locale),)))
+            if pending is not None:
+                return before, PublishReport(unchanged=plan.unchanged, pending_change=pending)
             article = self.store.delete_translation(workspace, slug, locale)
-            return article, self._index(workspace, [article])
+            return article, self._apply(workspace, plan)
 
     def import_bundle(self, workspace: str, bundle: Bundle) -> ImportReport:
         """Import topics and articles, then index what the bundle publishes (unchanged ones skipped)."""
@@ -178,13 +212,17 @@ class HelpCenter:
             self.gate.went_live(workspace)
         return report
 
+    def _review(self, workspace: str, plan: Plan, change: HeldArticles) -> str | None:
+        """Ask the gate (when set and the plan changes the index): the id of the held change, or None."""
+        if self.gate is None or not (plan.write or plan.delete):
+            return None
+        return self.gate.review(workspace, plan, change)
+
     def _hold(self, workspace: str, plan: Plan, change: HeldArticles,
               topics: Sequence[Topic] | None = None) -> PublishReport | None:
         """Ask the gate; when it holds the change (or cannot review it) put the store back as it was."""
-        if self.gate is None or not (plan.write or plan.delete):
-            return None
         try:
-            change_id = self.gate.review(workspace, plan, change)
+            change_id = self._review(workspace, plan, change)
         except KnowdeskError:
             self._put_back(workspace, change, topics)
             raise
@@ -213,6 +251,21 @@ class HelpCenter:
             self._check_unchanged(workspace, change)
             if change.bundle is not None:
                 return self._import(workspace, change.bundle, gated=False).index
+            if change.topic is not None:
+                if self.store.topic(workspace, change.topic.id) != change.topic_before:
+                    raise Conflict(f"topic {change.topic.id!r} was changed since this change was held; reject it "
+                                   "and rename or move the topic again", topic=change.topic.id)
+                self.store.update_topic(workspace, change.topic)
+                return self._index(workspace, self._under_topic(workspace, change.topic.id))
+            if change.deleted:
+                for slug in change.deleted:
+                    self.store.delete_article(workspace, slug)
+                return self._index(workspace, [], slugs=change.deleted)
+            if change.deleted_translations:
+                for slug, locale in change.deleted_translations:
+                    self.store.delete_translation(workspace, slug, locale)
+                slugs = {slug for slug, _ in change.deleted_translations}
+                return self._index(workspace, [self.store.get(workspace, slug) for slug in sorted(slugs)])
             for article in change.after:
                 self.store.restore(workspace, article)
             return self._index(workspace, list(change.after))
@@ -233,3 +286,7 @@ class HelpCenter:
     def _lock(self, workspace: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(workspace, threading.Lock())
+
+
+def _is_live(article: Article) -> bool:
+    return any(t.status is Status.PUBLISHED for t in article.translations)

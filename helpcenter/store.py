@@ -206,13 +206,24 @@ class HelpCenterStore:
             s.execute(delete(ArticleRow).where(ArticleRow.workspace == workspace, ArticleRow.slug == slug))
         return article
 
-    def delete_translation(self, workspace: str, slug: str, locale: str) -> Article:
+    def without_translation(self, workspace: str, slug: str, locale: str) -> tuple[Article, Article]:
+        """The article, and the article as deleting its ``locale`` translation would leave it (nothing
+        is changed).
+
+        Raises:
+            NotFound: no such article or translation. InvalidInput: ``locale`` is the default locale.
+        """
         article = self.get(workspace, slug)
         if locale == article.default_locale:
             raise InvalidInput(f"{locale!r} is the article's default locale; delete the article instead",
                                field="locale")
         if article.translation(locale) is None:
             raise NotFound(f"article {slug!r} has no {locale!r} translation", slug=slug, locale=locale)
+        rest = tuple(t for t in article.translations if t.locale != locale)
+        return article, article.model_copy(update={"translations": rest})
+
+    def delete_translation(self, workspace: str, slug: str, locale: str) -> Article:
+        self.without_translation(workspace, slug, locale)
         with self._db.session() as s:
             s.execute(delete(VersionRow).where(VersionRow.workspace == workspace, VersionRow.slug == slug,
                                                VersionRow.locale == locale))

@@ -1,7 +1,7 @@
 """The hook knowledge CI (``app.knowledge_ci``) plugs into training: a gate that may hold a publish.
 
-A training change (publishing, rolling back or unpublishing scenarios, publishing the AI profile,
-a YAML import) is described as a ``TrainingChange`` before anything is stored. When a gate is
+A training change (publishing, rolling back, unpublishing or deleting scenarios, publishing the AI
+profile, a YAML import) is described as a ``TrainingChange`` before anything is stored. When a gate is
 set, it reviews the change with the agent reading ``Candidate`` (the published training with the
 change applied) over a staged index; a held change stores nothing (the drafts keep their edits,
 the live versions and the index stay as they were) and waits under an id until it is accepted
@@ -25,6 +25,7 @@ class ScenarioStep(Frozen):
     ``before``: the live version when the change was made (None: not published); accepting is
     refused when it moved since. ``after``: the content to publish, None to take it off the air.
     ``version``: the version it is published as. ``draft``: also make it the draft (a rollback).
+    ``delete``: (with ``after`` None) delete the scenario and its history, not only unpublish it.
     """
 
     id: str
@@ -33,6 +34,7 @@ class ScenarioStep(Frozen):
     version: int | None = None
     note: str = ""
     draft: bool = False
+    delete: bool = False
 
 
 class ProfileStep(Frozen):
@@ -52,7 +54,8 @@ class TrainingChange(Frozen):
     profile: ProfileStep | None = None
 
     def subject(self) -> str:
-        parts = [f"{'unpublish' if s.after is None else 'publish'} {s.id}" for s in self.scenarios]
+        parts = [f"{'delete' if s.delete else 'unpublish' if s.after is None else 'publish'} {s.id}"
+                 for s in self.scenarios]
         if self.profile is not None:
             parts.append("publish the AI profile")
         return "training: " + (", ".join(parts[:5]) + (f" and {len(parts) - 5} more" if len(parts) > 5 else ""))

@@ -129,11 +129,22 @@ class Training:
         done = self.publish_many(workspace, [], [scenario_id])
         return self.store.get(workspace, scenario_id).model_copy(update={"pending_change": done.pending_change})
 
-    def delete(self, workspace: str, scenario_id: str) -> None:
-        """Delete a scenario and its history (not gated, like deleting a help-center article)."""
+    def delete(self, workspace: str, scenario_id: str) -> str | None:
+        """Delete a scenario and its history. A published one goes through the gate (when set) as taking
+        it off the air would: when the gate holds it nothing is deleted and the id of knowledge CI's
+        change is returned (None: deleted).
+
+        Raises:
+            NotFound: no such scenario.
+        """
         with self._lock:
+            record = self.store.get(workspace, scenario_id)
+            if self.gate is not None and record.published_version is not None:
+                step = ScenarioStep(id=scenario_id, before=record.published_version, delete=True)
+                return self._change(workspace, TrainingChange(scenarios=(step,))).pending_change
             self.store.delete(workspace, scenario_id)
             self.indexer.remove(workspace, [scenario_id])
+            return None
 
     # -- the gate --------------------------------------------------------------------------------
     def _change(self, workspace: str, change: TrainingChange) -> Published:
@@ -176,7 +187,10 @@ class Training:
         scenario = profile = None
         for step in change.scenarios:
             if step.after is None:
-                self.store.unpublish(workspace, step.id, expect=step.before, check=expect)
+                if step.delete:
+                    self.store.delete(workspace, step.id)
+                else:
+                    self.store.unpublish(workspace, step.id, expect=step.before, check=expect)
                 self.indexer.remove(workspace, [step.id])
                 continue
             scenario = self.store.publish_content(workspace, step.id, step.after, note=step.note, expect=step.before,

@@ -30,8 +30,7 @@ class HelpCenterGate:
     def review(self, workspace: str, plan: Plan, change: HeldArticles) -> str | None:
         writes = [WriteItem(document=p.document, chunks=p.chunks, content_hash=p.parsed.content_hash)
                   for p in plan.write]
-        subject = ", ".join(sorted(change.before)) or "help center"
-        reviewed = self.ci.review(workspace, kind=ChangeKind.HELPCENTER, subject=f"help center: {subject}",
+        reviewed = self.ci.review(workspace, kind=ChangeKind.HELPCENTER, subject=f"help center: {change.subject()}",
                                   writes=writes, deletes=plan.delete, change=change.model_dump(mode="json"))
         return reviewed.id if reviewed.status is ChangeStatus.PENDING else None
 

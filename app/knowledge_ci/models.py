@@ -30,13 +30,17 @@ class CIReport(Frozen):
 
     ``changed``: the answers that differ (question, old and new answer with sources, score delta),
     the ones that broke first. ``metrics``: every metric before and after, with its threshold and
-    whether it held the change.
+    whether it held the change. ``regressions``: the changed answers of cases that passed before and
+    fail after (the per-case rule: more than ``max_regressions`` of them hold the change, and
+    ``held_by`` then names ``regressions``).
     """
 
     dataset: str
     cases: int
     changed: tuple[ChangedAnswer, ...] = ()
     metrics: tuple[MetricChange, ...] = ()
+    regressions: tuple[ChangedAnswer, ...] = ()
+    max_regressions: int = 0
     held: bool = False
     held_by: tuple[str, ...] = ()
     documents_written: tuple[str, ...] = ()

@@ -3,7 +3,8 @@
 ``KnowledgeCI.review`` stages the change: a copy of the live collection (``retrieval.staging``,
 vectors copied, never behind the alias) receives the change's writes and deletes; the configured
 dataset is replayed against it (``app.knowledge_ci.replay``) and compared with the live answers
-(``evaluation.diff``). When a gated metric drops by more than its threshold the change is held:
+(``evaluation.diff``). When a gated metric drops by more than its threshold, or more cases that
+passed before fail after it than ``max_regressions`` allows (the per-case rule), the change is held:
 it is stored as ``pending`` with its report and nothing of it is served (the caller puts its store
 back; the live index was never written). ``accept`` applies it the way an ungated change would
 have been applied; ``reject`` marks it rejected and touches nothing else.
@@ -184,11 +185,14 @@ class KnowledgeCI:
             timings["replay"] = round(time.perf_counter() - clock, 2)
             timings["replayed_cases"] = float(len(played))
         after = _merge(baseline, played)
-        diff = diff_runs(dataset, baseline, after, self.settings.thresholds)
+        allowed = self.settings.max_regressions
+        diff = diff_runs(dataset, baseline, after, self.settings.thresholds, max_regressions=allowed)
         self._after[workspace] = (dataset, after)  # the baseline once this change is live
+        held_by = tuple(m.metric for m in diff.metrics if m.held) + (
+            ("regressions",) if diff.held_by_regressions else ())
         return base.model_copy(update={
-            "changed": diff.changed, "metrics": diff.metrics, "held": diff.held,
-            "held_by": tuple(m.metric for m in diff.metrics if m.held), "timings": timings})
+            "changed": diff.changed, "metrics": diff.metrics, "regressions": diff.regressions,
+            "max_regressions": allowed, "held": diff.held, "held_by": held_by, "timings": timings})
 
     def baseline(self, workspace: str, dataset: Dataset) -> list[CaseResult]:
         """Every case's answer on the live knowledge: kept on disk while the live stamp holds, else

@@ -40,6 +40,9 @@ def print_change(change: KnowledgeChange, *, limit: int = 20) -> None:
         gate = f" (threshold {m.threshold:g})" if m.threshold is not None else ""
         flag = " [red]HELD[/]" if m.held else ""
         out.print(f"  {m.metric}: {_num(m.before)} -> {_num(m.after)}{gate}{flag}")
+    flag = " [red]HELD[/]" if "regressions" in r.held_by else ""
+    out.print(f"  regressions (cases that passed and fail now): {len(r.regressions)} (allowed "
+              f"{r.max_regressions}){flag}")
     for c in r.changed[:limit]:
         mark = "[red]broke[/]" if c.broke else "[green]fixed[/]" if c.fixed else "changed"
         delta = f" score {c.score_delta:+.2f}" if c.score_delta is not None else ""

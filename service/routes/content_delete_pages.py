@@ -7,7 +7,9 @@ in the search index; a scenario's versions and whether the agent uses it now); i
 ``confirm=yes`` with the CSRF token, and the delete is the HTTP API's own function
 (``DELETE /v1/help-center/articles/{slug}``, ``.../articles/{slug}/{locale}``,
 ``DELETE /v1/help-center/topics/{id}``, ``DELETE /v1/training/scenarios/{id}``). Published text
-leaves the index through the help center's publish path, as unpublishing it would. A topic that
+leaves the index through the help center's publish path, as unpublishing it would; with knowledge CI
+configured the delete is reviewed first, and a held one deletes nothing: the page goes back to the
+item (still there, still served) with a notice naming the held change. A topic that
 still holds articles or sub-topics, and an article's default translation, are refused with the API's
 own message. This router is mounted before the help and training pages: their ``/{locale}`` and
 ``/{change}`` paths would otherwise take ``/delete``.
@@ -15,6 +17,7 @@ own message. This router is mounted before the help and training pages: their ``
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +37,24 @@ from training.models import ScenarioKind
 router = APIRouter(prefix="/admin", tags=["admin"], include_in_schema=False)
 TO_HELP = ("/admin/help", "Back to the help center")
 TO_TRAINING = ("/admin/training", "Back to training")
+
+
+def held_delete(facts: dict[str, Any], change_id: str | None) -> str | None:
+    """Where a delete knowledge CI held goes (None: it was deleted): back to the item's page, which
+    still exists and is still served, saying so with the change's id."""
+    if not change_id:
+        return None
+    notice = (f"held by knowledge CI as {change_id}: deleting {facts['what']} would break answers that work "
+              f"now, so nothing was deleted and it is still served; accept or reject {change_id} "
+              f"(knowdesk knowledge-ci show {change_id})")
+    return f"{facts['back']}?notice={quote(notice)}"
+
+
+def _scenario_held(result: Any) -> str | None:
+    """The change id in a held ``DELETE /v1/training/scenarios/{id}`` answer (202), else None."""
+    if isinstance(result, Response) and result.status_code == 202:
+        return str(json.loads(bytes(result.body))["pending_change"])
+    return None
 
 
 def _chunks(rt: Runtime, workspace: str, source_id: str, native_ids: list[str]) -> int:
@@ -87,7 +108,9 @@ def article_confirm(slug: str, request: Request, rt: RuntimeDep) -> Response:
 @router.post("/help/articles/{slug}/delete", response_class=HTMLResponse)
 async def article_delete(slug: str, request: Request, rt: RuntimeDep) -> Response:
     """Delete as ``DELETE /v1/help-center/articles/{slug}`` does, once confirmed."""
-    def done(_: dict[str, Any], result: Any) -> str:
+    def done(facts: dict[str, Any], result: Any) -> str:
+        if (held := held_delete(facts, result["index"]["pending_change"])) is not None:
+            return held
         notice = f"deleted article {slug}: {plural(result['index']['deleted'], 'published translation')} left the index"
         return f"/admin/help?notice={quote(notice)}"
 
@@ -105,6 +128,8 @@ def translation_confirm(slug: str, locale: str, request: Request, rt: RuntimeDep
 async def translation_delete(slug: str, locale: str, request: Request, rt: RuntimeDep) -> Response:
     """Delete as ``DELETE /v1/help-center/articles/{slug}/{locale}`` does, once confirmed."""
     def done(facts: dict[str, Any], result: Any) -> str:
+        if (held := held_delete(facts, result["index"]["pending_change"])) is not None:
+            return held
         left = result["index"]["deleted"]
         notice = f"deleted the {locale} translation{' and removed it from the index' if left else ''}"
         return f"/admin/help/articles/{quote(slug)}/{quote(facts['default_locale'])}?notice={quote(notice)}"
@@ -181,7 +206,11 @@ def scenario_confirm(scenario_id: str, request: Request, rt: RuntimeDep) -> Resp
 
 @router.post("/training/scenarios/{scenario_id}/delete", response_class=HTMLResponse)
 async def scenario_delete(scenario_id: str, request: Request, rt: RuntimeDep) -> Response:
-    """Delete as ``DELETE /v1/training/scenarios/{id}`` does, once confirmed."""
+    """Delete as ``DELETE /v1/training/scenarios/{id}`` does, once confirmed (a held delete: back to the
+    scenario's page, which says so)."""
+    def done(facts: dict[str, Any], result: Any) -> str:
+        return (held_delete(facts, _scenario_held(result))
+                or f"/admin/training?notice={quote(f'deleted scenario {scenario_id}')}")
+
     return await confirmed_delete(request, rt, lambda caller: scenario_facts(rt, caller, scenario_id), TO_TRAINING,
-                                  lambda caller: training.delete_scenario(scenario_id, caller, rt),
-                                  lambda *_: f"/admin/training?notice={quote(f'deleted scenario {scenario_id}')}")
+                                  lambda caller: training.delete_scenario(scenario_id, caller, rt), done)

@@ -40,6 +40,7 @@ from service.schemas.helpcenter import (
     HelpReindexPublic,
     HelpSearchPublic,
     LocaleTextPublic,
+    TopicChangePublic,
     TopicPublic,
     TopicsPublic,
     VersionDiffPublic,
@@ -153,13 +154,16 @@ def create_topic(body: TopicBody, caller: Writer, rt: RuntimeDep) -> dict[str, A
     return topic_json(rt.helpcenter.create_topic(caller.workspace, TopicInput(**body.model_dump())))
 
 
-@router.patch("/topics/{topic_id}", response_model=TopicPublic)
+@router.patch("/topics/{topic_id}", response_model=TopicChangePublic)
 def update_topic(topic_id: str, body: TopicUpdate, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
-    """Rename, move or re-order a topic; its published articles are re-indexed."""
+    """Rename, move or re-order a topic; its published articles are re-indexed. With knowledge CI
+    configured the change may be held (``index.pending_change``: the topic shown is as it still is;
+    it changes once the change is accepted)."""
     current = rt.helpcenter.store.topic(caller.workspace, topic_id)
     changes = body.model_dump(exclude_unset=True)
     data = TopicInput(**(current.model_dump() | changes))
-    return topic_json(rt.helpcenter.update_topic(caller.workspace, data))
+    topic, report = rt.helpcenter.update_topic(caller.workspace, data)
+    return topic_json(topic) | {"index": report.model_dump(mode="json")}
 
 
 @router.delete("/topics/{topic_id}", status_code=204, responses=errors(409))
@@ -208,9 +212,11 @@ def update_article(slug: str, body: ArticleUpdate, caller: Writer, rt: RuntimeDe
 
 @router.delete("/articles/{slug}", response_model=ArticleDeletedPublic)
 def delete_article(slug: str, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
-    """Delete an article and every translation; its documents leave the index."""
+    """Delete an article and every translation; its documents leave the index. With knowledge CI
+    configured the delete may be held: ``deleted`` is then null and ``index.pending_change`` names the
+    change (the article stays until it is accepted)."""
     report = rt.helpcenter.delete_article(caller.workspace, slug)
-    return {"deleted": slug, "index": report.model_dump(mode="json")}
+    return {"deleted": None if report.pending_change else slug, "index": report.model_dump(mode="json")}
 
 
 @router.get("/articles/{slug}/{locale}", response_model=LocaleTextPublic)
@@ -251,6 +257,8 @@ def put_translation(slug: str, locale: LocaleParam, body: TranslationBody, calle
 
 @router.delete("/articles/{slug}/{locale}", response_model=ArticleChangePublic)
 def delete_translation(slug: str, locale: LocaleParam, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
+    """Delete one translation (not the default locale's); with knowledge CI configured the delete may be
+    held (``index.pending_change``: the article shown still has the translation)."""
     article, report = rt.helpcenter.delete_translation(caller.workspace, slug, locale)
     return _changed(article, report)
 

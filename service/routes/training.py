@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import NotFound
@@ -190,9 +191,16 @@ def update_scenario(scenario_id: str, body: ScenarioBody, caller: Writer, rt: Ru
     return record_json(rt.training.update(caller.workspace, scenario_id, _draft(body), publish=body.publish))
 
 
-@router.delete("/scenarios/{scenario_id}", status_code=204)
+@router.delete("/scenarios/{scenario_id}", status_code=204,
+               responses={202: {"description": "knowledge CI held the delete: ``{\"deleted\": null, "
+                                "\"pending_change\": \"kc...\"}``; the scenario stays until the change is "
+                                "accepted"}})
 def delete_scenario(scenario_id: str, caller: Writer, rt: RuntimeDep) -> Response:
-    rt.training.delete(caller.workspace, scenario_id)
+    """Delete a scenario and its history (204). A published one goes through knowledge CI when it is
+    configured; a held delete answers 202 with the change's id and deletes nothing."""
+    pending = rt.training.delete(caller.workspace, scenario_id)
+    if pending is not None:
+        return JSONResponse({"deleted": None, "pending_change": pending}, status_code=202)
     return Response(status_code=204)
 
 

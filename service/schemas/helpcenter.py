@@ -59,7 +59,16 @@ class ArticleChangePublic(Public):
 
 
 class ArticleDeletedPublic(Public):
-    deleted: str
+    """``deleted``: the slug, or null when knowledge CI held the delete (``index.pending_change``)."""
+
+    deleted: str | None
+    index: IndexReportPublic
+
+
+class TopicChangePublic(TopicPublic):
+    """A renamed or moved topic and what re-indexing its articles did; when ``index.pending_change`` is
+    set knowledge CI held the change and the topic shown is as it still is."""
+
     index: IndexReportPublic
 
 

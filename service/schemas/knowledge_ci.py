@@ -11,7 +11,9 @@ from service.schemas.common import Public, Timestamp
 class CIReportPublic(CIReport):
     """The dataset replayed against the changed index: ``changed`` lists every answer that differs
     (question, old and new answer with their sources, score delta; broken ones first), ``metrics``
-    every metric before and after with its threshold and whether it held the change."""
+    every metric before and after with its threshold and whether it held the change, ``regressions``
+    the cases that passed before and fail after (more than ``max_regressions`` hold the change:
+    ``held_by`` then names ``regressions``)."""
 
 
 class KnowledgeChangePublic(Public):

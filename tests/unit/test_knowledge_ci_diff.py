@@ -87,3 +87,42 @@ def test_settings_refuse_a_threshold_outside_0_1(monkeypatch: pytest.MonkeyPatch
     settings = Settings()
     assert settings.knowledge_ci.dataset == "bundled"
     assert settings.knowledge_ci.thresholds == {"pass_rate": 0.05, "check.must_include": 0.0}
+
+
+def test_one_fix_cannot_hide_one_break_under_the_per_case_rule() -> None:
+    before = [result("fee", "There is no cancellation fee."), result("skip", "no idea", passed=False),
+              result("human", "t", action="handoff", source="")]
+    after = [result("fee", "A fee of 10 EUR applies.", passed=False, source="hc:b/en"),
+             result("skip", "Tap Skip this box."), result("human", "t", action="handoff", source="")]
+    totals = diff_runs(DATASET, before, after, {"pass_rate": 0.0})
+    metrics = {m.metric: m for m in totals.metrics}
+    assert metrics["pass_rate"].drop == 0.0 and not totals.held  # the totals alone let it through
+    ruled = diff_runs(DATASET, before, after, {"pass_rate": 0.0}, max_regressions=0)
+    assert ruled.held and ruled.held_by_regressions and not any(m.held for m in ruled.metrics)
+    assert [c.case_id for c in ruled.regressions] == ["fee"]
+    row = ruled.regressions[0]
+    assert row.old.text == "There is no cancellation fee." and row.new.sources[0].document_id == "hc:b/en"
+    assert [(c.case_id, c.fixed) for c in ruled.changed if not c.broke] == [("skip", True)]
+    assert not diff_runs(DATASET, before, after, {"pass_rate": 0.0}, max_regressions=1).held
+    with pytest.raises(InvalidInput, match="negative"):
+        diff_runs(DATASET, before, after, max_regressions=-1)
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "two", "", 2.5, True])
+def test_settings_refuse_a_max_regressions_that_is_not_a_whole_count(monkeypatch: pytest.MonkeyPatch,
+                                                                      value: object) -> None:
+    with pytest.raises(ValidationError, match=r"max_regressions=.* is not a whole number of 0 or more"):
+        KnowledgeCISettings(max_regressions=value)  # type: ignore[arg-type]
+    monkeypatch.setenv("KNOWDESK_KNOWLEDGE_CI__MAX_REGRESSIONS", str(value))
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=r"KNOWDESK_KNOWLEDGE_CI__MAX_REGRESSIONS: .*not a whole number"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+
+
+def test_settings_read_max_regressions(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert KnowledgeCISettings().max_regressions == 0
+    monkeypatch.setenv("KNOWDESK_KNOWLEDGE_CI__MAX_REGRESSIONS", " 3 ")
+    assert Settings().knowledge_ci.max_regressions == 3
