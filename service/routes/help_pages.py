@@ -262,7 +262,7 @@ def article_edit(slug: str, locale: str, request: Request, rt: RuntimeDep, notic
 async def _expired_editor(request: Request, rt: Runtime, slug: str, locale: str) -> Response | None:
     """An editor form whose CSRF token no longer matches (it was open longer than the token lives, or
     the browser dropped the cookie) comes back with what was typed and a fresh token, saving nothing;
-    None when the post passes the check (or is not from a signed-in writer: ``writer_form`` answers)."""
+    None when the post was refused for another reason (not signed in, a read key: ``writer_form``'s page)."""
     try:
         caller = caller_of(request, rt)
     except AuthError:
@@ -287,11 +287,9 @@ async def article_save(slug: str, locale: str, request: Request, rt: RuntimeDep)
     text is live at once); ``publish`` saves and publishes, or neither when the text is refused.
     A changed topic moves the article in the same change (``HelpCenter.put_translation(topic=...)``):
     the text, the status and the topic are all kept, or none of them."""
-    if (expired := await _expired_editor(request, rt, slug, locale)) is not None:
-        return expired
     got = await writer_form(request, rt, max_bytes=EDITOR_FORM_BYTES)
-    if isinstance(got, Response):
-        return got
+    if isinstance(got, Response):  # refused; an expired form of a writer comes back with its text
+        return await _expired_editor(request, rt, slug, locale) or got
     caller, form = got
     values = _editor_values(form)
     try:

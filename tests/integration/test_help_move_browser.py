@@ -108,3 +108,39 @@ def test_move_an_article_to_another_topic_from_its_editor(site: tuple[str, str, 
         assert b.js("document.querySelector('a[href=\"/help/en/articles/refunds\"]') !== null"), "the portal follows"
         b.goto(f"{url}/help/en/topics/billing")
         assert b.js("document.querySelector('a[href=\"/help/en/articles/refunds\"]')") is None
+
+
+def test_rename_a_topic_and_name_it_in_german_from_its_page(site: tuple[str, str, Runtime], tmp_path: Path) -> None:
+    url, key, rt = site
+    rt.helpcenter.put_translation(WS, "refunds", TranslationInput(locale="de", title="Erstattungen",
+                                                                  body="Erstattungen dauern fünf Werktage."),
+                                  publish=True)
+    with signed_in(tmp_path, url, key, "/admin/help") as b:
+        b.click("#edit-topic-billing")
+        assert b.js("location.pathname") == "/admin/help/topics/billing"
+        assert b.js("[...document.querySelectorAll('form.topic-form input:not([type=hidden]), form.topic-form "
+                    "select')].every(e => document.querySelector(`label[for=\"${e.id}\"]`))"), "every field labelled"
+        assert b.js("document.querySelector('#names-de').lang") == "de"
+        b.fill("#name", "")
+        b.fill("#names-de", "Abrechnung")
+        b.fill("#position", "99999999999")
+        b.click("#save-topic")
+        assert "out of range" in text(b, "#position-error")
+        assert b.js("document.querySelector('#names-de').value") == "Abrechnung", "what was typed is kept"
+        b.fill("#position", "1")
+        b.click("#save-topic")
+        assert "give a title" in text(b, "#name-error")
+        assert b.js("document.querySelector('#position').value") == "1"
+        assert rt.helpcenter.store.topic(WS, "billing").names == {}, "nothing stored"
+        shoot(b, "topic-refused")
+
+        b.fill("#name", "Billing and refunds")
+        b.type_and_enter("#names-de", "")  # the keyboard sends the form
+        assert "saved topic Billing and refunds" in text(b, ".notice")
+        topic = rt.helpcenter.store.topic(WS, "billing")
+        assert (topic.name, topic.names, topic.position) == ("Billing and refunds", {"de": "Abrechnung"}, 1)
+        shoot(b, "topic")
+        b.goto(f"{url}/help/de/topics/billing")
+        assert "Abrechnung" in text(b, "h1"), "the portal names the topic in the reader's language"
+        b.goto(f"{url}/admin/help")
+        assert "Billing and refunds" in text(b, "#topic-billing")
