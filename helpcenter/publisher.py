@@ -141,7 +141,8 @@ class HelpCenterPublisher:
     def apply(self, plan: Plan) -> PublishReport:
         """Embed and write the planned documents, then delete the planned ids."""
         state = self._state(plan.workspace)
-        writer = plan.pipeline.document_writer(state)
+        # chunks whose text is already indexed keep their vectors: a move or a rename embeds nothing again
+        writer = plan.pipeline.document_writer(state, reuse_vectors=True)
         stats = writer.write(WriteItem(document=g.document, chunks=g.chunks,
                                        content_hash=indexed_hash(g.document, g.parsed), parsed=g.parsed)
                              for g in plan.write)

@@ -388,6 +388,7 @@ def test_the_editor_moves_an_article_and_the_index_follows(admin_site: tuple[Run
     r = client.patch("/v1/help-center/articles/refunds", json={"topic": "payments"},
                      headers={"authorization": f"Bearer {key}"})
     assert r.status_code == 200 and r.json()["index"]["written"] == 1
+    assert r.json()["index"]["chunks_embedded"] == 0, "a move keeps the stored vectors (the text is the same)"
     assert found_under(rt, "Payments") == ["refunds/en"]
 
 
