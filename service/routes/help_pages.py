@@ -6,7 +6,9 @@ Every read and change goes through ``rt.helpcenter`` (``helpcenter.service.HelpC
 cases ``/v1/help-center`` calls: the same checks, and a published text is indexed before the page
 answers. A read key sees every page (the editor shows the text, not the form); changes need the
 write scope and a CSRF token (``service/routes/workspace.py``). A refused form comes back with the
-message by its field and what was typed, and nothing is stored.
+message by its field and what was typed, and nothing is stored. The editor's topic selector moves the
+article with the text in one change; a form sent after the article was moved or deleted elsewhere, or
+after its CSRF token expired, comes back with everything typed (topics: ``help_topic_pages.py``).
 """
 
 from __future__ import annotations
