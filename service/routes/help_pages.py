@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from app.knowledge_ci.models import ChangeStatus
 from app.runtime import Runtime
 from core.errors import AuthError, Conflict, InvalidInput, KnowdeskError, NotFound
-from helpcenter.models import Article, ArticleInput, Status, TopicInput, TranslationInput
+from helpcenter.models import Article, ArticleInput, Status, Topic, TopicInput, TranslationInput
 from helpcenter.publisher import PublishReport
 from helpcenter.versions import compare
 from service import hardening, web_session
@@ -74,9 +74,13 @@ def listing(rt: Runtime, caller: Principal, *, stale_only: bool) -> list[dict[st
     articles = hc.store.articles(caller.workspace)
     if stale_only:
         articles = [a for a in articles if any(t.stale for t in a.translations)]
-    ordered = [t for t in topics if t.parent is None]
-    ordered = [x for top in ordered for x in (top, *[t for t in topics if t.parent == top.id])]
-    return [{"topic": t, "articles": [a for a in articles if a.topic == t.id]} for t in ordered]
+    return [{"topic": t, "articles": [a for a in articles if a.topic == t.id]} for t in nested(topics)]
+
+
+def nested(topics: list[Topic]) -> list[Topic]:
+    """Topics in order, each top-level one followed by its sub-topics."""
+    tops = [t for t in topics if t.parent is None]
+    return [x for top in tops for x in (top, *[t for t in topics if t.parent == top.id])]
 
 
 def help_page(request: Request, rt: Runtime, caller: Principal, *, stale_only: bool = False, notice: str = "",
@@ -183,14 +187,15 @@ def editor_page(request: Request, rt: Runtime, caller: Principal, article: Artic
     shown = preview if preview is not None else values.get("body", "")
     hc = rt.helpcenter
     topics = hc.store.topics(caller.workspace)
+    names = {t.id: t.name for t in topics}
     return render(request, "help_article.html", caller, {
         "article": article, "locale": locale, "own": own, "default": default, "values": values,
         "errors": errors or {}, "notice": notice, "preview_html": render_markdown(shown) if shown.strip() else "",
         "previewing": preview is not None, "locales": hc.store.rules.locales,
         "default_html": render_markdown(default.body) if default and default.locale != locale else "",
         "topic": next((t for t in topics if t.id == article.topic), None),
-        "topic_options": [(t.id, f"{t.name} ({t.id})" if t.parent is None else f"{t.parent} › {t.name} ({t.id})")
-                          for t in topics],
+        "topic_options": [(t.id, f"{names.get(t.parent, t.parent)} › {t.name} ({t.id})" if t.parent else
+                           f"{t.name} ({t.id})") for t in nested(topics)],
         "versions": hc.store.versions(caller.workspace, article.slug, locale) if own else [],
         "portal": f"{hc.publisher.base_url}/{locale}/articles/{article.slug}"}, status=status)
 

@@ -355,9 +355,13 @@ def test_the_editor_moves_an_article_and_the_index_follows(admin_site: tuple[Run
     rt, client = admin_site
     seed(rt)
     rt.helpcenter.create_topic(WS, TopicInput(id="payments", name="Payments"))
+    rt.helpcenter.create_topic(WS, TopicInput(id="cards", name="Cards", parent="payments"))
     csrf = sign_in(client, rt, "write", "/admin/help/articles/refunds/en")
     page = client.get("/admin/help/articles/refunds/en").text
     assert '<option value="billing" selected>' in page and '<option value="payments">' in page
+    assert re.findall(r'<option value="(\w+)"', page.split('id="topic"', 1)[1].split("</select>", 1)[0]) == [
+        "billing", "payments", "cards"], "each sub-topic after its parent"
+    assert "Payments › Cards (cards)</option>" in page
     assert '<input type="hidden" name="topic_was" value="billing">' in page
     assert found_under(rt, "Billing") == ["refunds/en"] and found_under(rt, "Payments") == []
 
