@@ -22,7 +22,7 @@ from core.models import Chunk, Document, DocumentKind, Frozen, ParsedDocument
 from helpcenter.models import Article, Status, Topic
 from ingest.state import SyncState
 from ingest.sync import Pipeline
-from ingest.write import WriteItem
+from ingest.write import WriteItem, indexed_hash
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,8 @@ class HelpCenterPublisher:
                 plan.unchanged += 1
                 continue
             parsed = p.parser.parse(doc)
-            if current and current.is_current(**versions) and current.content_hash == parsed.content_hash:
+            # the same text under another topic, title or url is rewritten (the points' payload changes)
+            if current and current.is_current(**versions) and current.content_hash == indexed_hash(doc, parsed):
                 plan.touch.append(doc)
                 continue
             chunks = p.chunker.chunk(doc.id, parsed)
@@ -140,9 +141,11 @@ class HelpCenterPublisher:
     def apply(self, plan: Plan) -> PublishReport:
         """Embed and write the planned documents, then delete the planned ids."""
         state = self._state(plan.workspace)
-        writer = plan.pipeline.document_writer(state)
-        stats = writer.write(WriteItem(document=g.document, chunks=g.chunks, content_hash=g.parsed.content_hash,
-                                       parsed=g.parsed) for g in plan.write)
+        # chunks whose text is already indexed keep their vectors: a move or a rename embeds nothing again
+        writer = plan.pipeline.document_writer(state, reuse_vectors=True)
+        stats = writer.write(WriteItem(document=g.document, chunks=g.chunks,
+                                       content_hash=indexed_hash(g.document, g.parsed), parsed=g.parsed)
+                             for g in plan.write)
         for doc in plan.touch:
             state.touch_fingerprint(doc)
         writer.delete(plan.workspace, plan.delete)

@@ -92,13 +92,16 @@ class HelpCenter:
                 workspace, slug, topic=topic, position=position, default_locale=default_locale))
 
     def put_translation(self, workspace: str, slug: str, data: TranslationInput, *, note: str = "edited",
-                        publish: bool = False) -> tuple[Article, PublishReport]:
+                        publish: bool = False, topic: str | None = None) -> tuple[Article, PublishReport]:
         """Write a locale's text (a changed text becomes its next version, described by ``note``);
         when that locale is published, or ``publish`` publishes it, the index follows at once. The
-        text and the status change together: when the text cannot be indexed, neither is kept."""
+        text and the status change together: when the text cannot be indexed, neither is kept.
+        ``topic`` moves the article there in the same change (as ``update_article(topic=...)``):
+        its published translations are re-indexed under the new topic, and knowledge CI reviews
+        (or holds) the move and the text as one change."""
 
         def change() -> Article:
-            article = self.store.put_translation(workspace, slug, data, note=note)[0]
+            article = self.store.put_translation(workspace, slug, data, note=note, topic=topic)[0]
             return self.store.set_status(workspace, slug, Status.PUBLISHED, [data.locale]) if publish else article
 
         with self._lock(workspace):

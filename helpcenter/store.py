@@ -163,17 +163,26 @@ class HelpCenterStore:
             row.updated_at = utcnow()
         return self.get(workspace, slug)
 
-    def put_translation(self, workspace: str, slug: str, data: TranslationInput, *,
-                        note: str = "edited") -> tuple[Article, bool]:
+    def put_translation(self, workspace: str, slug: str, data: TranslationInput, *, note: str = "edited",
+                        topic: str | None = None) -> tuple[Article, bool]:
         """Create or edit one locale's text (its status unchanged; new ones are drafts); a changed
-        text becomes the locale's next version, described by ``note``.
+        text becomes the locale's next version, described by ``note``. ``topic`` also moves the
+        article there, in the same transaction: both or neither.
 
         Returns the article and whether anything changed.
+
+        Raises:
+            InvalidInput: the text is refused, or ``topic`` does not exist (``field="topic"``).
+            NotFound: no such article.
         """
         data = self.rules.translation(data)
         with self._db.session() as s:
             article = self._article_row(s, workspace, slug)
-            changed = _upsert_translation(s, workspace, article, data, keep_status=True, note=note)
+            moved = topic is not None and topic != article.topic
+            if moved:
+                self._topic_row_for_article(s, workspace, str(topic))
+                article.topic = str(topic)
+            changed = _upsert_translation(s, workspace, article, data, keep_status=True, note=note) or moved
             if changed:
                 article.updated_at = utcnow()
         return self.get(workspace, slug), changed

@@ -27,14 +27,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import KnowdeskError, ParseError
-from core.ids import content_hash, document_id
+from core.ids import document_id
 from core.models import Chunk, Document, FetchFailure, ParsedDocument, RunReport, Source
 from ingest.chunking import Chunker
 from ingest.connectors.base import Checkpoint, Connector, IdLister, IncrementalReader, Item, Unchanged
 from ingest.parsing import Parser
 from ingest.protocols import Embedder, IndexWriter
 from ingest.state import SyncState
-from ingest.write import ContentStore, DocumentWriter, WriteItem, WriteStats
+from ingest.write import ContentStore, DocumentWriter, WriteItem, WriteStats, indexed_hash
 
 log = logging.getLogger(__name__)
 
@@ -497,7 +497,7 @@ class _Run:
         try:
             parsed = self.p.parser.parse(doc)
             doc = _filled(doc, parsed.title, parsed.language)
-            content_hash = _content_hash(doc, parsed)
+            content_hash = indexed_hash(doc, parsed)
             if known and known.is_current(**versions) and known.content_hash == content_hash:
                 self.state.touch_fingerprint(item)
                 yield item
@@ -535,7 +535,7 @@ class _Run:
                     continue
                 last = ahead is None
                 parsed = stream.parsed() if last and self.p.content is not None else None
-                content_hash = _content_hash(doc, parsed) if parsed is not None else ""
+                content_hash = indexed_hash(doc, parsed) if parsed is not None else ""
                 self.live["stream_kib"] = len(item.content) * stream.read_chars // max(1, stream.total_chars) // 1024
                 yield _Prepared(document=doc, parsed=parsed, chunks=part, fingerprint=item.fingerprint,
                                 content_hash=content_hash, previous_chunks=previous, first=not handed, last=last)
@@ -560,15 +560,6 @@ def _filled(doc: Document, title: str, language: str | None) -> Document:
 def _parse_failure(doc: Document, exc: ParseError) -> FetchFailure:
     return FetchFailure(source_id=doc.source_id, native_id=doc.native_id, uri=doc.uri, stage="parse",
                         message=exc.message)
-
-
-def _content_hash(doc: Document, parsed: ParsedDocument) -> str:
-    """Text and every field that reaches the index: a rename or a move rewrites the document
-    (its citation changes), cosmetic byte changes with equal text do not."""
-    return content_hash(
-        parsed.content_hash, doc.title, doc.uri or "", doc.kind, doc.language or "", "/".join(doc.topic),
-        ",".join(doc.audience), repr(sorted(doc.metadata.items())),
-    )
 
 
 def _prune(connector: Connector, run: _Run, *, force: bool) -> None:

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from core.ids import content_hash
 from core.models import Chunk, Document, ParsedDocument
 from ingest.protocols import Embedder, IndexWriter, TokenEmbedder, TokenWriter
 from ingest.state import SyncState
@@ -34,6 +35,16 @@ class ContentStore(Protocol):
     def save(self, document: Document, parsed: ParsedDocument) -> None: ...
 
     def forget(self, workspace: str, document_ids: list[str]) -> None: ...
+
+
+def indexed_hash(doc: Document, parsed: ParsedDocument) -> str:
+    """The text and every field that reaches the index: a rename or a move rewrites the document
+    (its citation and payload change), cosmetic byte changes with equal text do not. The sync and
+    help-center publishing compare it with the sync state's ``content_hash`` to skip a rewrite."""
+    return content_hash(
+        parsed.content_hash, doc.title, doc.uri or "", doc.kind, doc.language or "", "/".join(doc.topic),
+        ",".join(doc.audience), repr(sorted(doc.metadata.items())),
+    )
 
 
 @dataclass(frozen=True, slots=True)

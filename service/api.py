@@ -31,6 +31,7 @@ from service.routes import (
     feedback,
     handoff_pages,
     help_pages,
+    help_topic_pages,
     helpcenter,
     key_pages,
     knowledge_ci,
@@ -134,6 +135,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
     app.include_router(handoff_pages.router)
     app.include_router(resolution_pages.router)
     app.include_router(help_pages.router)
+    app.include_router(help_topic_pages.router)
     app.include_router(chat_pages.router)
     app.include_router(training_pages.router)
     app.include_router(audit_pages.router)

@@ -6,7 +6,9 @@ Every read and change goes through ``rt.helpcenter`` (``helpcenter.service.HelpC
 cases ``/v1/help-center`` calls: the same checks, and a published text is indexed before the page
 answers. A read key sees every page (the editor shows the text, not the form); changes need the
 write scope and a CSRF token (``service/routes/workspace.py``). A refused form comes back with the
-message by its field and what was typed, and nothing is stored.
+message by its field and what was typed, and nothing is stored. The editor's topic selector moves the
+article with the text in one change; a form sent after the article was moved or deleted elsewhere, or
+after its CSRF token expired, comes back with everything typed (topics: ``help_topic_pages.py``).
 """
 
 from __future__ import annotations
@@ -21,16 +23,17 @@ from starlette.concurrency import run_in_threadpool
 from app.knowledge_ci.models import ChangeStatus
 from app.runtime import Runtime
 from core.errors import AuthError, Conflict, InvalidInput, KnowdeskError, NotFound
-from helpcenter.models import Article, ArticleInput, Status, TopicInput, TranslationInput
+from helpcenter.models import Article, ArticleInput, Status, Topic, TopicInput, TranslationInput
 from helpcenter.publisher import PublishReport
 from helpcenter.versions import compare
-from service import hardening
+from service import hardening, web_session
 from service.deps import RuntimeDep
 from service.keys import Principal
 from service.routes.portal import render_markdown
 from service.routes.workspace import (
     caller_of,
     can_write,
+    form_of,
     reader_page,
     refused,
     render,
@@ -43,6 +46,9 @@ router = APIRouter(prefix="/admin/help", tags=["admin"], include_in_schema=False
 #: An article's form: as large as the server takes (a 200 KiB body may triple once form-encoded), so an
 #: overlong body is refused by the store's rule, by its field, with the text kept.
 EDITOR_FORM_BYTES = hardening.MAX_BODY_BYTES
+#: The editor's message when the topic chosen is not (or no longer) there.
+NO_TOPIC = ("there is no topic {topic!r} (deleted meanwhile?), so nothing was saved; choose one from the list and "
+            "save again (your text is kept)")
 #: The store's field names -> the form's.
 FIELDS = {"topic id": "id", "topic name": "name", "default_locale": "locale"}
 
@@ -68,9 +74,13 @@ def listing(rt: Runtime, caller: Principal, *, stale_only: bool) -> list[dict[st
     articles = hc.store.articles(caller.workspace)
     if stale_only:
         articles = [a for a in articles if any(t.stale for t in a.translations)]
-    ordered = [t for t in topics if t.parent is None]
-    ordered = [x for top in ordered for x in (top, *[t for t in topics if t.parent == top.id])]
-    return [{"topic": t, "articles": [a for a in articles if a.topic == t.id]} for t in ordered]
+    return [{"topic": t, "articles": [a for a in articles if a.topic == t.id]} for t in nested(topics)]
+
+
+def nested(topics: list[Topic]) -> list[Topic]:
+    """Topics in order, each top-level one followed by its sub-topics."""
+    tops = [t for t in topics if t.parent is None]
+    return [x for top in tops for x in (top, *[t for t in topics if t.parent == top.id])]
 
 
 def help_page(request: Request, rt: Runtime, caller: Principal, *, stale_only: bool = False, notice: str = "",
@@ -167,18 +177,25 @@ async def article_add(request: Request, rt: RuntimeDep) -> Response:
 def editor_page(request: Request, rt: Runtime, caller: Principal, article: Article, locale: str, *,
                 values: dict[str, str] | None = None, errors: dict[str, str] | None = None, notice: str = "",
                 preview: str | None = None, status: int = 200) -> Response:
+    """The editor; ``values`` are what the form shows (as typed when it comes back), ``topic_was``
+    among them the article's topic when the form was first loaded (a move since is noticed on save)."""
     own = article.translation(locale)
     default = article.translation(article.default_locale)
     if values is None:
         values = {"title": own.title, "body": own.body} if own else {"title": "", "body": ""}
+    values = {"topic": article.topic, "topic_was": article.topic} | values
     shown = preview if preview is not None else values.get("body", "")
     hc = rt.helpcenter
+    topics = hc.store.topics(caller.workspace)
+    names = {t.id: t.name for t in topics}
     return render(request, "help_article.html", caller, {
         "article": article, "locale": locale, "own": own, "default": default, "values": values,
         "errors": errors or {}, "notice": notice, "preview_html": render_markdown(shown) if shown.strip() else "",
         "previewing": preview is not None, "locales": hc.store.rules.locales,
         "default_html": render_markdown(default.body) if default and default.locale != locale else "",
-        "topic": next((t for t in hc.store.topics(caller.workspace) if t.id == article.topic), None),
+        "topic": next((t for t in topics if t.id == article.topic), None),
+        "topic_options": [(t.id, f"{names.get(t.parent, t.parent)} › {t.name} ({t.id})" if t.parent else
+                           f"{t.name} ({t.id})") for t in nested(topics)],
         "versions": hc.store.versions(caller.workspace, article.slug, locale) if own else [],
         "portal": f"{hc.publisher.base_url}/{locale}/articles/{article.slug}"}, status=status)
 
@@ -186,6 +203,48 @@ def editor_page(request: Request, rt: Runtime, caller: Principal, article: Artic
 def _found(rt: Runtime, caller: Principal, slug: str, locale: str) -> Article:
     rt.helpcenter.store.rules.locale(locale)
     return rt.helpcenter.store.get(caller.workspace, slug)
+
+
+def gone_page(request: Request, rt: Runtime, caller: Principal, slug: str, locale: str,
+              values: dict[str, str]) -> Response:
+    """The article was deleted while its editor was open: the new-article form with what was typed
+    (nothing is lost; saving it writes the article again), 404."""
+    kept = {"slug": slug, "topic": values.get("topic", ""), "locale": locale, "title": values.get("title", ""),
+            "body": values.get("body", "")}
+    message = (f"article {slug!r} was deleted while you edited it, so nothing was saved. What you typed is "
+               "below: save it to write the article again, or leave this page to drop it.")
+    return new_page(request, rt, caller, kept, {"form": message}, 404)
+
+
+def _editor_values(form: dict[str, str]) -> dict[str, str]:
+    values = {"title": form.get("title", "").strip(), "body": text_of(form, "body")}
+    for key in ("topic", "topic_was"):
+        if key in form:
+            values[key] = form[key].strip()
+    return values
+
+
+def _move(rt: Runtime, caller: Principal, article: Article,
+          values: dict[str, str]) -> tuple[str | None, tuple[str, int] | None]:
+    """Where the form moves the article (None: it stays) or, when the move cannot be made, why
+    (the message and the page's status: 409 moved by someone else meanwhile, 422 no such topic).
+
+    The topic moves only when the editor changed the choice (``topic`` differs from ``topic_was``,
+    the topic the form was loaded with); when the article was moved by someone else meanwhile, the
+    editor's choice is not applied blindly: the form comes back to choose again."""
+    wanted = values.get("topic", article.topic) or article.topic
+    was = values.get("topic_was", article.topic) or article.topic
+    if wanted in (was, article.topic):
+        return None, None  # left alone (the topic stays as it is now, even if moved since) or already there
+    topics = {t.id: t for t in rt.helpcenter.store.topics(caller.workspace)}
+    if was != article.topic:
+        now = topics.get(article.topic)
+        name = f"{now.name} ({now.id})" if now else article.topic
+        return None, (f"while you edited, this article was moved to {name} by someone else, so nothing was saved; "
+                      "check the topic below and save again (your text is kept)", 409)
+    if wanted not in topics:
+        return None, (NO_TOPIC.format(topic=wanted), 422)
+    return wanted, None
 
 
 @router.get("/articles/{slug}", response_class=HTMLResponse)
@@ -207,29 +266,64 @@ def article_edit(slug: str, locale: str, request: Request, rt: RuntimeDep, notic
     return editor_page(request, rt, caller, article, locale, notice=notice[:200])
 
 
+async def _expired_editor(request: Request, rt: Runtime, slug: str, locale: str) -> Response | None:
+    """An editor form whose CSRF token no longer matches (it was open longer than the token lives, or
+    the browser dropped the cookie) comes back with what was typed and a fresh token, saving nothing;
+    None when the post was refused for another reason (not signed in, a read key: ``writer_form``'s page)."""
+    try:
+        caller = caller_of(request, rt)
+    except AuthError:
+        return None
+    form = await form_of(request, EDITOR_FORM_BYTES)
+    if not can_write(caller) or not form or not web_session.csrf_problem(request, form.get("csrf")):
+        return None
+    try:
+        article = await run_in_threadpool(_found, rt, caller, slug, locale)
+    except (NotFound, InvalidInput):
+        return None
+    message = ("the form expired or came from another site, so nothing was saved; what you typed is kept "
+               "below: check it and send it again")
+    return await run_in_threadpool(lambda: editor_page(request, rt, caller, article, locale,
+                                                       values=_editor_values(form), errors={"form": message},
+                                                       status=403))
+
+
 @router.post("/articles/{slug}/{locale}", response_class=HTMLResponse)
 async def article_save(slug: str, locale: str, request: Request, rt: RuntimeDep) -> Response:
     """``do=preview`` renders the typed text (nothing stored); ``save`` keeps the status (a published
-    text is live at once); ``publish`` saves and publishes, or neither when the text is refused."""
+    text is live at once); ``publish`` saves and publishes, or neither when the text is refused.
+    A changed topic moves the article in the same change (``HelpCenter.put_translation(topic=...)``):
+    the text, the status and the topic are all kept, or none of them."""
     got = await writer_form(request, rt, max_bytes=EDITOR_FORM_BYTES)
-    if isinstance(got, Response):
-        return got
+    if isinstance(got, Response):  # refused; an expired form of a writer comes back with its text
+        return await _expired_editor(request, rt, slug, locale) or got
     caller, form = got
+    values = _editor_values(form)
     try:
-        article = await run_in_threadpool(_found, rt, caller, slug, locale)
-    except (NotFound, InvalidInput) as exc:
+        rt.helpcenter.store.rules.locale(locale)
+        article = await run_in_threadpool(rt.helpcenter.store.get, caller.workspace, slug)
+    except InvalidInput as exc:
         return refused(request, caller, exc.message, 404)
-    values = {"title": form.get("title", "").strip(), "body": text_of(form, "body")}
+    except NotFound:
+        return await run_in_threadpool(gone_page, request, rt, caller, slug, locale, values)
     do = form.get("do", "save")
     if do == "preview":
         return await run_in_threadpool(lambda: editor_page(request, rt, caller, article, locale, values=values,
                                                            preview=values["body"]))
+    topic, problem = await run_in_threadpool(_move, rt, caller, article, values)
+    if problem is not None:
+        values["topic_was"] = article.topic  # the next save applies the choice made on this page
+        return await run_in_threadpool(lambda: editor_page(request, rt, caller, article, locale, values=values,
+                                                           errors={"topic": problem[0]}, status=problem[1]))
     data = TranslationInput(locale=locale, title=values["title"], body=values["body"])
     try:
         saved, report = await run_in_threadpool(lambda: rt.helpcenter.put_translation(
-            caller.workspace, slug, data, publish=do == "publish"))
+            caller.workspace, slug, data, publish=do == "publish", topic=topic))
     except KnowdeskError as exc:
-        errors = {field_of(exc, "body"): exc.message}
+        if isinstance(exc, NotFound) and exc.fields.get("slug") == slug:  # deleted since it was read above
+            return await run_in_threadpool(gone_page, request, rt, caller, slug, locale, values)
+        field = field_of(exc, "body")
+        errors = {field: NO_TOPIC.format(topic=topic) if field == "topic" else exc.message}
         return await run_in_threadpool(lambda: editor_page(request, rt, caller, article, locale, values=values,
                                                            errors=errors, status=422))
     own = saved.translation(locale)
@@ -237,6 +331,10 @@ async def article_save(slug: str, locale: str, request: Request, rt: RuntimeDep)
     what = (held if held is not None else "saved and published: the agent answers from it now" if do == "publish"
             else "saved; it is published, so the agent answers from it now" if own and own.status is Status.PUBLISHED
             else "saved as a draft (the agent does not see drafts)")
+    if topic is not None:
+        moved = next((t for t in rt.helpcenter.store.topics(caller.workspace) if t.id == topic), None)
+        what = (f"not moved to topic {topic}, and {what}" if held is not None
+                else f"moved to topic {moved.name if moved else topic}; {what}")
     return see_other(f"/admin/help/articles/{quote(slug)}/{locale}?notice={quote(what)}")
 
 

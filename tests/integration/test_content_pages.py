@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 from agent.sessions import SessionStatus
 from app.runtime import Runtime
 from helpcenter.models import ArticleInput, Status, TopicInput, TranslationInput
+from retrieval.search import SearchFilters
+from service.keys import KeyStore
 from tests.integration.test_workspace_pages import sign_in
 
 pytestmark = pytest.mark.slow
@@ -335,3 +337,144 @@ def test_a_change_knowledge_ci_holds_is_reported_as_held_never_as_live(admin_sit
     assert "Held by knowledge CI (2)" in listing and "kc-test-1" in listing and "pass_rate" in listing
     rt.knowledge_ci.reject(WS, "kc-test-2", by="test")
     assert "Held by knowledge CI (1)" in client.get("/admin/help").text, "a decided change leaves the list"
+
+
+def found_under(rt: Runtime, topic: str) -> list[str]:
+    """The native ids of help-center documents the search finds under a topic name (the payload's)."""
+    hits = rt.retrieve("How long do refunds take?", workspace=WS, top_k=5,
+                       filters=SearchFilters(kind="article", source_id="help-center", topic=topic))
+    return [h.payload["native_id"] for h in hits]
+
+
+def section_of(listing: str, topic: str) -> str:
+    """The part of /admin/help under one topic's heading."""
+    return listing.split(f'<section aria-labelledby="topic-{topic}">', 1)[1].split("</section>", 1)[0]
+
+
+def test_the_editor_moves_an_article_and_the_index_follows(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
+    seed(rt)
+    rt.helpcenter.create_topic(WS, TopicInput(id="payments", name="Payments"))
+    rt.helpcenter.create_topic(WS, TopicInput(id="cards", name="Cards", parent="payments"))
+    csrf = sign_in(client, rt, "write", "/admin/help/articles/refunds/en")
+    page = client.get("/admin/help/articles/refunds/en").text
+    assert '<option value="billing" selected>' in page and '<option value="payments">' in page
+    assert re.findall(r'<option value="(\w+)"', page.split('id="topic"', 1)[1].split("</select>", 1)[0]) == [
+        "billing", "payments", "cards"], "each sub-topic after its parent"
+    assert "Payments › Cards (cards)</option>" in page
+    assert '<input type="hidden" name="topic_was" value="billing">' in page
+    assert found_under(rt, "Billing") == ["refunds/en"] and found_under(rt, "Payments") == []
+
+    r = client.post("/admin/help/articles/refunds/en", data={
+        "csrf": csrf, "topic": "payments", "topic_was": "billing", "title": "Refunds", "do": "save",
+        "body": "Refunds reach your card within six working days."}, follow_redirects=False)
+    assert r.status_code == 303 and "moved to topic Payments; saved; it is published" in unquote(r.headers["location"])
+    article = rt.helpcenter.store.get(WS, "refunds")
+    assert article.topic == "payments" and "six working days" in article.translations[0].body
+    assert found_under(rt, "Payments") == ["refunds/en"] and found_under(rt, "Billing") == [], "re-indexed"
+    listing = client.get("/admin/help").text
+    assert 'data-article="refunds"' in section_of(listing, "payments")
+    assert 'data-article="refunds"' not in section_of(listing, "billing")
+    assert 'href="/help/en/articles/refunds"' in client.get("/help/en/topics/payments").text
+    assert 'href="/help/en/articles/refunds"' not in client.get("/help/en/topics/billing").text
+    crumbs = client.get("/help/en/articles/refunds").text
+    assert 'href="/help/en/topics/payments"' in crumbs, "the portal's breadcrumb follows"
+
+    # a move alone (text unchanged) is one too, and no new version of the text
+    r = client.post("/admin/help/articles/refunds/en", data={
+        "csrf": csrf, "topic": "billing", "topic_was": "payments", "title": "Refunds", "do": "save",
+        "body": "Refunds reach your card within six working days."}, follow_redirects=False)
+    assert r.status_code == 303 and rt.helpcenter.store.get(WS, "refunds").topic == "billing"
+    assert len(rt.helpcenter.store.versions(WS, "refunds", "en")) == 2
+    assert found_under(rt, "Billing") == ["refunds/en"]
+    # the API's move (PATCH) goes through the same path: the index follows it too
+    _, key = KeyStore(db=rt.db).create(WS, scopes=["write"])
+    r = client.patch("/v1/help-center/articles/refunds", json={"topic": "payments"},
+                     headers={"authorization": f"Bearer {key}"})
+    assert r.status_code == 200 and r.json()["index"]["written"] == 1
+    assert r.json()["index"]["chunks_embedded"] == 0, "a move keeps the stored vectors (the text is the same)"
+    assert found_under(rt, "Payments") == ["refunds/en"]
+
+
+def test_a_refused_move_keeps_everything_typed_and_stores_nothing(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
+    seed(rt)
+    for topic_id, name in (("payments", "Payments"), ("cards", "Cards")):
+        rt.helpcenter.create_topic(WS, TopicInput(id=topic_id, name=name))
+    csrf = sign_in(client, rt, "write", "/admin/help/articles/refunds/en")
+    typed = {"csrf": csrf, "topic": "payments", "topic_was": "billing", "title": "Refund times", "do": "save",
+             "body": "Refunds reach your card within **six** working days."}
+
+    def unchanged(topic: str = "billing") -> None:
+        article = rt.helpcenter.store.get(WS, "refunds")
+        assert (article.topic, article.translations[0].title) == (topic, "Refunds"), "nothing stored"
+        assert len(rt.helpcenter.store.versions(WS, "refunds", "en")) == 1
+
+    def kept(page: str) -> None:
+        assert 'value="Refund times"' in page and "Refunds reach your card within **six** working days." in page
+
+    # an unknown topic (deleted since the page was loaded)
+    r = client.post("/admin/help/articles/refunds/en", data=typed | {"topic": "nope"})
+    assert r.status_code == 422 and "no topic 'nope'" in error_of(r.text, "topic")
+    kept(r.text)
+    unchanged()
+    # a refused text does not move the article either
+    r = client.post("/admin/help/articles/refunds/en", data=typed | {"title": " "})
+    assert r.status_code == 422 and "give a title" in error_of(r.text, "title") and '"payments" selected' in r.text
+    unchanged()
+
+    # a stale form: someone moved the article (as the API does) while this form was open
+    rt.helpcenter.update_article(WS, "refunds", topic="cards")
+    r = client.post("/admin/help/articles/refunds/en", data=typed)
+    assert r.status_code == 409 and "moved to Cards (cards) by someone else" in error_of(r.text, "topic")
+    kept(r.text)
+    assert '<option value="payments" selected>' in r.text, "the choice made is kept"
+    assert '<input type="hidden" name="topic_was" value="cards">' in r.text
+    unchanged("cards")
+    # the selector left alone saves the text and keeps the other editor's move
+    r = client.post("/admin/help/articles/refunds/en", data=typed | {"topic": "billing"}, follow_redirects=False)
+    assert r.status_code == 303 and "moved" not in unquote(r.headers["location"])
+    article = rt.helpcenter.store.get(WS, "refunds")
+    assert (article.topic, article.translations[0].title) == ("cards", "Refund times")
+    # sent again from the page that named the move: it applies
+    r = client.post("/admin/help/articles/refunds/en", data=typed | {"topic_was": "cards"}, follow_redirects=False)
+    assert r.status_code == 303 and rt.helpcenter.store.get(WS, "refunds").topic == "payments"
+
+    # an expired form (its CSRF token no longer matches): the page comes back with the text and a fresh token
+    r = client.post("/admin/help/articles/refunds/en", data=typed | {"csrf": "expired", "topic": "cards",
+                                                                     "topic_was": "payments", "title": "Later"})
+    assert r.status_code == 403 and "expired" in r.text and 'value="Later"' in r.text
+    assert '<option value="cards" selected>' in r.text
+    assert rt.helpcenter.store.get(WS, "refunds").translations[0].title == "Refund times", "nothing stored"
+    fresh = re.search(r'name="csrf" value="([^"]+)"', r.text)
+    assert fresh and fresh.group(1) == csrf, "the form carries a token that works"
+
+    # deleted while the editor was open: the new-article form with everything typed, nothing lost
+    rt.helpcenter.delete_article(WS, "refunds")
+    r = client.post("/admin/help/articles/refunds/en", data=typed | {"topic_was": "payments", "topic": "cards"})
+    assert r.status_code == 404 and "was deleted while you edited it" in r.text
+    assert 'action="/admin/help/articles"' in r.text and 'value="refunds"' in r.text
+    kept(r.text)
+    assert '<option value="cards" selected>' in r.text
+    r = client.post("/admin/help/articles", data={"csrf": csrf, "slug": "refunds", "topic": "cards", "locale": "en",
+                                                  "title": "Refund times", "body": typed["body"]},
+                    follow_redirects=False)
+    assert r.status_code == 303 and rt.helpcenter.store.get(WS, "refunds").topic == "cards"
+
+
+def test_knowledge_ci_holds_a_move_with_its_text(admin_site: tuple[Runtime, TestClient]) -> None:
+    rt, client = admin_site
+    seed(rt)
+    rt.helpcenter.create_topic(WS, TopicInput(id="payments", name="Payments"))
+    gate = HoldEverything(rt)
+    rt.helpcenter.gate = gate
+    csrf = sign_in(client, rt, "write", "/admin/help/articles/refunds/en")
+    body = "Refunds reach your card within five working days."
+    r = client.post("/admin/help/articles/refunds/en", data={"csrf": csrf, "topic": "payments",
+                                                             "topic_was": "billing", "title": "Refunds",
+                                                             "body": body, "do": "save"}, follow_redirects=False)
+    notice = unquote(r.headers["location"])
+    assert r.status_code == 303 and notice.split("?notice=")[1].startswith("not moved to topic payments, and held")
+    assert gate.held == ["kc-test-1"], "a move of a published article is a change knowledge CI reviews"
+    assert rt.helpcenter.store.get(WS, "refunds").topic == "billing"
+    assert found_under(rt, "Billing") == ["refunds/en"]
