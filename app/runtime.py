@@ -263,7 +263,8 @@ class Runtime:
             return self.retrieve(query, workspace=workspace, filters=articles, top_k=5, viewer=Viewer.everyone())
 
         return Resolutions(sessions=SessionStore(db=self.db), drafts=DraftStore(db=self.db),
-                           helpcenter=self.helpcenter, search=search, locale=self.settings.helpcenter.default_locale,
+                           helpcenter=self.helpcenter, search=search, embed=self.embedder.embed_documents,
+                           locale=self.settings.helpcenter.default_locale,
                            training=self.training)
 
     @cached_property
