@@ -64,16 +64,19 @@ class Resolutions:
         locale: drafts are written in the conversation's language when the help center has that locale,
         else in this one. duplicate: the coverage from which an article is a near-duplicate (in (0, 1]).
         training: creates and publishes training scenarios (approving a draft as a scenario); None: only
-        articles can be approved.
+        articles can be approved. scenarios: ``(query, workspace) -> hits`` over the published training
+        scenarios (their trigger questions); a draft whose question one matches at ``scenario_threshold``
+        (the agent's) gets a note naming it, since approving it as a scenario would duplicate that one.
     """
 
     def __init__(self, *, sessions: SessionStore, drafts: DraftStore, helpcenter: HelpCenter, search: Search,
                  embed: duplicates.Embed, locale: str = "en", duplicate: float = DUPLICATE,
-                 training: ScenarioAuthor | None = None) -> None:
+                 training: ScenarioAuthor | None = None, scenarios: Search | None = None,
+                 scenario_threshold: float = 0.72) -> None:
         if not 0.0 < duplicate <= 1.0:
             raise InvalidInput(f"the near-duplicate coverage must be in (0, 1], got {duplicate}", field="duplicate")
         self.sessions, self.drafts, self.helpcenter, self.search = sessions, drafts, helpcenter, search
-        self.embed = embed
+        self.embed, self.scenarios, self.scenario_threshold = embed, scenarios, scenario_threshold
         self.locale, self.duplicate, self.training = locale, duplicate, training
         self._lock = threading.Lock()
 
@@ -149,6 +152,7 @@ class Resolutions:
                                  self.helpcenter.store.rules.locales, self.locale)
         similar = self.similar(workspace, extract.title, extract.answer)
         placed = self._place(workspace, similar, locale)
+        scenario = self._scenario_note(workspace, extract.question)
         slug, topic = placed.slug, ""
         if placed.kind is DraftKind.NEW:
             slug = drafting.slug_of(extract.title, self._slugs(workspace), locale.split("-")[0])
@@ -157,7 +161,7 @@ class Resolutions:
                                kind=placed.kind.value, question=extract.question, reply="\n\n".join(replies),
                                title=extract.title, answer=extract.answer, slug=slug, topic=topic, locale=locale,
                                similar=[s.model_dump() for s in similar],
-                               note="; ".join(n for n in (why, placed.note) if n)[:2000])
+                               note="; ".join(n for n in (why, placed.note, scenario) if n)[:2000])
 
     def similar(self, workspace: str, title: str, answer: str) -> list[Similar]:
         """Published articles nearest to the draft, by coverage of its answer (``duplicates``), best first
@@ -292,6 +296,20 @@ class Resolutions:
         except NotFound:
             return place(None, locale)
         return place(near, locale, {near.slug: {t.locale for t in article.translations}})
+
+    def _scenario_note(self, workspace: str, question: str) -> str:
+        """A note when a published training scenario already answers ``question`` (its trigger questions
+        match at the agent's scenario threshold), else ""."""
+        if self.scenarios is None:
+            return ""
+        for hit in self.scenarios(question, workspace):
+            cosine = float(hit.dense_score if hit.dense_score is not None else hit.score)
+            if cosine >= self.scenario_threshold:
+                scenario_id = hit.document_id.partition(":")[2]
+                return (f"training scenario {scenario_id!r} ({hit.title}) already answers this question (cosine "
+                        f"{cosine:.2f}): approving as a scenario would make a second one; edit that scenario "
+                        "instead, or approve as an article")
+        return ""
 
     def _slugs(self, workspace: str) -> set[str]:
         return {a.slug for a in self.helpcenter.store.articles(workspace)}
