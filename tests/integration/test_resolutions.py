@@ -34,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 WS = "default"
 ARTICLES = ("payment-methods", "shipping-times-and-costs", "return-policy", "how-brewly-works", "choose-a-plan",
             "track-your-order")
-REPLY = ("Hi Anna, thanks for reaching out! Yes, you can pay with PayPal: choose PayPal at checkout and confirm "
-         "the payment in the PayPal window. Your subscription is then charged to PayPal every month.\n\n"
+# new to the sample help center (its payment-methods article says PayPal works, not that it splits payments)
+REPLY = ("Hi Anna, thanks for reaching out! Yes, you can pay the Brewly Mill in three monthly instalments: choose "
+         "PayPal at checkout and then Pay in 3. There is no interest and no fee for splitting the payment.\n\n"
          "I've switched order #48213 to PayPal for you, and sent the confirmation to anna.schmidt@example.com. "
          "Let me know if there is anything else!\n\nBest,\nTom")
 
@@ -71,14 +72,14 @@ def drafts(rt: Runtime) -> int:
 
 
 def test_a_reply_becomes_a_pending_draft_and_approval_publishes_it(rt: Runtime) -> None:
-    question = "Hello! Can I pay for my subscription with PayPal?"
+    question = "Hello! Can I pay for the Brewly Mill in instalments?"
     handoff = handed_off(rt, question)
     result = rt.resolutions.reply(WS, handoff, REPLY, by="tom@helpdesk")
     assert result.session.status is SessionStatus.RESOLVED and result.draft is not None, result.skipped
     draft = result.draft
     assert (draft.status, draft.kind) == (DraftStatus.PENDING, DraftKind.NEW)
-    assert draft.title == "Can I pay for my subscription with PayPal?"
-    assert "choose PayPal at checkout" in draft.answer and "charged to PayPal every month" in draft.answer
+    assert draft.title == "Can I pay for the Brewly Mill in instalments?"
+    assert "three monthly instalments" in draft.answer and "no fee for splitting the payment" in draft.answer
     for private in ("Anna", "48213", "example.com", "Tom", "thanks for reaching out", "Let me know"):
         assert private not in draft.answer, private
     assert "anna.schmidt@example.com" not in draft.reply  # the stored reply is redacted too
@@ -94,7 +95,7 @@ def test_a_reply_becomes_a_pending_draft_and_approval_publishes_it(rt: Runtime) 
     assert text is not None and text.status.value == "published" and text.title == draft.title
 
     again = rt.agent.store.create(WS, channel="web")
-    decision = rt.agent.handle(WS, again.id, "Can I use PayPal to pay?")
+    decision = rt.agent.handle(WS, again.id, "Can I split the payment for the Mill into instalments?")
     assert decision.action.value == "answer", decision.confidence
     assert any(c.document_id.endswith(f"{article.slug}/en") for c in decision.citations)
 
