@@ -4,7 +4,8 @@
 
 For every case of ``bench/data/resolutions.json`` the draft's title and answer are extracted as the
 service does (``drafting.extract``) and checked against the quickstart's knowledge (sample help center,
-training and files; a fresh home unless ``--home`` names one that holds it) by ``Resolutions.similar``.
+training and files; a fresh home unless ``--home`` names one that holds it) by the steps of
+``Resolutions.similar`` (the old rule is read off the same retrieval results).
 A case with ``covered_by`` is a near-duplicate: it is found when the draft would be an edit of exactly
 that article. Scored per part (fit: case number divisible by 3, as in ``bench.resolutions``; test: the
 rest): precision (edits of the right article / edits proposed) and recall (edits of the right article /
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -65,21 +67,31 @@ def fit(rows: list[dict[str, Any]]) -> float:
 
 
 def measure(rt: Runtime, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per case: the old rule's best article and cosine, and the new one's (``Resolutions.similar``'s steps,
+    on the same retrieval results)."""
     rows = []
-    for case in cases:
+    for n, case in enumerate(cases, 1):
         ex = drafting.extract([case["question"]], [case["reply"]])
+        found = {q: rt.resolutions.search(q, WORKSPACE) for q in duplicates.queries(ex.title, ex.answer)}
         old: dict[str, float] = {}
-        for query in (ex.title, ex.answer):  # the rule this replaces, exactly as it searched
-            for hit in rt.resolutions.search(query, WORKSPACE):
+        for query in (ex.title, ex.answer):  # the rule this replaces: the title's and the answer's retrieval
+            for hit in found.get(query, []):
                 slug = hit.document_id.partition(":")[2].partition("/")[0]
                 old[slug] = max(old.get(slug, 0.0), float(hit.dense_score or 0.0))
         top = max(old.items(), key=lambda kv: kv[1]) if old else ("", 0.0)
-        similar = rt.resolutions.similar(WORKSPACE, ex.title, ex.answer)
+        candidates = duplicates.candidates([hit for hits in found.values() for hit in hits])
+        covered = duplicates.coverage(ex.answer, candidates, rt.resolutions.embed)
+        ranked = sorted(candidates, key=lambda c: (-covered.get(c.document_id, 0.0), -c.cosine))
+        best = ranked[0] if ranked else None
         rows.append({"id": case["id"], "fit": is_fit(case), "covered_by": case.get("covered_by"),
                      "before": top[0] if top[1] >= BEFORE else None, "before_cosine": round(top[1], 4),
-                     "best_slug": similar[0].slug if similar else None,
-                     "coverage": (similar[0].coverage or 0.0) if similar else 0.0,
-                     "similar": [s.model_dump() for s in similar]})
+                     "best_slug": best.document_id.partition(":")[2].partition("/")[0] if best else None,
+                     "coverage": covered.get(best.document_id, 0.0) if best else 0.0,
+                     "candidates": {c.document_id: {"cosine": round(c.cosine, 4),
+                                                    "coverage": covered.get(c.document_id, 0.0)} for c in ranked}})
+        r = rows[-1]
+        print(f"{n}/{len(cases)} {r['id']} {r['covered_by'] or 'new'}: before {r['before_cosine']} "
+              f"after {r['best_slug']} {r['coverage']}", file=sys.stderr, flush=True)
     return rows
 
 
@@ -101,7 +113,7 @@ def main() -> None:
     fit_rows, test_rows = [r for r in rows if r["fit"]], [r for r in rows if not r["fit"]]
     fitted = fit(fit_rows)
     predict(rows, duplicates.COVERAGE)
-    result = {
+    result: dict[str, Any] = {
         "procedure": __doc__, "fitted_threshold": fitted, "threshold_in_code": duplicates.COVERAGE,
         "before_rule": f"best chunk cosine of title/answer retrieval >= {BEFORE}",
         "after_rule": f"coverage >= {duplicates.COVERAGE}",
