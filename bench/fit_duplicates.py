@@ -98,7 +98,13 @@ def measure(rt: Runtime, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--home", type=Path, help="a KNOWDESK_HOME holding the quickstart's knowledge")
+    parser.add_argument("--rescore", type=Path, help="score the cases of an earlier result file again (the "
+                        "threshold in code changed), without measuring")
     args = parser.parse_args()
+    if args.rescore is not None:
+        earlier = json.loads(args.rescore.read_text(encoding="utf-8"))
+        report(earlier["cases"], earlier["seconds"], earlier["loadavg_before"], earlier["loadavg_after"])
+        return
     cases = json.loads(CASES.read_text(encoding="utf-8"))["cases"]
     with tempfile.TemporaryDirectory() as tmp:
         rt = Runtime(Settings(home=args.home or Path(tmp) / "home"))
@@ -110,6 +116,10 @@ def main() -> None:
         rows = measure(rt, cases)
         seconds = time.perf_counter() - started
         rt.qdrant.close()
+    report(rows, seconds, load_before, os.getloadavg())
+
+
+def report(rows: list[dict[str, Any]], seconds: float, load_before: Any, load_after: Any) -> None:
     fit_rows, test_rows = [r for r in rows if r["fit"]], [r for r in rows if not r["fit"]]
     fitted = fit(fit_rows)
     predict(rows, duplicates.COVERAGE)
@@ -120,7 +130,7 @@ def main() -> None:
         **{part: {"before": score(part_rows, "before"), "after": score(part_rows, "after")}
            for part, part_rows in (("fit", fit_rows), ("test", test_rows), ("all", rows))},
         "seconds": round(seconds, 1), "seconds_per_case": round(seconds / len(rows), 2),
-        "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "cases": rows,
+        "loadavg_before": load_before, "loadavg_after": load_after, "cases": rows,
     }
     path = save("fit_duplicates", result)
     t = result["test"]

@@ -26,7 +26,7 @@ from . import drafting
 
 #: Coverage (mean best sentence-to-unit cosine, MiniLM) from which an article nearly duplicates a draft.
 #: Fitted on the fit part of bench/resolutions (cases r03, r06, ...; ``python -m bench.fit_duplicates``).
-COVERAGE = 0.70
+COVERAGE = 0.71
 #: At most this many answer sentences are compared (and searched); a longer answer is judged on its first ones.
 MAX_SENTENCES = 8
 #: At most this many candidate articles (the best by chunk cosine) are compared unit by unit.
