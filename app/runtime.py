@@ -255,16 +255,25 @@ class Runtime:
         """Drafts from human resolutions (issue 20, item 2): approved ones publish through ``helpcenter``."""
         from app.resolutions.service import Resolutions
         from app.resolutions.store import DraftStore
-        from core.models import Viewer
+        from core.models import DocumentKind, Viewer
+        from training.indexing import SOURCE_ID as TRAINING_SOURCE
 
         articles = SearchFilters(source_id=self.helpcenter.publisher.source_id)
+
+        scenarios = SearchFilters(source_id=TRAINING_SOURCE, kind=DocumentKind.SCENARIO.value)
 
         def search(query: str, workspace: str) -> list[Hit]:
             return self.retrieve(query, workspace=workspace, filters=articles, top_k=5, viewer=Viewer.everyone())
 
+        def search_scenarios(query: str, workspace: str) -> list[Hit]:
+            return self.retrieve(query, workspace=workspace, filters=scenarios, top_k=3, per_document=1,
+                                 viewer=Viewer.everyone())
+
         return Resolutions(sessions=SessionStore(db=self.db), drafts=DraftStore(db=self.db),
-                           helpcenter=self.helpcenter, search=search, locale=self.settings.helpcenter.default_locale,
-                           training=self.training)
+                           helpcenter=self.helpcenter, search=search, embed=self.embedder.embed_documents,
+                           locale=self.settings.helpcenter.default_locale,
+                           training=self.training, scenarios=search_scenarios,
+                           scenario_threshold=self.settings.agent.scenario_threshold)
 
     @cached_property
     def knowledge_ci(self) -> KnowledgeCI:

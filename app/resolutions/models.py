@@ -23,12 +23,15 @@ class DraftKind(StrEnum):
 
 
 class Similar(Frozen):
-    """Existing help-center content close to the draft: the article, its title and the cosine (MiniLM scale)."""
+    """Existing help-center content close to the draft: the article, its title, its best chunk cosine
+    (MiniLM scale) and ``coverage``: the mean over the answer's sentences of the best cosine against the
+    article's sentences, table rows and sections (``duplicates``; None for drafts made before it existed)."""
 
     slug: str
     locale: str
     title: str
     score: float
+    coverage: float | None = None
 
 
 class Draft(Frozen):

@@ -56,6 +56,7 @@ def place(near: Similar | None, locale: str, locales_of: dict[str, set[str]] | N
     if near.locale == locale or locale in (locales_of or {}).get(near.slug, set()):
         return Placement(kind=DraftKind.EDIT, locale=locale, slug=near.slug)
     return Placement(kind=DraftKind.NEW, locale=locale, note=(
-        f"nearly duplicates {near.slug!r} ({near.locale}, cosine {near.score:.2f}), which has no {locale!r} text: "
+        f"nearly duplicates {near.slug!r} ({near.locale}, coverage {near.coverage or 0.0:.2f}), which has no "
+        f"{locale!r} text: "
         f"proposed as a new {locale!r} article (a section needs {locale!r} text to go into; a translation made of "
         "this answer alone would replace the whole article for its readers)"))

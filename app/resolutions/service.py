@@ -2,7 +2,8 @@
 
 ``reply`` stores the person's reply (from the helpdesk or the admin pages) and, when it resolves the
 session, ``propose`` drafts a Q&A article from the customer's question and the reply: extractive
-(``drafting``), redacted, and checked against the published help center by embedding similarity; a
+(``drafting``), redacted, and checked against the published help center sentence by sentence
+(``duplicates``: how much of the answer an article's retrieved chunks already state); a
 near-duplicate makes the draft an edit of that article (a Q&A section appended) instead of a new one.
 Drafts wait as pending; ``approve`` publishes through ``HelpCenter`` (so knowledge CI's gate reviews
 it like any publish), ``reject`` discards. Nothing here publishes by itself.
@@ -22,7 +23,7 @@ from helpcenter.models import ArticleInput, Status, TopicInput, TranslationInput
 from helpcenter.publisher import PublishReport
 from helpcenter.service import HelpCenter
 
-from . import drafting
+from . import drafting, duplicates
 from .models import ApproveAs, Draft, DraftKind, DraftStatus, Similar
 from .placement import Placement, locale_for, place
 from .scenarios import ScenarioAuthor, approve_as, create_scenario
@@ -30,9 +31,9 @@ from .store import DraftStore
 
 log = logging.getLogger(__name__)
 
-#: Cosine (MiniLM scale) from which published content counts as a near-duplicate of a draft: the
-#: draft becomes an edit of that article. Chosen on the fit half of bench/resolutions (README).
-DUPLICATE = 0.75
+#: Coverage of the draft's answer (``duplicates.COVERAGE``) from which published content counts as a
+#: near-duplicate: the draft becomes an edit of that article.
+DUPLICATE = duplicates.COVERAGE
 #: The topic new answers go to when no published article is near (created on first use).
 FALLBACK_TOPIC = TopicInput(id="answers", name="Answers from our team")
 MAX_REPLY_CHARS = 8000
@@ -58,15 +59,24 @@ class Resolutions:
     Args:
         sessions: the session store (handoffs, transcript). drafts: the draft store.
         helpcenter: publishes approved drafts. search: ``(query, workspace) -> hits`` over the published
-        help center (cosines on the MiniLM scale in ``Hit.dense_score``). locale: the help center's default
+        help center (cosines on the MiniLM scale in ``Hit.dense_score``). embed: texts -> vectors of the index's
+        model (answer sentences and article units are compared with it). locale: the help center's default
         locale: drafts are written in the conversation's language when the help center has that locale,
-        else in this one. duplicate: the near-duplicate cosine. training: creates and publishes training
-        scenarios (approving a draft as a scenario); None: only articles can be approved.
+        else in this one. duplicate: the coverage from which an article is a near-duplicate (in (0, 1]).
+        training: creates and publishes training scenarios (approving a draft as a scenario); None: only
+        articles can be approved. scenarios: ``(query, workspace) -> hits`` over the published training
+        scenarios (their trigger questions); a draft whose question one matches at ``scenario_threshold``
+        (the agent's) gets a note naming it, since approving it as a scenario would duplicate that one.
     """
 
     def __init__(self, *, sessions: SessionStore, drafts: DraftStore, helpcenter: HelpCenter, search: Search,
-                 locale: str = "en", duplicate: float = DUPLICATE, training: ScenarioAuthor | None = None) -> None:
+                 embed: duplicates.Embed, locale: str = "en", duplicate: float = DUPLICATE,
+                 training: ScenarioAuthor | None = None, scenarios: Search | None = None,
+                 scenario_threshold: float = 0.72) -> None:
+        if not 0.0 < duplicate <= 1.0:
+            raise InvalidInput(f"the near-duplicate coverage must be in (0, 1], got {duplicate}", field="duplicate")
         self.sessions, self.drafts, self.helpcenter, self.search = sessions, drafts, helpcenter, search
+        self.embed, self.scenarios, self.scenario_threshold = embed, scenarios, scenario_threshold
         self.locale, self.duplicate, self.training = locale, duplicate, training
         self._lock = threading.Lock()
 
@@ -142,6 +152,7 @@ class Resolutions:
                                  self.helpcenter.store.rules.locales, self.locale)
         similar = self.similar(workspace, extract.title, extract.answer)
         placed = self._place(workspace, similar, locale)
+        scenario = self._scenario_note(workspace, extract.question)
         slug, topic = placed.slug, ""
         if placed.kind is DraftKind.NEW:
             slug = drafting.slug_of(extract.title, self._slugs(workspace), locale.split("-")[0])
@@ -150,19 +161,21 @@ class Resolutions:
                                kind=placed.kind.value, question=extract.question, reply="\n\n".join(replies),
                                title=extract.title, answer=extract.answer, slug=slug, topic=topic, locale=locale,
                                similar=[s.model_dump() for s in similar],
-                               note="; ".join(n for n in (why, placed.note) if n)[:2000])
+                               note="; ".join(n for n in (why, placed.note, scenario) if n)[:2000])
 
     def similar(self, workspace: str, title: str, answer: str) -> list[Similar]:
-        """Published articles nearest to the draft's question or answer, best first (one entry each)."""
+        """Published articles nearest to the draft, by coverage of its answer (``duplicates``), best first
+        (one entry each, at most 3): retrieval with its title, its answer and each answer sentence."""
+        hits = [hit for query in duplicates.queries(title, answer) for hit in self.search(query, workspace)]
+        found = duplicates.candidates(hits)
+        covered = duplicates.coverage(answer, found, self.embed)
         best: dict[tuple[str, str], Similar] = {}
-        for query in (title, answer):
-            for hit in self.search(query, workspace):
-                slug, _, locale = hit.document_id.partition(":")[2].partition("/")
-                score = round(float(hit.dense_score if hit.dense_score is not None else hit.score), 4)
-                key = (slug, locale)
-                if slug and (key not in best or best[key].score < score):
-                    best[key] = Similar(slug=slug, locale=locale, title=hit.title, score=score)
-        return sorted(best.values(), key=lambda s: -s.score)[:3]
+        for c in found:
+            slug, _, locale = c.document_id.partition(":")[2].partition("/")
+            if slug and (slug, locale) not in best:
+                best[(slug, locale)] = Similar(slug=slug, locale=locale, title=c.title, score=round(c.cosine, 4),
+                                               coverage=covered.get(c.document_id, 0.0))
+        return sorted(best.values(), key=lambda s: (-(s.coverage or 0.0), -s.score))[:3]
 
     def approve(self, workspace: str, draft_id: str, *, by: str, title: str | None = None,
                 answer: str | None = None, as_: ApproveAs | str = ApproveAs.ARTICLE) -> Draft:
@@ -275,7 +288,7 @@ class Resolutions:
 
     def _place(self, workspace: str, similar: list[Similar], locale: str) -> Placement:
         """A section of the nearest article when it is a near-duplicate with text in ``locale``, else new."""
-        near = similar[0] if similar and similar[0].score >= self.duplicate else None
+        near = similar[0] if similar and (similar[0].coverage or 0.0) >= self.duplicate else None
         if near is None or near.locale == locale:
             return place(near, locale)
         try:
@@ -283,6 +296,20 @@ class Resolutions:
         except NotFound:
             return place(None, locale)
         return place(near, locale, {near.slug: {t.locale for t in article.translations}})
+
+    def _scenario_note(self, workspace: str, question: str) -> str:
+        """A note when a published training scenario already answers ``question`` (its trigger questions
+        match at the agent's scenario threshold), else ""."""
+        if self.scenarios is None:
+            return ""
+        for hit in self.scenarios(question, workspace):
+            cosine = float(hit.dense_score if hit.dense_score is not None else hit.score)
+            if cosine >= self.scenario_threshold:
+                scenario_id = hit.document_id.partition(":")[2]
+                return (f"training scenario {scenario_id!r} ({hit.title}) already answers this question (cosine "
+                        f"{cosine:.2f}): approving as a scenario would make a second one; edit that scenario "
+                        "instead, or approve as an article")
+        return ""
 
     def _slugs(self, workspace: str) -> set[str]:
         return {a.slug for a in self.helpcenter.store.articles(workspace)}

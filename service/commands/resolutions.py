@@ -29,7 +29,8 @@ def print_draft(d: Draft) -> None:
     out.print(f"question: {d.question}")
     out.print(f"[bold]{d.title}[/]\n{d.answer}")
     for s in d.similar:
-        out.print(f"  similar: {s.slug} “{s.title}” cosine {s.score:.2f}")
+        covered = "" if s.coverage is None else f", answer covered {s.coverage:.2f}"
+        out.print(f"  similar: {s.slug} “{s.title}” cosine {s.score:.2f}{covered}")
     if d.note:
         out.print(f"note: {d.note}")
     if d.published.get("as") == "scenario":

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from agent.sessions import SessionStatus
 from app.resolutions.models import DraftKind, DraftStatus
+from app.resolutions.service import DUPLICATE
 from app.resolutions.tables import ResolutionDraftRow
 from app.runtime import Runtime, get_runtime, reset_runtime
 from core.errors import Conflict, InvalidInput, NotFound
@@ -25,14 +26,17 @@ from helpcenter.markdown_io import from_export
 from service.api import create_app
 from service.cli import app as cli
 from service.keys import KeyStore
+from training.drafts import ScenarioDraft
+from training.models import ScenarioKind
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 WS = "default"
 ARTICLES = ("payment-methods", "shipping-times-and-costs", "return-policy", "how-brewly-works", "choose-a-plan",
             "track-your-order")
-REPLY = ("Hi Anna, thanks for reaching out! Yes, you can pay with PayPal: choose PayPal at checkout and confirm "
-         "the payment in the PayPal window. Your subscription is then charged to PayPal every month.\n\n"
+# new to the sample help center (its payment-methods article says PayPal works, not that it splits payments)
+REPLY = ("Hi Anna, thanks for reaching out! Yes, you can pay the Brewly Mill in three monthly instalments: choose "
+         "PayPal at checkout and then Pay in 3. There is no interest and no fee for splitting the payment.\n\n"
          "I've switched order #48213 to PayPal for you, and sent the confirmation to anna.schmidt@example.com. "
          "Let me know if there is anything else!\n\nBest,\nTom")
 
@@ -68,14 +72,14 @@ def drafts(rt: Runtime) -> int:
 
 
 def test_a_reply_becomes_a_pending_draft_and_approval_publishes_it(rt: Runtime) -> None:
-    question = "Hello! Can I pay for my subscription with PayPal?"
+    question = "Hello! Can I pay for the Brewly Mill in instalments?"
     handoff = handed_off(rt, question)
     result = rt.resolutions.reply(WS, handoff, REPLY, by="tom@helpdesk")
     assert result.session.status is SessionStatus.RESOLVED and result.draft is not None, result.skipped
     draft = result.draft
     assert (draft.status, draft.kind) == (DraftStatus.PENDING, DraftKind.NEW)
-    assert draft.title == "Can I pay for my subscription with PayPal?"
-    assert "choose PayPal at checkout" in draft.answer and "charged to PayPal every month" in draft.answer
+    assert draft.title == "Can I pay for the Brewly Mill in instalments?"
+    assert "three monthly instalments" in draft.answer and "no fee for splitting the payment" in draft.answer
     for private in ("Anna", "48213", "example.com", "Tom", "thanks for reaching out", "Let me know"):
         assert private not in draft.answer, private
     assert "anna.schmidt@example.com" not in draft.reply  # the stored reply is redacted too
@@ -91,7 +95,7 @@ def test_a_reply_becomes_a_pending_draft_and_approval_publishes_it(rt: Runtime) 
     assert text is not None and text.status.value == "published" and text.title == draft.title
 
     again = rt.agent.store.create(WS, channel="web")
-    decision = rt.agent.handle(WS, again.id, "Can I use PayPal to pay?")
+    decision = rt.agent.handle(WS, again.id, "Can I split the payment for the Mill into instalments?")
     assert decision.action.value == "answer", decision.confidence
     assert any(c.document_id.endswith(f"{article.slug}/en") for c in decision.citations)
 
@@ -113,12 +117,35 @@ def test_a_near_duplicate_becomes_an_edit_of_the_article(rt: Runtime) -> None:
     reply = "Hi! " + " ".join(body.body.split("\n\n")[0].split()[:60]) + "\n\nCheers, Tom"
     result = rt.resolutions.reply(WS, handoff, reply, by="tom")
     assert result.draft is not None and result.draft.kind is DraftKind.EDIT, result.draft
-    assert result.draft.slug == "track-your-order" and result.draft.similar[0].score >= 0.75
+    assert result.draft.slug == "track-your-order" and (result.draft.similar[0].coverage or 0) >= DUPLICATE
     before = body.body
     rt.resolutions.approve(WS, result.draft.id, by="editor", title="Tracking a shipped order")
     after = rt.helpcenter.store.get(WS, "track-your-order").translation("en")
     assert after is not None and after.body.startswith(before.rstrip())
     assert "## Tracking a shipped order" in after.body and after.status.value == "published"
+
+
+def test_an_answer_an_article_states_in_a_table_row_becomes_an_edit(rt: Runtime) -> None:
+    # "Apple Pay, Google Pay | No | Yes" in the payment-methods table: the whole chunk's cosine stays low
+    # (0.52), the answer's sentences against the table's rows read with their header do not
+    reply = ("Hello Finn, Apple Pay works for shop orders in the app and in Safari, but not for subscriptions. For "
+             "subscriptions, use a card, PayPal or SEPA direct debit.\n\nBest, Anna")
+    result = rt.resolutions.reply(WS, handed_off(rt, "Do you accept Apple Pay?"), reply, by="anna")
+    assert result.draft is not None and result.draft.kind is DraftKind.EDIT, result.draft
+    assert result.draft.slug == "payment-methods" and (result.draft.similar[0].coverage or 0) >= DUPLICATE
+    assert result.draft.similar[0].score < DUPLICATE  # what the chunk cosine alone would have missed
+
+
+def test_a_question_a_training_scenario_answers_gets_a_note(rt: Runtime) -> None:
+    draft = ScenarioDraft(kind=ScenarioKind.SPECIFIC, title="Gift wrapping", answer="Gift wrapping costs 4.90 EUR "
+                          "at checkout.", triggers=("Can you gift wrap my order?", "Do you offer gift wrapping?"))
+    rt.training.create(WS, "gift-wrapping", draft, publish=True)
+    reply = "Hi! Yes, add gift wrapping for 4.90 EUR at checkout and write a message for the card.\n\nBest, Mia"
+    result = rt.resolutions.reply(WS, handed_off(rt, "Can you gift wrap my order please?"), reply, by="mia")
+    assert result.draft is not None and "training scenario 'gift-wrapping'" in result.draft.note, result.draft
+    unrelated = rt.resolutions.reply(WS, handed_off(rt, "Do you sell tea as well?"),
+                                     "Yes, the shop has three green teas and a rooibos, 100 g each.", by="mia")
+    assert unrelated.draft is not None and "training scenario" not in unrelated.draft.note
 
 
 def test_bad_input_is_refused_and_stores_nothing(rt: Runtime) -> None:
