@@ -13,8 +13,9 @@ class DraftPublic(Draft):
     the article made of them. ``kind`` new: a new article ``slug`` in ``topic``; edit: a section appended
     to the existing article ``slug`` (its content nearly duplicated the draft). ``similar``: the nearest
     published articles with their best chunk cosine (MiniLM scale) and ``coverage`` of the draft's answer
-    (mean best cosine of its sentences against the article's sentences, table rows and sections). ``published``: what approving did (the article, the
-    index report, or ``pending_change`` when knowledge CI held it)."""
+    (mean best cosine of its sentences against the article's sentences, table rows and sections).
+    ``published``: what approving did (the article, the index report, or ``pending_change`` when
+    knowledge CI held it)."""
 
 
 class DraftsPublic(Public):
