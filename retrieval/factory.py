@@ -108,9 +108,9 @@ class IndexEngine:
         check_staged(name)
         names = self._names(model_id=model_id, dimension=dimension, chunker_version=chunker_version, sparse=sparse)
         if self.edge:
-            return StagedEdgeIndex(name=name, store=self.store, **names)
+            return StagedEdgeIndex(name=name, store=self.store, tokens=self.token_store, **names)
         return StagedQdrantIndex(name=name, client=self.store, shards=self.settings.shards,
-                                 replicas=self.settings.replicas, **names)
+                                 replicas=self.settings.replicas, tokens=self.token_store, **names)
 
     def _names(self, **names: Any) -> dict[str, Any]:
         return {"alias": self.settings.alias, **names}

@@ -20,6 +20,7 @@ from retrieval.edge_store import edge_errors, edge_filter, edge_sparse
 from retrieval.generations import BuildIndex, EdgeBuildIndex
 from retrieval.index import qdrant_errors
 from retrieval.points import DENSE, SPARSE, workspace_filter
+from retrieval.tokens import TokenStore
 
 log = logging.getLogger(__name__)
 STAGED_MARK = "__staged_"
@@ -62,6 +63,7 @@ class StagedQdrantIndex(BuildIndex):
                 points = [models.PointStruct(id=r.id, vector=r.vector, payload=r.payload) for r in records]
                 if points:
                     self.client.upsert(target, points=points, wait=True)
+                    _copy_tokens(self.tokens, source, target, [str(r.id) for r in records])
                 copied += len(points)
                 if offset is None:
                     return copied
@@ -98,9 +100,18 @@ class StagedEdgeIndex(EdgeBuildIndex):
                 if points:
                     with self.store.writing(target, len(points)) as update:
                         update(qe.UpdateOperation.upsert_points(points))
+                    _copy_tokens(self.tokens, source, target, [str(r.id) for r in records])
                 copied += len(points)
                 if offset is None:
                     return copied
+
+
+def _copy_tokens(tokens: TokenStore | None, source: str, target: str, point_ids: list[str]) -> None:
+    """The copied points' stored token vectors go with them (the late stage ranks a staged copy as the
+    live collection, and a held change going live keeps its chunks' vectors), under the collections'
+    own names (an alias is resolved first: the vectors are kept per collection)."""
+    if tokens is not None:
+        tokens.copy_rows(source, target, point_ids)
 
 
 def _batches(ids: Sequence[str], size: int = _PAGE) -> list[list[str]]:

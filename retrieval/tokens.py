@@ -154,6 +154,27 @@ class TokenStore:
             conn.executemany("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
         return len(values)
 
+    def copy_rows(self, source: str, target: str, point_ids: Iterable[str]) -> int:
+        """Copy these points' rows (every model's) from ``source``'s file into ``target``'s, replacing
+        what a point had there: a staged copy of a collection, a held change going live. The count."""
+        ids = list(dict.fromkeys(point_ids))
+        conn = self._db(source, create=False)
+        if conn is None or not ids:
+            return 0
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(ids), 500):
+            part = ids[start:start + 500]
+            rows.extend(conn.execute(
+                "SELECT point_id, workspace, document_id, source_id, chunk_hash, text_key, model, dim, vectors "
+                f"FROM tokens WHERE point_id IN ({','.join('?' * len(part))})", part).fetchall())
+        if not rows:
+            return 0
+        into = self._db(target, create=True)
+        assert into is not None
+        with into:
+            into.executemany("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
     def kept(self, collection: str, point_ids: Iterable[str], *, model: str) -> set[str]:
         """Which of these points have token vectors of ``model`` (their ids; no vectors read)."""
         ids = list(dict.fromkeys(point_ids))

@@ -23,6 +23,7 @@ from service.schemas.training import (
     AIProfilePublic,
     DirectoriesPublic,
     ProfilePublic,
+    ScenarioDeleteHeld,
     ScenarioDetailPublic,
     ScenarioPublic,
     ScenarioRecordPublic,
@@ -192,15 +193,15 @@ def update_scenario(scenario_id: str, body: ScenarioBody, caller: Writer, rt: Ru
 
 
 @router.delete("/scenarios/{scenario_id}", status_code=204,
-               responses={202: {"description": "knowledge CI held the delete: ``{\"deleted\": null, "
-                                "\"pending_change\": \"kc...\"}``; the scenario stays until the change is "
-                                "accepted"}})
+               responses={202: {"model": ScenarioDeleteHeld,
+                                "description": "knowledge CI held the delete; the scenario stays until the change "
+                                "is accepted"}})
 def delete_scenario(scenario_id: str, caller: Writer, rt: RuntimeDep) -> Response:
     """Delete a scenario and its history (204). A published one goes through knowledge CI when it is
     configured; a held delete answers 202 with the change's id and deletes nothing."""
     pending = rt.training.delete(caller.workspace, scenario_id)
     if pending is not None:
-        return JSONResponse({"deleted": None, "pending_change": pending}, status_code=202)
+        return JSONResponse(ScenarioDeleteHeld(pending_change=pending).model_dump(mode="json"), status_code=202)
     return Response(status_code=204)
 
 

@@ -27,6 +27,13 @@ class ProfilePublic(Public):
     pending_change: str | None = Field(default=None, description=PENDING)
 
 
+class ScenarioDeleteHeld(Public):
+    """A scenario delete that knowledge CI held: nothing is deleted until the change is accepted."""
+
+    deleted: None = Field(default=None, description="null: the scenario stays until the change is accepted")
+    pending_change: str = Field(description="the held change's id (`knowdesk knowledge-ci show ID`)")
+
+
 class VersionPublic(VersionRecord):
     """One immutable published version."""
 

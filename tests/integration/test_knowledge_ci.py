@@ -118,7 +118,7 @@ def test_accept_and_reject_over_http_and_cli_with_their_scopes(rt: Runtime) -> N
         code, listed = call("GET", "/changes?status=pending", reader)
         assert code == 200 and [c["id"] for c in listed["changes"]] == [change_id]
         code, shown = call("GET", f"/changes/{change_id}", reader)
-        assert code == 200 and shown["report"]["held_by"] == ["pass_rate"] and shown["status"] == "pending"
+        assert code == 200 and "pass_rate" in shown["report"]["held_by"] and shown["status"] == "pending"
         assert any(c["case_id"] == case and c["broke"] for c in shown["report"]["changed"])
         assert call("POST", f"/changes/{change_id}/accept", reader)[0] == 403
         assert call("POST", f"/changes/{change_id}/accept", writer)[0] == 403

@@ -229,3 +229,53 @@ def test_a_chunk_embedded_from_another_text_than_the_scored_one_gets_its_tokens_
     rows = index.tokens.read(index.target, [point_id(WS, phrase.id), point_id(WS, whole.id)], model=LATE_MODEL)
     assert rows[point_id(WS, phrase.id)].key == text_key(scored)
     assert index.token_coverage(WS) == TokenCoverage(kept=2, total=2)
+
+
+@pytest.fixture(params=["edge", "local"])
+def staged_pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """A live index with token vectors and a staged copy of it (knowledge CI's), on one engine."""
+    from retrieval.staging import StagedEdgeIndex, StagedQdrantIndex, staged_name
+
+    tokens = TokenStore(root=tmp_path / "tokens")
+    names = {"alias": "kd", "model_id": LATE_MODEL, "dimension": HashEmbedder().dimension, "chunker_version": "v1",
+             "sparse": BM25Encoder(), "tokens": tokens}
+    if request.param == "edge":
+        store = EdgeStore(root=tmp_path / "edge")
+        live: Any = EdgeIndex(store=store, **names)
+        live.ensure_collection()
+        yield live, StagedEdgeIndex(name=staged_name(live.target, "kc1"), store=store, **names)
+        store.close()
+    else:
+        client = open_client(url=None, api_key=None, path=tmp_path / "qdrant", timeout=10.0)
+        live = QdrantIndex(client=client, **names)
+        live.ensure_collection()
+        yield live, StagedQdrantIndex(name=staged_name(live.target, "kc1"), client=client, **names)
+        close_client(client)
+
+
+def test_a_staged_copy_keeps_the_token_vectors_and_a_change_going_live_brings_its_own(
+        staged_pair: tuple[Any, Any]) -> None:
+    live, staged = staged_pair
+    docs = {name: document(name) for name in BODIES}
+    DocumentWriter(embedder=TokenHashEmbedder(), index=live, chunker_version="v1").write(
+        [WriteItem(document=doc, chunks=chunks_of(doc, BODIES[name])) for name, doc in docs.items()])
+    assert live.token_coverage(WS) == TokenCoverage(kept=5, total=5)
+
+    assert staged.copy_from(live.target, WS) == 5
+    # the late stage ranks the staged copy as it ranks the live collection: nothing missing, nothing computed
+    assert staged.token_coverage(WS) == TokenCoverage(kept=5, total=5)
+    ids = [point_id(WS, c.id) for c in chunks_of(docs["a"], BODIES["a"])]
+    assert {k: v.key for k, v in staged.tokens.read(staged.target, ids, model=LATE_MODEL).items()} == \
+        {k: v.key for k, v in live.tokens.read(live.target, ids, model=LATE_MODEL).items()}
+
+    # the change rewrites document a in the staged copy; going live, its new chunks' vectors go with it
+    a = docs["a"]
+    bodies = [*BODIES["a"][:2], "invoices are sent every month"]
+    DocumentWriter(embedder=TokenHashEmbedder(), index=staged, chunker_version="v1", reuse_vectors=True).write(
+        [WriteItem(document=a, chunks=chunks_of(a, bodies), previous_chunks=3)])
+    live.delete_documents(WS, [a.id])
+    assert staged.copy_into(live.target, WS, [a.id]) == 3
+    assert live.token_coverage(WS) == TokenCoverage(kept=5, total=5)
+    new = chunks_of(a, bodies)[2]
+    kept = live.tokens.read(live.target, [point_id(WS, new.id)], model=LATE_MODEL)
+    assert [t.key for t in kept.values()] == [text_key(new.embed_text)]
