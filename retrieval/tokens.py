@@ -146,6 +146,10 @@ class TokenStore:
             values.append((row.point_id, row.workspace, row.document_id, row.source_id, row.chunk_hash,
                            row.tokens.key, model, int(vectors.shape[1]) if vectors.ndim == 2 else 0,
                            vectors.tobytes()))
+        return self._insert(collection, values)
+
+    def _insert(self, collection: str, values: Sequence[tuple[Any, ...]]) -> int:
+        """Write whole rows (the table's column order), replacing what a point had. The count."""
         if not values:
             return 0
         conn = self._db(collection, create=True)
@@ -167,13 +171,7 @@ class TokenStore:
             rows.extend(conn.execute(
                 "SELECT point_id, workspace, document_id, source_id, chunk_hash, text_key, model, dim, vectors "
                 f"FROM tokens WHERE point_id IN ({','.join('?' * len(part))})", part).fetchall())
-        if not rows:
-            return 0
-        into = self._db(target, create=True)
-        assert into is not None
-        with into:
-            into.executemany("INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        return len(rows)
+        return self._insert(target, rows)
 
     def kept(self, collection: str, point_ids: Iterable[str], *, model: str) -> set[str]:
         """Which of these points have token vectors of ``model`` (their ids; no vectors read)."""
