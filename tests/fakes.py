@@ -76,3 +76,10 @@ def hash_indexed(client: Any, documents: Mapping[str, Sequence[str]], *, workspa
         chunks = [Chunk(document_id=doc.id, index=i, text=t, embed_text=t, token_count=4) for i, t in enumerate(texts)]
         index.replace_document(doc, chunks, embedder.embed_documents(texts))
     return embedder
+
+
+def word_rows(text: str) -> np.ndarray:
+    """Token vectors of a text for tests of the late stage: one unit row per word, seeded by the word."""
+    seeds = [int(hashlib.md5(w.encode()).hexdigest()[:8], 16) for w in text.split()]
+    rows = np.stack([np.random.default_rng(seed).standard_normal(8) for seed in seeds])
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)

@@ -20,22 +20,10 @@ from retrieval.rerank import LateReranker
 from retrieval.search import Searcher, knowledge_by_default
 from retrieval.tokens import TokenCoverage
 from service.cli import app
+from tests.integration.test_late_tokens_sync import PAGES, QUESTIONS
 
 pytestmark = pytest.mark.slow
 
-PAGES = {
-    "billing.md": "# Billing\n\n## Cancel a plan\n\nOpen Settings, then Billing, and choose Cancel plan. The plan "
-                  "stays active until the end of the period.\n\n## Refunds\n\nRefunds for annual plans are prorated "
-                  "and reach your card within five working days.\n",
-    "devices.md": "# Devices\n\n## Pairing\n\nHold the reset button for ten seconds until the light blinks blue, then "
-                  "add the thermostat in the app.\n\n## Batteries\n\nCode E-10 means the batteries are low: replace "
-                  "both AA batteries.\n",
-    "account.md": "# Account\n\n## Password\n\nUse Forgot password on the sign-in page; the link in the email is "
-                  "valid for one hour.\n\n## Two-factor sign-in\n\nTurn on two-factor sign-in under Security to get "
-                  "a code by text message.\n",
-}
-QUESTIONS = ["how do I stop paying for my subscription", "my thermostat shows E-10", "I forgot my password",
-             "when does the money come back after a refund", "connect a new thermostat"]
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ sources and collections, and only used when they were computed from the text the
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from retrieval.index import QdrantIndex, close_client, open_client
 from retrieval.rerank import LateReranker
 from retrieval.sparse import BM25Encoder
 from retrieval.tokens import LATE_MODEL, StoredTokens, TokenStore, chunk_text, late_key
-from tests.fakes import HashEmbedder
+from tests.fakes import HashEmbedder, word_rows
 
 WS = "acme"
 
@@ -40,12 +39,6 @@ class TokenHashEmbedder(HashEmbedder):
     def embed_documents_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[Tokens | None]]:
         self.token_calls += 1
         return self.embed_documents(texts), [Tokens(text_key(t), word_rows(t)) for t in texts]
-
-
-def word_rows(text: str) -> np.ndarray:
-    seeds = [int(hashlib.md5(w.encode()).hexdigest()[:8], 16) for w in text.split()]
-    rows = np.stack([np.random.default_rng(seed).standard_normal(8) for seed in seeds])
-    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
 
 
 def document(native: str, source: str = "docs", title: str = "Billing") -> Document:

@@ -5,7 +5,6 @@ query whose candidates lack them without the second stage instead of computing t
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from retrieval.rerank import LateReranker
 from retrieval.search import Searcher
 from retrieval.sparse import BM25Encoder
 from retrieval.tokens import LATE_MODEL, StoredTokens, TokenCoverage, TokenStore, chunk_text
-from tests.fakes import HashEmbedder
+from tests.fakes import HashEmbedder, word_rows
 
 WS = "acme"
 
@@ -54,12 +53,6 @@ class CountingTokens:
     def token_vectors(self, texts: Sequence[str]) -> list[np.ndarray]:
         self.texts += texts
         return [word_rows(t) for t in texts]
-
-
-def word_rows(text: str) -> np.ndarray:
-    seeds = [int(hashlib.md5(w.encode()).hexdigest()[:8], 16) for w in text.split()]
-    rows = np.stack([np.random.default_rng(seed).standard_normal(8) for seed in seeds])
-    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
 
 
 def document(native: str, source: str = "docs") -> Document:
