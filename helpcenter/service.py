@@ -50,25 +50,21 @@ class HelpCenter:
     def update_topic(self, workspace: str, data: TopicInput) -> tuple[Topic, PublishReport]:
         """Rename or move a topic; its published articles are re-indexed (their breadcrumb changed).
 
-        When the gate holds the re-indexing, the topic is put back as it was and returned with the
-        report's ``pending_change``; accepting the change renames it then.
+        The re-indexing is planned with the renamed topic in memory and reviewed before anything is
+        stored: when the gate holds it, the topic stays as it was (the portal never shows the held
+        name) and is returned with the report's ``pending_change``; accepting the change renames it then.
         """
         with self._lock(workspace):
-            topics_before = self.store.topics(workspace)
             was = self.store.topic(workspace, data.id)
-            topic = self.store.update_topic(workspace, data)
+            proposed = self.store.proposed_topic(workspace, data)
             articles = self._under_topic(workspace, data.id)
-            try:
-                plan = self.publisher.plan(workspace, articles, {t.id: t for t in self.store.topics(workspace)})
-                change = HeldArticles(before={a.slug: a for a in articles if _is_live(a)}, topic=data,
-                                      topic_before=was)
-                pending = self._review(workspace, plan, change)
-            except KnowdeskError:
-                self.store.restore_topics(workspace, topics_before)
-                raise
+            topics = {t.id: t for t in self.store.topics(workspace)} | {proposed.id: proposed}
+            plan = self.publisher.plan(workspace, articles, topics)
+            change = HeldArticles(before={a.slug: a for a in articles if _is_live(a)}, topic=data, topic_before=was)
+            pending = self._review(workspace, plan, change)
             if pending is not None:
-                self.store.restore_topics(workspace, topics_before)
                 return was, PublishReport(unchanged=plan.unchanged, pending_change=pending)
+            topic = self.store.update_topic(workspace, data)
             return topic, self._apply(workspace, plan)
 
     def _under_topic(self, workspace: str, topic_id: str) -> list[Article]:

@@ -72,6 +72,15 @@ class HelpCenterStore:
                            parent=data.parent, position=data.position, updated_at=utcnow()))
         return self.topic(workspace, data.id)
 
+    def proposed_topic(self, workspace: str, data: TopicInput) -> Topic:
+        """The topic as ``update_topic`` would store it, checked the same way, nothing written (a
+        rename knowledge CI reviews before it goes live)."""
+        data = self.rules.topic(data)
+        with self._db.session() as s:
+            self._topic_row(s, workspace, data.id)
+            self._check_parent(s, workspace, data)
+        return Topic(id=data.id, name=data.name, names=dict(data.names), parent=data.parent, position=data.position)
+
     def update_topic(self, workspace: str, data: TopicInput) -> Topic:
         data = self.rules.topic(data)
         with self._db.session() as s:
