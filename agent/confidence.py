@@ -46,8 +46,12 @@ FITTED_LATE = FITTED.with_name("confidence-late.json")
 FEATURES = ("retrieval", "margin", "coverage", "support", "answer_match", "top_cosine")
 #: The cited document's own evidence (``evidence_signals``), recorded on every answer-path decision.
 EVIDENCE = ("cited_coverage", "rare_support", "reply_coverage", "lead", "dense_agrees", "cited_top")
+#: Whether the cited document is in the customer's language (``language_signal``): the bundled MiniLM is
+#: English-only, so an answer to a German question from an English article (or from another language's
+#: neighbour) is right less often than its similarity signals say.
+LANGUAGE = ("same_language",)
 #: Every signal a fitted calibration may weigh.
-SIGNALS = FEATURES + EVIDENCE
+SIGNALS = FEATURES + EVIDENCE + LANGUAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,18 @@ def evidence_signals(question: str, hits: Sequence[Hit], cited: Sequence[str], r
         "cited_top": float(top in cited),
     }
     return {k: round(_unit(v), 4) for k, v in values.items()}
+
+
+def language_signal(customer: str | None, cited: Sequence[str | None]) -> dict[str, float]:
+    """``same_language``: 1 when a cited document is in the customer's language, or when either language is
+    unknown (nothing says they differ); 0 when every cited document's known language differs from it, or
+    nothing is cited. Languages compare by their primary subtag (``pt-BR`` is ``pt``)."""
+    if not cited:
+        return {"same_language": 0.0}
+    known = {c.split("-")[0].lower() for c in cited if c}
+    if not customer or not known:
+        return {"same_language": 1.0}
+    return {"same_language": float(customer.split("-")[0].lower() in known)}
 
 
 def combine(signals: Signals, settings: AgentSettings) -> float:

@@ -16,6 +16,7 @@ from agent.confidence import (
     Calibrator,
     calibration_for,
     evidence_signals,
+    language_signal,
     monotone,
 )
 from core.errors import ConfigError
@@ -182,6 +183,17 @@ def test_the_evidence_signals_tell_the_cited_article_from_its_neighbour() -> Non
     assert right["dense_agrees"] == 1.0
     assert evidence_signals("the", hits, ["plans"], "") == dict.fromkeys(EVIDENCE, 0.0)
     assert evidence_signals(question, [], [], "") == dict.fromkeys(EVIDENCE, 0.0)
+
+
+def test_the_language_signal_says_whether_the_cited_document_is_in_the_customers_language() -> None:
+    assert language_signal("de", ["de"]) == {"same_language": 1.0}
+    assert language_signal("de", ["en"]) == {"same_language": 0.0}
+    assert language_signal("pt-BR", ["en", "pt"]) == {"same_language": 1.0}, "any cited document in it counts"
+    assert language_signal("DE", ["de-AT"]) == {"same_language": 1.0}, "primary subtags, any case"
+    assert language_signal(None, ["en"]) == {"same_language": 1.0}, "an undetected language says nothing against it"
+    assert language_signal("fr", [None]) == {"same_language": 1.0}
+    assert language_signal("en", []) == {"same_language": 0.0}, "nothing cited"
+    assert "same_language" in SIGNALS
 
 
 def test_the_evidence_calibration_is_chosen_by_setting_and_a_missing_one_is_refused(tmp_path: Path) -> None:
