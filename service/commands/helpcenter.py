@@ -137,14 +137,15 @@ def topics(workspace: Workspace = None, as_json: JsonOut = False) -> None:
     counts: dict[str, int] = {}
     for a in store.articles(ws):
         counts[a.topic] = counts.get(a.topic, 0) + 1
+    topics_ = store.topics(ws)
     rows = [{"id": t.id, "name": t.name, "parent": t.parent, "position": t.position, "articles": counts.get(t.id, 0)}
-            for t in store.topics(ws)]
+            for t in topics_]
     if as_json:
         print(json.dumps({"topics": rows}))
         return
     table = Table("id", "name", "parent", "articles")
-    for r in rows:
-        table.add_row(r["id"], r["name"], r["parent"] or "-", str(r["articles"]))
+    for t in topics_:
+        table.add_row(t.id, t.name, t.parent or "-", str(counts.get(t.id, 0)))
     out.print(output.keep_whole(table, 0))
 
 

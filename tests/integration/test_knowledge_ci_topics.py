@@ -154,6 +154,8 @@ def test_cli_deletes_renames_and_moves_that_change_no_answer_go_through(rt: Runt
     assert hc.store.topic(WS, "drafts-area").parent == "account"
     assert cli("help-center", "move-topic", "drafts-area", "--top-level").exit_code == 0
     assert hc.store.topic(WS, "drafts-area").parent is None
+    shown = cli("help-center", "topics")
+    assert shown.exit_code == 0 and "drafts-area" in shown.output and "Work in progress" in shown.output
     listed = json.loads(cli("help-center", "topics", "--json").stdout)["topics"]
     assert {"id": "drafts-area", "name": "Work in progress", "parent": None, "position": 3, "articles": 1} in listed
     gone = cli("help-center", "delete", "cli-draft", "--locale", "de")
