@@ -171,16 +171,18 @@ def move_topic(
     workspace: Workspace = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Move a topic under another (--parent) or to the top level (--top-level), optionally to a
-    --position; its published articles are re-indexed. With knowledge CI configured the move may be
+    """Move a topic under another (--parent) or to the top level (--top-level), and/or to a --position
+    among its siblings; its published articles are re-indexed. With knowledge CI configured the move may be
     held (exit code 3)."""
-    if (parent is not None) == top_level:
-        raise typer.BadParameter("give exactly one of --parent TOPIC and --top-level")
+    if parent is not None and top_level:
+        raise typer.BadParameter("give either --parent TOPIC or --top-level, not both")
+    if parent is None and not top_level and position is None:
+        raise typer.BadParameter("nothing to move: give --parent TOPIC, --top-level or --position N")
     ws = workspace_or_default(workspace)
     current = _topic(ws, topic_id)
     if parent is not None:
         _topic(ws, parent, what="parent topic")
-    update: dict[str, Any] = {"parent": parent}
+    update: dict[str, Any] = {"parent": parent} if parent is not None or top_level else {}
     if position is not None:
         update["position"] = position
     _change_topic(ws, current.model_copy(update=update), as_json=as_json)

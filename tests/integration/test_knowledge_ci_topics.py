@@ -152,7 +152,9 @@ def test_cli_deletes_renames_and_moves_that_change_no_answer_go_through(rt: Runt
     assert json.loads(moved.stdout)["topic"] == {"id": "drafts-area", "name": "Work in progress",
                                                       "names": {}, "parent": "account", "position": 3}
     assert hc.store.topic(WS, "drafts-area").parent == "account"
-    assert cli("help-center", "move-topic", "drafts-area", "--top-level").exit_code == 0
+    assert cli("help-center", "move-topic", "drafts-area", "--position", "4").exit_code == 0
+    assert (hc.store.topic(WS, "drafts-area").parent, hc.store.topic(WS, "drafts-area").position) == ("account", 4)
+    assert cli("help-center", "move-topic", "drafts-area", "--top-level", "--position", "3").exit_code == 0
     assert hc.store.topic(WS, "drafts-area").parent is None
     shown = cli("help-center", "topics")
     assert shown.exit_code == 0 and "drafts-area" in shown.output and "Work in progress" in shown.output
@@ -178,8 +180,9 @@ def test_cli_bad_input_gets_clear_errors_and_changes_nothing(rt: Runtime) -> Non
         (("help-center", "delete", "login-problems", "--locale", "en"), 1, "default locale"),
         (("help-center", "rename-topic", "no-such-topic", "X"), 1, "knowdesk help-center topics"),
         (("help-center", "rename-topic", "privacy", "   "), 1, "new topic name is empty"),
-        (("help-center", "move-topic", "privacy"), 2, "exactly one of --parent"),
-        (("help-center", "move-topic", "privacy", "--parent", "account", "--top-level"), 2, "exactly one of"),
+        (("help-center", "move-topic", "privacy"), 2, "nothing to move"),
+        (("help-center", "move-topic", "privacy", "--parent", "account", "--top-level"), 2, "not both"),
+        (("help-center", "move-topic", "privacy", "--position", "-1"), 2, "-1"),
         (("help-center", "move-topic", "privacy", "--parent", "nowhere"), 1, "no parent topic 'nowhere'"),
         (("help-center", "move-topic", "privacy", "--parent", "privacy"), 1, "cannot be its own parent"),
         (("help-center", "move-topic", "mill", "--parent", "account"), 1, "has sub-topics"),
