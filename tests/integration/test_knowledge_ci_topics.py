@@ -4,8 +4,8 @@
 How a rename reaches an answer: the topic's name is only the ``topic`` breadcrumb in the points'
 payload (not in the embedded or BM25 text, read by no ranking stage, not filtered on by the agent, not
 in a reply, a citation or a case's relevant ids). But a rename rewrites its articles' points, and the
-rewritten points rank differently from the ones the original sync wrote (same text, same dense scores,
-another fused order: renaming back does not restore it), on the live index and on knowledge CI's staged
+rewritten points rank differently from the ones the original publish wrote (same text, same dense list,
+another BM25 order: renaming back does not restore it), on the live index and on knowledge CI's staged
 copy alike. Renaming ``subscriptions`` rewrites ``office-plan-guide``, which then outranks the article the
 case ``shipping-switzerland-customs`` needs: the rename changes that answer, and the gate holds it.
 Held, the rename is not stored and the portal and the index keep the old name; rejected, nothing
