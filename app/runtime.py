@@ -255,6 +255,7 @@ class Runtime:
         """Drafts from human resolutions (issue 20, item 2): approved ones publish through ``helpcenter``."""
         from app.resolutions.service import Resolutions
         from app.resolutions.store import DraftStore
+        from app.resolutions.vectors import UnitVectors
         from core.models import DocumentKind, Viewer
         from training.indexing import SOURCE_ID as TRAINING_SOURCE
 
@@ -270,7 +271,8 @@ class Runtime:
                                  viewer=Viewer.everyone())
 
         return Resolutions(sessions=SessionStore(db=self.db), drafts=DraftStore(db=self.db),
-                           helpcenter=self.helpcenter, search=search, embed=self.embedder.embed_documents,
+                           helpcenter=self.helpcenter, search=search,
+                           embed=UnitVectors(encoder=lambda: self.embedder),
                            locale=self.settings.helpcenter.default_locale,
                            training=self.training, scenarios=search_scenarios,
                            scenario_threshold=self.settings.agent.scenario_threshold)

@@ -33,6 +33,7 @@ from service.routes import (
     help_pages,
     help_topic_pages,
     helpcenter,
+    index,
     key_pages,
     knowledge_ci,
     portal,
@@ -113,6 +114,7 @@ def create_app(runtime: Runtime | None = None, *, local_token: str | None = None
         return {"status": "ok"}
 
     app.include_router(retrieval.router)
+    app.include_router(index.router)
     app.include_router(sources.router)
     app.include_router(runs.router)
     app.include_router(helpcenter.router)

@@ -18,6 +18,9 @@ err = Console(stderr=True)
 app = typer.Typer(help="Knowledge CI: changes replayed against an evaluation dataset before they go live.",
                   no_args_is_help=True)
 Note = Annotated[str, typer.Option("--note", help="Why (kept with the decision).")]
+#: Exit code of a command whose change knowledge CI held (not live until accepted): apart from 0 (done),
+#: 1 (an error) and 2 (bad usage), so a script can tell a held change from a failed one.
+HELD_EXIT = 3
 By = Annotated[str, typer.Option("--by", help="Who decides (kept with the decision).")]
 
 
@@ -27,6 +30,20 @@ def held_line(change_id: str | None) -> str | None:
         return None
     return (f"HELD by knowledge CI as {change_id}: not live. See `knowdesk knowledge-ci show {change_id}`, then "
             f"`knowdesk knowledge-ci accept {change_id}` or `knowdesk knowledge-ci reject {change_id}`")
+
+
+def exit_if_held(workspace: str, change_id: str | None, *, as_json: bool = False) -> None:
+    """When knowledge CI held a command's change: print its report (or its JSON) and the commands that
+    accept or reject it, then exit with ``HELD_EXIT``. Returns when nothing was held."""
+    if change_id is None:
+        return
+    change = get_runtime().knowledge_ci.get(workspace, change_id)
+    if as_json:
+        print(json.dumps({"held": True, "pending_change": change.id, "change": json.loads(_json(change))}))
+    else:
+        print_change(change)
+        err.print(held_line(change.id))
+    raise typer.Exit(HELD_EXIT)
 
 
 def print_change(change: KnowledgeChange, *, limit: int = 20) -> None:

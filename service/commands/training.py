@@ -1,5 +1,5 @@
 """``knowdesk training``: import and export the AI profile and scenarios as YAML, list, publish,
-roll back, re-index."""
+roll back, delete, re-index."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.table import Table
 
 from core.errors import InvalidInput
 from service import output
-from service.commands.knowledge_ci import held_line
+from service.commands.knowledge_ci import exit_if_held, held_line
 from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 from training.gate import Published
 
@@ -84,6 +84,21 @@ def rollback(scenario_id: str, version: Annotated[int, typer.Argument(min=1)], w
     done = get_runtime().training.rollback(workspace_or_default(workspace), scenario_id, version)
     out.print(held_line(done.pending_change)
               or f"{scenario_id} is live as version {_version(done)} (content of version {version})")
+
+
+@app.command("delete")
+def delete(scenario_id: str, workspace: Workspace = None, as_json: JsonOut = False) -> None:
+    """Delete a scenario and its history; a published one leaves the index. With knowledge CI configured,
+    deleting a published scenario may be held (exit code 3): it stays live until the change is accepted."""
+    ws = workspace_or_default(workspace)
+    training = get_runtime().training
+    record = training.store.get(ws, scenario_id)  # NotFound names the id
+    exit_if_held(ws, training.delete(ws, scenario_id), as_json=as_json)
+    if as_json:
+        print(json.dumps({"deleted": scenario_id, "was_published": record.published_version is not None}))
+        return
+    live = f" (version {record.published_version} left the index)" if record.published_version is not None else ""
+    out.print(f"deleted {scenario_id}{live}")
 
 
 def _version(done: Published) -> str:

@@ -82,6 +82,7 @@ ACCEPTED_REJECTIONS: list[tuple[str, int, Callable[[Body, Any], bool], str]] = [
     ("POST /v1/help-center/search", 422, _field("locale"), f"the locale is {_LOCALE}"),
     ("POST /v1/evals", 422, _sends("jsonl", "cases"),
      "a dataset's JSONL text and its cases are checked by the dataset parser, line by line"),
+    ("POST /v1/index/tokens", 404, _error("not_found"), "the source must exist in the workspace (server state)"),
     ("POST /v1/actions/import", 422, _error("invalid_spec"),
      "the spec is an OpenAPI/Swagger document (JSON or YAML text) the importer parses and resolves"),
 ]
