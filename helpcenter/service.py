@@ -88,16 +88,21 @@ class HelpCenter:
                 workspace, slug, topic=topic, position=position, default_locale=default_locale))
 
     def put_translation(self, workspace: str, slug: str, data: TranslationInput, *, note: str = "edited",
-                        publish: bool = False, topic: str | None = None) -> tuple[Article, PublishReport]:
+                        publish: bool = False, topic: str | None = None, position: int | None = None,
+                        default_locale: str | None = None,
+                        base_version: int | None = None) -> tuple[Article, PublishReport]:
         """Write a locale's text (a changed text becomes its next version, described by ``note``);
         when that locale is published, or ``publish`` publishes it, the index follows at once. The
         text and the status change together: when the text cannot be indexed, neither is kept.
         ``topic`` moves the article there in the same change (as ``update_article(topic=...)``):
         its published translations are re-indexed under the new topic, and knowledge CI reviews
-        (or holds) the move and the text as one change."""
+        (or holds) the move and the text as one change; ``position`` and ``default_locale`` change
+        with them. ``base_version``: the version the edit started from; a text saved since is kept
+        and ``Conflict`` raised (``HelpCenterStore.put_translation``)."""
 
         def change() -> Article:
-            article = self.store.put_translation(workspace, slug, data, note=note, topic=topic)[0]
+            article = self.store.put_translation(workspace, slug, data, note=note, topic=topic, position=position,
+                                                 default_locale=default_locale, base_version=base_version)[0]
             return self.store.set_status(workspace, slug, Status.PUBLISHED, [data.locale]) if publish else article
 
         with self._lock(workspace):
