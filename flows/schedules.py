@@ -94,7 +94,11 @@ def build_schedule(*, cron: str | None = None, interval: str | int | None = None
             message = (f"cron expression {expr[:60]!r} is invalid ({_reason(exc)}); five fields: minute hour "
                        "day-of-month month day-of-week, e.g. \"0 3 * * *\" (03:00 daily)")
             raise _invalid("cron", message) from None
-        return SourceSchedule(kind=ScheduleKind.CRON, cron=expr, timezone=zone, enabled=enabled, anchor=when)
+        schedule = SourceSchedule(kind=ScheduleKind.CRON, cron=expr, timezone=zone, enabled=enabled, anchor=when)
+        if _next(schedule, utcnow()) is None:
+            raise _invalid("cron", f"cron expression {expr[:60]!r} never fires (e.g. a day its months do not have); "
+                                   "check the day-of-month, month and day-of-week fields")
+        return schedule
     assert interval is not None
     return SourceSchedule(kind=ScheduleKind.INTERVAL, interval_seconds=parse_interval(interval), timezone=zone,
                           enabled=enabled, anchor=when)
@@ -115,7 +119,10 @@ def next_run(schedule: SourceSchedule | None, *, source_enabled: bool = True,
     schedule, it is paused or the source is disabled (a disabled source has no deployment)."""
     if schedule is None or not schedule.enabled or not source_enabled:
         return None
-    start = now or utcnow()
+    return _next(schedule, now or utcnow())
+
+
+def _next(schedule: SourceSchedule, start: datetime) -> datetime | None:
     model: server_schedules.CronSchedule | server_schedules.IntervalSchedule
     if schedule.kind is ScheduleKind.CRON:
         model = server_schedules.CronSchedule(cron=schedule.cron or "", timezone=schedule.timezone)
@@ -123,5 +130,8 @@ def next_run(schedule: SourceSchedule | None, *, source_enabled: bool = True,
         model = server_schedules.IntervalSchedule(interval=timedelta(seconds=schedule.interval_seconds or 0),
                                                   anchor_date=schedule.anchor, timezone=schedule.timezone)
     # get_dates is a coroutine that awaits nothing; its generator is the same computation, synchronous
-    found = next(iter(model._get_dates_generator(n=1, start=start)), None)
+    try:
+        found = next(iter(model._get_dates_generator(n=1, start=start)), None)
+    except ValueError:  # croniter found no date (a cron that never fires): no next run
+        return None
     return None if found is None else datetime.fromtimestamp(found.timestamp(), tz=UTC)

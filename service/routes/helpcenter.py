@@ -251,6 +251,10 @@ def get_translation(slug: str, locale: LocaleParam, caller: Reader, rt: RuntimeD
             "version": own.version if own else 0}
 
 
+#: ``If-Match``: ``*`` or one ETag of a text's version (``"3"``, weak ``W/"3"`` accepted).
+IF_MATCH = r'^\s*(\*|(W/)?"?[0-9]{1,10}"?)\s*$'
+
+
 def etag(version: int) -> str:
     """The ``ETag`` of a translation's text at ``version``."""
     return f'"{version}"'
@@ -271,7 +275,9 @@ def base_of(body: TranslationBody, if_match: str | None) -> int | None:
 
 @router.put("/articles/{slug}/{locale}", response_model=ArticleChangePublic, responses=errors(404, 409, 422))
 def put_translation(slug: str, locale: LocaleParam, body: TranslationBody, caller: Writer, rt: RuntimeDep,
-                    if_match: Annotated[str | None, Header(max_length=80)] = None) -> dict[str, Any]:
+                    if_match: Annotated[str | None, Header(pattern=IF_MATCH),
+                                        WithJsonSchema({"type": "string", "pattern": IF_MATCH})] = None
+                    ) -> dict[str, Any]:
     """Write one locale's text (a new locale starts as a draft unless ``publish``). When the locale
     is published, the index is updated before the response. With ``base_version`` (or ``If-Match``)
     a text saved by someone else meanwhile is kept: 409 names its ``current_version``."""

@@ -80,6 +80,7 @@ def test_set_read_replace_and_remove_a_schedule(site: tuple[Runtime, TestClient]
     ({"cron": "61 * * * *"}, "cron", "five fields"),
     ({"cron": "H 3 * * *"}, "cron", "invalid"),
     ({"cron": "0 3 * *"}, "cron", "invalid"),
+    ({"cron": "0 0 30 2 *"}, "cron", "never fires"),
     ({"interval": "0"}, "interval", "positive"),
     ({"interval": "5 weeks"}, "interval", "15m"),
     ({"interval": -60}, "interval", "positive"),
