@@ -389,7 +389,7 @@ def stale_page(request: Request, rt: Runtime, caller: Principal, slug: str, loca
     kept = values | {"base_version": str(newer.version if newer else 0)}
     current = exc.fields.get("current_version")
     message = (f"someone else saved the {locale} text (version {current}) after you opened this page, so yours was "
-               "not saved. What you typed is still in the form and the newer text is shown below it: compare them, "
+               "not saved. What you typed is still in the form and the newer text is shown next to it: compare them, "
                "then save again to replace it" if newer else
                f"the {locale} text was deleted after you opened this page, so nothing was saved; what you typed is "
                "still in the form: save again to write it")
