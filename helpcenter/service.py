@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from core.errors import Conflict, KnowdeskError
 from core.models import Frozen
@@ -275,8 +276,9 @@ class HelpCenter:
             return self._index(workspace, list(change.after))
 
     def _check_unchanged(self, workspace: str, change: HeldArticles) -> None:
-        now = {a.slug: a for a in self.store.articles(workspace) if a.slug in change.before}
-        moved = sorted(slug for slug, before in change.before.items() if now.get(slug) != before)
+        now = {a.slug: _facts(a) for a in self.store.articles(workspace) if a.slug in change.before}
+        moved = sorted(slug for slug, before in change.before.items()
+                       if now.get(slug) != (_facts(before) if before else None))
         if moved:
             raise Conflict(f"article {moved[0]!r} was changed since this change was held; reject it and publish "
                            "the article again", slugs=moved)
@@ -290,6 +292,12 @@ class HelpCenter:
     def _lock(self, workspace: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(workspace, threading.Lock())
+
+
+def _facts(article: Article) -> dict[str, Any]:
+    """An article as compared for edits made since a change was held: without the translations'
+    version numbers (a held change stored before they existed has none; an edit shows in the text)."""
+    return article.model_dump(exclude={"translations": {"__all__": {"version"}}})
 
 
 def _is_live(article: Article) -> bool:
