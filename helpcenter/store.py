@@ -212,7 +212,11 @@ class HelpCenterStore:
                 if position is not None and position != article.position:
                     article.position, changed = position, True
                 if default_locale is not None and default_locale != article.default_locale:
-                    if s.get(TranslationRow, (workspace, slug, self.rules.locale(default_locale))) is None:
+                    try:
+                        self.rules.locale(default_locale)
+                    except InvalidInput as exc:
+                        raise InvalidInput(exc.message, field="default_locale") from None
+                    if s.get(TranslationRow, (workspace, slug, default_locale)) is None:
                         raise InvalidInput(f"article {slug!r} has no {default_locale!r} text to make the default "
                                            "language; write that translation first", field="default_locale")
                     article.default_locale, changed = default_locale, True

@@ -67,6 +67,8 @@ def test_the_editor_changes_position_and_default_language_checked_by_field(
         assert f'value="{typed}"' in r.text and "About refunds, edited." in r.text, "what was typed is kept"
     r = client.post(PAGE, data=form | {"position": "0", "default_locale": "fr"})
     assert r.status_code == 422 and "no 'fr' text" in error_of(r.text, "default_locale")
+    r = client.post(PAGE, data=form | {"position": "0", "default_locale": "xx"})
+    assert r.status_code == 422 and "xx" in error_of(r.text, "default_locale"), "an unknown language, by its field"
     assert "About refunds, edited." in r.text
     article = rt.helpcenter.store.get(WS, "refunds")
     assert (article.position, article.default_locale, article.translation("en").body) == (  # type: ignore[union-attr]
