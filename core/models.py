@@ -114,6 +114,31 @@ class Source(Frozen):
         return self.name
 
 
+class ScheduleKind(StrEnum):
+    CRON = "cron"
+    INTERVAL = "interval"
+
+
+class SourceSchedule(Frozen):
+    """When a source syncs by itself: a cron expression or an interval, in a timezone.
+
+    ``anchor`` is when the schedule was set: an interval counts from it (so its next run is known
+    before a scheduler applies it). A paused schedule (``enabled=False``) is kept but does not fire.
+    Built and checked by ``flows.schedules.build_schedule``; stored by ``SourceStore.set_schedule``.
+    """
+
+    kind: ScheduleKind
+    cron: str | None = None
+    interval_seconds: int | None = Field(default=None, gt=0)
+    timezone: str = "UTC"
+    enabled: bool = True
+    anchor: UTCDateTime
+
+    def legacy(self) -> str:
+        """The ``cron:<expr>`` / ``interval:<seconds>`` text of the ``sources.schedule`` column."""
+        return f"cron:{self.cron}" if self.kind is ScheduleKind.CRON else f"interval:{self.interval_seconds}"
+
+
 class Document(Frozen):
     """One item read from a source, before parsing: raw content plus what we know about it.
 

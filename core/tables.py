@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -71,6 +71,10 @@ class SourceRow(Base):
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     schedule: Mapped[str | None] = mapped_column(String(200), default=None)
+    #: The schedule's IANA timezone (None: UTC), paused switch and anchor (migration 2520).
+    schedule_timezone: Mapped[str | None] = mapped_column(String(64), default=None)
+    schedule_paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    schedule_anchor: Mapped[datetime | None] = mapped_column(default=None)
     cursor: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

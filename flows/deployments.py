@@ -12,10 +12,8 @@ source or schedule takes effect without a restart.
 from __future__ import annotations
 
 import logging
-import re
 import time
 import uuid
-from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -28,7 +26,6 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.client.schemas.schedules import CronSchedule
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
@@ -36,19 +33,17 @@ from prefect.runner import Runner
 from prefect.settings import get_current_settings
 from prefect.states import Cancelling
 from prefect.types.entrypoint import EntrypointType
-from pydantic import ValidationError
 from sqlalchemy import select
 
 from app.runtime import Runtime
 from core.errors import ConfigError, InvalidInput
-from core.models import Source
+from core.models import Source, SourceSchedule
 from core.tables import SourceRow
 from flows.orchestrate import reindex, sync_all, sync_source
+from flows.schedules import build_schedule, prefect_schedule
 
 log = logging.getLogger(__name__)
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
-_INTERVAL = re.compile(r"^(\d+)\s*([smhd]?)$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def prefect_api_url() -> str | None:
@@ -62,49 +57,31 @@ def deployment_name(source: Source) -> str:
 
 
 # -- schedules ----------------------------------------------------------------------------------
-def parse_interval(value: str) -> int:
-    """``"90"``, ``"30s"``, ``"15m"``, ``"6h"``, ``"1d"`` -> seconds."""
-    found = _INTERVAL.match(value.strip().lower())
-    if not found or int(found.group(1)) == 0:
-        raise InvalidInput(f"interval {value!r} is not a positive number of seconds or like 30s, 15m, 6h, 1d")
-    return int(found.group(1)) * _UNITS[found.group(2)]
-
-
 def set_schedule(rt: Runtime, workspace: str, name: str, *, cron: str | None = None,
-                 interval: str | None = None, off: bool = False) -> str | None:
-    """Store a source's schedule (``cron:<expr>`` or ``interval:<seconds>``); returns it."""
+                 interval: str | None = None, off: bool = False, timezone: str = "UTC",
+                 enabled: bool = True) -> SourceSchedule | None:
+    """Check and store a source's schedule (or remove it with ``off``); returns what is stored.
+    The same checks as ``PUT /v1/sources/{name}/schedule`` (``flows.schedules.build_schedule``)."""
     if [cron is not None, interval is not None, off].count(True) != 1:
         raise InvalidInput("give exactly one of --cron EXPR, --interval N or --off")
-    value: str | None = None
-    if cron is not None:
-        try:
-            CronSchedule(cron=cron)
-        except ValidationError as exc:
-            reason = exc.errors()[0]["msg"].removeprefix("Value error, ").split("\n")[0].strip()
-            raise InvalidInput(f"cron expression {cron!r} is invalid ({reason}); e.g. \"0 3 * * *\"") from None
-        value = f"cron:{cron.strip()}"
-    elif interval is not None:
-        value = f"interval:{parse_interval(interval)}"
-    rt.sources.update(workspace, name, schedule=value or "")
-    return value
+    rt.sources.get(workspace, name)
+    schedule = None if off else build_schedule(cron=cron, interval=interval, timezone=timezone, enabled=enabled)
+    return rt.sources.set_schedule(workspace, name, schedule)
 
 
-def schedules(rt: Runtime) -> list[tuple[Source, str | None]]:
+def schedules(rt: Runtime) -> list[tuple[Source, SourceSchedule | None]]:
     """Every source of every workspace with its schedule (None when it has none)."""
     with rt.db.session() as s:
-        rows = [(r.workspace, r.name, r.schedule) for r in s.scalars(select(SourceRow).order_by(SourceRow.name))]
-    return [(rt.sources.get(ws, name), schedule) for ws, name, schedule in rows]
+        rows = [(r.workspace, r.name) for r in s.scalars(select(SourceRow).order_by(SourceRow.name))]
+    found = {ws: rt.sources.schedules(ws) for ws in {ws for ws, _ in rows}}
+    return [(rt.sources.get(ws, name), found[ws].get(name)) for ws, name in rows]
 
 
-def _schedule_args(schedule: str | None) -> dict[str, Any]:
-    if not schedule:
+def _schedule_args(schedule: SourceSchedule | None) -> dict[str, Any]:
+    """A deployment's schedule argument: none for no schedule or a paused one."""
+    if schedule is None or not schedule.enabled:
         return {}
-    kind, _, value = schedule.partition(":")
-    if kind == "cron":
-        return {"cron": value}
-    if kind == "interval":
-        return {"interval": timedelta(seconds=int(value))}
-    raise ConfigError(f"unknown schedule {schedule!r}; set it again with `knowdesk sources schedule`")
+    return {"schedule": prefect_schedule(schedule)}
 
 
 def desired(rt: Runtime) -> dict[tuple[str, str], dict[str, Any]]:
@@ -136,7 +113,7 @@ async def _apply(runner: Runner, rt: Runtime, applied: dict[tuple[str, str], dic
             deployment = await flows[flow_name].ato_deployment(name=name, tags=["knowdesk"],
                                                                entrypoint_type=EntrypointType.MODULE_PATH, **args)
             deployment_id = await runner.aadd_deployment(deployment)
-            if "cron" not in args and "interval" not in args:  # schedule removed: drop what is left
+            if "schedule" not in args:  # schedule removed or paused: drop what is left
                 for sched in await client.read_deployment_schedules(deployment_id):
                     await client.delete_deployment_schedule(deployment_id, sched.id)
             log.info("serving %s/%s %s", flow_name, name, {k: v for k, v in args.items() if k != "parameters"})

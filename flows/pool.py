@@ -102,7 +102,7 @@ async def _register(client: PrefectClient, pool: str, key: tuple[str, str], args
     deployment = await FLOWS[flow_name].ato_deployment(
         name=name, tags=[TAG], work_pool_name=pool, entrypoint_type=EntrypointType.MODULE_PATH, **args)
     deployment_id = await deployment.aapply()
-    if "cron" not in args and "interval" not in args:  # schedule removed: drop what the server still has
+    if "schedule" not in args:  # schedule removed or paused: drop what the server still has
         for schedule in await client.read_deployment_schedules(deployment_id):
             await client.delete_deployment_schedule(deployment_id, schedule.id)
     log.info("registered %s/%s on work pool %r %s", flow_name, name, pool,

@@ -51,6 +51,9 @@ class Translation(Frozen):
     source_updated_at: UTCDateTime | None = None
     published_at: UTCDateTime | None = None
     stale: bool = False
+    #: The number of its newest saved version (0: none yet): what an edit sends back as the text it
+    #: started from, so a save over a newer text is refused (``HelpCenterStore.put_translation``).
+    version: int = 0
 
 
 class Article(Frozen):

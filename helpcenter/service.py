@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from core.errors import Conflict, KnowdeskError
 from core.models import Frozen
@@ -88,16 +89,21 @@ class HelpCenter:
                 workspace, slug, topic=topic, position=position, default_locale=default_locale))
 
     def put_translation(self, workspace: str, slug: str, data: TranslationInput, *, note: str = "edited",
-                        publish: bool = False, topic: str | None = None) -> tuple[Article, PublishReport]:
+                        publish: bool = False, topic: str | None = None, position: int | None = None,
+                        default_locale: str | None = None,
+                        base_version: int | None = None) -> tuple[Article, PublishReport]:
         """Write a locale's text (a changed text becomes its next version, described by ``note``);
         when that locale is published, or ``publish`` publishes it, the index follows at once. The
         text and the status change together: when the text cannot be indexed, neither is kept.
         ``topic`` moves the article there in the same change (as ``update_article(topic=...)``):
         its published translations are re-indexed under the new topic, and knowledge CI reviews
-        (or holds) the move and the text as one change."""
+        (or holds) the move and the text as one change; ``position`` and ``default_locale`` change
+        with them. ``base_version``: the version the edit started from; a text saved since is kept
+        and ``Conflict`` raised (``HelpCenterStore.put_translation``)."""
 
         def change() -> Article:
-            article = self.store.put_translation(workspace, slug, data, note=note, topic=topic)[0]
+            article = self.store.put_translation(workspace, slug, data, note=note, topic=topic, position=position,
+                                                 default_locale=default_locale, base_version=base_version)[0]
             return self.store.set_status(workspace, slug, Status.PUBLISHED, [data.locale]) if publish else article
 
         with self._lock(workspace):
@@ -270,8 +276,9 @@ class HelpCenter:
             return self._index(workspace, list(change.after))
 
     def _check_unchanged(self, workspace: str, change: HeldArticles) -> None:
-        now = {a.slug: a for a in self.store.articles(workspace) if a.slug in change.before}
-        moved = sorted(slug for slug, before in change.before.items() if now.get(slug) != before)
+        now = {a.slug: _facts(a) for a in self.store.articles(workspace) if a.slug in change.before}
+        moved = sorted(slug for slug, before in change.before.items()
+                       if now.get(slug) != (_facts(before) if before else None))
         if moved:
             raise Conflict(f"article {moved[0]!r} was changed since this change was held; reject it and publish "
                            "the article again", slugs=moved)
@@ -285,6 +292,12 @@ class HelpCenter:
     def _lock(self, workspace: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(workspace, threading.Lock())
+
+
+def _facts(article: Article) -> dict[str, Any]:
+    """An article as compared for edits made since a change was held: without the translations'
+    version numbers (a held change stored before they existed has none; an edit shows in the text)."""
+    return article.model_dump(exclude={"translations": {"__all__": {"version"}}})
 
 
 def _is_live(article: Article) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.db import Database, insert_ignore
@@ -136,13 +137,15 @@ class HelpCenterStore:
             if topic is not None:
                 q = q.where(ArticleRow.topic == topic)
             rows = list(s.scalars(q.order_by(ArticleRow.topic, ArticleRow.position, ArticleRow.slug)))
-            translations = _translations(s, workspace, [r.slug for r in rows])
-            return [_article(r, translations.get(r.slug, [])) for r in rows]
+            slugs = [r.slug for r in rows]
+            translations, versions = _translations(s, workspace, slugs), _text_versions(s, workspace, slugs)
+            return [_article(r, translations.get(r.slug, []), versions) for r in rows]
 
     def get(self, workspace: str, slug: str) -> Article:
         with self._db.session() as s:
             row = self._article_row(s, workspace, slug)
-            return _article(row, _translations(s, workspace, [slug]).get(slug, []))
+            translations = _translations(s, workspace, [slug]).get(slug, [])
+            return _article(row, translations, _text_versions(s, workspace, [slug]))
 
     def create_article(self, workspace: str, data: ArticleInput) -> Article:
         """A new article (Conflict when the slug is taken)."""
@@ -173,27 +176,54 @@ class HelpCenterStore:
         return self.get(workspace, slug)
 
     def put_translation(self, workspace: str, slug: str, data: TranslationInput, *, note: str = "edited",
-                        topic: str | None = None) -> tuple[Article, bool]:
+                        topic: str | None = None, position: int | None = None, default_locale: str | None = None,
+                        base_version: int | None = None) -> tuple[Article, bool]:
         """Create or edit one locale's text (its status unchanged; new ones are drafts); a changed
         text becomes the locale's next version, described by ``note``. ``topic`` also moves the
-        article there, in the same transaction: both or neither.
+        article there, ``position`` re-orders it within its topic and ``default_locale`` makes
+        another of its locales the default, in the same transaction: all or none.
+
+        ``base_version`` is the version the edit started from (``Translation.version``; 0 for a
+        locale with no text yet): when the text was saved again since, nothing is written and
+        ``Conflict`` says so (None: the text is written whatever was saved meanwhile).
 
         Returns the article and whether anything changed.
 
         Raises:
-            InvalidInput: the text is refused, or ``topic`` does not exist (``field="topic"``).
+            InvalidInput: the text is refused, ``topic`` does not exist (``field="topic"``), the
+                position is out of range or ``default_locale`` has no text (``field=...``).
+            Conflict: the text is newer than ``base_version`` (``current_version`` names it).
             NotFound: no such article.
         """
         data = self.rules.translation(data)
-        with self._db.session() as s:
-            article = self._article_row(s, workspace, slug)
-            moved = topic is not None and topic != article.topic
-            if moved:
-                self._topic_row_for_article(s, workspace, str(topic))
-                article.topic = str(topic)
-            changed = _upsert_translation(s, workspace, article, data, keep_status=True, note=note) or moved
-            if changed:
-                article.updated_at = utcnow()
+        if position is not None and not -(2**31) <= position < 2**31:
+            raise InvalidInput(f"position {position} is out of range; use a small whole number (0 comes first)",
+                               field="position")
+        try:
+            with self._db.session() as s:
+                article = self._article_row(s, workspace, slug)
+                if base_version is not None:
+                    _check_base(s, workspace, slug, data.locale, base_version)
+                moved = topic is not None and topic != article.topic
+                if moved:
+                    self._topic_row_for_article(s, workspace, str(topic))
+                    article.topic = str(topic)
+                changed = _upsert_translation(s, workspace, article, data, keep_status=True, note=note) or moved
+                if position is not None and position != article.position:
+                    article.position, changed = position, True
+                if default_locale is not None and default_locale != article.default_locale:
+                    try:
+                        self.rules.locale(default_locale)
+                    except InvalidInput as exc:
+                        raise InvalidInput(exc.message, field="default_locale") from None
+                    if s.get(TranslationRow, (workspace, slug, default_locale)) is None:
+                        raise InvalidInput(f"article {slug!r} has no {default_locale!r} text to make the default "
+                                           "language; write that translation first", field="default_locale")
+                    article.default_locale, changed = default_locale, True
+                if changed:
+                    article.updated_at = utcnow()
+        except IntegrityError:  # another process saved the same next version first
+            raise _stale(slug, data.locale, self.get(workspace, slug)) from None
         return self.get(workspace, slug), changed
 
     def set_status(self, workspace: str, slug: str, status: Status, locales: Sequence[str] | None = None) -> Article:
@@ -445,6 +475,28 @@ def _upsert_translation(s: Session, workspace: str, article: ArticleRow, data: T
     return True
 
 
+def _check_base(s: Session, workspace: str, slug: str, locale: str, base_version: int) -> None:
+    """``Conflict`` when the translation's newest version is not ``base_version``."""
+    newest = s.scalar(select(func.max(VersionRow.version)).where(
+        VersionRow.workspace == workspace, VersionRow.slug == slug, VersionRow.locale == locale)) or 0
+    if newest != base_version:
+        row = s.get(TranslationRow, (workspace, slug, locale))
+        raise Conflict(
+            f"the {locale} text of {slug!r} was saved by someone else (version {newest}) after you started from "
+            f"version {base_version}, so yours was not saved; the newer text is kept: compare them, then save "
+            f"again with base version {newest} to replace it",
+            slug=slug, locale=locale, field="version", base_version=base_version, current_version=newest,
+            current_title=row.title if row else None)
+
+
+def _stale(slug: str, locale: str, article: Article) -> Conflict:
+    own = article.translation(locale)
+    newest = own.version if own else 0
+    return Conflict(f"the {locale} text of {slug!r} was saved by someone else at the same moment (version {newest}),"
+                    " so yours was not saved; the newer text is kept: compare them, then save again",
+                    slug=slug, locale=locale, field="version", current_version=newest)
+
+
 def _add_version(s: Session, workspace: str, slug: str, data: TranslationInput, note: str) -> None:
     last = s.scalar(select(func.max(VersionRow.version)).where(
         VersionRow.workspace == workspace, VersionRow.slug == slug, VersionRow.locale == data.locale)) or 0
@@ -491,7 +543,19 @@ def _translations(s: Session, workspace: str, slugs: Iterable[str]) -> dict[str,
     return found
 
 
-def _article(row: ArticleRow, translations: list[TranslationRow]) -> Article:
+def _text_versions(s: Session, workspace: str, slugs: Iterable[str]) -> dict[tuple[str, str], int]:
+    """(slug, locale) -> the number of the translation's newest version."""
+    wanted = list(slugs)
+    found: dict[tuple[str, str], int] = {}
+    for start in range(0, len(wanted), 500):
+        rows = s.execute(select(VersionRow.slug, VersionRow.locale, func.max(VersionRow.version)).where(
+            VersionRow.workspace == workspace, VersionRow.slug.in_(wanted[start:start + 500])).group_by(
+            VersionRow.slug, VersionRow.locale))
+        found.update({(slug, locale): int(number) for slug, locale, number in rows})
+    return found
+
+
+def _article(row: ArticleRow, translations: list[TranslationRow], versions: dict[tuple[str, str], int]) -> Article:
     default = next((t for t in translations if t.locale == row.default_locale), None)
     items = []
     for t in sorted(translations, key=lambda t: (t.locale != row.default_locale, t.locale)):
@@ -499,6 +563,7 @@ def _article(row: ArticleRow, translations: list[TranslationRow]) -> Article:
         stale = default is not None and t is not default and default.updated_at > basis
         items.append(Translation(slug=t.slug, locale=t.locale, title=t.title, body=t.body, status=Status(t.status),
                                  updated_at=t.updated_at, source_updated_at=t.source_updated_at,
-                                 published_at=t.published_at, stale=stale))
+                                 published_at=t.published_at, stale=stale,
+                                 version=versions.get((t.slug, t.locale), 0)))
     return Article(slug=row.slug, topic=row.topic, default_locale=row.default_locale, position=row.position,
                    created_at=row.created_at, updated_at=row.updated_at, translations=tuple(items))

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.db import Database, insert_ignore
 from core.errors import Conflict, InvalidInput, NotFound
-from core.models import Source, SourceKind, Workspace
+from core.models import ScheduleKind, Source, SourceKind, SourceSchedule, Workspace
 from core.tables import SourceRow, WorkspaceRow, utcnow
 from ingest.connectors.registry import validate_options
 
@@ -74,10 +74,28 @@ class SourceStore:
             rows = s.scalars(select(SourceRow).where(SourceRow.workspace == workspace).order_by(SourceRow.name))
             return [_source(r) for r in rows]
 
-    def schedules(self, workspace: str) -> dict[str, str | None]:
-        """Source name -> its stored schedule (``cron:<expr>``, ``interval:<seconds>`` or None)."""
+    def schedules(self, workspace: str) -> dict[str, SourceSchedule | None]:
+        """Source name -> its schedule (None when it has none)."""
         with self._db.session() as s:
-            return {r.name: r.schedule for r in s.scalars(select(SourceRow).where(SourceRow.workspace == workspace))}
+            return {r.name: _schedule(r) for r in s.scalars(select(SourceRow).where(SourceRow.workspace == workspace))}
+
+    def schedule(self, workspace: str, name: str) -> SourceSchedule | None:
+        """A source's schedule (None when it has none); ``NotFound`` for an unknown source."""
+        self.get(workspace, name)
+        return self.schedules(workspace).get(name)
+
+    def set_schedule(self, workspace: str, name: str, schedule: SourceSchedule | None) -> SourceSchedule | None:
+        """Replace a source's schedule whole (None removes it); ``NotFound`` for an unknown source.
+        The schedule is checked before (``flows.schedules.build_schedule``): this only stores it."""
+        self.get(workspace, name)
+        with self._db.session() as s:
+            row = s.scalar(select(SourceRow).where(SourceRow.workspace == workspace, SourceRow.name == name))
+            assert row is not None
+            row.schedule = schedule.legacy() if schedule else None
+            row.schedule_timezone = schedule.timezone if schedule else None
+            row.schedule_paused = not schedule.enabled if schedule else False
+            row.schedule_anchor = schedule.anchor if schedule else None
+        return schedule
 
     def update(
         self,
@@ -96,8 +114,9 @@ class SourceStore:
                 row.options = validate_options(current.kind, options)
             if enabled is not None:
                 row.enabled = enabled
-            if schedule is not None:
+            if schedule is not None:  # the CLI's cron:/interval: text; the options go with it
                 row.schedule = schedule or None
+                row.schedule_timezone, row.schedule_paused, row.schedule_anchor = None, False, None
             return _source(row)
 
     def remove(self, workspace: str, name: str) -> None:
@@ -145,4 +164,22 @@ def _source(row: SourceRow) -> Source:
         kind=SourceKind(row.kind),
         options=dict(row.options or {}),
         enabled=row.enabled,
+    )
+
+
+def _schedule(row: SourceRow) -> SourceSchedule | None:
+    """The row's schedule; a row stored before migration 2520 reads as UTC, enabled, anchored at its
+    last change (an interval set then counts from when a scheduler applied it)."""
+    if not row.schedule:
+        return None
+    kind, _, value = row.schedule.partition(":")
+    if kind not in ("cron", "interval") or (kind == "interval" and not value.isdigit()):
+        return None
+    return SourceSchedule(
+        kind=ScheduleKind(kind),
+        cron=value if kind == ScheduleKind.CRON else None,
+        interval_seconds=int(value) if kind == ScheduleKind.INTERVAL else None,
+        timezone=row.schedule_timezone or "UTC",
+        enabled=not row.schedule_paused,
+        anchor=row.schedule_anchor or row.updated_at,
     )

@@ -226,16 +226,28 @@ def cancel(name: str, workspace: Workspace = None) -> None:
 
 def sources_schedule(
     name: str,
-    cron: Annotated[str | None, typer.Option("--cron", help='e.g. "0 3 * * *" (UTC)')] = None,
+    cron: Annotated[str | None, typer.Option("--cron", help='e.g. "0 3 * * *" (in --timezone)')] = None,
     interval: Annotated[str | None, typer.Option("--interval", help="e.g. 900, 15m, 6h, 1d")] = None,
     off: Annotated[bool, typer.Option("--off", help="Remove the schedule.")] = False,
+    timezone: Annotated[str, typer.Option("--timezone", help="IANA timezone, e.g. Europe/Paris.")] = "UTC",
+    paused: Annotated[bool, typer.Option("--paused", help="Store the schedule but do not run it yet.")] = False,
     workspace: Workspace = None,
 ) -> None:
-    """Set or remove a source's schedule; `knowdesk schedule` picks it up at its next refresh."""
+    """Set or remove a source's schedule; `knowdesk schedule` picks it up at its next refresh
+    (the HTTP API: GET/PUT/DELETE /v1/sources/{name}/schedule)."""
     from flows.deployments import set_schedule
+    from flows.schedules import next_run
 
-    value = set_schedule(get_runtime(), workspace_or_default(workspace), name, cron=cron, interval=interval, off=off)
-    out.print(f"{name}: schedule {value or 'removed'}")
+    ws = workspace_or_default(workspace)
+    rt = get_runtime()
+    value = set_schedule(rt, ws, name, cron=cron, interval=interval, off=off, timezone=timezone, enabled=not paused)
+    if value is None:
+        out.print(f"{name}: schedule removed")
+        return
+    what = f"cron {value.cron}" if value.cron else f"every {value.interval_seconds} s"
+    due = next_run(value, source_enabled=rt.sources.get(ws, name).enabled)
+    out.print(f"{name}: schedule {what} ({value.timezone}){' paused' if not value.enabled else ''}; "
+              f"next run {due.isoformat() if due else 'none'}")
 
 
 def register(app: typer.Typer) -> None:

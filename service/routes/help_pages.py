@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from app.knowledge_ci.models import ChangeStatus
 from app.runtime import Runtime
 from core.errors import AuthError, Conflict, InvalidInput, KnowdeskError, NotFound
-from helpcenter.models import Article, ArticleInput, Status, Topic, TopicInput, TranslationInput
+from helpcenter.models import Article, ArticleInput, Status, Topic, TopicInput, Translation, TranslationInput
 from helpcenter.publisher import PublishReport
 from helpcenter.versions import compare
 from service import hardening, web_session
@@ -176,14 +176,18 @@ async def article_add(request: Request, rt: RuntimeDep) -> Response:
 # -- one translation: the editor ---------------------------------------------------------------
 def editor_page(request: Request, rt: Runtime, caller: Principal, article: Article, locale: str, *,
                 values: dict[str, str] | None = None, errors: dict[str, str] | None = None, notice: str = "",
-                preview: str | None = None, status: int = 200) -> Response:
+                preview: str | None = None, status: int = 200, newer: Translation | None = None) -> Response:
     """The editor; ``values`` are what the form shows (as typed when it comes back), ``topic_was``
-    among them the article's topic when the form was first loaded (a move since is noticed on save)."""
+    among them the article's topic when the form was first loaded (a move since is noticed on save),
+    ``position_was`` and ``default_locale_was`` likewise, and ``base_version`` the version of the text
+    the edit started from. ``newer``: the text someone else saved meanwhile (shown beside the form)."""
     own = article.translation(locale)
     default = article.translation(article.default_locale)
     if values is None:
         values = {"title": own.title, "body": own.body} if own else {"title": "", "body": ""}
-    values = {"topic": article.topic, "topic_was": article.topic} | values
+    loaded = {"topic": article.topic, "position": str(article.position), "default_locale": article.default_locale}
+    values = loaded | {f"{k}_was": v for k, v in loaded.items()} | {"base_version": str(own.version if own else 0)} \
+        | values
     shown = preview if preview is not None else values.get("body", "")
     hc = rt.helpcenter
     topics = hc.store.topics(caller.workspace)
@@ -197,6 +201,9 @@ def editor_page(request: Request, rt: Runtime, caller: Principal, article: Artic
         "topic_options": [(t.id, f"{names.get(t.parent, t.parent)} › {t.name} ({t.id})" if t.parent else
                            f"{t.name} ({t.id})") for t in nested(topics)],
         "versions": hc.store.versions(caller.workspace, article.slug, locale) if own else [],
+        "language_options": [(x, x) for x in hc.store.rules.locales if article.translation(x) or x == locale],
+        "newer": newer,
+        "newer_html": render_markdown(newer.body) if newer else "",
         "portal": f"{hc.publisher.base_url}/{locale}/articles/{article.slug}"}, status=status)
 
 
@@ -218,10 +225,37 @@ def gone_page(request: Request, rt: Runtime, caller: Principal, slug: str, local
 
 def _editor_values(form: dict[str, str]) -> dict[str, str]:
     values = {"title": form.get("title", "").strip(), "body": text_of(form, "body")}
-    for key in ("topic", "topic_was"):
+    for key in ("topic", "topic_was", "position", "position_was", "default_locale", "default_locale_was",
+                "base_version"):
         if key in form:
             values[key] = form[key].strip()
     return values
+
+
+def _changed_facts(article: Article, values: dict[str, str]) -> tuple[int | None, str | None, dict[str, str]]:
+    """The position and default language the form changes (None: left as they were when it was
+    loaded, so a change made meanwhile by someone else stands), and the problems by field."""
+    errors: dict[str, str] = {}
+    position = None
+    typed = values.get("position", str(article.position)).strip()  # a form without the field leaves it
+    if typed != values.get("position_was", str(article.position)).strip():
+        if not typed.lstrip("-").isdigit() or len(typed) > 11:
+            errors["position"] = (f"the position {typed[:20]!r} is not a whole number; 0 comes first in the topic, "
+                                  "then 1, 2… (articles with the same position are ordered by slug)")
+        elif not -(2**31) <= int(typed) < 2**31:
+            errors["position"] = f"the position {typed} is out of range; use a small whole number (0 comes first)"
+        else:
+            position = int(typed)
+    language = values.get("default_locale", "").strip() or None
+    if language == values.get("default_locale_was", article.default_locale):
+        language = None
+    return position, language, errors
+
+
+def base_of(values: dict[str, str]) -> int | None:
+    """The version the edit started from (None for a form without one, e.g. from an older page)."""
+    typed = values.get("base_version", "")
+    return int(typed) if typed.isdigit() and len(typed) <= 10 else None
 
 
 def _move(rt: Runtime, caller: Principal, article: Article,
@@ -315,14 +349,21 @@ async def article_save(slug: str, locale: str, request: Request, rt: RuntimeDep)
         values["topic_was"] = article.topic  # the next save applies the choice made on this page
         return await run_in_threadpool(lambda: editor_page(request, rt, caller, article, locale, values=values,
                                                            errors={"topic": problem[0]}, status=problem[1]))
+    position, language, problems = _changed_facts(article, values)
+    if problems:
+        return await run_in_threadpool(lambda: editor_page(request, rt, caller, article, locale, values=values,
+                                                           errors=problems, status=422))
     data = TranslationInput(locale=locale, title=values["title"], body=values["body"])
     try:
         saved, report = await run_in_threadpool(lambda: rt.helpcenter.put_translation(
-            caller.workspace, slug, data, publish=do == "publish", topic=topic))
+            caller.workspace, slug, data, publish=do == "publish", topic=topic, position=position,
+            default_locale=language, base_version=base_of(values)))
     except KnowdeskError as exc:
         if isinstance(exc, NotFound) and exc.fields.get("slug") == slug:  # deleted since it was read above
             return await run_in_threadpool(gone_page, request, rt, caller, slug, locale, values)
-        field = field_of(exc, "body")
+        if isinstance(exc, Conflict) and exc.fields.get("field") == "version":
+            return await run_in_threadpool(stale_page, request, rt, caller, slug, locale, values, exc)
+        field = "default_locale" if exc.fields.get("field") == "default_locale" else field_of(exc, "body")
         errors = {field: NO_TOPIC.format(topic=topic) if field == "topic" else exc.message}
         return await run_in_threadpool(lambda: editor_page(request, rt, caller, article, locale, values=values,
                                                            errors=errors, status=422))
@@ -336,6 +377,24 @@ async def article_save(slug: str, locale: str, request: Request, rt: RuntimeDep)
         what = (f"not moved to topic {topic}, and {what}" if held is not None
                 else f"moved to topic {moved.name if moved else topic}; {what}")
     return see_other(f"/admin/help/articles/{quote(slug)}/{locale}?notice={quote(what)}")
+
+
+def stale_page(request: Request, rt: Runtime, caller: Principal, slug: str, locale: str, values: dict[str, str],
+               exc: Conflict) -> Response:
+    """Someone else saved this text after the editor loaded it: nothing was saved, the form keeps what
+    was typed, the newer text is shown beside it, and the next save (now based on the newer version)
+    replaces it deliberately. 409."""
+    article = rt.helpcenter.store.get(caller.workspace, slug)
+    newer = article.translation(locale)
+    kept = values | {"base_version": str(newer.version if newer else 0)}
+    current = exc.fields.get("current_version")
+    message = (f"someone else saved the {locale} text (version {current}) after you opened this page, so yours was "
+               "not saved. What you typed is still in the form and the newer text is shown next to it: compare them, "
+               "then save again to replace it" if newer else
+               f"the {locale} text was deleted after you opened this page, so nothing was saved; what you typed is "
+               "still in the form: save again to write it")
+    return editor_page(request, rt, caller, article, locale, values=kept, errors={"version": message},
+                       status=409, newer=newer)
 
 
 @router.post("/articles/{slug}/{locale}/status", response_class=HTMLResponse)

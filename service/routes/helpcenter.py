@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
-from core.errors import NotFound
+from core.errors import InvalidInput, NotFound
 from core.models import NON_BLANK, WHITESPACE, StoredInt
 from helpcenter.models import (
     LOCALE,
@@ -106,6 +106,12 @@ class TranslationBody(_Body):
     title: str = Field(json_schema_extra=_TITLE)
     body: str = Field(json_schema_extra=_MARKDOWN)
     publish: bool = False
+    base_version: int | None = Field(
+        default=None, ge=0, le=2**31 - 1,
+        description="The version this edit started from (``version`` of the text read, 0 for a new locale; or "
+                    "send it as ``If-Match``): when the text was saved again since, nothing is written and the "
+                    "answer is 409 with ``current_version``. Omitted: the text is written whatever was saved "
+                    "meanwhile.")
 
 
 class Locales(_Body):
@@ -220,10 +226,11 @@ def delete_article(slug: str, caller: Writer, rt: RuntimeDep) -> dict[str, Any]:
 
 
 @router.get("/articles/{slug}/{locale}", response_model=LocaleTextPublic)
-def get_translation(slug: str, locale: LocaleParam, caller: Reader, rt: RuntimeDep,
+def get_translation(slug: str, locale: LocaleParam, caller: Reader, rt: RuntimeDep, response: Response,
                     published: bool = False) -> dict[str, Any]:
     """One locale's text. Missing (or, with ``published=true``, unpublished) falls back to the
-    default locale: ``fallback`` says so and ``served_locale`` names the locale returned."""
+    default locale: ``fallback`` says so and ``served_locale`` names the locale returned. ``version``
+    (also the ``ETag``) is what an edit of the locale sends back (0 when the locale has no text yet)."""
     hc = rt.helpcenter
     hc.store.rules.locale(locale)
     article = hc.store.get(caller.workspace, slug)
@@ -237,18 +244,47 @@ def get_translation(slug: str, locale: LocaleParam, caller: Reader, rt: RuntimeD
         own = article.translation(locale)
         fallback = own is None
         text = own or article.translations[0]  # the default locale's comes first
+    own = article.translation(locale)
+    response.headers["ETag"] = etag(own.version if own else 0)
     return {"slug": slug, "locale": locale, "served_locale": text.locale, "fallback": fallback,
-            **text.model_dump(mode="json", exclude={"slug", "locale"})}
+            **text.model_dump(mode="json", exclude={"slug", "locale", "version"}),
+            "version": own.version if own else 0}
 
 
-@router.put("/articles/{slug}/{locale}", response_model=ArticleChangePublic)
-def put_translation(slug: str, locale: LocaleParam, body: TranslationBody, caller: Writer,
-                    rt: RuntimeDep) -> dict[str, Any]:
+#: ``If-Match``: ``*`` or one ETag of a text's version (``"3"``, weak ``W/"3"`` accepted).
+IF_MATCH = r'^\s*(\*|(W/)?"?[0-9]{1,10}"?)\s*$'
+
+
+def etag(version: int) -> str:
+    """The ``ETag`` of a translation's text at ``version``."""
+    return f'"{version}"'
+
+
+def base_of(body: TranslationBody, if_match: str | None) -> int | None:
+    """The version an edit started from: ``base_version``, else the ``If-Match`` ETag (``"3"``)."""
+    if body.base_version is not None or if_match is None:
+        return body.base_version
+    if if_match.strip() == "*":  # any current text: no check
+        return None
+    tag = if_match.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit() or len(tag) > 10:
+        raise InvalidInput(f"If-Match {if_match[:40]!r} is not an ETag of this text; send the ETag of "
+                           "GET /v1/help-center/articles/{slug}/{locale} (e.g. \"3\")", field="If-Match")
+    return int(tag)
+
+
+@router.put("/articles/{slug}/{locale}", response_model=ArticleChangePublic, responses=errors(404, 409, 422))
+def put_translation(slug: str, locale: LocaleParam, body: TranslationBody, caller: Writer, rt: RuntimeDep,
+                    if_match: Annotated[str | None, Header(pattern=IF_MATCH),
+                                        WithJsonSchema({"type": "string", "pattern": IF_MATCH})] = None
+                    ) -> dict[str, Any]:
     """Write one locale's text (a new locale starts as a draft unless ``publish``). When the locale
-    is published, the index is updated before the response."""
+    is published, the index is updated before the response. With ``base_version`` (or ``If-Match``)
+    a text saved by someone else meanwhile is kept: 409 names its ``current_version``."""
     hc = rt.helpcenter
     article, report = hc.put_translation(caller.workspace, slug,
-                                         TranslationInput(locale=locale, title=body.title, body=body.body))
+                                         TranslationInput(locale=locale, title=body.title, body=body.body),
+                                         base_version=base_of(body, if_match))
     if body.publish:
         article, more = hc.publish(caller.workspace, slug, [locale])
         report = report + more

@@ -206,8 +206,13 @@ def form_page(
     errors: dict[str, str] | None = None,
     notice: str = "",
     status: int = 200,
+    sched_values: dict[str, str] | None = None,
+    sched_errors: dict[str, str] | None = None,
 ) -> Response:
     fields = option_fields(kind)
+    schedule = sources.get_schedule(source.name, caller, rt) if source else None
+    if sched_values is None:
+        sched_values = schedule_values(schedule["schedule"] if schedule else None)
     if values is None:
         values = {"name": "", "enabled": "on"} | values_of(fields, source.options if source else {})
         if source is not None:
@@ -229,9 +234,20 @@ def form_page(
             "runs": runs,
             "running": any(r["status"] == "running" for r in runs),
             "roots": [str(r) for r in rt.settings.sources.allowed_roots],
+            "schedule": schedule,
+            "sched_values": sched_values,
+            "sched_errors": sched_errors or {},
         },
         status=status,
     )
+
+
+def schedule_values(schedule: dict[str, Any] | None) -> dict[str, str]:
+    """The schedule form showing ``schedule`` (the API's ``schedule`` object), or an empty one."""
+    if schedule is None:
+        return {"sched-cron": "", "sched-interval": "", "sched-timezone": "UTC", "sched-enabled": "on"}
+    return {"sched-cron": schedule["cron"] or "", "sched-interval": str(schedule["interval_seconds"] or ""),
+            "sched-timezone": schedule["timezone"], "sched-enabled": "on" if schedule["enabled"] else ""}
 
 
 def kind_of(value: str) -> SourceKind | None:
@@ -324,3 +340,41 @@ async def save(name: str, request: Request, rt: RuntimeDep) -> Response:
         )
     what = "saved; the next sync reads the source with these options"
     return see_other(f"/admin/sources/{quote(name)}/edit?notice={quote(what)}")
+
+
+@router.post("/{name}/schedule", response_class=HTMLResponse)
+async def save_schedule(name: str, request: Request, rt: RuntimeDep) -> Response:
+    """The schedule form through ``PUT /v1/sources/{name}/schedule``; refused: the page again with the
+    message by its field and what was typed (nothing stored)."""
+    got = await writer_item(request, rt, lambda caller: _source(rt, caller, name))
+    if isinstance(got, Response):
+        return got
+    caller, form, source = got
+    values = {k: form.get(k, "") for k in ("sched-cron", "sched-interval", "sched-timezone", "sched-enabled")}
+    try:
+        body = sources.ScheduleRequest(cron=values["sched-cron"].strip() or None,
+                                       interval=values["sched-interval"].strip() or None,
+                                       timezone=values["sched-timezone"].strip() or "UTC",
+                                       enabled=values["sched-enabled"] == "on")
+        await run_in_threadpool(sources.put_schedule, name, body, caller, rt)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = {"cron": "sched-cron", "interval": "sched-interval"}.get(str(first["loc"][0]), "sched-timezone")
+        errors = {field: str(first["msg"])}
+    except KnowdeskError as exc:
+        errors = {"sched-" + str(exc.fields.get("field")) if exc.fields.get("field") else "form": exc.message}
+    else:
+        return see_other(f"/admin/sources/{quote(name)}/edit?notice={quote('schedule saved')}#schedule")
+    return await run_in_threadpool(lambda: form_page(request, rt, caller, source.kind, source=source,
+                                                     sched_values=values, sched_errors=errors, status=422))
+
+
+@router.post("/{name}/schedule/delete", response_class=HTMLResponse)
+async def remove_schedule(name: str, request: Request, rt: RuntimeDep) -> Response:
+    """Remove the schedule through ``DELETE /v1/sources/{name}/schedule``."""
+    got = await writer_item(request, rt, lambda caller: _source(rt, caller, name))
+    if isinstance(got, Response):
+        return got
+    caller, _, _ = got
+    await run_in_threadpool(sources.delete_schedule, name, caller, rt)
+    return see_other(f"/admin/sources/{quote(name)}/edit?notice={quote('schedule removed')}#schedule")

@@ -143,20 +143,18 @@ def static(name: str) -> Response:
 
 
 # -- sources ------------------------------------------------------------------------------------------
-def next_sync(schedule: str | None, last_started: str | None) -> str:
-    """When the schedule fires next, as a person reads it."""
-    if not schedule:
+def next_sync(answer: dict[str, Any] | None) -> str:
+    """When a source syncs by itself, as a person reads it, from ``GET /v1/sources/{name}/schedule``."""
+    schedule = (answer or {}).get("schedule")
+    if not answer or not schedule:
         return "not scheduled"
-    kind, _, value = schedule.partition(":")
-    if kind == "interval" and value.isdigit():
-        every = int(value)
-        if last_started is None:
-            return f"every {_duration(every)}; first run at the scheduler's next refresh"
-        due = datetime.fromisoformat(last_started).timestamp() + every
-        return f"every {_duration(every)}; next ≈ {datetime.fromtimestamp(due).astimezone().strftime('%Y-%m-%d %H:%M')}"
-    if kind == "cron":
-        return f"cron “{value}” (UTC)"
-    return schedule
+    what = (f"cron “{schedule['cron']}”" if schedule["kind"] == "cron"
+            else f"every {_duration(schedule['interval_seconds'])}") + f" ({schedule['timezone']})"
+    if not answer["source_enabled"]:
+        return f"{what}; the source is disabled"
+    if not schedule["enabled"]:
+        return f"{what}; paused"
+    return f"{what}; next {answer['next_run_at'][:16].replace('T', ' ')} UTC"
 
 
 def _duration(seconds: float) -> str:
@@ -168,12 +166,13 @@ def _duration(seconds: float) -> str:
 
 def source_rows(rt: Runtime, caller: Principal) -> list[dict[str, Any]]:
     listed = sources.list_sources(caller, rt)["sources"]
-    schedules = rt.sources.schedules(caller.workspace)
+    scheduled = {name for name, schedule in rt.sources.schedules(caller.workspace).items() if schedule}
     rows = []
     for s in listed:
         last = next(iter(rt.state(caller.workspace, s["name"]).runs(limit=1)), None)
-        rows.append({**s, "last": last, "report": (last or {}).get("report") or {},
-                     "next": next_sync(schedules.get(s["name"]), last["started_at"] if last else None)})
+        # only a scheduled source asks the schedule API (it loads Prefect's schedule code)
+        answer = sources.get_schedule(s["name"], caller, rt) if s["name"] in scheduled else None
+        rows.append({**s, "last": last, "report": (last or {}).get("report") or {}, "next": next_sync(answer)})
     return rows
 
 

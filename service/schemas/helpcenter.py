@@ -32,6 +32,7 @@ class TranslationPublic(Public):
     source_updated_at: Timestamp | None
     published_at: Timestamp | None
     stale: bool = Field(description="The default locale was edited after this translation.")
+    version: int = Field(description="Its newest saved version: send it back as ``base_version`` when editing.")
     url: str = Field(description="The page of this locale on the help-center portal.")
 
 
@@ -86,6 +87,8 @@ class LocaleTextPublic(Public):
     source_updated_at: Timestamp | None
     published_at: Timestamp | None
     stale: bool
+    version: int = Field(description="The newest saved version of ``locale``'s own text (0: none yet), also the "
+                                     "``ETag``: send it back as ``base_version`` or ``If-Match`` when editing.")
 
 
 class HelpSearchPublic(HitsPublic):

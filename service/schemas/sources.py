@@ -95,3 +95,28 @@ class CancelPublic(Public):
     mode: Literal["in-process", "prefect"]
     status: Literal["cancelling", "not_running"]
     cancelled: list[str] | None = Field(default=None, description="The Prefect flow runs asked to cancel.")
+
+
+class SchedulePublic(Public):
+    """A source's schedule: a cron expression or an interval, in a timezone; paused when not enabled."""
+
+    kind: Literal["cron", "interval"]
+    cron: str | None = Field(description="The cron expression (kind cron), read in ``timezone``.")
+    interval_seconds: int | None = Field(description="Seconds between runs (kind interval).")
+    timezone: str = Field(description="IANA timezone name, e.g. UTC or Europe/Paris.")
+    enabled: bool = Field(description="False: stored but paused (no scheduled run).")
+    anchor: Timestamp = Field(description="When it was set; an interval counts from it.")
+
+
+class SourceSchedulePublic(Public):
+    """A source's schedule and when it runs next."""
+
+    source: str
+    source_enabled: bool = Field(description="A disabled source is never synced on schedule.")
+    schedule: SchedulePublic | None = Field(description="None when the source has no schedule.")
+    next_run_at: Timestamp | None = Field(
+        description="When the schedule fires next (UTC), as the Prefect server computes it; null without a "
+                    "schedule, when it is paused or when the source is disabled.")
+    runner: Literal["prefect", "none"] = Field(
+        description="prefect: a Prefect server is configured (PREFECT_API_URL), and `knowdesk schedule` or a worker "
+                    "of its pool runs the scheduled syncs; none: no Prefect server, so no scheduled sync runs.")

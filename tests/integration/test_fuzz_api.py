@@ -61,6 +61,11 @@ ACCEPTED_REJECTIONS: list[tuple[str, int, Callable[[Body, Any], bool], str]] = [
     ("PATCH /v1/sources/{name}", 400, _error("invalid_configuration"),
      "options are checked by the kind's connector options, loaded lazily (no SaaS SDK at startup)"),
     ("PATCH /v1/sources/{name}", 422, _field("path"), "a folder path must exist on the server (server state)"),
+    ("PUT /v1/sources/{name}/schedule", 422, _field("cron", "interval", "timezone"),
+     "a cron expression, an interval with its unit and an IANA timezone name are checked by Prefect's schedule "
+     "models (grammars and a timezone database JSON Schema does not hold), and exactly one of cron/interval"),
+    ("PUT /v1/help-center/articles/{slug}/{locale}", 409, _field("version"),
+     "base_version / If-Match must be the text's current version (server state)"),
     ("POST /v1/help-center/topics", 422, _field("parent"), f"the parent is {_TOPIC}, not the topic itself"),
     ("POST /v1/help-center/topics", 422, _field("locale"), f"translated names are keyed by {_LOCALE}"),
     ("PATCH /v1/help-center/topics/{topic_id}", 422, _field("parent"), f"the parent is {_TOPIC}, not itself"),

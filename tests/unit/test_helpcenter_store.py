@@ -151,3 +151,34 @@ def test_malformed_markdown_files_are_reported(tmp_path: Path, text: str, error:
     (tmp_path / "articles" / "a.en.md").write_text(text, encoding="utf-8")
     with pytest.raises(InvalidInput, match=error):
         read_folder(tmp_path)
+
+
+def test_a_save_from_a_stale_version_changes_nothing(store: HelpCenterStore) -> None:
+    store.create_topic("w", TopicInput(id="billing", name="Billing"))
+    store.create_topic("w", TopicInput(id="orders", name="Orders"))
+    store.create_article("w", _article())
+    assert store.get("w", "refunds").translation("en").version == 1  # type: ignore[union-attr]
+    store.put_translation("w", "refunds", TranslationInput(locale="en", title="Refunds", body="Newer."),
+                          base_version=1)
+    with pytest.raises(Conflict) as caught:
+        store.put_translation("w", "refunds", TranslationInput(locale="en", title="Mine", body="Mine."),
+                              base_version=1, topic="orders", position=4)
+    assert caught.value.fields["current_version"] == 2 and caught.value.fields["field"] == "version"
+    article = store.get("w", "refunds")
+    assert (article.topic, article.position, article.translation("en").body) == (  # type: ignore[union-attr]
+        "billing", 0, "Newer."), "neither the text nor the move nor the position is stored"
+    assert [v.version for v in store.versions("w", "refunds", "en")] == [2, 1]
+    with pytest.raises(Conflict):  # a locale someone else wrote first
+        store.put_translation("w", "refunds", TranslationInput(locale="de", title="A", body="B."), base_version=0)
+        store.put_translation("w", "refunds", TranslationInput(locale="de", title="C", body="D."), base_version=0)
+    assert store.get("w", "refunds").translation("de").body == "B."  # type: ignore[union-attr]
+    for language in ("es", "fr"):  # no text yet; not a configured locale
+        with pytest.raises(InvalidInput) as bad:
+            store.put_translation("w", "refunds", TranslationInput(locale="en", title="Refunds", body="Newer."),
+                                  default_locale=language)
+        assert bad.value.fields["field"] == "default_locale", language
+    assert store.get("w", "refunds").default_locale == "en"
+    with pytest.raises(InvalidInput) as bad:
+        store.put_translation("w", "refunds", TranslationInput(locale="en", title="Refunds", body="Newer."),
+                              position=2**31)
+    assert bad.value.fields["field"] == "position"

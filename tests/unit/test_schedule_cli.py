@@ -46,3 +46,21 @@ def test_a_work_pool_needs_a_prefect_server(cli: tuple[CliRunner, dict[str, str]
         assert result.exit_code == 1, result.output
         assert "PREFECT_API_URL" in result.stderr
         reset_runtime()
+
+
+def test_sources_schedule_takes_a_timezone_and_refuses_a_wrong_one(cli: tuple[CliRunner, dict[str, str]],
+                                                                     tmp_path: Path) -> None:
+    runner, env = cli
+    (tmp_path / "docs").mkdir()
+    added = runner.invoke(app, ["sources", "add", "docs", "--kind", "folder", "-o", f"path={tmp_path / 'docs'}"],
+                          env=env)
+    assert added.exit_code == 0, added.output
+    result = runner.invoke(app, ["sources", "schedule", "docs", "--cron", "0 3 * * *", "--timezone", "Mars/Base"],
+                           env=env)
+    assert result.exit_code == 1 and "is not an IANA timezone name" in " ".join(result.stderr.split())
+    result = runner.invoke(app, ["sources", "schedule", "docs", "--cron", "0 3 * * *", "--timezone",
+                                 "Europe/Paris"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "cron 0 3 * * * (Europe/Paris); next run 20" in " ".join(result.output.split())
+    result = runner.invoke(app, ["sources", "schedule", "docs", "--interval", "6h", "--paused"], env=env)
+    assert result.exit_code == 0 and "paused; next run none" in " ".join(result.output.split()), result.output
