@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -22,22 +22,35 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from actions.indexing import CHUNKER_VERSION as PHRASES_VERSION
+from actions.indexing import SOURCE_ID as ACTIONS
+from actions.indexing import action_document
+from actions.indexing import phrases as action_phrases
 from app.content import SqlContentStore, StoredDocument
 from app.limits import source_lease
 from core.errors import ConfigError, InvalidInput, KnowdeskError
 from core.models import Source
-from core.tables import SourceRow, utcnow
+from core.tables import DocumentRow, SourceRow, utcnow
+from helpcenter.publisher import SOURCE_ID as HELP_CENTER
 from ingest.chunking import Chunker
 from ingest.protocols import Embedder, IndexWriter
 from ingest.write import DocumentWriter, WriteItem
 from retrieval.embedders import build_embedder
 from retrieval.generations import Generations, IndexSpec
 from retrieval.protocols import NewIndex
+from training.indexing import CHUNKER_VERSION as TRIGGERS_VERSION
+from training.indexing import SOURCE_ID as TRAINING
+from training.indexing import scenario_document
+from training.models import ScenarioKind
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+#: Phrase documents the service writes itself (one chunk per trigger or phrasing) keep their indexer's
+#: chunker version.
+PHRASE_VERSIONS = {TRAINING: TRIGGERS_VERSION, ACTIONS: PHRASES_VERSION}
 
 
 class ReindexReport(BaseModel):
@@ -143,6 +156,7 @@ def migrate_index(rt: Runtime, spec: IndexSpec, *, drop_old: bool = False,
     try:
         index.recreate()
         built: dict[tuple[str, str], tuple[datetime, dict[str, int]]] = {}
+        phrases: list[tuple[str, str, dict[str, int]]] = []  # (source id, workspace, id -> chunks) of phrase docs
         o = rt.settings.orchestration
         for source in chosen:
             report.refetched += _refetch_missing(rt, source, content)
@@ -155,6 +169,23 @@ def migrate_index(rt: Runtime, spec: IndexSpec, *, drop_old: bool = False,
             report.sources.append(source.name)
             if after_source:
                 after_source(source.name)
+        # what the service writes itself (published help-center articles, training scenarios, enabled
+        # actions) is in no registered source: without it the new collection would lose them at the switch
+        for workspace in _native_workspaces(rt):
+            since = utcnow()
+            counts = rebuild(content.stored(workspace, HELP_CENTER), chunker=chunker, embedder=embedder,
+                             writer=index, batch_chunks=rt.settings.sync.embed_batch_chunks)
+            missing = set(content.missing(workspace, HELP_CENTER))
+            if missing:  # published before content was stored: from the published articles themselves
+                counts.update(rebuild(_published(rt, workspace, missing), chunker=chunker, embedder=embedder,
+                                      writer=index, batch_chunks=rt.settings.sync.embed_batch_chunks))
+                report.notes.append(f"{workspace}: {len(missing)} help-center documents had no stored content "
+                                    "and were rebuilt from the published articles")
+            if counts:
+                built[(workspace, HELP_CENTER)] = (since, counts)
+            phrases.extend(_write_phrases(rt, workspace, embedder=embedder, index=index))
+        natives = [name for _, name in built if name == HELP_CENTER] + [kind for kind, _, _ in phrases]
+        report.sources.extend(dict.fromkeys(natives))
         with ExitStack() as stack:  # hold every source: no sync writes while we catch up and switch
             for source in sorted(chosen, key=lambda s: (s.workspace, s.name)):
                 stack.enter_context(source_lease(rt.db, source.workspace, source.name, purpose="switch",
@@ -165,8 +196,12 @@ def migrate_index(rt: Runtime, spec: IndexSpec, *, drop_old: bool = False,
             for (workspace, _), (_, counts) in built.items():
                 content.mark_versions(workspace, counts, chunker_version=chunker.version,
                                       model_id=embedder.model_id)
-            report.documents = sum(len(c) for _, c in built.values())
-            report.chunks = sum(sum(c.values()) for _, c in built.values())
+            for kind, workspace, counts in phrases:
+                content.mark_versions(workspace, counts, chunker_version=PHRASE_VERSIONS[kind],
+                                      model_id=embedder.model_id)
+            report.documents = sum(len(c) for _, c in built.values()) + sum(len(c) for _, _, c in phrases)
+            report.chunks = sum(sum(c.values()) for _, c in built.values()) + sum(
+                sum(c.values()) for _, _, c in phrases)
             generations.record(index.collection_name, spec, "live", documents=report.documents)
             generations.make_live(index.collection_name)
             rt.refresh_index(force=True)
@@ -181,6 +216,44 @@ def migrate_index(rt: Runtime, spec: IndexSpec, *, drop_old: bool = False,
     report.status = "succeeded"
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _native_workspaces(rt: Runtime) -> list[str]:
+    """Workspaces holding documents the service writes itself (help center, training, actions)."""
+    with rt.db.session() as s:
+        query = select(DocumentRow.workspace).where(DocumentRow.source_name.in_([HELP_CENTER, *PHRASE_VERSIONS]))
+        return sorted(set(s.scalars(query.distinct())))
+
+
+def _published(rt: Runtime, workspace: str, ids: set[str]) -> Iterator[StoredDocument]:
+    """The published help-center translations among ``ids``, parsed as publishing parses them."""
+    helpcenter = rt.helpcenter
+    topics = {t.id: t for t in helpcenter.store.topics(workspace)}
+    parser = rt.pipeline().parser
+    for article in helpcenter.store.articles(workspace):
+        for doc in helpcenter.publisher.documents(workspace, article, topics):
+            if doc.id in ids:
+                yield StoredDocument(document=doc, parsed=parser.parse(doc))
+
+
+def _write_phrases(rt: Runtime, workspace: str, *, embedder: Embedder,
+                   index: NewIndex) -> list[tuple[str, str, dict[str, int]]]:
+    """Write the workspace's published specific scenarios and enabled actions into ``index`` (one chunk per
+    trigger or phrasing, as their indexers write them); returns (source id, workspace, id -> chunks) of each."""
+    done: list[tuple[str, str, dict[str, int]]] = []
+    training, actions = rt.training.indexer, rt.actions.indexer
+    for kind, indexer, docs in (
+        (TRAINING, training, [(scenario_document(sc, training.source_id), list(sc.triggers))
+                              for sc in rt.training.store.published(workspace) if sc.kind is ScenarioKind.SPECIFIC]),
+        (ACTIONS, actions, [(action_document(a), action_phrases(a))
+                            for a in rt.actions.store.actions(workspace) if a.channels]),
+    ):
+        writer = DocumentWriter(embedder=embedder, index=index, chunker_version=PHRASE_VERSIONS[kind],
+                                batch_chunks=rt.settings.sync.embed_batch_chunks)
+        counts = writer.write([indexer.item(doc, texts, writer=writer) for doc, texts in docs]).chunks
+        if counts:
+            done.append((kind, workspace, counts))
+    return done
 
 
 def _catch_up(content: SqlContentStore, workspace: str, name: str, since: datetime, counts: dict[str, int], *,
