@@ -15,6 +15,7 @@ Ratios are edge/local in the same run. ``python -m bench.run index_backends``.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -95,7 +96,8 @@ def _engine(engine: str, root: Path, size: int, embedder: Any, texts: list[str],
         store = EdgeStore(root=root / "edge")
         index = EdgeIndex(store=store, **common)
         searcher = Searcher(engine=EdgeCandidates(store=store), embedder=embedder, sparse=BM25Encoder())
-    out: dict[str, Any] = {"fill_s": round(_fill(index, size, texts, vectors), 1)}
+    out: dict[str, Any] = {"loadavg_start": os.getloadavg()}
+    out["fill_s"] = round(_fill(index, size, texts, vectors), 1)
     out |= _latency(searcher, embedder, queries)
     if engine == "edge":
         with timer() as t:
@@ -105,6 +107,7 @@ def _engine(engine: str, root: Path, size: int, embedder: Any, texts: list[str],
         store.close()
     else:
         close_client(client)
+    out["loadavg_end"] = os.getloadavg()
     return out
 
 
@@ -113,7 +116,7 @@ def main(sizes: tuple[int, ...] = (10_000, 50_000), queries: tuple[int, ...] = (
 
     embedder = SentenceTransformerEmbedder(model="all-MiniLM-L6-v2")
     texts, vectors = _texts_and_vectors(embedder)
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     for size, n in zip(sizes, queries, strict=True):
         qs = [QUERIES[i % len(QUERIES)] + ("" if i < len(QUERIES) else f" {i}") for i in range(n)]
         row: dict[str, Any] = {}
