@@ -9,6 +9,10 @@ searcher with the customer-facing filters (workspace + knowledge kinds), as ``kn
 - ``search``: the hybrid search alone (query vector embedded beforehand);
 - Edge once more after ``optimize()`` (HNSW built, deletes vacuumed), with the time it took.
 
+The second ranking stage is off in both (``SearchSettings(rerank="off")``): it is not the engines'
+work, and these chunks are written without token vectors, so with it on every query would encode its
+30 candidates inline (``bench/retrieval/rerank_latency.py`` measures the stage on stored vectors).
+
 Ratios are edge/local in the same run. ``python -m bench.run index_backends``.
 """
 
@@ -81,21 +85,25 @@ def _latency(searcher: Any, embedder: Any, queries: list[str]) -> dict[str, Any]
 
 def _engine(engine: str, root: Path, size: int, embedder: Any, texts: list[str], vectors: np.ndarray,
             queries: list[str]) -> dict[str, Any]:
+    from core.settings import SearchSettings
     from retrieval.edge import EdgeCandidates, EdgeIndex, EdgeStore
     from retrieval.index import QdrantCandidates, QdrantIndex, close_client, open_client
     from retrieval.search import Searcher
     from retrieval.sparse import BM25Encoder
 
+    engines_only = SearchSettings(rerank="off")  # the stage is not the engines' (see the docstring)
     common = {"model_id": embedder.model_id, "dimension": embedder.dimension, "chunker_version": "bench",
               "sparse": BM25Encoder()}
     if engine == "local":
         client = open_client(url=None, api_key=None, path=root / "qdrant", timeout=60)
         index: Any = QdrantIndex(client=client, **common)
-        searcher: Any = Searcher(engine=QdrantCandidates(client=client), embedder=embedder, sparse=BM25Encoder())
+        searcher: Any = Searcher(engine=QdrantCandidates(client=client), embedder=embedder, sparse=BM25Encoder(),
+                                 config=engines_only)
     else:
         store = EdgeStore(root=root / "edge")
         index = EdgeIndex(store=store, **common)
-        searcher = Searcher(engine=EdgeCandidates(store=store), embedder=embedder, sparse=BM25Encoder())
+        searcher = Searcher(engine=EdgeCandidates(store=store), embedder=embedder, sparse=BM25Encoder(),
+                            config=engines_only)
     out: dict[str, Any] = {"loadavg_start": os.getloadavg()}
     out["fill_s"] = round(_fill(index, size, texts, vectors), 1)
     out |= _latency(searcher, embedder, queries)
