@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ def run(max_pages: int = 5000, sample_pages: int = 120) -> dict[str, Any]:
     from ingest.connectors.registry import build_connector
 
     root = ensure_docs()
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load: dict[str, tuple[float, float, float]] = {"start": os.getloadavg()}
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -80,15 +83,18 @@ def run(max_pages: int = 5000, sample_pages: int = 120) -> dict[str, Any]:
             with timer() as raw_t:
                 rt.embedder.embed_documents(texts)
             raw_s = raw_t()
+            load["after_raw_encode"] = os.getloadavg()
             print(f"raw encode: {len(texts)} chunks in {raw_s:.1f}s", flush=True)
 
             with timer() as first_t:
                 first = rt.sync(source)
             first_s = first_t()
+            load["after_first_sync"] = os.getloadavg()
             print(f"first sync: {first.status}, {first.chunks_embedded} chunks in {first_s:.1f}s", flush=True)
             with timer() as again_t:
                 again = rt.sync(source)
             again_s = again_t()
+            load["end"] = os.getloadavg()
 
             titles = _title_retrieval(rt, docs)
             rt.qdrant.close()
@@ -97,6 +103,8 @@ def run(max_pages: int = 5000, sample_pages: int = 120) -> dict[str, Any]:
         server.server_close()
     pages = len(docs)  # the same site both times: pages covered per second
     return {
+        "date": date,
+        "loadavg": load,
         "pages": len(docs),
         "chunks": first.chunks_embedded,
         "first": {"status": first.status, "seconds": round(first_s, 1), "written": first.written,

@@ -24,6 +24,7 @@ import argparse
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,8 @@ def main() -> None:
         rt = get_runtime()
         source = rt.sources.add(Source(workspace="default", name="docs", kind=SourceKind.FOLDER,
                                        options={"path": str(Path(tmp) / "docs")}))
-        out: dict[str, Any] = {"corpus": "README.md sections", "questions": len(questions)}
+        out: dict[str, Any] = {"corpus": "README.md sections", "questions": len(questions),
+                               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
         with timer() as t:
             report = rt.sync(source)
         chunks = rt.index.count("default")
