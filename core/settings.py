@@ -128,6 +128,9 @@ class SearchSettings(BaseModel):
     #: of the query's index terms (0..1; 0 = never; README "Keyword weight by term cover"): a reworded
     #: question shares few words with its answer, an exact one most of them; unset: fitted.
     bm25_cover: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: The term-cover rule looks only at queries of at most this many BM25 terms (0 = any): a long
+    #: multi-need question spreads its words over several documents; unset: fitted.
+    bm25_cover_terms: int | None = Field(default=None, ge=0, le=1000)
     #: The dense weight of a query whose BM25 list is weak (``bm25_strong``, ``bm25_cover``); unset: fitted.
     weak_dense_weight: float | None = Field(default=None, ge=0.0, le=1.0)
     #: The second ranking stage's weight of the fused score for a query whose BM25 list is weak (the
@@ -163,7 +166,8 @@ class SearchSettings(BaseModel):
     def _keyword_rules_need_both_lists(self) -> SearchSettings:
         # the weak-BM25 rules weigh the BM25 list against the dense one: with one list they would do nothing
         if self.lists != "both":
-            named = [name for name in ("bm25_strong", "bm25_cover", "weak_dense_weight", "weak_rerank_fused")
+            named = [name for name in ("bm25_strong", "bm25_cover", "bm25_cover_terms", "weak_dense_weight",
+                                       "weak_rerank_fused")
                      if getattr(self, name) is not None]
             if named:
                 raise ValueError(f"search.{', search.'.join(named)} weigh(s) the BM25 list against the dense one; "

@@ -74,6 +74,9 @@ class RankParams(BaseModel):
     #: less than this share of the query's index terms (``Pool.cover``; 0: never): a paraphrase shares few
     #: words with its answer, an exact question most of them.
     bm25_cover: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: The cover rule looks only at queries of at most this many BM25 terms (0: any): a long, multi-need
+    #: question's terms are spread over several documents, so no one candidate holds most of them.
+    bm25_cover_terms: int = Field(default=0, ge=0)
     #: The dense weight of a query whose BM25 list is weak (``bm25_strong``, ``bm25_cover``).
     weak_dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)
     #: The second ranking stage's fused-score weight for a query whose BM25 list is weak (None: ``rerank_fused``).
@@ -119,6 +122,7 @@ class RankParams(BaseModel):
             diversity=_pick(settings.diversity, fitted, "diversity", 0.0),
             bm25_strong=_pick(settings.bm25_strong, fitted, "bm25_strong", 0.0),
             bm25_cover=_pick(settings.bm25_cover, fitted, "bm25_cover", 0.0),
+            bm25_cover_terms=int(_pick(settings.bm25_cover_terms, fitted, "bm25_cover_terms", 0)),
             weak_dense_weight=_pick(settings.weak_dense_weight, fitted, "weak_dense_weight", 0.5),
             weak_rerank_fused=(settings.weak_rerank_fused if settings.weak_rerank_fused is not None
                                else _optional(fitted.get("weak_rerank_fused"))),
@@ -237,11 +241,14 @@ def bm25_strength(items: Sequence[Scored], terms: int) -> float | None:
 def keyword_weak(items: Sequence[Scored], params: RankParams, terms: int = 0, cover: float | None = None) -> bool:
     """Whether this (sub-)query's BM25 list is weak: its best score per query term is under
     ``bm25_strong``, or the best of its BM25 candidates holds less than ``bm25_cover`` of its terms
-    (``cover``: ``Pool.cover``, None when unknown). A rule set to 0 never fires; an unknown signal never
+    (``cover``: ``Pool.cover``, None when unknown; only for a query of at most ``bm25_cover_terms`` terms,
+    when set). A rule set to 0 never fires; an unknown signal never
     does either, nor does anything for a query without BM25 terms (its fusion is dense only anyway)."""
     strength = bm25_strength(items, terms)
     if params.bm25_strong > 0 and strength is not None and strength < params.bm25_strong:
         return True
+    if params.bm25_cover_terms and terms > params.bm25_cover_terms:
+        return False
     return params.bm25_cover > 0 and cover is not None and terms > 0 and cover < params.bm25_cover
 
 

@@ -15,12 +15,13 @@ gains ``MIN_GAIN``.
 ``--write`` stores the values in ``retrieval/fitted/fusion.json`` with the objective before/after.
 
 ``--keyword``: instead, fit only the keyword-weak rule on top of the values in use, the second ranking
-stage ON (its features are replayed through ``Searcher.rank``): for each signal of ``KEYWORD`` (the best
-BM25 score per query term, ``bm25_strong``; the share of the query's terms its best BM25 candidates hold,
-``bm25_cover``), its threshold and ``weak_dense_weight`` together, then the stage's fused weight for a weak
-query (``weak_rerank_fused``); the better signal is reported. ``--write`` adds the result to
-``fusion.json`` under ``keyword``; its values replace the rule's in ``values`` only with ``--on`` and a
-gain of at least ``MIN_GAIN`` (switch it on after checking the test split and the bundled evaluation).
+stage ON (its features are replayed through ``Searcher.rank``): for each signal of ``KEYWORD`` (the
+best BM25 score per query term, ``bm25_strong``; the share of the query's terms its best BM25
+candidates hold, ``bm25_cover``, for queries of up to ``bm25_cover_terms`` terms), its threshold and
+``weak_dense_weight`` together, then the stage's fused weight for a weak query
+(``weak_rerank_fused``); the better signal is reported. ``--write`` adds the result to
+``fusion.json`` under ``keyword``; its values replace the rule's in ``values`` only with ``--on`` and
+a gain of at least ``MIN_GAIN`` (switch it on after checking the test split and the bundled evaluation).
 """
 
 from __future__ import annotations
@@ -62,13 +63,16 @@ JOINT = [("bm25_strong", "weak_dense_weight")]
 #: ``--keyword``: each signal's threshold grid (searched with ``weak_dense_weight`` of ``KEYWORD_WEIGHTS``),
 #: then the second stage's fused weight for a weak query (None: the stage's own).
 KEYWORD: dict[str, list[float]] = {
-    "bm25_strong": GRID["bm25_strong"],
-    "bm25_cover": [0.2, 0.3, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 1.0],
+    "bm25_strong": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0],
+    "bm25_cover": [0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
 }
-KEYWORD_WEIGHTS = [round(0.5 + 0.05 * i, 2) for i in range(11)]
+KEYWORD_WEIGHTS = [0.6, 0.7, 0.8, 0.9, 1.0]
+#: ``bm25_cover_terms`` searched with the cover rule (0: any length).
+COVER_TERMS = [0, 8, 12]
 WEAK_FUSED: list[float | None] = [None, 0.0, 0.25, 0.5, 2.0]
 #: The rule's values when it is off.
-KEYWORD_OFF = {"bm25_strong": 0.0, "bm25_cover": 0.0, "weak_dense_weight": 0.5, "weak_rerank_fused": None}
+KEYWORD_OFF = {"bm25_strong": 0.0, "bm25_cover": 0.0, "bm25_cover_terms": 0, "weak_dense_weight": 0.5,
+               "weak_rerank_fused": None}
 OBJECTIVE = {"original": ("hit@1", "hit@5"), "paraphrase": ("hit@5",), "multi": ("recall@10",)}
 BATCH = 16
 #: A value replaces the current one only when the objective gains at least this much (~one question in
@@ -104,6 +108,8 @@ def one_list(pool: Any, lists: str) -> Any:
     kept = type(pool)(pool.payloads, pool.vectors, [[c for c in items if keep(c)] for items in pool.scored],
                       pool.queries, pool.terms)
     kept.has_headings = pool.has_headings
+    # what the later stages read of the query (without its text the second stage would not run)
+    kept.text, kept.texts, kept.languages, kept.features = pool.text, pool.texts, pool.languages, pool.features
     return kept
 
 
@@ -237,8 +243,10 @@ def fit_keyword(sets: Sequence[DevSet], cache: Path, *, write: bool, on: bool) -
         best_params, best_value, best_signal = in_use, before, "off"
         for signal, thresholds in KEYWORD.items():
             found, value = in_use, before
-            for threshold, weight in itertools.product(thresholds, KEYWORD_WEIGHTS):
-                candidate = in_use.model_copy(update={signal: threshold, "weak_dense_weight": weight})
+            lengths = COVER_TERMS if signal == "bm25_cover" else [0]
+            for threshold, weight, most in itertools.product(thresholds, KEYWORD_WEIGHTS, lengths):
+                candidate = in_use.model_copy(update={signal: threshold, "weak_dense_weight": weight,
+                                                      "bm25_cover_terms": most})
                 got = evaluate(prepared, candidate)[0]
                 if got > value + MIN_GAIN / 10:  # a tie keeps the lower threshold and weight
                     found, value = candidate, got
@@ -262,7 +270,8 @@ def fit_keyword(sets: Sequence[DevSet], cache: Path, *, write: bool, on: bool) -
         "per_set": {name: {"off": before_sets[name], "fitted": after_sets[name]} for name in after_sets},
         "fit_questions": {p.dev.name: len(p.questions) for p in prepared},
         "procedure": "bench/retrieval/fit_ranking.py --keyword: per signal, grid over threshold x weak_dense_weight "
-                     "(KEYWORD, KEYWORD_WEIGHTS), then weak_rerank_fused (WEAK_FUSED, kept when it gains MIN_GAIN); "
+                     "(KEYWORD, KEYWORD_WEIGHTS; the cover rule also x COVER_TERMS), then weak_rerank_fused "
+                     "(WEAK_FUSED, kept when it gains MIN_GAIN); "
                      "other values as in use, second stage on; fit split only; objective as the full fit",
         "fitted_at": started.strftime("%Y-%m-%dT%H:%MZ"),
     }

@@ -265,6 +265,9 @@ def test_a_low_term_cover_makes_the_bm25_list_weak() -> None:
     assert keyword_weak(items, both, 3, 1.0)  # 9 / 3 = 3 a term < 4
     assert fuse(items, params, 3, 1 / 3)[0][0] == "dense-first"
     assert fuse(items, params, 3, 1.0)[0][0] == "bm25-first"
+    # a long question's terms spread over several documents: past bm25_cover_terms the cover rule is silent
+    capped = params.model_copy(update={"bm25_cover_terms": 3})
+    assert keyword_weak(items, capped, 3, 1 / 3) and not keyword_weak(items, capped, 4, 1 / 4)
 
 
 def test_the_stage_weighs_the_fused_score_by_its_own_weight_for_a_weak_query() -> None:
@@ -275,12 +278,14 @@ def test_the_stage_weighs_the_fused_score_by_its_own_weight_for_a_weak_query() -
 
 
 def test_keyword_rule_settings_are_validated_and_override_the_fitted_values() -> None:
-    params = RankParams.from_settings(SearchSettings(bm25_cover=0.7, weak_dense_weight=1.0, weak_rerank_fused=0.5))
-    assert (params.bm25_cover, params.weak_dense_weight, params.weak_rerank_fused) == (0.7, 1.0, 0.5)
+    params = RankParams.from_settings(SearchSettings(bm25_cover=0.7, bm25_cover_terms=12, weak_dense_weight=1.0,
+                                                     weak_rerank_fused=0.5))
+    assert (params.bm25_cover, params.bm25_cover_terms, params.weak_dense_weight, params.weak_rerank_fused) == (
+        0.7, 12, 1.0, 0.5)
     fitted = fitted_values()
     default = RankParams.from_settings(SearchSettings())
     assert default.bm25_cover == float(fitted.get("bm25_cover", 0.0))  # type: ignore[arg-type]
-    for bad in ({"bm25_cover": 1.5}, {"bm25_cover": -0.1}, {"weak_rerank_fused": -1.0}):
+    for bad in ({"bm25_cover": 1.5}, {"bm25_cover": -0.1}, {"bm25_cover_terms": -1}, {"weak_rerank_fused": -1.0}):
         with pytest.raises(ValueError, match=r"bm25_cover|weak_rerank_fused"):
             SearchSettings(**bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="only one list"):
