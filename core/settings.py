@@ -124,8 +124,18 @@ class SearchSettings(BaseModel):
     split_weight: float | None = Field(default=None, ge=0.0, le=10.0)
     #: A query's BM25 list counts as weak below this best score per query term (0 = never); unset: fitted.
     bm25_strong: float | None = Field(default=None, ge=0.0, le=100.0)
-    #: The dense weight of a query whose BM25 list is weak; unset: fitted.
+    #: A query's BM25 list also counts as weak when none of its best 5 BM25 candidates holds this share
+    #: of the query's index terms (0..1; 0 = never; README "Keyword weight by term cover"): a reworded
+    #: question shares few words with its answer, an exact one most of them; unset: fitted.
+    bm25_cover: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: The term-cover rule looks only at queries of at most this many BM25 terms (0 = any): a long
+    #: multi-need question spreads its words over several documents; unset: fitted.
+    bm25_cover_terms: int | None = Field(default=None, ge=0, le=1000)
+    #: The dense weight of a query whose BM25 list is weak (``bm25_strong``, ``bm25_cover``); unset: fitted.
     weak_dense_weight: float | None = Field(default=None, ge=0.0, le=1.0)
+    #: The second ranking stage's weight of the fused score for a query whose BM25 list is weak (the
+    #: late score weighs ``retrieval/fitted/rerank.json``'s ``late``); unset: fitted (none: the stage's own).
+    weak_rerank_fused: float | None = Field(default=None, ge=0.0, le=100.0)
     #: Demote every further chunk of a document already in the results (0 = off).
     diversity: float | None = Field(default=None, ge=0.0, le=1.0)
     #: What the cap counts when a caller sets no ``per_document``: chunks of one ``document``, or of
@@ -151,6 +161,19 @@ class SearchSettings(BaseModel):
     rerank_cache: int = Field(default=2_000, ge=0, le=100_000)
     #: Queries longer than this are answered from their first part (with a note).
     max_query_chars: int = Field(default=10_000, ge=100, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _keyword_rules_need_both_lists(self) -> SearchSettings:
+        # the weak-BM25 rules weigh the BM25 list against the dense one: with one list they would do nothing
+        if self.lists != "both":
+            named = [name for name in ("bm25_strong", "bm25_cover", "bm25_cover_terms", "weak_dense_weight",
+                                       "weak_rerank_fused")
+                     if getattr(self, name) is not None]
+            if named:
+                raise ValueError(f"search.{', search.'.join(named)} weigh(s) the BM25 list against the dense one; "
+                                 f"with search.lists={self.lists!r} there is only one list: unset them or use "
+                                 "lists=both")
+        return self
 
 
 class SyncSettings(BaseModel):

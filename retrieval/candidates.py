@@ -11,7 +11,8 @@ from qdrant_client import models
 
 from core.models import DocumentKind, Hit
 from retrieval.points import DENSE
-from retrieval.stages import Features, Scored
+from retrieval.sparse import term_cover
+from retrieval.stages import COVER_DEPTH, Features, Scored
 
 
 class ListQuery(NamedTuple):
@@ -33,9 +34,15 @@ class Pool:
     text = ""
     #: the second ranking stage's features of candidates already looked at (``Searcher.rank`` fills it)
     features: dict[str, Features] | None = None
+    #: each (sub-)query's text (whole query first) and the languages its BM25 terms were stemmed for
+    texts: Sequence[str] = ()
+    languages: Sequence[Sequence[str]] = ()
+    #: each (sub-)query's term cover (``term_covers``; None: not computed yet)
+    cover: list[float | None] | None = None
 
     def __init__(self, payloads: dict[str, dict[str, Any]], vectors: dict[str, np.ndarray],
-                 scored: list[list[Scored]], queries: Sequence[np.ndarray], terms: Sequence[int] = ()) -> None:
+                 scored: list[list[Scored]], queries: Sequence[np.ndarray], terms: Sequence[int] = (),
+                 cover: Sequence[float | None] = ()) -> None:
         self.payloads = payloads
         self.vectors = vectors
         self.scored = scored
@@ -43,6 +50,31 @@ class Pool:
         self.query = self.queries[0]
         #: each (sub-)query's number of BM25 terms (0 when unknown), for the fusion's per-query weight
         self.terms = [*terms, *([0] * (len(scored) - len(terms)))]
+        if cover:
+            self.cover = [*cover, *([None] * (len(scored) - len(cover)))]
+
+    def bm25_best(self, i: int, depth: int) -> list[str]:
+        """The (sub-)query ``i``'s best ``depth`` BM25 candidates, best first."""
+        listed = [c for c in self.scored[i] if c.sparse_rank is not None]
+        return [c.key for c in sorted(listed, key=lambda c: c.sparse_rank or 0)[:depth]]
+
+    def term_covers(self) -> list[float | None]:
+        """Each (sub-)query's term cover (computed once): ``retrieval.sparse.term_cover`` of its text over
+        its best ``COVER_DEPTH`` BM25 candidates' heading and text (what the BM25 side indexed); None for a
+        (sub-)query without a text, without BM25 terms or without a BM25 list."""
+        if self.cover is None:
+            covers: list[float | None] = []
+            for i in range(len(self.scored)):
+                text = self.texts[i] if i < len(self.texts) else ""
+                best = self.bm25_best(i, COVER_DEPTH)
+                if not text or not best or not self.terms[i]:
+                    covers.append(None)
+                    continue
+                languages = self.languages[i] if i < len(self.languages) else ()
+                documents = [(indexed_text(self.payloads[key]), self.payloads[key].get("language")) for key in best]
+                covers.append(term_cover(text, languages, documents))
+            self.cover = covers
+        return self.cover
 
     def headings(self) -> set[str]:
         """The candidates' heading texts (``heading_text``)."""
@@ -91,6 +123,13 @@ class Pool:
         """The whole query's cosine with a candidate (None without its stored vector)."""
         vector = self.vectors.get(key)
         return None if vector is None else _cosine(self.query, vector)
+
+
+def indexed_text(payload: Mapping[str, Any]) -> str:
+    """A chunk's heading and text, as the BM25 side indexed them (the chunker's embedded text)."""
+    head = heading_text(payload)
+    body = str(payload.get("text") or "")
+    return f"{head}\n\n{body}" if head else body
 
 
 def heading_text(payload: Mapping[str, Any]) -> str:

@@ -36,7 +36,9 @@ from retrieval.stages import (
     diversify,
     fuse,
     heading_candidates,
+    keyword_weak,
     rerank,
+    stage_params,
 )
 
 logger = logging.getLogger(__name__)
@@ -358,12 +360,14 @@ class Searcher:
         lists: list[ListQuery] = []
         spans: list[list[tuple[int | None, int | None]]] = []
         counts: list[list[int]] = []
+        languages: list[list[list[str]]] = []
         want = self.config.lists
         for analysis, flts, vecs in zip(analyses, filters, vectors, strict=True):
             flts = flts or SearchFilters()
             flt = flts.to_filter(workspace, viewer)
             spans.append([])
             counts.append([])
+            languages.append([])
             for text, vector in zip([analysis.text, *analysis.parts], vecs, strict=True):
                 dense_at: int | None = None
                 sparse_at: int | None = None
@@ -371,7 +375,8 @@ class Searcher:
                     dense_at = len(lists)
                     dense = np.asarray(vector, dtype=np.float32).tolist()
                     lists.append(ListQuery(dense, DENSE, flt, self.config.candidates))
-                terms = self.sparse.encode_query(text, flts.languages(text))
+                languages[-1].append(flts.languages(text))
+                terms = self.sparse.encode_query(text, languages[-1][-1])
                 if want != "dense" and terms.indices:  # a query of stop words only has no BM25 side
                     sparse_at = len(lists)
                     lists.append(ListQuery(terms, SPARSE, flt, self.config.candidates))
@@ -383,8 +388,9 @@ class Searcher:
             Pool.build([(list_at(results, d), list_at(results, s)) for d, s in span], vecs, n)
             for span, vecs, n in zip(spans, vectors, counts, strict=True)
         ]
-        for pool, analysis in zip(pools, analyses, strict=True):
+        for pool, analysis, langs in zip(pools, analyses, languages, strict=True):
             pool.text = analysis.text
+            pool.texts, pool.languages = (analysis.text, *analysis.parts), langs
         if headings:  # every candidate's heading (the fitting replays the stages on these pools)
             known = self._heading_vectors(set().union(*(pool.headings() for pool in pools)))
             pools = [pool.with_headings(known) for pool in pools]
@@ -413,17 +419,20 @@ class Searcher:
         if self.config.lists != "both":  # one list: its own order (RRF over a single list)
             p = p.model_copy(update={"fusion": "rrf", "heading_weight": 0.0})
         scored = pool.scored if p.split else pool.scored[:1]
+        # the share of each (sub-)query's terms its best BM25 candidates hold: only when a rule reads it
+        covers = pool.term_covers() if p.bm25_cover > 0 else [None] * len(pool.scored)
         if p.heading_weight > 0 and not pool.has_headings:
-            keys = heading_candidates(scored, p, pool.terms)
+            keys = heading_candidates(scored, p, pool.terms, covers)
             pool.with_headings(self._heading_vectors({heading_text(pool.payloads[k]) for k in keys}))
             scored = pool.scored if p.split else pool.scored[:1]
-        rankings = [fuse(items, p, n) for items, n in zip(scored, pool.terms, strict=False)]
+        rankings = [fuse(items, p, n, c) for items, n, c in zip(scored, pool.terms, covers, strict=False)]
         ranked = combine(rankings[0], rankings[1:], p)
         if p.rerank and pool.text:
             head = [key for key, _ in ranked[:p.rerank_depth]]
             features = self._features(pool, head)
             if all(key in features for key in head):
-                ranked = rerank(ranked, features, p)
+                weak = bool(pool.scored) and keyword_weak(pool.scored[0], p, pool.terms[0], covers[0])
+                ranked = rerank(ranked, features, stage_params(p, weak))
             else:  # a candidate without token vectors (see ``SearchSettings.rerank_missing``): the fused order
                 with self._reranker_lock:
                     self.rerank_skipped += 1

@@ -266,3 +266,31 @@ class BM25Encoder:
 
     def __repr__(self) -> str:
         return f"BM25Encoder(k1={self.k1}, b={self.b}, avg_len={self.avg_len})"
+
+
+def term_cover(query: str, languages: Iterable[str], documents: Iterable[tuple[str, str | None]]) -> float:
+    """How much of the query the keyword side matches: the largest share of the query's index terms
+    that one of ``documents`` (text, language) holds, taking each of the query's analyses (its
+    languages and English) on its own, so a German query is not measured against its English stems.
+
+    0.0 for a query without index terms or without documents.
+
+    >>> term_cover("cancel my subscription", ["en"], [("How to cancel an order", "en")])
+    0.5
+    """
+    codes = dict.fromkeys([*(normalize_language(lang) for lang in languages), DEFAULT_LANGUAGE])
+    analyses = [set(map(token_index, tokenize(query, code))) for code in codes]
+    analyses = [terms for terms in analyses if terms]
+    if not analyses:
+        return 0.0
+    best = 0.0
+    for text, language in documents:
+        held = _held_terms(text, language)
+        best = max(best, *(len(terms & held) / len(terms) for terms in analyses))
+    return best
+
+
+@functools.lru_cache(maxsize=4096)
+def _held_terms(text: str, language: str | None) -> frozenset[int]:
+    """A candidate's index terms (kept: the best BM25 candidates of nearby queries repeat)."""
+    return frozenset(map(token_index, tokenize(text, language)))

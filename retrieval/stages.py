@@ -35,6 +35,8 @@ RRF_K = 2
 MAX_PARTS = 8
 #: Candidates (per (sub-)query, best first) whose headings the second look compares with the query.
 HEADING_DEPTH = 30
+#: The best BM25 candidates (per (sub-)query) whose index terms ``Pool.cover`` compares with the query's.
+COVER_DEPTH = 5
 #: A sentence shorter than this (in words) is joined to the next one: "Hi." is not a need.
 MIN_PART_WORDS = 4
 
@@ -68,8 +70,17 @@ class RankParams(BaseModel):
     #: A (sub-)query's BM25 list is *weak* when its best score per query term is below this (0: never):
     #: a reworded question shares few terms with its answer, and then ``weak_dense_weight`` is used.
     bm25_strong: float = Field(default=0.0, ge=0.0)
-    #: The dense weight of a query whose BM25 list is weak (``bm25_strong``).
+    #: A (sub-)query's BM25 list is also *weak* when the best of its ``COVER_DEPTH`` BM25 candidates holds
+    #: less than this share of the query's index terms (``Pool.cover``; 0: never): a paraphrase shares few
+    #: words with its answer, an exact question most of them.
+    bm25_cover: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: The cover rule looks only at queries of at most this many BM25 terms (0: any): a long, multi-need
+    #: question's terms are spread over several documents, so no one candidate holds most of them.
+    bm25_cover_terms: int = Field(default=0, ge=0)
+    #: The dense weight of a query whose BM25 list is weak (``bm25_strong``, ``bm25_cover``).
     weak_dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: The second ranking stage's fused-score weight for a query whose BM25 list is weak (None: ``rerank_fused``).
+    weak_rerank_fused: float | None = Field(default=None, ge=0.0)
     #: The cap of a search whose caller sets no ``per_document``: ``cap`` chunks per document or per section.
     cap_scope: Literal["document", "section"] = "document"
     cap: int = Field(default=2, ge=1)
@@ -110,13 +121,21 @@ class RankParams(BaseModel):
             heading_weight=_pick(settings.heading_weight, fitted, "heading_weight", 0.0),
             diversity=_pick(settings.diversity, fitted, "diversity", 0.0),
             bm25_strong=_pick(settings.bm25_strong, fitted, "bm25_strong", 0.0),
+            bm25_cover=_pick(settings.bm25_cover, fitted, "bm25_cover", 0.0),
+            bm25_cover_terms=int(_pick(settings.bm25_cover_terms, fitted, "bm25_cover_terms", 0)),
             weak_dense_weight=_pick(settings.weak_dense_weight, fitted, "weak_dense_weight", 0.5),
+            weak_rerank_fused=(settings.weak_rerank_fused if settings.weak_rerank_fused is not None
+                               else _optional(fitted.get("weak_rerank_fused"))),
             cap_scope=settings.cap_scope or ("section" if fitted.get("cap_scope") == "section" else "document"),
             cap=int(_pick(settings.cap, fitted, "cap", 2)),
             rerank=(settings.rerank or default_rerank) == "late",
             rerank_depth=settings.rerank_depth or int(_pick(None, late, "depth", 30)),
             **{f"rerank_{name}": _pick(None, late, name, 1.0 if name == "fused" else 0.0) for name in RERANK_FEATURES},
         )
+
+
+def _optional(found: object) -> float | None:
+    return float(found) if isinstance(found, int | float) else None
 
 
 def _pick(value: float | None, fitted: Mapping[str, object], key: str, default: float) -> float:
@@ -219,20 +238,40 @@ def bm25_strength(items: Sequence[Scored], terms: int) -> float | None:
     return max((c.sparse for c in items), default=0.0) / terms
 
 
-def dense_weight(items: Sequence[Scored], params: RankParams, terms: int = 0) -> float:
-    """The dense list's weight for this (sub-)query: ``weak_dense_weight`` when its BM25 list is
-    weak (best score per query term under ``bm25_strong``), else ``dense_weight``."""
+def keyword_weak(items: Sequence[Scored], params: RankParams, terms: int = 0, cover: float | None = None) -> bool:
+    """Whether this (sub-)query's BM25 list is weak: its best score per query term is under
+    ``bm25_strong``, or the best of its BM25 candidates holds less than ``bm25_cover`` of its terms
+    (``cover``: ``Pool.cover``, None when unknown; only for a query of at most ``bm25_cover_terms`` terms,
+    when set). A rule set to 0 never fires; an unknown signal never
+    does either, nor does anything for a query without BM25 terms (its fusion is dense only anyway)."""
     strength = bm25_strength(items, terms)
     if params.bm25_strong > 0 and strength is not None and strength < params.bm25_strong:
-        return params.weak_dense_weight
-    return params.dense_weight
+        return True
+    if params.bm25_cover_terms and terms > params.bm25_cover_terms:
+        return False
+    return params.bm25_cover > 0 and cover is not None and terms > 0 and cover < params.bm25_cover
 
 
-def fuse(items: Sequence[Scored], params: RankParams, terms: int = 0) -> Ranking:
+def dense_weight(items: Sequence[Scored], params: RankParams, terms: int = 0, cover: float | None = None) -> float:
+    """The dense list's weight for this (sub-)query: ``weak_dense_weight`` when its BM25 list is
+    weak (``keyword_weak``), else ``dense_weight``."""
+    return params.weak_dense_weight if keyword_weak(items, params, terms, cover) else params.dense_weight
+
+
+def stage_params(params: RankParams, weak: bool) -> RankParams:
+    """The second ranking stage's parameters for a query: ``weak_rerank_fused`` replaces the fused
+    score's weight when its BM25 list is weak (and that weight is set)."""
+    if weak and params.weak_rerank_fused is not None:
+        return params.model_copy(update={"rerank_fused": params.weak_rerank_fused})
+    return params
+
+
+def fuse(items: Sequence[Scored], params: RankParams, terms: int = 0, cover: float | None = None) -> Ranking:
     """One (sub-)query's candidates ranked by the fusion of its dense and BM25 lists.
 
-    ``terms``: the query's BM25 terms (0: unknown); with ``bm25_strong`` set, a query whose BM25
-    list is weak is fused with ``weak_dense_weight`` (``dense_weight`` chooses, per query).
+    ``terms``: the query's BM25 terms (0: unknown); ``cover``: the share of them its best BM25
+    candidates hold (``Pool.cover``; None: unknown). With ``bm25_strong`` or ``bm25_cover`` set, a query
+    whose BM25 list is weak is fused with ``weak_dense_weight`` (``dense_weight`` chooses, per query).
 
     ``weighted``: ``w * d + (1 - w) * s`` where ``d`` is the cosine min-max normalized over the
     candidates and ``s`` the BM25 score divided by the best one (scores of a keyword-less query
@@ -244,7 +283,7 @@ def fuse(items: Sequence[Scored], params: RankParams, terms: int = 0) -> Ranking
     """
     if not items:
         return []
-    w = dense_weight(items, params, terms)
+    w = dense_weight(items, params, terms, cover)
     if params.fusion == "rrf":
         k = params.rrf_k
         scores = [
@@ -276,13 +315,16 @@ def fuse(items: Sequence[Scored], params: RankParams, terms: int = 0) -> Ranking
 
 
 def heading_candidates(
-    scored: Sequence[Sequence[Scored]], params: RankParams, terms: Sequence[int] = ()
+    scored: Sequence[Sequence[Scored]], params: RankParams, terms: Sequence[int] = (),
+    cover: Sequence[float | None] = (),
 ) -> set[str]:
     """The candidates whose heading the second look needs: each (sub-)query's best ``HEADING_DEPTH``
-    (``terms``: each (sub-)query's BM25 term count, as ``fuse`` takes it)."""
+    (``terms``, ``cover``: each (sub-)query's BM25 term count and term cover, as ``fuse`` takes them)."""
     first = params.model_copy(update={"heading_weight": 0.0})
     counts = [*terms, *([0] * (len(scored) - len(terms)))]
-    return {key for items, n in zip(scored, counts, strict=True) for key, _ in fuse(items, first, n)[:HEADING_DEPTH]}
+    covers = [*cover, *([None] * (len(scored) - len(cover)))]
+    return {key for items, n, c in zip(scored, counts, covers, strict=True)
+            for key, _ in fuse(items, first, n, c)[:HEADING_DEPTH]}
 
 
 def combine(whole: Ranking, parts: Sequence[Ranking], params: RankParams) -> Ranking:

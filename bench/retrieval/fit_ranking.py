@@ -13,6 +13,15 @@ combination's weight and constant, the default cap's scope and size), then the k
 switch's threshold and weight together (``JOINT``), two rounds; a value is taken only when it
 gains ``MIN_GAIN``.
 ``--write`` stores the values in ``retrieval/fitted/fusion.json`` with the objective before/after.
+
+``--keyword``: instead, fit only the keyword-weak rule on top of the values in use, the second ranking
+stage ON (its features are replayed through ``Searcher.rank``): for each signal of ``KEYWORD`` (the
+best BM25 score per query term, ``bm25_strong``; the share of the query's terms its best BM25
+candidates hold, ``bm25_cover``, for queries of up to ``bm25_cover_terms`` terms), its threshold and
+``weak_dense_weight`` together, then the stage's fused weight for a weak query
+(``weak_rerank_fused``); the better signal is reported. ``--write`` adds the result to
+``fusion.json`` under ``keyword``; its values replace the rule's in ``values`` only with ``--on`` and
+a gain of at least ``MIN_GAIN`` (switch it on after checking the test split and the bundled evaluation).
 """
 
 from __future__ import annotations
@@ -51,6 +60,19 @@ GRID: dict[str, list[Any]] = {
 }
 #: Coordinates searched together: a threshold for a keyword-weak query means nothing without its weight.
 JOINT = [("bm25_strong", "weak_dense_weight")]
+#: ``--keyword``: each signal's threshold grid (searched with ``weak_dense_weight`` of ``KEYWORD_WEIGHTS``),
+#: then the second stage's fused weight for a weak query (None: the stage's own).
+KEYWORD: dict[str, list[float]] = {
+    "bm25_strong": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0],
+    "bm25_cover": [0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+}
+KEYWORD_WEIGHTS = [0.6, 0.7, 0.8, 0.9, 1.0]
+#: ``bm25_cover_terms`` searched with the cover rule (0: any length).
+COVER_TERMS = [0, 8, 12]
+WEAK_FUSED: list[float | None] = [None, 0.0, 0.25, 0.5, 2.0]
+#: The rule's values when it is off.
+KEYWORD_OFF = {"bm25_strong": 0.0, "bm25_cover": 0.0, "bm25_cover_terms": 0, "weak_dense_weight": 0.5,
+               "weak_rerank_fused": None}
 OBJECTIVE = {"original": ("hit@1", "hit@5"), "paraphrase": ("hit@5",), "multi": ("recall@10",)}
 BATCH = 16
 #: A value replaces the current one only when the objective gains at least this much (~one question in
@@ -86,6 +108,8 @@ def one_list(pool: Any, lists: str) -> Any:
     kept = type(pool)(pool.payloads, pool.vectors, [[c for c in items if keep(c)] for items in pool.scored],
                       pool.queries, pool.terms)
     kept.has_headings = pool.has_headings
+    # what the later stages read of the query (without its text the second stage would not run)
+    kept.text, kept.texts, kept.languages, kept.features = pool.text, pool.texts, pool.languages, pool.features
     return kept
 
 
@@ -166,10 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help=f"store the fitted values in {FITTED}")
     parser.add_argument("--ablation", choices=("fit", "test"),
                         help="instead of fitting: each stage's contribution on this split, with the fitted values")
+    parser.add_argument("--keyword", action="store_true", help="fit only the keyword-weak rule (stage on)")
+    parser.add_argument("--on", action="store_true", help="with --keyword --write: use the fitted rule by default "
+                        "when it gains on the fit split (check the test split and the bundled evaluation first)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     sets = discover([s.strip() for s in args.sets.split(",")] if args.sets else None)
     if args.ablation:
         return ablation(sets, args.cache, args.ablation)
+    if args.keyword:
+        return fit_keyword(sets, args.cache, write=args.write, on=args.on)
     with ExitStack() as stack:
         prepared = [prepare(dev, args.cache, stack) for dev in sets]
         before = RankParams(fusion="rrf", dense_weight=0.5, rrf_k=2.0, split=False, diversity=0.0,
@@ -199,6 +228,73 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def fit_keyword(sets: Sequence[DevSet], cache: Path, *, write: bool, on: bool) -> int:
+    """``--keyword``: the keyword-weak rule fitted per signal over the values in use with the stage on."""
+    from core.settings import SearchSettings
+    from retrieval.stages import RankParams
+
+    in_use = RankParams.from_settings(SearchSettings()).model_copy(update=KEYWORD_OFF)
+    report: dict[str, Any] = {"signals": {}}
+    with ExitStack() as stack:
+        prepared = [prepare(dev, cache, stack) for dev in sets]
+        started = dt.datetime.now(dt.UTC)
+        before, before_sets = evaluate(prepared, in_use)
+        print(f"rule off (values in use, stage {'on' if in_use.rerank else 'off'}): {before:.4f}", flush=True)
+        best_params, best_value, best_signal = in_use, before, "off"
+        for signal, thresholds in KEYWORD.items():
+            found, value = in_use, before
+            lengths = COVER_TERMS if signal == "bm25_cover" else [0]
+            for threshold, weight, most in itertools.product(thresholds, KEYWORD_WEIGHTS, lengths):
+                candidate = in_use.model_copy(update={signal: threshold, "weak_dense_weight": weight,
+                                                      "bm25_cover_terms": most})
+                got = evaluate(prepared, candidate)[0]
+                if got > value + MIN_GAIN / 10:  # a tie keeps the lower threshold and weight
+                    found, value = candidate, got
+            fused_value = value
+            for fused in WEAK_FUSED[1:]:
+                candidate = found.model_copy(update={"weak_rerank_fused": fused})
+                got = evaluate(prepared, candidate)[0]
+                if got > fused_value + MIN_GAIN:
+                    found, fused_value = candidate, got
+            rule = {k: getattr(found, k) for k in KEYWORD_OFF}
+            report["signals"][signal] = {"values": rule, "objective": round(fused_value, 4),
+                                         "objective_without_stage_weight": round(value, 4)}
+            print(f"  {signal}: {rule} -> {fused_value:.4f} (weight alone {value:.4f})", flush=True)
+            if fused_value > best_value:
+                best_params, best_value, best_signal = found, fused_value, signal
+        _, after_sets = evaluate(prepared, best_params)
+    gained = best_value >= before + MIN_GAIN
+    report |= {
+        "best": best_signal, "fitted": {k: getattr(best_params, k) for k in KEYWORD_OFF},
+        "objective": {"off": round(before, 4), "fitted": round(best_value, 4), "gained": gained, "on": gained and on},
+        "per_set": {name: {"off": before_sets[name], "fitted": after_sets[name]} for name in after_sets},
+        "fit_questions": {p.dev.name: len(p.questions) for p in prepared},
+        "procedure": "bench/retrieval/fit_ranking.py --keyword: per signal, grid over threshold x weak_dense_weight "
+                     "(KEYWORD, KEYWORD_WEIGHTS; the cover rule also x COVER_TERMS), then weak_rerank_fused "
+                     "(WEAK_FUSED, kept when it gains MIN_GAIN); "
+                     "other values as in use, second stage on; fit split only; objective as the full fit",
+        "fitted_at": started.strftime("%Y-%m-%dT%H:%MZ"),
+    }
+    print(json.dumps(report, indent=2, default=lambda o: round(o, 4) if isinstance(o, float) else str(o)))
+    if write:
+        document = json.loads(FITTED.read_text(encoding="utf-8"))
+        document["keyword"] = report
+        if gained and on:
+            document["values"] |= report["fitted"]
+        FITTED.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        print(f"saved {FITTED} (rule {'on' if gained and on else 'not switched on'} by default)")
+    return 0
+
+
+def keyword_fitted(signal: str | None = None) -> dict[str, Any]:
+    """The keyword-weak rule's values fitted by ``--keyword`` (``signal``: that signal's; None: the best
+    one's), empty before it ran."""
+    document = json.loads(FITTED.read_text(encoding="utf-8")).get("keyword", {})
+    if signal is None:
+        return dict(document.get("fitted", {}))
+    return dict(document.get("signals", {}).get(signal, {}).get("values", {}))
+
+
 def variants() -> dict[str, tuple[Any, str]]:
     """The ablation rows: (ranking parameters, lists), each adding one stage to the one before."""
     from core.settings import SearchSettings
@@ -226,6 +322,10 @@ def variants() -> dict[str, tuple[Any, str]]:
         "fitted, second stage off": (fitted.model_copy(update={"rerank": False}), "both"),
         "fitted + second stage (late)": (fitted.model_copy(update={"rerank": True}), "both"),
         "knowdesk (fitted, all stages)": (fitted, "both"),
+        "dense list + stage": (fitted.model_copy(update={"rerank": True, **KEYWORD_OFF}), "dense"),
+        **{f"stage + keyword rule ({signal})": (fitted.model_copy(update={"rerank": True, **KEYWORD_OFF, **rule}),
+                                                "both")
+           for signal in KEYWORD if (rule := keyword_fitted(signal))},
     }
 
 

@@ -113,6 +113,22 @@ def test_searcher_runs_the_stage_when_on_and_skips_it_when_off(engine: QdrantCan
     assert len(recording.calls) == 1
 
 
+def test_a_keyword_weak_query_gets_the_stages_own_fused_weight(engine: QdrantCandidates) -> None:
+    recording = Recording(favour="toner")
+    searcher = Searcher(engine=engine, embedder=HashEmbedder(), sparse=BM25Encoder(),
+                        config=SearchSettings(rerank="late", rerank_depth=4, split=False, cap=5, bm25_cover=0.6,
+                                              weak_dense_weight=0.5, weak_rerank_fused=0.0), reranker=recording)
+    # the fused score outweighs the phrase feature, except for a query whose BM25 list is weak
+    searcher.params = searcher.params.model_copy(update={"rerank_fused": 100.0, "rerank_late": 0.0,
+                                                         "rerank_heading": 0.0, "rerank_phrase": 1.0})
+    assert searcher.search("printer paper jam", workspace="w", top_k=3)[0].text == "printer paper jam clearing"
+    # no chunk holds more than two of its four terms (printer, paper): weak, so the phrase feature decides
+    assert searcher.search("printer paper smudge streaks", workspace="w", top_k=3)[0].text == "printer toner low"
+    unset = searcher.params.model_copy(update={"weak_rerank_fused": None})
+    searcher.params = unset
+    assert searcher.search("printer paper smudge streaks", workspace="w", top_k=3)[0].text != "printer toner low"
+
+
 # -- the bundled model ----------------------------------------------------------------------------
 def test_minilm_token_vectors_match_a_reworded_question_better_than_an_unrelated_chunk() -> None:
     tokens = MiniLMTokens()

@@ -12,7 +12,7 @@ from core.errors import InvalidInput
 from core.settings import SearchSettings
 from retrieval.index import QdrantCandidates
 from retrieval.search import MAX_TOP_K, Searcher
-from retrieval.sparse import BM25Encoder
+from retrieval.sparse import BM25Encoder, term_cover
 from retrieval.stages import (
     RankParams,
     Scored,
@@ -24,7 +24,9 @@ from retrieval.stages import (
     diversify,
     fitted_values,
     fuse,
+    keyword_weak,
     sentences,
+    stage_params,
 )
 from tests.fakes import hash_indexed
 
@@ -233,3 +235,78 @@ def test_the_searcher_counts_each_querys_bm25_terms(searcher: Searcher) -> None:
 def test_bm25_strength_settings_override_the_fitted_values() -> None:
     params = RankParams.from_settings(SearchSettings(bm25_strong=2.5, weak_dense_weight=0.85))
     assert (params.bm25_strong, params.weak_dense_weight) == (2.5, 0.85)
+
+
+# -- the keyword weight by term cover ----------------------------------------------------------------
+def test_term_cover_is_the_best_candidates_share_of_the_query_terms() -> None:
+    # "configure", "mirror", "upgrade" after stemming and stop words: the first candidate holds two of three
+    docs = [("Configuring the mirrors", "en"), ("Upgrading a release", "en"), ("Nothing alike", "en")]
+    assert term_cover("How do I configure the mirrors before an upgrade?", ["en"], docs) == pytest.approx(2 / 3)
+    assert term_cover("How do I configure the mirrors before an upgrade?", ["en"], docs[2:]) == 0.0
+    assert term_cover("configure mirrors upgrade", [], [("upgrade the configured mirror", "en")]) == 1.0
+    assert term_cover("how do I", ["en"], docs) == 0.0  # stop words only: no terms to cover
+    assert term_cover("configure mirrors", ["en"], []) == 0.0
+    # a German query is measured against its German stems, not diluted by the English analysis of it
+    german = term_cover("Wie kündige ich mein Abonnement?", ["de"], [("Abonnement kündigen", "de")])
+    assert german == 1.0
+
+
+def test_a_low_term_cover_makes_the_bm25_list_weak() -> None:
+    items = [Scored("dense-first", 0.8, 5.0, 0, 4), Scored("bm25-first", 0.2, 9.0, 4, 0)]
+    params = RankParams(fusion="rrf", dense_weight=0.3, rrf_k=2, bm25_cover=0.6, weak_dense_weight=0.9)
+    assert keyword_weak(items, params, 3, 1 / 3) and dense_weight(items, params, 3, 1 / 3) == 0.9
+    assert not keyword_weak(items, params, 3, 2 / 3) and dense_weight(items, params, 3, 2 / 3) == 0.3
+    assert not keyword_weak(items, params, 3, 0.6)  # at the threshold: strong
+    assert not keyword_weak(items, params, 3, None)  # unknown cover: the usual weight
+    assert not keyword_weak(items, params, 0, 0.0)  # no BM25 terms: nothing to weigh
+    assert not keyword_weak(items, params.model_copy(update={"bm25_cover": 0.0}), 3, 0.0)  # off
+    # either rule makes it weak: a strong cover does not undo a weak score per term
+    both = params.model_copy(update={"bm25_strong": 4.0})
+    assert keyword_weak(items, both, 3, 1.0)  # 9 / 3 = 3 a term < 4
+    assert fuse(items, params, 3, 1 / 3)[0][0] == "dense-first"
+    assert fuse(items, params, 3, 1.0)[0][0] == "bm25-first"
+    # a long question's terms spread over several documents: past bm25_cover_terms the cover rule is silent
+    capped = params.model_copy(update={"bm25_cover_terms": 3})
+    assert keyword_weak(items, capped, 3, 1 / 3) and not keyword_weak(items, capped, 4, 1 / 4)
+
+
+def test_the_stage_weighs_the_fused_score_by_its_own_weight_for_a_weak_query() -> None:
+    params = RankParams(rerank=True, rerank_fused=1.0, rerank_late=4.0, weak_rerank_fused=0.25)
+    assert stage_params(params, True).rerank_fused == 0.25
+    assert stage_params(params, False).rerank_fused == 1.0
+    assert stage_params(params.model_copy(update={"weak_rerank_fused": None}), True).rerank_fused == 1.0
+
+
+def test_keyword_rule_settings_are_validated_and_override_the_fitted_values() -> None:
+    params = RankParams.from_settings(SearchSettings(bm25_cover=0.7, bm25_cover_terms=12, weak_dense_weight=1.0,
+                                                     weak_rerank_fused=0.5))
+    assert (params.bm25_cover, params.bm25_cover_terms, params.weak_dense_weight, params.weak_rerank_fused) == (
+        0.7, 12, 1.0, 0.5)
+    fitted = fitted_values()
+    default = RankParams.from_settings(SearchSettings())
+    assert default.bm25_cover == float(fitted.get("bm25_cover", 0.0))  # type: ignore[arg-type]
+    for bad in ({"bm25_cover": 1.5}, {"bm25_cover": -0.1}, {"bm25_cover_terms": -1}, {"weak_rerank_fused": -1.0}):
+        with pytest.raises(ValueError, match=r"bm25_cover|weak_rerank_fused"):
+            SearchSettings(**bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="only one list"):
+        SearchSettings(lists="dense", bm25_cover=0.5)
+
+
+def test_the_searcher_weighs_the_bm25_list_by_its_term_cover(searcher: Searcher) -> None:
+    def ranking(query: str, **settings: object) -> list[str]:
+        config = SearchSettings(split=False, diversity=0.0, cap=10, rerank="off", fusion="rrf", **settings)
+        one = Searcher(engine=searcher.engine, embedder=searcher.embedder, sparse=BM25Encoder(), config=config)
+        return [h.chunk_id for h in one.search(query, workspace="w", top_k=7)]
+
+    # dense weight 0 ranks by the BM25 list alone; a weak query gets the dense list alone (weight 1)
+    rule = {"dense_weight": 0.0, "bm25_cover": 0.6, "weak_dense_weight": 1.0}
+    covered = "wifi drops hour modem"  # three terms of four in one BM25 candidate: strong
+    assert ranking(covered, **rule) == ranking(covered, dense_weight=0.0) != ranking(covered, dense_weight=1.0)
+    partial = "refund toner smudge printer"  # one term of four in any candidate: weak
+    assert ranking(partial, **rule) == ranking(partial, dense_weight=1.0) != ranking(partial, dense_weight=0.0)
+    # the same queries under the best-score-per-term rule alone keep the BM25 list (the cover decides here)
+    assert ranking(partial, dense_weight=0.0, bm25_cover=0.0) == ranking(partial, dense_weight=0.0)
+    [pool] = searcher.candidates([analyze(partial, max_chars=100, split=False, min_sentences=3)], [None], "w")
+    assert pool.term_covers() == [pytest.approx(1 / 4)]
+    [full] = searcher.candidates([analyze(covered, max_chars=100, split=False, min_sentences=3)], [None], "w")
+    assert full.term_covers() == [pytest.approx(3 / 4)]
