@@ -10,6 +10,8 @@ change is accepted), and an ungated setup publishes at once."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,9 +38,10 @@ pytestmark = pytest.mark.slow
 WS = "default"
 
 
-@pytest.fixture(scope="module")
-def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    root = tmp_path_factory.mktemp("kci")
+@contextmanager
+def gated_quickstart(root: Path) -> Iterator[Runtime]:
+    """The process runtime over the quickstart knowledge in ``root/home``, seeded ungated, then with
+    knowledge CI replaying the bundled dataset on every help-center and training change."""
     patch = pytest.MonkeyPatch()
     patch.setenv("KNOWDESK_HOME", str(root / "home"))
     patch.delenv("KNOWDESK_KNOWLEDGE_CI__DATASET", raising=False)
@@ -54,6 +57,12 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     finally:
         reset_runtime()
         patch.undo()
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+    with gated_quickstart(tmp_path_factory.mktemp("kci")) as runtime:
+        yield runtime
 
 
 def _edit(rt: Runtime, slug: str, old: str, new: str) -> tuple[str, PublishReport]:

@@ -17,17 +17,17 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from app.knowledge_ci.hooks import wire_helpcenter, wire_training
+from app.knowledge_ci.hooks import wire_helpcenter
 from app.knowledge_ci.models import ChangeKind, ChangeStatus
 from app.knowledge_ci.service import KnowledgeCI
-from app.runtime import Runtime, get_runtime, reset_runtime
-from bench.conflicts import quickstart_knowledge
+from app.runtime import Runtime
 from bench.knowledge_ci import PLANTED
 from core.settings import KnowledgeCISettings
 from helpcenter.models import ArticleInput, Bundle, Status, TranslationInput
 from service.api import create_app
 from service.cli import app as cli
 from service.keys import KeyStore
+from tests.integration.test_knowledge_ci import gated_quickstart
 from tests.integration.test_workspace_pages import sign_in
 
 pytestmark = pytest.mark.slow
@@ -39,22 +39,8 @@ DELETED_OVER_HTTP = ("login-problems", "locked-account")
 
 @pytest.fixture(scope="module")
 def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    root = tmp_path_factory.mktemp("kcidel")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("KNOWDESK_HOME", str(root / "home"))
-    patch.delenv("KNOWDESK_KNOWLEDGE_CI__DATASET", raising=False)
-    reset_runtime()
-    runtime = get_runtime()
-    try:
-        quickstart_knowledge(runtime, WS)  # seeded ungated, as before knowledge CI was configured
-        ci = KnowledgeCI(runtime, settings=KnowledgeCISettings(dataset="bundled"))
-        runtime.__dict__["knowledge_ci"] = ci
-        wire_helpcenter(ci, runtime.helpcenter)
-        wire_training(ci, runtime.training)
+    with gated_quickstart(tmp_path_factory.mktemp("kcidel")) as runtime:
         yield runtime
-    finally:
-        reset_runtime()
-        patch.undo()
 
 
 def _indexed(rt: Runtime, slug: str, locale: str = "en") -> int:

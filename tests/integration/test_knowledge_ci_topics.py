@@ -23,16 +23,13 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
-from app.knowledge_ci.hooks import wire_helpcenter, wire_training
 from app.knowledge_ci.models import ChangeStatus
-from app.knowledge_ci.service import KnowledgeCI
-from app.runtime import Runtime, get_runtime, reset_runtime
-from bench.conflicts import quickstart_knowledge
-from core.settings import KnowledgeCISettings
+from app.runtime import Runtime
 from helpcenter.models import ArticleInput, TopicInput, TranslationInput
 from service.api import create_app
 from service.cli import app as cli_app
 from service.commands.knowledge_ci import HELD_EXIT
+from tests.integration.test_knowledge_ci import gated_quickstart
 from training.drafts import ScenarioDraft
 from training.models import ScenarioKind
 
@@ -44,22 +41,8 @@ BROKEN = "shipping-switzerland-customs"
 
 @pytest.fixture(scope="module")
 def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    root = tmp_path_factory.mktemp("kcitopics")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("KNOWDESK_HOME", str(root / "home"))
-    patch.delenv("KNOWDESK_KNOWLEDGE_CI__DATASET", raising=False)
-    reset_runtime()
-    runtime = get_runtime()
-    try:
-        quickstart_knowledge(runtime, WS)  # seeded ungated, as before knowledge CI was configured
-        ci = KnowledgeCI(runtime, settings=KnowledgeCISettings(dataset="bundled"))
-        runtime.__dict__["knowledge_ci"] = ci
-        wire_helpcenter(ci, runtime.helpcenter)
-        wire_training(ci, runtime.training)
+    with gated_quickstart(tmp_path_factory.mktemp("kcitopics")) as runtime:
         yield runtime
-    finally:
-        reset_runtime()
-        patch.undo()
 
 
 def cli(*args: str) -> Result:

@@ -13,13 +13,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from app.runtime import Runtime, get_runtime, reset_runtime
-from core.models import Source, SourceKind
-from retrieval.edge import close_edge_stores
+from app.runtime import Runtime
 from retrieval.tokens import TokenCoverage
 from service.api import create_app
 from service.keys import KeyStore
-from tests.integration.test_late_tokens_sync import PAGES
+from tests.integration.test_token_fill_upgrade import synced_folder
 
 pytestmark = pytest.mark.slow
 WS = "default"
@@ -27,21 +25,8 @@ WS = "default"
 
 @pytest.fixture
 def synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime]:
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name, text in PAGES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    monkeypatch.setenv("KNOWDESK_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    for name in ("KNOWDESK_SEARCH__RERANK", "KNOWDESK_SEARCH__RERANK_MISSING", "KNOWDESK_SYNC__FILL_TOKENS"):
-        monkeypatch.delenv(name, raising=False)
-    reset_runtime()
-    rt = get_runtime()
-    source = rt.sources.add(Source(workspace=WS, name="docs", kind=SourceKind.FOLDER, options={"path": str(folder)}))
-    assert rt.sync(source).status == "succeeded"
-    yield rt
-    reset_runtime()
-    close_edge_stores()
+    with synced_folder(tmp_path, monkeypatch) as (rt, _, _):
+        yield rt
 
 
 def _drop_token_vectors(rt: Runtime) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,10 @@ pytestmark = pytest.mark.slow
 
 
 
-@pytest.fixture
-def synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Runtime, Source, Path]]:
+@contextmanager
+def synced_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Runtime, Source, Path]]:
+    """A folder source of ``PAGES`` synced into a fresh home with the defaults (the second stage on for the
+    bundled model); the runtime is reset and the Edge stores closed afterwards."""
     folder = tmp_path / "docs"
     folder.mkdir()
     for name, text in PAGES.items():
@@ -37,13 +40,21 @@ def synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Ru
     for name in ("KNOWDESK_SEARCH__RERANK", "KNOWDESK_SEARCH__RERANK_MISSING", "KNOWDESK_SYNC__FILL_TOKENS"):
         monkeypatch.delenv(name, raising=False)
     reset_runtime()
-    rt = get_runtime()  # the defaults: the second stage on for the bundled model
+    rt = get_runtime()
     source = rt.sources.add(Source(workspace="default", name="docs", kind=SourceKind.FOLDER,
                                    options={"path": str(folder)}))
     assert rt.sync(source).status == "succeeded"
-    yield rt, source, folder
-    reset_runtime()
-    close_edge_stores()
+    try:
+        yield rt, source, folder
+    finally:
+        reset_runtime()
+        close_edge_stores()
+
+
+@pytest.fixture
+def synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Runtime, Source, Path]]:
+    with synced_folder(tmp_path, monkeypatch) as got:
+        yield got
 
 
 def searcher(rt: Runtime, **search: str) -> Searcher:
