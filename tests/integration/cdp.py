@@ -120,6 +120,14 @@ class Browser:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
+    def text(self, selector: str) -> str:
+        """The stripped text of the first element ``selector`` matches ("" when none does)."""
+        return str(self.js(f"document.querySelector({json.dumps(selector)})?.textContent ?? ''")).strip()
+
+    def value(self, selector: str) -> str:
+        """The current value of the form field ``selector`` matches."""
+        return str(self.js(f"document.querySelector({json.dumps(selector)}).value"))
+
     def type_and_enter(self, selector: str, text: str) -> None:
         self.js(f"document.querySelector({json.dumps(selector)}).focus()")
         self.page("Input.insertText", {"text": text})

@@ -8,7 +8,6 @@ scrolling."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from helpcenter.models import ArticleInput, TopicInput, TranslationInput
 from service.api import create_app
 from service.keys import KeyStore
 from tests.fixtures.app_server import serve_app
-from tests.integration.cdp import Browser
 from tests.integration.test_workspace_browser import shoot, signed_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
@@ -47,37 +45,29 @@ def site(tmp_path: Path) -> Iterator[tuple[str, str, Runtime]]:
         rt.qdrant.close()
 
 
-def text(b: Browser, selector: str) -> str:
-    return str(b.js(f"document.querySelector({json.dumps(selector)})?.textContent ?? ''")).strip()
-
-
-def value(b: Browser, selector: str) -> str:
-    return str(b.js(f"document.querySelector({json.dumps(selector)}).value"))
-
-
 def test_set_a_source_schedule_on_its_page(site: tuple[str, str, Runtime], tmp_path: Path) -> None:
     url, key, rt = site
     with signed_in(tmp_path, url, key, "/admin/sources/docs/edit") as b:
-        assert "Not scheduled" in text(b, "#schedule-summary")
+        assert "Not scheduled" in b.text("#schedule-summary")
         b.fill("#sched-cron", "0 3 * * 8")
         b.fill("#sched-timezone", "Europe/Paris")
         b.click("#save-schedule")
-        assert "invalid" in text(b, "#sched-cron-error")
+        assert "invalid" in b.text("#sched-cron-error")
         assert b.js("document.querySelector('#sched-cron').getAttribute('aria-invalid')") == "true"
-        assert value(b, "#sched-cron") == "0 3 * * 8" and value(b, "#sched-timezone") == "Europe/Paris"
+        assert b.value("#sched-cron") == "0 3 * * 8" and b.value("#sched-timezone") == "Europe/Paris"
         assert rt.sources.schedule(WS, "docs") is None, "nothing stored"
         shoot(b, "schedule-refused")
 
         b.fill("#sched-cron", "0 3 * * 1-5")
         b.click("#save-schedule")
-        assert "schedule saved" in text(b, ".notice")
-        assert "Europe/Paris" in text(b, "#schedule-summary")
+        assert "schedule saved" in b.text(".notice")
+        assert "Europe/Paris" in b.text("#schedule-summary")
         assert b.js("document.querySelector('#schedule-next') !== null")
         stored = rt.sources.schedule(WS, "docs")
         assert stored is not None and (stored.cron, stored.timezone) == ("0 3 * * 1-5", "Europe/Paris")
         shoot(b, "schedule")
         b.goto(f"{url}/admin/sources")
-        assert "cron “0 3 * * 1-5” (Europe/Paris); next" in text(b, "tr[data-source=docs]")
+        assert "cron “0 3 * * 1-5” (Europe/Paris); next" in b.text("tr[data-source=docs]")
 
 
 def test_position_language_and_a_stale_save_in_the_editor(site: tuple[str, str, Runtime], tmp_path: Path) -> None:
@@ -86,31 +76,31 @@ def test_position_language_and_a_stale_save_in_the_editor(site: tuple[str, str, 
         b.fill("#position", "second")
         b.fill("#body", "Refunds reach your card within six working days.")
         b.click("#save-button")
-        assert "not a whole number" in text(b, "#position-error")
-        assert value(b, "#position") == "second"
-        assert value(b, "#body") == "Refunds reach your card within six working days.", "the text is kept"
+        assert "not a whole number" in b.text("#position-error")
+        assert b.value("#position") == "second"
+        assert b.value("#body") == "Refunds reach your card within six working days.", "the text is kept"
         assert rt.helpcenter.store.get(WS, "refunds").translation("en").version == 1, "nothing stored"  # type: ignore[union-attr]
 
         b.fill("#position", "3")
         b.js("document.querySelector('#default_locale').value = 'de'")
         b.click("#save-button")
-        assert "saved" in text(b, ".notice")
+        assert "saved" in b.text(".notice")
         article = rt.helpcenter.store.get(WS, "refunds")
         assert (article.position, article.default_locale) == (3, "de")
-        assert value(b, "#position") == "3" and value(b, "#default_locale") == "de"
+        assert b.value("#position") == "3" and b.value("#default_locale") == "de"
 
         # someone else saves the English text while this editor is open
         rt.helpcenter.put_translation(WS, "refunds", TranslationInput(
             locale="en", title="Refunds", body="Refunds now take **three** working days."))
         b.fill("#body", "My rewrite: refunds take six working days.")
         b.click("#save-button")
-        assert "someone else saved the en text (version 3)" in text(b, "#version-error")
-        assert value(b, "#body") == "My rewrite: refunds take six working days.", "what was typed is kept"
-        assert "three" in text(b, "#newer"), "the newer text is shown beside it"
+        assert "someone else saved the en text (version 3)" in b.text("#version-error")
+        assert b.value("#body") == "My rewrite: refunds take six working days.", "what was typed is kept"
+        assert "three" in b.text("#newer"), "the newer text is shown beside it"
         assert "three" in rt.helpcenter.store.get(WS, "refunds").translation("en").body  # type: ignore[union-attr]
         shoot(b, "article-stale-save")
 
         b.click("#save-button")
-        assert "saved" in text(b, ".notice")
+        assert "saved" in b.text(".notice")
         assert rt.helpcenter.store.get(WS, "refunds").translation("en").body == (  # type: ignore[union-attr]
             "My rewrite: refunds take six working days.")

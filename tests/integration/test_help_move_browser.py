@@ -44,10 +44,6 @@ def site(tmp_path: Path) -> Iterator[tuple[str, str, Runtime]]:
         rt.qdrant.close()
 
 
-def text(b: Browser, selector: str) -> str:
-    return str(b.js(f"document.querySelector({json.dumps(selector)})?.textContent ?? ''")).strip()
-
-
 def choose(b: Browser, selector: str, value: str) -> None:
     """Pick an option of a select with the keyboard, as a person would: focus it, then arrow keys."""
     b.js(f"document.querySelector({json.dumps(selector)}).focus()")
@@ -82,7 +78,7 @@ def test_move_an_article_to_another_topic_from_its_editor(site: tuple[str, str, 
         choose(b, "#topic", "old")
         b.fill("#body", "Refunds reach your card within six working days.")
         b.click("#save-button")
-        assert "no topic 'old'" in text(b, "#topic-error")
+        assert "no topic 'old'" in b.text("#topic-error")
         assert b.js("document.querySelector('#topic').getAttribute('aria-invalid')") == "true"
         assert b.js("document.querySelector('#body').value") == "Refunds reach your card within six working days."
         article = rt.helpcenter.store.get(WS, "refunds")
@@ -92,7 +88,7 @@ def test_move_an_article_to_another_topic_from_its_editor(site: tuple[str, str, 
 
         choose(b, "#topic", "payments")
         b.click("#save-button")
-        assert "moved to topic Payments" in text(b, ".notice")
+        assert "moved to topic Payments" in b.text(".notice")
         assert b.js("document.querySelector('#topic').value") == "payments"
         assert b.js("document.querySelector('p.meta a[href=\"/admin/help#topic-payments\"]').textContent") == "Payments"
         article = rt.helpcenter.store.get(WS, "refunds")
@@ -125,22 +121,22 @@ def test_rename_a_topic_and_name_it_in_german_from_its_page(site: tuple[str, str
         b.fill("#names-de", "Abrechnung")
         b.fill("#position", "99999999999")
         b.click("#save-topic")
-        assert "out of range" in text(b, "#position-error")
+        assert "out of range" in b.text("#position-error")
         assert b.js("document.querySelector('#names-de').value") == "Abrechnung", "what was typed is kept"
         b.fill("#position", "1")
         b.click("#save-topic")
-        assert "give a title" in text(b, "#name-error")
+        assert "give a title" in b.text("#name-error")
         assert b.js("document.querySelector('#position').value") == "1"
         assert rt.helpcenter.store.topic(WS, "billing").names == {}, "nothing stored"
         shoot(b, "topic-refused")
 
         b.fill("#name", "Billing and refunds")
         b.type_and_enter("#names-de", "")  # the keyboard sends the form
-        assert "saved topic Billing and refunds" in text(b, ".notice")
+        assert "saved topic Billing and refunds" in b.text(".notice")
         topic = rt.helpcenter.store.topic(WS, "billing")
         assert (topic.name, topic.names, topic.position) == ("Billing and refunds", {"de": "Abrechnung"}, 1)
         shoot(b, "topic")
         b.goto(f"{url}/help/de/topics/billing")
-        assert "Abrechnung" in text(b, "h1"), "the portal names the topic in the reader's language"
+        assert "Abrechnung" in b.text("h1"), "the portal names the topic in the reader's language"
         b.goto(f"{url}/admin/help")
-        assert "Billing and refunds" in text(b, "#topic-billing")
+        assert "Billing and refunds" in b.text("#topic-billing")

@@ -7,7 +7,6 @@ go to ``test-artifacts/admin-*.png``, each checked for sideways scrolling."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from service.api import create_app
 from service.keys import KeyStore
 from tests.fixtures.app_server import serve_app
 from tests.fixtures.orders_spec import ORDERS_SPEC
-from tests.integration.cdp import Browser
 from tests.integration.test_workspace_browser import shoot, signed_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
@@ -55,19 +53,14 @@ def site(tmp_path: Path) -> Iterator[tuple[str, str, Runtime]]:
         rt.qdrant.close()
 
 
-def text(b: Browser, selector: str) -> str:
-    value = b.js(f"document.querySelector({json.dumps(selector)})?.textContent ?? ''")
-    return str(value).strip()
-
-
 def test_create_and_revoke_a_key_then_delete_a_source_an_operation_a_spec_and_an_article(site: tuple[str, str, Runtime],
                                                                   tmp_path: Path) -> None:
     url, admin, rt = site
     keys = KeyStore(db=rt.db)
     with signed_in(tmp_path, url, admin, "/admin/keys") as b:
         assert b.js("location.pathname") == "/admin/keys"
-        assert text(b, "nav.pages a[aria-current=page]") == "Keys"
-        assert "in use by this page" in text(b, "table.keys tbody")
+        assert b.text("nav.pages a[aria-current=page]") == "Keys"
+        assert "in use by this page" in b.text("table.keys tbody")
         assert b.js("[...document.querySelectorAll('form.new-key input:not([type=hidden]), form.new-key select')]"
                     ".every(e => document.querySelector(`label[for=\"${e.id}\"]`))"), "every field has its label"
         shoot(b, "keys")
@@ -75,7 +68,7 @@ def test_create_and_revoke_a_key_then_delete_a_source_an_operation_a_spec_and_an
         b.fill("#name", "widget server")
         b.js("document.querySelector('#scope').value = 'read'")
         b.click("#create-key")
-        secret = text(b, "#new-key")
+        secret = b.text("#new-key")
         assert secret.startswith("kd_"), "the new key is shown once on the answering page"
         made = keys.verify(secret)
         assert made.scopes and {s.value for s in made.scopes} == {"read"}
@@ -85,8 +78,8 @@ def test_create_and_revoke_a_key_then_delete_a_source_an_operation_a_spec_and_an
         assert secret not in b.js("document.documentElement.outerHTML"), "never shown again"
 
         b.click(f"tr#key-{made.key_id} form button")
-        assert f"revoked {made.key_id}" in text(b, ".notice")
-        assert text(b, f"tr#key-{made.key_id} td[data-label=State]").startswith("revoked")
+        assert f"revoked {made.key_id}" in b.text(".notice")
+        assert b.text(f"tr#key-{made.key_id} td[data-label=State]").startswith("revoked")
         with pytest.raises(AuthError):
             keys.verify(secret)
         shoot(b, "keys-revoked")
@@ -95,8 +88,8 @@ def test_create_and_revoke_a_key_then_delete_a_source_an_operation_a_spec_and_an
         b.goto(f"{url}/admin/sources/handbook/edit")
         b.click("#delete-source")
         assert b.js("location.pathname") == "/admin/sources/handbook/delete"
-        assert text(b, "h1") == "Delete source handbook?"
-        assert f"its 2 documents and their {chunks} chunks leave the search index" in text(b, "#removes")
+        assert b.text("h1") == "Delete source handbook?"
+        assert f"its 2 documents and their {chunks} chunks leave the search index" in b.text("#removes")
         shoot(b, "source-delete")
         b.click("#keep-it")
         assert b.js("location.pathname") == "/admin/sources/handbook/edit", "keeping it goes back to its page"
@@ -104,7 +97,7 @@ def test_create_and_revoke_a_key_then_delete_a_source_an_operation_a_spec_and_an
         b.click("#delete-source")
         b.click("#confirm-delete")
         assert b.js("location.pathname") == "/admin/sources"
-        assert f"deleted source handbook: 2 documents ({chunks} chunks) left the index" in text(b, ".notice")
+        assert f"deleted source handbook: 2 documents ({chunks} chunks) left the index" in b.text(".notice")
         assert b.js("document.querySelector('tr[data-source=handbook]')") is None
         with pytest.raises(NotFound):
             rt.sources.get("default", "handbook")
@@ -113,11 +106,11 @@ def test_create_and_revoke_a_key_then_delete_a_source_an_operation_a_spec_and_an
 
         b.goto(f"{url}/admin/actions/operations/cancelOrder")
         b.click("#delete-operation")
-        assert text(b, "h1") == "Delete operation cancelOrder?"
-        assert "enabled on web" in text(b, "#removes")
+        assert b.text("h1") == "Delete operation cancelOrder?"
+        assert "enabled on web" in b.text("#removes")
         shoot(b, "operation-delete")
         b.click("#confirm-delete")
-        assert "deleted operation cancelOrder (POST /orders/{order_id}/cancel)" in text(b, ".notice")
+        assert "deleted operation cancelOrder (POST /orders/{order_id}/cancel)" in b.text(".notice")
         assert b.js("document.querySelector('tr[data-action=cancelOrder]')") is None
         with pytest.raises(NotFound):
             rt.actions.store.get("default", "cancelOrder")
@@ -125,11 +118,11 @@ def test_create_and_revoke_a_key_then_delete_a_source_an_operation_a_spec_and_an
         operations = len(rt.actions.store.actions("default"))
         b.goto(f"{url}/admin/actions")
         b.click("#delete-spec-orders")
-        assert text(b, "h1") == "Delete spec orders?"
+        assert b.text("h1") == "Delete spec orders?"
         assert b.js("document.querySelectorAll('#deleted-operations li').length") == operations
         shoot(b, "spec-delete")
         b.click("#confirm-delete")
-        assert f"deleted spec orders and its {operations} operations" in text(b, ".notice")
+        assert f"deleted spec orders and its {operations} operations" in b.text(".notice")
         assert rt.actions.store.specs("default") == [] and rt.actions.store.actions("default") == []
 
         article = "help-center:card-fees/en"
@@ -137,12 +130,12 @@ def test_create_and_revoke_a_key_then_delete_a_source_an_operation_a_spec_and_an
         b.goto(f"{url}/admin/help/articles/card-fees/en")
         b.click("#delete-article")
         assert b.js("location.pathname") == "/admin/help/articles/card-fees/delete"
-        assert text(b, "h1") == "Delete article card-fees?"
-        assert "the published en text and its" in text(b, "#removes")
+        assert b.text("h1") == "Delete article card-fees?"
+        assert "the published en text and its" in b.text("#removes")
         shoot(b, "article-delete")
         b.click("#confirm-delete")
         assert b.js("location.pathname") == "/admin/help"
-        assert "deleted article card-fees: 1 published translation left the index" in text(b, ".notice")
+        assert "deleted article card-fees: 1 published translation left the index" in b.text(".notice")
         assert b.js("document.querySelector('tr[data-article=card-fees]')") is None
         with pytest.raises(NotFound):
             rt.helpcenter.store.get("default", "card-fees")
