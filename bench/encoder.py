@@ -2,9 +2,9 @@
 
 For each dev set already ingested by ``python -m bench.retrieval`` (its cached index), reads the
 indexed chunks back (the text knowdesk embeds: title, heading path, body), and embeds up to
-``--chunks`` of them with the fp32 encoder and the int8 one, batch by batch in turn (so both see
-the same machine load), reporting the cosine of each int8 vector to its fp32 vector and the
-throughput ratio. Saved to ``bench/results/encoder.json`` with the load average.
+``--chunks`` of them with the fp32 encoder, the int8 one and the int8 one built without the fusion
+step, batch by batch in turn (so all see the same machine load), reporting the cosine of each int8
+vector to its fp32 vector and the throughput ratios. Saved to ``bench/results/encoder.json`` with the load average.
 """
 
 from __future__ import annotations
@@ -47,29 +47,38 @@ def chunk_texts(name: str, cache: Path) -> list[str] | None:
 def compare(texts: list[str], batch: int) -> dict[str, Any]:
     from core.settings import EmbeddingSettings
     from retrieval.embedders import build_embedder
+    from retrieval.embedding import resolve_model
+    from retrieval.quantized import OnnxEmbedder
 
     home = Path("unused")
     settings = EmbeddingSettings(encoders_dir=ENCODERS, batch_size=batch)
     fp32 = build_embedder(FP32, settings=settings, home=home)
     int8 = build_embedder(INT8, settings=settings, home=home)
-    fp32.embed_documents(texts[:2])
-    int8.embed_documents(texts[:2])
-    spent = {"fp32": 0.0, "int8": 0.0}
-    a: list[np.ndarray] = []
-    b: list[np.ndarray] = []
+    source, _ = resolve_model(FP32)
+    unfused = OnnxEmbedder(source=source, model_id=INT8, cache_root=ENCODERS, batch_size=batch, fuse=False)
+    encoders = {"fp32": fp32, "int8": int8, "int8_unfused": unfused}
+    out: dict[str, list[np.ndarray]] = {name: [] for name in encoders}
+    spent = dict.fromkeys(encoders, 0.0)
+    for encoder in encoders.values():
+        encoder.embed_documents(texts[:2])
     for start in range(0, len(texts), batch):
         part = texts[start:start + batch]
-        for name, encoder, out in (("fp32", fp32, a), ("int8", int8, b)):
+        for name, encoder in encoders.items():
             began = time.perf_counter()
-            out.append(encoder.embed_documents(part))
+            out[name].append(encoder.embed_documents(part))
             spent[name] += time.perf_counter() - began
-    cos = (np.vstack(a) * np.vstack(b)).sum(axis=1)
+    a, b = np.vstack(out["fp32"]), np.vstack(out["int8"])
+    cos = (a * b).sum(axis=1)
+    cos_unfused = (a * np.vstack(out["int8_unfused"])).sum(axis=1)
     return {"chunks": len(texts), "cosine_min": round(float(cos.min()), 4),
             "cosine_p1": round(float(np.percentile(cos, 1)), 4), "cosine_mean": round(float(cos.mean()), 4),
             "share_below_0.98": round(float((cos < 0.98).mean()), 4),
             "fp32_chunks_per_s": round(len(texts) / spent["fp32"], 1),
             "int8_chunks_per_s": round(len(texts) / spent["int8"], 1),
-            "int8_over_fp32": round(spent["fp32"] / spent["int8"], 2), "loadavg": os.getloadavg()}
+            "int8_over_fp32": round(spent["fp32"] / spent["int8"], 2),
+            "int8_unfused_chunks_per_s": round(len(texts) / spent["int8_unfused"], 1),
+            "int8_unfused_over_fp32": round(spent["fp32"] / spent["int8_unfused"], 2),
+            "int8_unfused_cosine_min": round(float(cos_unfused.min()), 4), "loadavg": os.getloadavg()}
 
 
 def main(argv: list[str] | None = None) -> int:

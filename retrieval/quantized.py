@@ -1,8 +1,10 @@
 """An int8 encoder derived on this machine from a local sentence-transformers model, run by ONNX Runtime.
 
 ``build_int8(source, cache_root)`` exports the model's transformer with mean pooling and L2
-normalization to ONNX (``torch.onnx``, once), quantizes its weights to int8 per channel
-(``onnxruntime.quantization.quantize_dynamic``) and keeps the result under
+normalization to ONNX (``torch.onnx``, once, with the eager attention graph), fuses its attention,
+layer normalizations and GELUs into ONNX Runtime's transformer operators
+(``onnxruntime.transformers.optimizer``), quantizes its weights to int8 per channel
+(``onnxruntime.quantization.quantize_dynamic``; the fused attention becomes ``QAttention``) and keeps the result under
 ``cache_root/<model>-int8-<hash of the source weights>/``. Nothing is downloaded: the source is
 the bundled all-MiniLM-L6-v2 (or another local folder). A later call finds the cached file, checks
 its recorded hash and reuses it; a missing, truncated or altered file is rebuilt. Builds in
@@ -39,7 +41,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Bumped when the export or quantization recipe changes: old cache entries are then rebuilt.
-RECIPE = "st-mean-norm/opset17/qint8-per-channel/1"
+RECIPE = "st-mean-norm/opset17/eager-fused/qint8-per-channel/2"
+#: The recipe without the fusion step (kept for ``bench.encoder``'s same-run comparison).
+UNFUSED = "st-mean-norm/opset17/eager/qint8-per-channel/2"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 MODEL_FILE = "model.onnx"
 MANIFEST = "manifest.json"
@@ -63,9 +67,9 @@ def source_weights(source: Path) -> Path:
     )
 
 
-def source_key(source: Path) -> str:
+def source_key(source: Path, recipe: str = RECIPE) -> str:
     """A hash of the source weights, config and tokenizer, and of the recipe (the cache key)."""
-    digest = hashlib.sha256(RECIPE.encode())
+    digest = hashlib.sha256(recipe.encode())
     for path in (source_weights(source), source / "config.json", source / "tokenizer.json"):
         if path.is_file():
             with path.open("rb") as f:
@@ -95,35 +99,38 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def cached_model(folder: Path) -> Path | None:
+def cached_model(folder: Path, recipe: str = RECIPE) -> Path | None:
     """The cached int8 file in ``folder`` when it is complete and unaltered, else None."""
     model, manifest = folder / MODEL_FILE, folder / MANIFEST
     try:
         recorded = json.loads(manifest.read_text(encoding="utf-8"))
-        if recorded.get("recipe") == RECIPE and recorded.get("sha256") == _file_hash(model):
+        if recorded.get("recipe") == recipe and recorded.get("sha256") == _file_hash(model):
             return model
     except (OSError, ValueError, AttributeError):
         pass
     return None
 
 
-def build_int8(source: Path, cache_root: Path, *, name: str) -> Path:
+def build_int8(source: Path, cache_root: Path, *, name: str, fuse: bool = True) -> Path:
     """The int8 ONNX file for the model in ``source``: from the cache, or built now and cached.
 
     Args:
         source: a local sentence-transformers folder (mean pooling).
         cache_root: where built encoders are kept (``KNOWDESK_HOME/models``).
         name: a short name of the source model (part of the folder name).
+        fuse: fuse attention and normalizations before quantizing (the default; False builds the
+            unfused recipe, kept apart in the cache, for comparison).
 
     Raises:
         ConfigError: the source weights are missing, or the model cannot be exported.
     """
-    folder = cache_root / f"{name}-int8-{source_key(source)}"
-    found = cached_model(folder)
+    recipe = RECIPE if fuse else UNFUSED
+    folder = cache_root / f"{name}-int8-{source_key(source, recipe)}"
+    found = cached_model(folder, recipe)
     if found:
         return found
     with _locked(cache_root / f".{folder.name}.lock"):
-        found = cached_model(folder)  # another process may have built it while we waited
+        found = cached_model(folder, recipe)  # another process may have built it while we waited
         if found:
             return found
         if folder.exists():
@@ -133,9 +140,11 @@ def build_int8(source: Path, cache_root: Path, *, name: str) -> Path:
         work = Path(tempfile.mkdtemp(prefix=".build-", dir=cache_root))
         try:
             _export(source, work / "fp32.onnx")
-            _quantize(work / "fp32.onnx", work / MODEL_FILE)
-            (work / "fp32.onnx").unlink()
-            manifest = {"recipe": RECIPE, "source": str(source), "sha256": _file_hash(work / MODEL_FILE)}
+            graph = _fuse(source, work / "fp32.onnx", work / "fused.onnx") if fuse else work / "fp32.onnx"
+            _quantize(graph, work / MODEL_FILE)
+            for leftover in ("fp32.onnx", "fused.onnx"):
+                (work / leftover).unlink(missing_ok=True)
+            manifest = {"recipe": recipe, "source": str(source), "sha256": _file_hash(work / MODEL_FILE)}
             (work / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             work.rename(folder)
         finally:
@@ -163,7 +172,9 @@ def _export(source: Path, target: Path) -> None:
     from transformers import AutoModel
 
     _pooling_mode(source)
-    model = AutoModel.from_pretrained(str(source), local_files_only=True).eval()
+    # The eager attention exports as the MatMul/Softmax pattern ONNX Runtime's optimizer fuses into its
+    # Attention operator (the SDPA export is not fused), which int8 then runs as QAttention.
+    model = AutoModel.from_pretrained(str(source), local_files_only=True, attn_implementation="eager").eval()
 
     class Pooled(torch.nn.Module):
         """The transformer, mean pooling over real tokens and L2 normalization, as sentence-transformers."""
@@ -192,12 +203,46 @@ def _export(source: Path, target: Path) -> None:
                           path=str(source)) from exc
 
 
-def _quantize(fp32: Path, target: Path) -> None:
+def _fuse(source: Path, fp32: Path, target: Path) -> Path:
+    """``fp32`` with attention, layer normalizations and GELUs fused (``target``), or ``fp32`` itself
+    when ONNX Runtime's BERT optimizer does not apply to this architecture (it is then quantized unfused).
+
+    On the bundled MiniLM the fused int8 encoder embeds 4-10% faster than the unfused one at the same
+    cosine to the fp32 vectors; most of the gain over the earlier recipe is the eager attention export
+    (README "Speed").
+    """
+    try:
+        config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+        heads, hidden = int(config["num_attention_heads"]), int(config["hidden_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        logger.info("no attention sizes in %s/config.json: the int8 encoder is built unfused", source)
+        return fp32
+    from onnxruntime.transformers import optimizer
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fused = optimizer.optimize_model(str(fp32), model_type="bert", num_heads=heads, hidden_size=hidden,
+                                             opt_level=1)
+    except Exception as exc:  # noqa: BLE001 - the optimizer raises many types; unfused is still correct
+        logger.warning("ONNX Runtime's optimizer could not fuse %s (%s: %s); the int8 encoder is built unfused",
+                       source, type(exc).__name__, exc)
+        return fp32
+    fused.save_model_to_file(str(target))
+    logger.info("int8 encoder fusion of %s: %s", source,
+                {k: v for k, v in fused.get_fused_operator_statistics().items() if v})
+    return target
+
+
+def _quantize(graph: Path, target: Path) -> None:
+    from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # Per-channel int8 weights: cosine to the fp32 vectors stays >= 0.98 on the dev sets' chunks,
-    # where per-tensor int8 fell to ~0.91 (README "Speed").
-    quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    # where per-tensor int8 fell to ~0.91 (README "Speed"). The fused operators come from ONNX Runtime's
+    # own domain, where shape inference gives no types: their outputs are float.
+    quantize_dynamic(str(graph), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                     extra_options={"DefaultTensorType": TensorProto.FLOAT})
 
 
 @functools.lru_cache(maxsize=4)
@@ -226,6 +271,7 @@ class OnnxEmbedder:
         cache_root: where the built encoder is kept (``KNOWDESK_HOME/models``).
         batch_size: texts per forward pass.
         threads: ONNX Runtime intra-op threads; the cores this process may use when None.
+        fuse: build (and use) the fused recipe (the default); False: the unfused one, for comparison.
 
     Raises:
         ConfigError: the source is incomplete (on first use: building or loading the encoder).
@@ -237,8 +283,9 @@ class OnnxEmbedder:
     """
 
     def __init__(self, *, source: Path, model_id: str, cache_root: Path, batch_size: int = 32,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, fuse: bool = True) -> None:
         self._source = source
+        self._fuse = fuse
         self._model_id = model_id
         self._cache_root = cache_root
         self._batch_size = batch_size
@@ -249,7 +296,8 @@ class OnnxEmbedder:
     def path(self) -> Path:
         """The int8 file (built on first use)."""
         with self._build_lock:
-            return build_int8(self._source, self._cache_root, name=self._model_id.removesuffix("-int8"))
+            return build_int8(self._source, self._cache_root, name=self._model_id.removesuffix("-int8"),
+                              fuse=self._fuse)
 
     @functools.cached_property
     def _session(self) -> onnxruntime.InferenceSession:

@@ -126,3 +126,43 @@ def test_factory_chooses_by_name(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not available offline"):
         build_embedder("nobody/not-a-model-int8", settings=EmbeddingSettings(), home=tmp_path)
     assert not list(tmp_path.iterdir())  # nothing is built before first use
+
+
+def _ops(path: Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(path)).graph.node}
+
+
+def _fp32_vectors(source: Path, texts: list[str]) -> np.ndarray:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(source), device="cpu")
+    return np.asarray(model.encode(texts, normalize_embeddings=True), dtype=np.float32)
+
+
+def test_attention_is_fused_then_quantized(tiny_source: Path, tmp_path: Path) -> None:
+    path = build_int8(tiny_source, tmp_path, name="tiny")
+    ops = _ops(path)
+    assert "QAttention" in ops and "SkipLayerNormalization" in ops, ops
+    texts = ["how do I reset my password", "refunds take five days", "x"]
+    vectors = OnnxEmbedder(source=tiny_source, model_id="tiny-int8", cache_root=tmp_path).embed_documents(texts)
+    assert (vectors * _fp32_vectors(tiny_source, texts)).sum(axis=1).min() > 0.95
+
+
+def test_an_architecture_the_optimizer_refuses_is_built_unfused(
+        tiny_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from onnxruntime.transformers import optimizer
+
+    def refuses(*args: object, **kwargs: object) -> None:
+        raise NotImplementedError("no fusion for this architecture")
+
+    monkeypatch.setattr(optimizer, "optimize_model", refuses)
+    with caplog.at_level("WARNING", logger="retrieval.quantized"):
+        path = build_int8(tiny_source, tmp_path, name="tiny")
+    assert "could not fuse" in caplog.text and "no fusion for this architecture" in caplog.text
+    assert "QAttention" not in _ops(path) and "MatMulInteger" in _ops(path)
+    texts = ["how do I reset my password", "refunds take five days"]
+    vectors = OnnxEmbedder(source=tiny_source, model_id="tiny-int8", cache_root=tmp_path).embed_documents(texts)
+    assert (vectors * _fp32_vectors(tiny_source, texts)).sum(axis=1).min() > 0.95
