@@ -42,7 +42,7 @@ from .decision import (
     Trace,
     TriggerResult,
 )
-from .handoffs import HandoffRecorder, handoff_reply
+from .handoffs import HandoffRecorder, already_handed_off_reply, handoff_reply
 from .language import detect_language, source_language_note
 from .llm import LLMAnswerer, LLMUnavailable
 from .meaning import VectorCache, clauses
@@ -216,7 +216,7 @@ class Agent:
     def _decide(self, turn: _Turn, history: list[Any]) -> Decision:
         session, config, t = turn.session, turn.config, turn.timer
         if session.status == SessionStatus.HANDED_OFF:
-            return self._already_handed_off(turn)
+            return self._already_handed_off(turn, history)
         if not config.autopilot_on(session.channel):
             trigger = TriggerResult(
                 name="autopilot",
@@ -473,11 +473,11 @@ class Agent:
                 else decision
         return self._decision(turn, outcome.kind, outcome.reply, outcome.confidence, outcome.citations)
 
-    def _already_handed_off(self, turn: _Turn) -> Decision:
+    def _already_handed_off(self, turn: _Turn, history: list[Any]) -> Decision:
         previous = self.store.handoffs(turn.session.workspace, session_id=turn.session.id, limit=1)
         reason = HandoffReason(previous[0].reason) if previous else HandoffReason.HUMAN_REQUESTED
         turn.notes.append("the session is already with the team; the message was added to it")
-        reply = f"Your conversation is with our team (ticket #{turn.session.ticket}); they will reply here."
+        reply = already_handed_off_reply(turn.session.ticket, self._reply_language(turn, history))
         handoff = Handoff(
             reason=reason,
             trigger_score=previous[0].trigger_score if previous else None,
@@ -501,9 +501,19 @@ class Agent:
             )
         # a trigger decided: the decision is as sure as the trigger's score, not "confidence 0.00"
         sure = score if score is not None and reason is not HandoffReason.LOW_CONFIDENCE else turn.confidence
-        return self._decision(
-            turn, Action.HANDOFF, handoff_reply(reason, turn.session.ticket), sure or 0.0, [], handoff
-        )
+        reply = handoff_reply(reason, turn.session.ticket, self._reply_language(turn, history))
+        return self._decision(turn, Action.HANDOFF, reply, sure or 0.0, [], handoff)
+
+    @staticmethod
+    def _reply_language(turn: _Turn, history: list[Any]) -> str | None:
+        """The language to tell the customer in: this message's (detected before a trigger fired or now),
+        else that of the customer's earlier messages together ("Mensch, bitte!" is too short on its own)."""
+        if turn.language is None:
+            turn.language = detect_language(turn.message)
+        if turn.language is not None:
+            return turn.language
+        earlier = " ".join(m.text for m in history if m.role == Role.CUSTOMER)
+        return detect_language(earlier) if earlier else None
 
     def _decision(
         self,

@@ -481,3 +481,17 @@ def test_a_legal_threat_keeps_its_reason_over_a_request_for_a_person(make_agent)
     agent = make_agent(prohibited_topics=("legal threats; lawsuits; suing the company; taking you to court",))
     d = ask(agent, "I am going to sue you and take you to court, put me through to your manager")
     assert d.action == Action.HANDOFF and d.handoff.reason == HandoffReason.PROHIBITED_TOPIC
+
+
+def test_the_handoff_reply_is_in_the_customers_language(make_agent) -> None:  # type: ignore[no-untyped-def]
+    agent = make_agent()
+    spanish = ask(agent, "Quiero hablar con una persona, por favor")
+    assert spanish.action == Action.HANDOFF and "nuestro equipo" in spanish.reply
+    assert f"#{spanish.ticket}" in spanish.reply and spanish.trace.language == "es"
+    again = agent.handle(WS, spanish.session_id, "¿Hay alguien ahí? Sigo esperando una respuesta")
+    assert "Tu conversación está con nuestro equipo" in again.reply
+    german = ask(agent, "Wie lange dauert die Rückerstattung für meine stornierte Bestellung?")
+    assert german.action == Action.HANDOFF and german.handoff.reason == HandoffReason.LOW_CONFIDENCE
+    assert "Hilfe-Center" in german.reply and f"Ticket #{german.ticket}" in german.reply
+    english = ask(agent, "I want to talk to a real person")
+    assert english.reply.startswith("I'm connecting you with a member of our team")
