@@ -314,7 +314,8 @@ def retrieve(
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=MAX_TOP_K)] = 5,
     filter_: Annotated[
         list[str] | None,
-        typer.Option("--filter", "-f", help="key=value: source_id, kind, language, topic, document_id."),
+        typer.Option("--filter", "-f", help="key=value (repeat it, or a,b for any of the values): source_id, kind, "
+                                            "language, topic, document_id, audience, channel."),
     ] = None,
     batch: Annotated[
         Path | None, typer.Option("--batch", help="JSONL file: one {query, top_k?, filters?} per line.")
