@@ -383,7 +383,7 @@ class Agent:
         cited_ids = [c.document_id for c in answer.citations] if answer else []
         turn.signals |= conf.evidence_signals(turn.message, hits, cited_ids, answer.reply if answer else "")
         cited_languages = [next((h.language for h in hits if h.document_id == d), None) for d in cited_ids]
-        turn.signals |= conf.language_signal(turn.language, cited_languages)
+        turn.signals |= conf.language_signal(turn.language, cited_languages) | conf.english_signal(turn.language)
         confidence = self.calibrator(turn.signals) if answer and self.calibrator is not None else raw
         turn.confidence = confidence
         answer_at, clarify_at = self.thresholds()

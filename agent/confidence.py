@@ -49,7 +49,9 @@ EVIDENCE = ("cited_coverage", "rare_support", "reply_coverage", "lead", "dense_a
 #: Whether the cited document is in the customer's language (``language_signal``): the bundled MiniLM is
 #: English-only, so an answer to a German question from an English article (or from another language's
 #: neighbour) is right less often than its similarity signals say.
-LANGUAGE = ("same_language",)
+#: ``english_question`` (``english_signal``): whether the question is in English at all, which the similarity
+#: signals of the English-only model also overrate otherwise, even when the cited article is in its language.
+LANGUAGE = ("same_language", "english_question")
 #: Every signal a fitted calibration may weigh.
 SIGNALS = FEATURES + EVIDENCE + LANGUAGE
 
@@ -149,6 +151,12 @@ def language_signal(customer: str | None, cited: Sequence[str | None]) -> dict[s
     return {"same_language": float(customer.split("-")[0].lower() in known)}
 
 
+def english_signal(customer: str | None) -> dict[str, float]:
+    """``english_question``: 1 when the customer's detected language is English or undetected, else 0
+    (languages compare by their primary subtag)."""
+    return {"english_question": float(not customer or customer.split("-")[0].lower() == "en")}
+
+
 def combine(signals: Signals, settings: AgentSettings) -> float:
     """The weighted mean of the signals, in [0, 1]."""
     weights = (settings.weight_retrieval, settings.weight_margin, settings.weight_coverage, settings.weight_support)
@@ -174,7 +182,7 @@ class Calibrator:
     model: str = ""
     #: From here up to ``answer_threshold`` the agent asks once instead of handing off.
     clarify_threshold: float = 0.5
-    #: The signals the weights apply to, in order (a subset of ``SIGNALS``).
+    #: The signals the weights apply to, in order (``SIGNALS``, or ``a*b``: the product of two of them).
     features: tuple[str, ...] = FEATURES
     #: A monotone map of the logistic probability: (knots, values), linear between knots, flat
     #: outside them; None when the fit found the logistic probability calibrated enough.
@@ -192,7 +200,7 @@ class Calibrator:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             features = tuple(str(f) for f in data["features"])
-            unknown = [f for f in features if f not in SIGNALS]
+            unknown = [f for f in features if not all(part in SIGNALS for part in f.split("*"))]
             if unknown or len(features) != len(data["weights"]):
                 raise ValueError(f"features {list(features)} are not {len(data['weights'])} of {list(SIGNALS)}")
             isotonic = None
@@ -220,7 +228,7 @@ class Calibrator:
 
     def __call__(self, signals: Mapping[str, float]) -> float:
         """The calibrated confidence from a decision's signals (``features``; a missing one counts 0)."""
-        values = [float(signals.get(name, 0.0)) for name in self.features]
+        values = [math.prod(float(signals.get(part, 0.0)) for part in name.split("*")) for name in self.features]
         z = self.bias + sum(w * v for w, v in zip(self.weights, values, strict=True))
         p = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
         if self.isotonic is not None:

@@ -15,6 +15,7 @@ from agent.confidence import (
     SIGNALS,
     Calibrator,
     calibration_for,
+    english_signal,
     evidence_signals,
     language_signal,
     monotone,
@@ -196,6 +197,13 @@ def test_the_language_signal_says_whether_the_cited_document_is_in_the_customers
     assert "same_language" in SIGNALS
 
 
+def test_the_english_signal_flags_a_question_the_english_only_model_reads_less_well() -> None:
+    assert english_signal("en") == english_signal("EN-gb") == {"english_question": 1.0}
+    assert english_signal(None) == {"english_question": 1.0}, "an undetected language says nothing against it"
+    assert english_signal("es") == english_signal("pt-BR") == {"english_question": 0.0}
+    assert "english_question" in SIGNALS
+
+
 def test_the_evidence_calibration_is_chosen_by_setting_and_a_missing_one_is_refused(tmp_path: Path) -> None:
     from agent.build import _calibrator
 
@@ -233,3 +241,17 @@ def test_weighing_the_sets_equally_gives_the_smaller_set_its_share() -> None:
     plain = fit(x, y, model_id="m", cases=len(ids), isotonic=False)
     assert weighed["sets_weighed_equally"] and not plain["sets_weighed_equally"]
     assert sum(weighed["weights"]) > sum(plain["weights"])  # type: ignore[arg-type]  # the small set's slope counts more
+
+
+def test_a_feature_named_a_times_b_weighs_the_product_of_two_signals(tmp_path: Path) -> None:
+    path = tmp_path / "confidence.json"
+    good = {"features": ["top_cosine", "same_language*top_cosine"], "weights": [0.0, 4.0], "bias": -2.0,
+            "answer_threshold": 0.6, "target_precision": 0.9, "model": "m"}
+    path.write_text(json.dumps(good), encoding="utf-8")
+    calibrator = Calibrator.load(path)
+    assert calibrator is not None
+    assert calibrator({"top_cosine": 0.5, "same_language": 1.0}) == 0.5  # sigmoid(4 * 0.5 - 2)
+    assert calibrator({"top_cosine": 0.5, "same_language": 0.0}) == pytest.approx(0.1192, abs=1e-4)  # sigmoid(-2)
+    path.write_text(json.dumps(good | {"features": ["top_cosine", "same_language*shoe_size"]}), encoding="utf-8")
+    with pytest.raises(ConfigError, match="fit_confidence"):
+        Calibrator.load(path)
