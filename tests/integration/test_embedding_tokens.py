@@ -13,7 +13,8 @@ from retrieval.embedding import SentenceTransformerEmbedder, text_key
 
 pytestmark = pytest.mark.slow
 
-WORDS = "grind the beans coarse for a french press and fine for espresso then descale the mill monthly".split()
+WORDS = ["grind", "the", "beans", "coarse", "for", "a", "french", "press", "and", "fine", "espresso", "then",
+         "descale", "mill", "monthly"]
 
 
 def texts(n: int) -> list[str]:
