@@ -351,11 +351,13 @@ def large_file(mib: float = 20.0, sample: int = 1500) -> dict[str, Any]:
         res: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     raw_rate = res["raw_sample_chunks"] / (sum(res["raw_encode_s_before_after"]) / 2)
     e2e_rate = res["chunks"] / res["sync_s"]
+    growth = (res["peak_during_sync_kib"] - res["rss_before_sync_kib"]) / 1024
     return res | {
         "end_to_end_chunks_per_s": round(e2e_rate, 2),
         "raw_encode_chunks_per_s": round(raw_rate, 2),
         "ingest_vs_raw_encode": round(e2e_rate / raw_rate, 3),
-        "sync_growth_mib": round((res["peak_during_sync_kib"] - res["rss_before_sync_kib"]) / 1024, 1),
+        "sync_growth_mib": round(growth, 1),
+        "sync_growth_mib_per_file_mib": round(growth / (res["bytes"] / 2**20), 1),
         "peak_rss_mib": round(res["peak_during_sync_kib"] / 1024, 1),
         "loadavg_before_after": [load_before, os.getloadavg()],
     }

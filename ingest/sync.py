@@ -82,8 +82,10 @@ class _Prepared:
     fingerprint: str  # of the document as the connector gave it, before title/language were filled in
     content_hash: str  # parsed text plus everything that reaches the index (title, uri, topic...)
     previous_chunks: int | None  # chunk count of the last complete write; None when unknown (pending, new)
-    first: bool = True  # a streamed document arrives in parts: its first ...
+    first: bool = True  # a large document arrives in parts: its first ...
     last: bool = True  # ... and its last
+    done_kib: int = 0  # a large document's part: KiB of the document read once this part is written ...
+    of_kib: int = 0  # ... and the document's size (0: a document in one part, no progress of its own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,7 @@ def run_sync(
     started = time.perf_counter()
 
     last_saved = [time.monotonic()]
-    streaming: dict[str, int] = {}  # a large document's parsing progress (``_Run._stream``)
+    streaming: dict[str, int] = {}  # a large document's progress: KiB written of its size (``_Run._show_part``)
 
     def tick(r: RunReport) -> None:  # a connector with live counters (a crawl) exposes `progress`
         live = getattr(connector, "progress", None)
@@ -329,8 +331,11 @@ class _Run:
                     if isinstance(item, _Prepared):
                         self.budget.release(len(item.chunks))
                     break
-                if self.progress and isinstance(item, _Prepared) and item.first:
-                    self.progress(self.report)  # a document is fetched: shown before its embedding
+                if isinstance(item, _Prepared) and item.first:
+                    if item.of_kib and "stream_of_kib" not in self.live:  # a large document: 0 written yet
+                        self.live.update(stream_kib=0, stream_of_kib=item.of_kib, stream_chunks=0)
+                    if self.progress:
+                        self.progress(self.report)  # a document is fetched: shown before its embedding
                 self._handle(item)
                 if self.progress:
                     self.progress(self.report)
@@ -351,6 +356,7 @@ class _Run:
                 with contextlib.suppress(queue.Full):
                     self._writes.put(None, timeout=0.1)
             writer.join()
+            self._show_part(None)
         self._raise_write_error()
         return completed
 
@@ -428,6 +434,7 @@ class _Run:
                 if isinstance(work, _Abandoned):
                     self.writer.delete(work.document.workspace, [work.document.id])
                     self._streaming = None
+                    self._show_part(None)
                     continue
                 batch, vectors = work
                 written = self.stats.written
@@ -435,6 +442,8 @@ class _Run:
                 self.report.written += self.stats.written - written
                 for p in batch:
                     self._streaming = None if p.last else p.document
+                    if p.of_kib:
+                        self._show_part(None if p.last else p)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
                 self._write_failed = True
                 self._write_error = exc
@@ -442,6 +451,18 @@ class _Run:
                 if isinstance(work, tuple):
                     self.budget.release(sum(len(p.chunks) for p in work[0]))
                 self._writes.task_done()
+
+    def _show_part(self, part: _Prepared | None) -> None:
+        """The run's progress of a large document: KiB of it written so far, its size and its chunks
+        written (``stream_kib N stream_of_kib M stream_chunks C``, beside the run's counts); gone once
+        its last part is written. A streamed document's KiB advance a parsed block (256 KB) at a time,
+        its chunks every part."""
+        if part is None:
+            for key in ("stream_kib", "stream_of_kib", "stream_chunks"):
+                self.live.pop(key, None)
+        else:
+            self.live.update(stream_kib=part.done_kib, stream_of_kib=part.of_kib,
+                             stream_chunks=part.chunks[-1].index + 1)
 
     # -- producer (its own thread): fetch, parse, chunk -------------------------------------------
     def _produce(self, items: Iterator[Item], q: queue.Queue[Any]) -> None:
@@ -508,8 +529,20 @@ class _Run:
         except ParseError as exc:
             yield _parse_failure(doc, exc)
             return
-        yield _Prepared(document=doc, parsed=parsed, chunks=chunks, fingerprint=item.fingerprint,
-                        content_hash=content_hash, previous_chunks=previous)
+        size = self.p.options.embed_batch_chunks
+        if len(chunks) <= size:
+            yield _Prepared(document=doc, parsed=parsed, chunks=chunks, fingerprint=item.fingerprint,
+                            content_hash=content_hash, previous_chunks=previous)
+            return
+        # a large document goes on in parts of one batch, as a streamed one does: what is in flight
+        # (its vectors, and the token vectors of the same forward pass) stays bounded by the budget
+        of_kib = max(1, len(item.content) // 1024)
+        for start in range(0, len(chunks), size):
+            end = min(len(chunks), start + size)
+            last = end == len(chunks)
+            yield _Prepared(document=doc, parsed=parsed if last else None, chunks=chunks[start:end],
+                            fingerprint=item.fingerprint, content_hash=content_hash, previous_chunks=previous,
+                            first=start == 0, last=last, done_kib=of_kib * end // len(chunks), of_kib=of_kib)
 
     def _stream(self, item: Document, previous: int | None) -> Iterator[_Prepared | _Abandoned | FetchFailure]:
         """A large document in parts of ``embed_batch_chunks`` chunks, parsed and chunked as it is
@@ -519,7 +552,7 @@ class _Run:
         doc = item
         size = self.p.options.embed_batch_chunks
         handed = False
-        self.live.update(stream_kib=0, stream_of_kib=len(item.content) // 1024)
+        of_kib = max(1, len(item.content) // 1024)
         try:
             stream = ParsedStream(parser=self.p.parser, document=item, keep=self.p.content is not None)
             doc = _filled(item, stream.title, stream.language)
@@ -536,16 +569,16 @@ class _Run:
                 last = ahead is None
                 parsed = stream.parsed() if last and self.p.content is not None else None
                 content_hash = indexed_hash(doc, parsed) if parsed is not None else ""
-                self.live["stream_kib"] = len(item.content) * stream.read_chars // max(1, stream.total_chars) // 1024
+                # the text partitioned so far, less the chunks the chunker still holds back: about
+                # what is read once this part is written
+                done_kib = of_kib * stream.read_chars // max(1, stream.total_chars)
                 yield _Prepared(document=doc, parsed=parsed, chunks=part, fingerprint=item.fingerprint,
-                                content_hash=content_hash, previous_chunks=previous, first=not handed, last=last)
+                                content_hash=content_hash, previous_chunks=previous, first=not handed, last=last,
+                                done_kib=of_kib if last else done_kib, of_kib=of_kib)
                 handed, part = True, []
         except ParseError as exc:
             failure = _parse_failure(doc, exc)
             yield _Abandoned(document=doc, failure=failure) if handed else failure
-        finally:
-            self.live.pop("stream_kib", None)
-            self.live.pop("stream_of_kib", None)
 
 
 def _filled(doc: Document, title: str, language: str | None) -> Document:

@@ -148,6 +148,49 @@ def test_chunks_in_flight_stay_bounded_whatever_the_file_size(big: Env, monkeypa
     assert max(embedder.alive) <= 4 * batch + 1, max(embedder.alive)
 
 
+MEDIUM = 60_000  # bytes of prose: ~100 chunks of 64 tokens, parsed whole (below stream_bytes)
+
+
+def test_a_large_document_parsed_whole_is_embedded_and_written_in_bounded_parts(env: Env) -> None:
+    write(env.root, "manual.txt", prose(MEDIUM, markdown=False, seed=7))
+    embedder, recorder = CountingEmbedder(), Recorder(env)
+    shown: list[dict[str, int]] = []
+    report = sync(env, pipeline(env, writer=recorder, embedder=embedder), progress=lambda r: shown.append(r.progress))
+    batch = env.options.embed_batch_chunks
+    parts = [e for e in recorder.events if e[1] == "docs:manual.txt"]
+    assert report.status == "succeeded" and report.written == 6
+    assert len(parts) > 4 and parts[0][0] == "replace" and {e[0] for e in parts[1:]} == {"add"}
+    assert all(e[3] <= batch for e in parts) and all(e[4] == "pending" for e in parts)
+    assert embedder.largest < 2 * batch, "the whole document's chunks went to the model at once"
+    assert check_index_matches_state(env) > 5 * batch
+    # the run's progress shows how much of the document is written while it is written, then nothing
+    size_kib = (env.root / "manual.txt").stat().st_size // 1024
+    kib = [p["stream_kib"] for p in shown if "stream_kib" in p]
+    assert len(set(kib)) >= 3 and kib == sorted(kib) and max(kib) <= size_kib
+    assert {p["stream_of_kib"] for p in shown if "stream_of_kib" in p} == {size_kib}
+    chunks = [p["stream_chunks"] for p in shown if "stream_chunks" in p]
+    assert len(set(chunks)) >= 3 and chunks == sorted(chunks) and all(n % batch == 0 for n in chunks)
+    assert "stream_kib" not in shown[-1]
+    # unchanged: skipped whole; shrunk: no trailing chunk of the longer version is left
+    assert sync(env, pipeline(env), full=True).unchanged == 6
+    (env.root / "manual.txt").write_text(prose(MEDIUM // 3, markdown=False, seed=7), encoding="utf-8")
+    again = sync(env, pipeline(env), full=True)
+    assert again.written == 1 and again.status == "succeeded"
+    check_index_matches_state(env)
+
+
+def test_a_streamed_document_shows_what_of_it_is_written_as_it_goes(big: Env) -> None:
+    shown: list[dict[str, int]] = []
+    report = sync(big, pipeline(big), progress=lambda r: shown.append(r.progress))
+    assert report.status == "succeeded"
+    kib = [p["stream_kib"] for p in shown if "stream_kib" in p]
+    chunks = [p["stream_chunks"] for p in shown if "stream_chunks" in p]
+    size_kib = (big.root / "handbook.txt").stat().st_size // 1024
+    assert len(set(kib)) >= 3 and kib == sorted(kib) and kib[0] == 0 and max(kib) <= size_kib  # per block
+    assert len(set(chunks)) > 10 and chunks == sorted(chunks) and chunks[0] == 0  # per part
+    assert "stream_kib" not in shown[-1] and "stream_chunks" not in shown[-1]
+
+
 def test_killed_midway_through_a_streamed_document(big: Env) -> None:
     class KillAtPart(Recorder):
         def add_chunks(self, document, chunks, vectors) -> None:  # type: ignore[no-untyped-def]
