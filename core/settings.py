@@ -122,6 +122,13 @@ class SearchSettings(BaseModel):
     split_min_sentences: int = Field(default=3, ge=2, le=20)
     #: Weight of each sentence's ranking beside the whole question's (weight 1) in the split fusion.
     split_weight: float | None = Field(default=None, ge=0.0, le=10.0)
+    #: A long question's sentence rankings combined per document or section (the cap's scope) rather than
+    #: per chunk (README "Search stages"): each sentence's weight beside the whole question's (0 = off), the
+    #: combination's RRF constant, and whether the second ranking stage re-ranks each sentence's candidates
+    #: with that sentence (true) or the combined candidates with the whole question (false); unset: fitted.
+    group_weight: float | None = Field(default=None, ge=0.0, le=10.0)
+    group_k: float | None = Field(default=None, gt=0.0, le=1000.0)
+    part_rerank: bool | None = None
     #: A query's BM25 list counts as weak below this best score per query term (0 = never); unset: fitted.
     bm25_strong: float | None = Field(default=None, ge=0.0, le=100.0)
     #: A query's BM25 list also counts as weak when none of its best 5 BM25 candidates holds this share

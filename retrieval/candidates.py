@@ -34,6 +34,8 @@ class Pool:
     text = ""
     #: the second ranking stage's features of candidates already looked at (``Searcher.rank`` fills it)
     features: dict[str, Features] | None = None
+    #: the same for each sentence ``i >= 1`` of a long question (``SearchSettings.part_rerank``)
+    part_features: dict[int, dict[str, Features]] | None = None
     #: each (sub-)query's text (whole query first) and the languages its BM25 terms were stemmed for
     texts: Sequence[str] = ()
     languages: Sequence[Sequence[str]] = ()

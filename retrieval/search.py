@@ -29,10 +29,12 @@ from retrieval.stages import (
     LATE_MODEL,
     Features,
     QueryAnalysis,
+    Ranking,
     RankParams,
     analyze,
     cap_groups,
     combine,
+    combine_groups,
     diversify,
     fuse,
     heading_candidates,
@@ -426,16 +428,18 @@ class Searcher:
             pool.with_headings(self._heading_vectors({heading_text(pool.payloads[k]) for k in keys}))
             scored = pool.scored if p.split else pool.scored[:1]
         rankings = [fuse(items, p, n, c) for items, n, c in zip(scored, pool.terms, covers, strict=False)]
-        ranked = combine(rankings[0], rankings[1:], p)
-        if p.rerank and pool.text:
-            head = [key for key, _ in ranked[:p.rerank_depth]]
-            features = self._features(pool, head)
-            if all(key in features for key in head):
-                weak = bool(pool.scored) and keyword_weak(pool.scored[0], p, pool.terms[0], covers[0])
-                ranked = rerank(ranked, features, stage_params(p, weak))
-            else:  # a candidate without token vectors (see ``SearchSettings.rerank_missing``): the fused order
-                with self._reranker_lock:
-                    self.rerank_skipped += 1
+        grouped = p.group_weight > 0 and len(rankings) > 1
+        # the second stage on each (sub-)query's own candidates, with its own text, before they are combined
+        each = grouped and p.rerank and p.part_rerank and len(pool.texts) >= len(rankings)
+        if grouped:  # a long question: each need's groups (documents or sections) brought up
+            if each:
+                rankings = [self._reranked(pool, i, r, p, covers[i]) for i, r in enumerate(rankings)]
+            groups = cap_groups(pool.payloads, {key for r in rankings for key, _ in r}, p.cap_scope)
+            ranked = combine_groups(rankings[0], rankings[1:], groups, p)
+        else:
+            ranked = combine(rankings[0], rankings[1:], p)
+        if p.rerank and pool.text and not each:
+            ranked = self._reranked(pool, 0, ranked, p, covers[0] if covers else None)
         scope = "document" if per_document is not None else p.cap_scope
         groups = cap_groups(pool.payloads, (key for key, _ in ranked), scope)
         chosen = diversify(ranked, groups, penalty=p.diversity, per_document=per_document or p.cap, top_k=top_k)
@@ -443,13 +447,32 @@ class Searcher:
         return [to_hit(pool.payloads[key], score, None if (c := pool.cosine(key)) is None else scale(c))
                 for key, score in chosen]
 
-    def _features(self, pool: Pool, keys: Sequence[str]) -> dict[str, Features]:
-        """The second ranking stage's features of ``keys``, computed once per pool."""
-        known = pool.features if pool.features is not None else {}
+    def _reranked(self, pool: Pool, i: int, ranked: Ranking, p: RankParams, cover: float | None) -> Ranking:
+        """``ranked`` after the second ranking stage with the (sub-)query ``i``'s text (0: the whole query's);
+        as it is when a candidate has no token vectors (see ``SearchSettings.rerank_missing``)."""
+        head = [key for key, _ in ranked[:p.rerank_depth]]
+        features = self._features(pool, head, i)
+        if not all(key in features for key in head):
+            with self._reranker_lock:
+                self.rerank_skipped += 1
+            return ranked
+        weak = len(pool.scored) > i and keyword_weak(pool.scored[i], p, pool.terms[i], cover)
+        return rerank(ranked, features, stage_params(p, weak))
+
+    def _features(self, pool: Pool, keys: Sequence[str], i: int = 0) -> dict[str, Features]:
+        """The second ranking stage's features of ``keys`` for the (sub-)query ``i`` (0: the whole query),
+        computed once per pool."""
+        if i == 0:
+            known = pool.features if pool.features is not None else {}
+        else:
+            if pool.part_features is None:
+                pool.part_features = {}
+            known = pool.part_features.setdefault(i, {})
         missing = [key for key in keys if key not in known]
         if missing:
-            known |= self.reranker.features(pool.text, pool.payloads, missing)
-        pool.features = known
+            known |= self.reranker.features(pool.text if i == 0 else pool.texts[i], pool.payloads, missing)
+        if i == 0:
+            pool.features = known
         return known
 
     @property

@@ -67,6 +67,13 @@ class RankParams(BaseModel):
     split_weight: float = Field(default=0.5, ge=0.0)
     split_k: float = Field(default=10.0, gt=0.0)
     diversity: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: A long question's rankings combined per cap group (``combine_groups``): each sentence's weight beside
+    #: the whole question's (weight 1; 0: off, ``combine`` per chunk), the RRF constant, and whether the
+    #: second ranking stage re-ranks each (sub-)query's ranking with its own text before (True) or the
+    #: combined ranking with the whole question after (False).
+    group_weight: float = Field(default=0.0, ge=0.0)
+    group_k: float = Field(default=10.0, gt=0.0)
+    part_rerank: bool = False
     #: A (sub-)query's BM25 list is *weak* when its best score per query term is below this (0: never):
     #: a reworded question shares few terms with its answer, and then ``weak_dense_weight`` is used.
     bm25_strong: float = Field(default=0.0, ge=0.0)
@@ -109,17 +116,23 @@ class RankParams(BaseModel):
             default_rerank = "off"
         fusion = settings.fusion or fitted.get("fusion", "weighted")
         split_weight = _pick(settings.split_weight, fitted, "split_weight", 0.5)
+        groups = fitted_values("groups.json")
+        group_weight = _pick(settings.group_weight, groups, "group_weight", 0.0)
         return cls(
             fusion="rrf" if fusion == "rrf" else "weighted",
             dense_weight=_pick(settings.dense_weight, fitted, "dense_weight", 0.5),
             # a split whose sentences weigh nothing would only cost their searches
-            split=settings.split and split_weight > 0,
+            split=settings.split and (split_weight > 0 or group_weight > 0),
             split_min_sentences=settings.split_min_sentences,
             split_weight=split_weight,
             split_k=_pick(None, fitted, "split_k", 10.0),
             rrf_k=_pick(None, fitted, "rrf_k", RRF_K),
             heading_weight=_pick(settings.heading_weight, fitted, "heading_weight", 0.0),
             diversity=_pick(settings.diversity, fitted, "diversity", 0.0),
+            group_weight=group_weight,
+            group_k=_pick(settings.group_k, groups, "group_k", 10.0),
+            part_rerank=(settings.part_rerank if settings.part_rerank is not None
+                         else bool(groups.get("part_rerank", False))),
             bm25_strong=_pick(settings.bm25_strong, fitted, "bm25_strong", 0.0),
             bm25_cover=_pick(settings.bm25_cover, fitted, "bm25_cover", 0.0),
             bm25_cover_terms=int(_pick(settings.bm25_cover_terms, fitted, "bm25_cover_terms", 0)),
@@ -145,10 +158,11 @@ def _pick(value: float | None, fitted: Mapping[str, object], key: str, default: 
     return float(found) if isinstance(found, int | float) else default
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=4)
 def fitted_values(name: str = "fusion.json") -> dict[str, object]:
     """``retrieval/fitted/<name>``'s ``values`` (empty when the file is missing): ``fusion.json`` for
-    the fusion and later stages, ``rerank.json`` for the second ranking stage."""
+    the fusion and later stages, ``rerank.json`` for the second ranking stage, ``groups.json`` for the
+    per-group combination of a long question's sentences (``combine_groups``)."""
     try:
         raw = resources.files("retrieval.fitted").joinpath(name).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -341,6 +355,37 @@ def combine(whole: Ranking, parts: Sequence[Ranking], params: RankParams) -> Ran
         for rank, (key, _) in enumerate(ranking):
             total[key] = total.get(key, 0.0) + weight / (k + rank + 1)
     return sorted(total.items(), key=lambda kv: -kv[1])
+
+
+def combine_groups(whole: Ranking, parts: Sequence[Ranking], groups: Mapping[str, str],
+                   params: RankParams) -> Ranking:
+    """A long question's rankings combined per group (``groups``: each candidate's cap group, a document or
+    a section, ``cap_groups``), so that each need brings its best groups near the top.
+
+    Each ranking (the whole question's with weight 1, each sentence's with ``group_weight``) ranks the
+    groups by their best chunk; a group scores ``sum(weight / (group_k + its rank among groups + 1))``.
+    A group's best chunk (the highest chunk-level sum, as ``combine`` with these numbers) takes the group's
+    score; its other chunks keep their chunk-level sum, which is never above it. Without parts or with
+    ``group_weight=0``, ``whole`` is returned as is.
+    """
+    if not parts or params.group_weight == 0:
+        return whole
+    k = params.group_k
+    by_group: dict[str, float] = {}
+    by_chunk: dict[str, float] = {}
+    for weight, ranking in [(1.0, whole), *((params.group_weight, p) for p in parts)]:
+        seen: dict[str, int] = {}
+        for rank, (key, _) in enumerate(ranking):
+            by_chunk[key] = by_chunk.get(key, 0.0) + weight / (k + rank + 1)
+            group = groups[key]
+            if group not in seen:
+                seen[group] = len(seen)
+                by_group[group] = by_group.get(group, 0.0) + weight / (k + seen[group] + 1)
+    best: dict[str, str] = {}
+    for key, _ in sorted(by_chunk.items(), key=lambda kv: -kv[1]):
+        best.setdefault(groups[key], key)
+    scores = {key: by_group[groups[key]] if best[groups[key]] == key else score for key, score in by_chunk.items()}
+    return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
 class Features(NamedTuple):

@@ -129,6 +129,23 @@ def test_a_keyword_weak_query_gets_the_stages_own_fused_weight(engine: QdrantCan
     assert searcher.search("printer paper smudge streaks", workspace="w", top_k=3)[0].text != "printer toner low"
 
 
+def test_part_rerank_runs_the_stage_on_each_sentence_with_its_own_text(engine: QdrantCandidates) -> None:
+    recording = Recording(favour="toner")
+    question = "My printer jams every morning again. The wifi drops every hour at home. Both started last week."
+    settings = dict(rerank="late", rerank_depth=4, split_weight=0.0, group_weight=1.0, cap=5)
+    each = Searcher(engine=engine, embedder=HashEmbedder(), sparse=BM25Encoder(),
+                    config=SearchSettings(**settings, part_rerank=True), reranker=recording)
+    each.search(question, workspace="w", top_k=3)
+    asked = [query for query, _ in recording.calls]
+    assert asked[0] == question and asked[1:] == ["My printer jams every morning again.",
+                                                  "The wifi drops every hour at home.", "Both started last week."]
+    recording.calls.clear()
+    after = Searcher(engine=engine, embedder=HashEmbedder(), sparse=BM25Encoder(),
+                     config=SearchSettings(**settings, part_rerank=False), reranker=recording)
+    after.search(question, workspace="w", top_k=3)
+    assert [query for query, _ in recording.calls] == [question]  # once, on the combined candidates
+
+
 # -- the bundled model ----------------------------------------------------------------------------
 def test_minilm_token_vectors_match_a_reworded_question_better_than_an_unrelated_chunk() -> None:
     tokens = MiniLMTokens()

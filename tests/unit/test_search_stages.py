@@ -20,6 +20,7 @@ from retrieval.stages import (
     bm25_strength,
     cap_groups,
     combine,
+    combine_groups,
     dense_weight,
     diversify,
     fitted_values,
@@ -78,6 +79,47 @@ def test_combine_lets_a_sentence_bring_in_its_own_chunk() -> None:
     combined = [k for k, _ in combine(whole, [part], RankParams(split_weight=1.0, split_k=10))]
     assert combined.index("only-part") < combined.index("w4")
     assert combine(whole, [part], RankParams(split_weight=0.0)) == whole
+
+
+def test_combine_groups_scores_each_group_by_its_best_rank_per_sentence() -> None:
+    # the whole question's list is filled by one document; each sentence's best document is another one
+    whole = [("a#0", 1.0), ("a#1", 0.9), ("a#2", 0.8), ("b#0", 0.7), ("c#0", 0.6), ("c#1", 0.5)]
+    needs = [[("b#0", 1.0), ("a#0", 0.5)], [("c#1", 1.0), ("c#0", 0.9), ("a#1", 0.5)]]
+    groups = {k: k.split("#")[0] for k, _ in whole}
+    params = RankParams(group_weight=1.0, group_k=10)
+    ranked = combine_groups(whole, needs, groups, params)
+    order = [k for k, _ in ranked]
+    # each group's best chunk first, its further chunks after: a, b and c lead
+    assert {groups[k] for k in order[:3]} == {"a", "b", "c"}
+    scores = dict(ranked)
+    # a: 1st group of the whole (1/11), 2nd of the first sentence (1/12), 2nd of the second (1/12)
+    assert scores["a#0"] == pytest.approx(1 / 11 + 1 / 12 + 1 / 12)
+    # c's best chunk (c#1: ranked 6th, then 1st) carries c's group score: 3rd group, absent, 1st group
+    assert scores["c#1"] == pytest.approx(1 / 13 + 1 / 11)
+    # a further chunk keeps its chunk-level sum, never above its group's
+    assert scores["c#0"] == pytest.approx(1 / 15 + 1 / 12)
+    assert scores["c#0"] < scores["c#1"]
+    assert scores["a#2"] == pytest.approx(1 / 13)
+    # per chunk, a's second chunk would take the third place and c's need would wait
+    per_chunk = [k for k, _ in combine(whole, needs, RankParams(split_weight=1.0, split_k=10))]
+    assert {groups[k] for k in per_chunk[:3]} == {"a", "b"}
+
+
+def test_combine_groups_is_off_without_weight_or_sentences() -> None:
+    whole = [("a#0", 1.0), ("b#0", 0.5)]
+    groups = {"a#0": "a", "b#0": "b", "c#0": "c"}
+    assert combine_groups(whole, [[("c#0", 1.0)]], groups, RankParams(group_weight=0.0)) == whole
+    assert combine_groups(whole, [], groups, RankParams(group_weight=1.0)) == whole
+
+
+def test_group_settings_switch_the_split_on_and_override_the_fitted_values() -> None:
+    params = RankParams.from_settings(SearchSettings(split_weight=0.0, group_weight=0.5, group_k=5.0,
+                                                     part_rerank=True))
+    assert params.split and params.group_weight == 0.5 and params.group_k == 5.0 and params.part_rerank
+    off = RankParams.from_settings(SearchSettings(split_weight=0.0, group_weight=0.0))
+    assert not off.split and off.group_weight == 0.0
+    with pytest.raises(ValueError, match="group_k"):
+        SearchSettings(group_k=0.0)
 
 
 def test_diversify_demotes_a_documents_further_chunks_and_caps() -> None:
@@ -158,6 +200,21 @@ def test_multi_need_question_reaches_each_need(searcher: Searcher) -> None:
                 "And I was charged twice, so I want a refund of the double charge.")
     hits = searcher.search(question, workspace="w", top_k=5, per_document=1)
     assert {h.document_id for h in hits} == {"kb:printer", "kb:wifi", "kb:billing"}
+
+
+def test_group_combination_reaches_each_need_through_the_searcher(searcher: Searcher) -> None:
+    # the whole question leans on the printer: its chunks fill the top when ranked per chunk
+    question = ("My printer paper jam clearing steps fail, printer paper jam again. The wifi drops every hour at "
+                "home. I want a refund of the double charge.")
+
+    def documents(group_weight: float) -> list[str]:
+        settings = SearchSettings(diversity=0.0, rerank="off", split_weight=0.0, group_weight=group_weight,
+                                  cap_scope="document", cap=3)
+        one = Searcher(engine=searcher.engine, embedder=searcher.embedder, sparse=BM25Encoder(), config=settings)
+        return [h.document_id for h in one.search(question, workspace="w", top_k=3)]
+
+    assert documents(0.0).count("kb:printer") == 2
+    assert sorted(documents(1.0)) == ["kb:billing", "kb:printer", "kb:wifi"]
 
 
 def test_one_list_settings(searcher: Searcher) -> None:
