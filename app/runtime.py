@@ -255,6 +255,7 @@ class Runtime:
         """Drafts from human resolutions (issue 20, item 2): approved ones publish through ``helpcenter``."""
         from app.resolutions.service import Resolutions
         from app.resolutions.store import DraftStore
+        from app.resolutions.vector_file import VectorFile
         from app.resolutions.vectors import UnitVectors
         from core.models import DocumentKind, Viewer
         from training.indexing import SOURCE_ID as TRAINING_SOURCE
@@ -272,7 +273,8 @@ class Runtime:
 
         return Resolutions(sessions=SessionStore(db=self.db), drafts=DraftStore(db=self.db),
                            helpcenter=self.helpcenter, search=search,
-                           embed=UnitVectors(encoder=lambda: self.embedder),
+                           embed=UnitVectors(encoder=lambda: self.embedder, kept=VectorFile(
+                               self.settings.home / "cache" / "unit-vectors.sqlite3")),
                            locale=self.settings.helpcenter.default_locale,
                            training=self.training, scenarios=search_scenarios,
                            scenario_threshold=self.settings.agent.scenario_threshold)

@@ -1,6 +1,7 @@
 """The ``knowdesk`` command line (Typer). Results go to stdout; progress and errors to stderr.
 
-Exit codes: 0 success; 1 an error or a failed run (the message says what to do); 2 bad usage.
+Exit codes: 0 success; 1 an error or a failed run (the message says what to do); 2 bad usage; 3 a
+change held by knowledge CI (see ``EXIT_CODES``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from core.errors import InvalidInput, KnowdeskError, StoreLocked
 from core.models import MAX_TOP_K, RunReport, Source, SourceKind
 from core.settings import get_settings
 from service import commands, output
+from service.commands.knowledge_ci import exit_if_any_held
 from service.commands.options import (
     JsonOut,
     Workspace,
@@ -75,9 +77,17 @@ class KnowdeskGroup(TyperGroup):
             sys.exit(1)
 
 
+#: The root help's epilog: what a script can read from the exit code.
+EXIT_CODES = (
+    "Exit codes: 0 done (a publish, import or sync is live); 1 an error or a failed run; 2 bad usage; "
+    "3 held by knowledge CI (quickstart, help-center import|publish|unpublish|delete|rename-topic|"
+    "move-topic, training import|publish|rollback|delete, resolutions approve): the change's report and "
+    "`knowdesk knowledge-ci accept|reject ID` are printed, nothing of it is live yet."
+)
 app = typer.Typer(
     cls=KnowdeskGroup,
     help="knowdesk: fresh knowledge for an AI support agent.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -460,10 +470,13 @@ def optimize() -> None:
 
 @app.command()
 def quickstart(as_json: JsonOut = False) -> None:
-    """Ingest the bundled sample knowledge and show cited answers to sample questions."""
+    """Ingest the bundled sample knowledge and show cited answers to sample questions. Exit code 3 when
+    knowledge CI held a sample import or sync (`held` in --json)."""
     from service.quickstart import run_quickstart
 
-    run_quickstart(_rt(), out=out, err=err, as_json=as_json, sync=_run_sync)
+    rt = _rt()
+    result = run_quickstart(rt, out=out, err=err, as_json=as_json, sync=_run_sync)
+    exit_if_any_held(rt.settings.default_workspace, result["held"], as_json=as_json)
 
 
 commands.register_all(app)

@@ -137,6 +137,12 @@ def action_demo(rt: Runtime, out: Console, *, quiet: bool = False) -> dict[str, 
             "turns": [{"message": message, "decision": decision.to_json()}], "action_calls": calls}
 
 
+def held_changes(result: dict[str, Any]) -> list[str]:
+    """The knowledge-CI changes a quickstart's sample imports wait on (none unless a gate is configured)."""
+    found = [result["helpcenter"]["index"].get("pending_change"), result["training"].get("pending_change")]
+    return [c for c in found if c]
+
+
 def run_quickstart(
     rt: Runtime, *, out: Console, err: Console, as_json: bool, sync: Callable[..., RunReport]
 ) -> dict[str, Any]:
@@ -168,6 +174,7 @@ def run_quickstart(
             output.print_hits(out, q["q"], hits)
             out.print()
     result = {"syncs": [r.summary() for r in reports], **authored, "questions": answers}
+    result["held"] = held_changes(result)
     with running_sample_api(rt, ws):
         result["conversation"] = agent_demo(rt, out, quiet=as_json)
         result["action"] = action_demo(rt, out, quiet=as_json)

@@ -3,7 +3,8 @@ files with YAML front matter, list it, publish and unpublish articles, delete ar
 translations, rename and move topics, re-index it.
 
 Every change goes through ``HelpCenter`` as the HTTP API's does, so knowledge CI reviews it when a
-dataset is configured; a held change prints its report and exits with ``HELD_EXIT`` (3)."""
+dataset is configured; a held change (an import, a publish or unpublish, a delete, a topic rename or
+move) prints its report and exits with ``HELD_EXIT`` (3)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,10 @@ def import_(
     workspace: Workspace = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Import topics and articles; translations with `status: published` are indexed at once."""
+    """Import topics and articles; translations with `status: published` are indexed at once. With
+    knowledge CI configured the import may be held (exit code 3): nothing of it is live until accepted."""
     rt = get_runtime()
+    ws = workspace_or_default(workspace)
     if path.is_file() and path.suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -43,14 +46,14 @@ def import_(
         bundle = from_export(data)
     else:
         bundle = read_folder(path)
-    report = rt.helpcenter.import_bundle(workspace_or_default(workspace), bundle)
+    report = rt.helpcenter.import_bundle(ws, bundle)
+    idx = report.index
+    if not as_json:
+        out.print(f"imported {report.topics} topics and {report.articles} articles ({len(report.changed)} changed); "
+                  f"index: {idx.written} written, {idx.unchanged} unchanged, {idx.deleted} deleted")
+    exit_if_held(ws, idx.pending_change, as_json=as_json, result=report.model_dump(mode="json"))
     if as_json:
         print(report.model_dump_json())
-        return
-    idx = report.index
-    out.print(f"imported {report.topics} topics and {report.articles} articles ({len(report.changed)} changed); "
-              f"index: {idx.written} written, {idx.unchanged} unchanged, {idx.deleted} deleted")
-    _held(idx.pending_change)
 
 
 @app.command("export")
@@ -87,19 +90,23 @@ def list_(workspace: Workspace = None, as_json: JsonOut = False) -> None:
 @app.command("publish")
 def publish(slug: str, locale: Annotated[list[str] | None, typer.Option("--locale", "-l")] = None,
             workspace: Workspace = None) -> None:
-    """Publish an article (every locale, or the given ones) and index it."""
-    _, report = get_runtime().helpcenter.publish(workspace_or_default(workspace), slug, locale or None)
-    if not _held(report.pending_change):
-        out.print(f"published {slug}: {report.written} written, {report.unchanged} unchanged")
+    """Publish an article (every locale, or the given ones) and index it. With knowledge CI configured the
+    publish may be held (exit code 3): the published text stays as it was until the change is accepted."""
+    ws = workspace_or_default(workspace)
+    _, report = get_runtime().helpcenter.publish(ws, slug, locale or None)
+    exit_if_held(ws, report.pending_change)
+    out.print(f"published {slug}: {report.written} written, {report.unchanged} unchanged")
 
 
 @app.command("unpublish")
 def unpublish(slug: str, locale: Annotated[list[str] | None, typer.Option("--locale", "-l")] = None,
               workspace: Workspace = None) -> None:
-    """Unpublish an article (every locale, or the given ones) and remove it from the index."""
-    _, report = get_runtime().helpcenter.unpublish(workspace_or_default(workspace), slug, locale or None)
-    if not _held(report.pending_change):
-        out.print(f"unpublished {slug}: {report.deleted} documents removed from the index")
+    """Unpublish an article (every locale, or the given ones) and remove it from the index. With knowledge
+    CI configured the unpublish may be held (exit code 3): it stays published until the change is accepted."""
+    ws = workspace_or_default(workspace)
+    _, report = get_runtime().helpcenter.unpublish(ws, slug, locale or None)
+    exit_if_held(ws, report.pending_change)
+    out.print(f"unpublished {slug}: {report.deleted} documents removed from the index")
 
 
 @app.command("delete")
@@ -212,16 +219,6 @@ def _change_topic(workspace: str, changed: Topic, *, as_json: bool) -> None:
     where = f"under {topic.parent}" if topic.parent else "top level"
     out.print(f"topic {topic.id} is now {topic.name!r} ({where}); index: {report.written} re-written, "
               f"{report.unchanged} unchanged")
-
-
-def _held(change_id: str | None) -> bool:
-    """Print that knowledge CI held the change, if it did."""
-    from service.commands.knowledge_ci import held_line
-
-    line = held_line(change_id)
-    if line is not None:
-        err.print(line)
-    return line is not None
 
 
 @app.command("reindex")

@@ -5,7 +5,8 @@ rejecting them (issue 20). A change is held when publishing it would make a gate
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -32,17 +33,33 @@ def held_line(change_id: str | None) -> str | None:
             f"`knowdesk knowledge-ci accept {change_id}` or `knowdesk knowledge-ci reject {change_id}`")
 
 
-def exit_if_held(workspace: str, change_id: str | None, *, as_json: bool = False) -> None:
-    """When knowledge CI held a command's change: print its report (or its JSON) and the commands that
-    accept or reject it, then exit with ``HELD_EXIT``. Returns when nothing was held."""
+def exit_if_held(workspace: str, change_id: str | None, *, as_json: bool = False,
+                 result: dict[str, Any] | None = None) -> None:
+    """When knowledge CI held a command's change: print its report (or its JSON, with the command's own
+    JSON answer as ``result`` when given) and the commands that accept or reject it, then exit with
+    ``HELD_EXIT``. Returns when nothing was held."""
     if change_id is None:
         return
     change = get_runtime().knowledge_ci.get(workspace, change_id)
     if as_json:
-        print(json.dumps({"held": True, "pending_change": change.id, "change": json.loads(_json(change))}))
+        held = {"held": True, "pending_change": change.id, "change": json.loads(_json(change))}
+        print(json.dumps(held if result is None else held | {"result": result}))
     else:
         print_change(change)
         err.print(held_line(change.id))
+    raise typer.Exit(HELD_EXIT)
+
+
+def exit_if_any_held(workspace: str, change_ids: Sequence[str | None], *, as_json: bool = False) -> None:
+    """``exit_if_held`` for a command of several changes (``knowdesk quickstart``): each held change's
+    report and commands as text (its JSON answer names them already), then exit with ``HELD_EXIT``."""
+    held = list(dict.fromkeys(c for c in change_ids if c is not None))
+    if not held:
+        return
+    if not as_json:
+        for change_id in held:
+            print_change(get_runtime().knowledge_ci.get(workspace, change_id))
+            err.print(held_line(change_id))
     raise typer.Exit(HELD_EXIT)
 
 

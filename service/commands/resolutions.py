@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from app.resolutions.models import ApproveAs, Draft, DraftStatus
-from service.commands.knowledge_ci import held_line
+from service.commands.knowledge_ci import exit_if_held, held_line
 from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 
 out = Console(soft_wrap=True, highlight=False)
@@ -22,7 +22,8 @@ By = Annotated[str, typer.Option("--by", help="Who decides (kept with the decisi
 DraftId = Annotated[str, typer.Argument(help="The draft's id (`knowdesk resolutions list`).")]
 
 
-def print_draft(d: Draft) -> None:
+def print_draft(d: Draft, *, held: bool = True) -> None:
+    """A draft as text; ``held``: with the line naming the knowledge-CI change that holds its publish."""
     target = f"new article {d.slug!r} in topic {d.topic!r}" if d.kind.value == "new" else f"edit of {d.slug!r}"
     decided = f" by {d.decided_by}" if d.decided_by else ""
     out.print(f"[bold]{d.id}[/] {d.status.value}{decided}: ticket #{d.ticket}, {target} ({d.locale})")
@@ -38,9 +39,9 @@ def print_draft(d: Draft) -> None:
                   f"version {d.published.get('version')})")
     elif d.published:
         out.print(f"published: {d.published.get('slug')} ({d.published.get('written', 0)} documents written)")
-        line = held_line(d.published.get("pending_change"))
-        if line:
-            out.print(line)
+    line = held_line(d.published.get("pending_change"))
+    if line and held:
+        out.print(line)
     if d.status is DraftStatus.PENDING:
         out.print(f"approve: knowdesk resolutions approve {d.id} [--as scenario]    "
                   f"reject: knowdesk resolutions reject {d.id}")
@@ -126,9 +127,16 @@ def approve(
     workspace: Workspace = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Publish the draft through the help center (knowledge CI's gate may hold it), or as a scenario."""
-    _emit(get_runtime().resolutions.approve(workspace_or_default(workspace), draft_id, by=by, title=title,
-                                            answer=answer, as_=as_), as_json)
+    """Publish the draft through the help center, or as a scenario. With knowledge CI configured the publish
+    may be held (exit code 3): the draft is approved, its article or scenario goes live once the change is
+    accepted."""
+    ws = workspace_or_default(workspace)
+    d = get_runtime().resolutions.approve(ws, draft_id, by=by, title=title, answer=answer, as_=as_)
+    if not as_json:
+        print_draft(d, held=False)
+    exit_if_held(ws, d.published.get("pending_change"), as_json=as_json, result=d.model_dump(mode="json"))
+    if as_json:
+        print(d.model_dump_json())
 
 
 @app.command("reject")

@@ -1,5 +1,6 @@
 """``knowdesk training``: import and export the AI profile and scenarios as YAML, list, publish,
-roll back, delete, re-index."""
+roll back, delete, re-index. A publish, rollback, import or delete that knowledge CI holds prints its
+report and exits with ``HELD_EXIT`` (3)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rich.table import Table
 
 from core.errors import InvalidInput
 from service import output
-from service.commands.knowledge_ci import exit_if_held, held_line
+from service.commands.knowledge_ci import exit_if_held
 from service.commands.options import JsonOut, Workspace, get_runtime, workspace_or_default
 from training.gate import Published
 
@@ -24,21 +25,22 @@ app = typer.Typer(help="Training: the AI profile and scenarios.", no_args_is_hel
 @app.command("import")
 def import_(path: Annotated[Path, typer.Argument(help="A training YAML file.")], workspace: Workspace = None,
             as_json: JsonOut = False) -> None:
-    """Create or update the profile and scenarios; entries with `published: true` are published."""
+    """Create or update the profile and scenarios; entries with `published: true` are published. With
+    knowledge CI configured the publishing may be held (exit code 3): one change for the whole file."""
+    ws = workspace_or_default(workspace)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read {path}: {exc}") from exc
     from training.yaml_io import import_yaml
 
-    summary = import_yaml(get_runtime().training, workspace_or_default(workspace), text)
+    summary = import_yaml(get_runtime().training, ws, text)
+    if not as_json:
+        out.print(f"profile {summary.profile}; created {len(summary.created)}, updated {len(summary.updated)}, "
+                  f"published {len(summary.published)}, unpublished {len(summary.unpublished)} scenarios")
+    exit_if_held(ws, summary.pending_change, as_json=as_json, result=summary.model_dump(mode="json"))
     if as_json:
         print(summary.model_dump_json())
-        return
-    out.print(f"profile {summary.profile}; created {len(summary.created)}, updated {len(summary.updated)}, "
-              f"published {len(summary.published)}, unpublished {len(summary.unpublished)} scenarios")
-    if (held := held_line(summary.pending_change)) is not None:
-        out.print(held)
 
 
 @app.command("export")
@@ -73,17 +75,21 @@ def list_(workspace: Workspace = None, as_json: JsonOut = False) -> None:
 
 @app.command("publish")
 def publish(scenario_id: str, workspace: Workspace = None) -> None:
-    """Publish a scenario's draft as a new version (and index its triggers)."""
-    done = get_runtime().training.publish(workspace_or_default(workspace), scenario_id)
-    out.print(held_line(done.pending_change) or f"{scenario_id} is live as version {_version(done)}")
+    """Publish a scenario's draft as a new version (and index its triggers). With knowledge CI configured the
+    publish may be held (exit code 3): the live version stays until the change is accepted."""
+    ws = workspace_or_default(workspace)
+    done = get_runtime().training.publish(ws, scenario_id)
+    exit_if_held(ws, done.pending_change)
+    out.print(f"{scenario_id} is live as version {_version(done)}")
 
 
 @app.command("rollback")
 def rollback(scenario_id: str, version: Annotated[int, typer.Argument(min=1)], workspace: Workspace = None) -> None:
-    """Publish an earlier version's content again, as a new version."""
-    done = get_runtime().training.rollback(workspace_or_default(workspace), scenario_id, version)
-    out.print(held_line(done.pending_change)
-              or f"{scenario_id} is live as version {_version(done)} (content of version {version})")
+    """Publish an earlier version's content again, as a new version (knowledge CI may hold it: exit code 3)."""
+    ws = workspace_or_default(workspace)
+    done = get_runtime().training.rollback(ws, scenario_id, version)
+    exit_if_held(ws, done.pending_change)
+    out.print(f"{scenario_id} is live as version {_version(done)} (content of version {version})")
 
 
 @app.command("delete")
