@@ -79,7 +79,8 @@ class KnowdeskGroup(TyperGroup):
 
 #: The root help's epilog: what a script can read from the exit code.
 EXIT_CODES = (
-    "Exit codes: 0 done (a publish, import or sync is live); 1 an error or a failed run; 2 bad usage; "
+    "Exit codes: 0 done (a publish or import is live; for `knowdesk sync` also a change knowledge CI held: "
+    "its report says HELD); 1 an error or a failed run; 2 bad usage; "
     "3 held by knowledge CI (quickstart, help-center import|publish|unpublish|delete|rename-topic|"
     "move-topic, training import|publish|rollback|delete, resolutions approve): the change's report and "
     "`knowdesk knowledge-ci accept|reject ID` are printed, nothing of it is live yet."
