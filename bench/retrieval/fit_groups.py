@@ -18,7 +18,6 @@ carries it. ``--write`` stores the result in ``retrieval/fitted/groups.json``: `
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import itertools
 import json
@@ -28,9 +27,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.retrieval.__main__ import CACHE
-from bench.retrieval.fit_ranking import MIN_GAIN, evaluate, objective, prepare
-from bench.retrieval.sets import discover
+from bench.retrieval.fit_ranking import MIN_GAIN, evaluate, fit_parser, fit_sets, objective, prepare
 
 FITTED = Path(__file__).resolve().parents[2] / "retrieval" / "fitted" / "groups.json"
 GRID: dict[str, list[Any]] = {
@@ -52,14 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     from core.settings import SearchSettings
     from retrieval.stages import RankParams
 
-    parser = argparse.ArgumentParser(prog="python -m bench.retrieval.fit_groups", description=__doc__)
-    parser.add_argument("--sets", help="comma-separated set names (default: every set present)")
-    parser.add_argument("--cache", type=Path, default=CACHE)
-    parser.add_argument("--write", action="store_true", help=f"store the result in {FITTED}")
-    parser.add_argument("--on", action="store_true", help="with --write: use the fitted values by default when "
-                        "they gain on the fit split (check the test split and the bundled evaluation first)")
+    parser = fit_parser("fit_groups", __doc__, FITTED, "with --write: use the fitted values by default when they "
+                        "gain on the fit split (check the test split and the bundled evaluation first)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    sets = discover([s.strip() for s in args.sets.split(",")] if args.sets else None)
+    sets = fit_sets(args)
     in_use = RankParams.from_settings(SearchSettings())
     off = in_use.model_copy(update={**OFF, "split": True})
     grid: dict[str, Any] = {}

@@ -181,20 +181,32 @@ def ascend(prepared: Sequence[Prepared], start: Any, rounds: int = 2,
     return best, best_value
 
 
+def fit_parser(module: str, description: str | None, fitted: Path, on_help: str) -> argparse.ArgumentParser:
+    """The arguments every fitting script takes: ``--sets``, ``--cache``, ``--write`` (into ``fitted``)
+    and ``--on`` (use the fitted values by default; ``on_help`` says when)."""
+    parser = argparse.ArgumentParser(prog=f"python -m bench.retrieval.{module}", description=description)
+    parser.add_argument("--sets", help="comma-separated set names (default: every set present)")
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--write", action="store_true", help=f"store the fitted values in {fitted}")
+    parser.add_argument("--on", action="store_true", help=on_help)
+    return parser
+
+
+def fit_sets(args: argparse.Namespace) -> list[DevSet]:
+    """The dev sets ``--sets`` names (every set present by default)."""
+    return discover([s.strip() for s in args.sets.split(",")] if args.sets else None)
+
+
 def main(argv: list[str] | None = None) -> int:
     from retrieval.stages import RankParams
 
-    parser = argparse.ArgumentParser(prog="python -m bench.retrieval.fit_ranking", description=__doc__)
-    parser.add_argument("--sets", help="comma-separated set names (default: every set present)")
-    parser.add_argument("--cache", type=Path, default=CACHE)
-    parser.add_argument("--write", action="store_true", help=f"store the fitted values in {FITTED}")
+    parser = fit_parser("fit_ranking", __doc__, FITTED, "with --keyword --write: use the fitted rule by default "
+                        "when it gains on the fit split (check the test split and the bundled evaluation first)")
     parser.add_argument("--ablation", choices=("fit", "test"),
                         help="instead of fitting: each stage's contribution on this split, with the fitted values")
     parser.add_argument("--keyword", action="store_true", help="fit only the keyword-weak rule (stage on)")
-    parser.add_argument("--on", action="store_true", help="with --keyword --write: use the fitted rule by default "
-                        "when it gains on the fit split (check the test split and the bundled evaluation first)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    sets = discover([s.strip() for s in args.sets.split(",")] if args.sets else None)
+    sets = fit_sets(args)
     if args.ablation:
         return ablation(sets, args.cache, args.ablation)
     if args.keyword:

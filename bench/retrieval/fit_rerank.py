@@ -16,7 +16,6 @@ drop). ``--write`` stores the result in ``retrieval/fitted/rerank.json``.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import hashlib
 import itertools
@@ -28,9 +27,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.retrieval.__main__ import CACHE
-from bench.retrieval.fit_ranking import MIN_GAIN, Prepared, evaluate, prepare
-from bench.retrieval.sets import discover
+from bench.retrieval.fit_ranking import MIN_GAIN, Prepared, evaluate, fit_parser, fit_sets, prepare
 
 FITTED = Path(__file__).resolve().parents[2] / "retrieval" / "fitted" / "rerank.json"
 GRID: dict[str, list[float]] = {
@@ -65,14 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     from core.settings import SearchSettings
     from retrieval.stages import RankParams
 
-    parser = argparse.ArgumentParser(prog="python -m bench.retrieval.fit_rerank", description=__doc__)
-    parser.add_argument("--sets", help="comma-separated set names (default: every set present)")
-    parser.add_argument("--cache", type=Path, default=CACHE)
-    parser.add_argument("--write", action="store_true", help=f"store the fitted values in {FITTED}")
-    parser.add_argument("--on", action="store_true", help="switch the stage on by default when it gains on the fit "
+    parser = fit_parser("fit_rerank", __doc__, FITTED, "switch the stage on by default when it gains on the fit "
                         "split (check the bundled evaluation first: its figures may not drop)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    sets = discover([s.strip() for s in args.sets.split(",")] if args.sets else None)
+    sets = fit_sets(args)
     config = SearchSettings()
     off = RankParams.from_settings(config).model_copy(update={"rerank": False})
     results: list[tuple[float, dict[str, Any]]] = []
