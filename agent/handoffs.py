@@ -14,6 +14,7 @@ from core.errors import KnowdeskError
 
 from .decision import Handoff, HandoffReason, Sentiment
 from .helpdesk import Outbox
+from .language import primary_language
 from .meaning import VectorCache
 from .sessions import MessageInfo, Role, SessionInfo, SessionStore
 
@@ -98,8 +99,7 @@ REPLY_LANGUAGES = tuple(_CONNECTING)
 
 
 def _localized(templates: dict[str, str], language: str | None, ticket: int) -> str:
-    code = (language or "en").strip().lower().replace("_", "-").split("-")[0]
-    return templates.get(code, templates["en"]).format(t=ticket)
+    return templates.get(primary_language(language) or "en", templates["en"]).format(t=ticket)
 
 
 def handoff_reply(reason: HandoffReason, ticket: int, language: str | None = None) -> str:

@@ -64,7 +64,8 @@ _SOURCE_NOTE_OTHER = {
 NOTE_LANGUAGES = tuple(_SOURCE_NOTE)
 
 
-def _primary(code: str | None) -> str | None:
+def primary_language(code: str | None) -> str | None:
+    """The primary subtag of a language code, lower case ("pt_BR" -> "pt"); None for none or blank."""
     return code.strip().lower().replace("_", "-").split("-")[0] or None if code else None
 
 
@@ -78,8 +79,8 @@ def source_language_note(customer: str | None, sources: list[str | None]) -> str
 
         source_language_note("de", ["en"])  # "Diese Antwort stammt aus einem Artikel auf Englisch."
     """
-    lang = _primary(customer)
-    known = [code for code in (_primary(s) for s in sources) if code]
+    lang = primary_language(customer)
+    known = [code for code in (primary_language(s) for s in sources) if code]
     if lang not in _SOURCE_NOTE or not known or lang in known:
         return None
     other = known[0]
